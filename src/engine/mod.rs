@@ -1,0 +1,186 @@
+//! The engine: one libzmq context, its I/O threads, and pinned workers that own sockets.
+
+mod budget;
+mod handle;
+mod idle;
+mod worker;
+
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+
+pub use handle::{Handle, SendError, WorkerStats};
+pub use idle::IdleStrategy;
+pub use worker::{
+    MessageHandler, SocketSpec, TickHandler, Worker, WorkerBuilder, WorkerCtx, WorkerReport,
+};
+
+use crate::error::{Error, Operation, Result};
+use crate::sys::{self, ctx_opt, RawContext};
+
+/// Names one socket of a worker, in the order the sockets were added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SocketId(pub(crate) usize);
+
+impl SocketId {
+    /// The socket's position among its worker's sockets.
+    pub fn index(self) -> usize {
+        self.0
+    }
+}
+
+/// Configures an [`Engine`]; every field has a documented default.
+#[derive(Debug, Clone)]
+pub struct EngineBuilder {
+    io_threads: usize,
+    io_cores: Vec<usize>,
+    io_thread_name_prefix: Option<u16>,
+    io_sched: Option<(i32, i32)>,
+    force: bool,
+}
+
+impl Default for EngineBuilder {
+    fn default() -> Self {
+        EngineBuilder {
+            io_threads: 1,
+            io_cores: Vec::new(),
+            io_thread_name_prefix: None,
+            io_sched: None,
+            force: false,
+        }
+    }
+}
+
+impl EngineBuilder {
+    /// libzmq I/O threads. Default 1. Zero is allowed for inproc-only engines, where no
+    /// I/O thread is on the data path and a spinning worker may then have every core.
+    pub fn io_threads(&mut self, n: usize) -> &mut Self {
+        self.io_threads = n;
+        self
+    }
+
+    /// Pins libzmq's I/O threads to these cores (`ZMQ_THREAD_AFFINITY_CPU_ADD`). Default: unpinned.
+    pub fn io_cores(&mut self, cores: &[usize]) -> &mut Self {
+        self.io_cores = cores.to_vec();
+        self
+    }
+
+    /// Names the I/O threads `ZMQbg/<prefix>/…` (`ZMQ_THREAD_NAME_PREFIX`), to find them in `top -H`.
+    pub fn io_thread_name_prefix(&mut self, prefix: u16) -> &mut Self {
+        self.io_thread_name_prefix = Some(prefix);
+        self
+    }
+
+    /// Runs the I/O threads under a scheduling policy and priority
+    /// (`ZMQ_THREAD_SCHED_POLICY`/`ZMQ_THREAD_PRIORITY`; e.g. `libc::SCHED_FIFO`, 50; needs privileges).
+    pub fn io_sched(&mut self, policy: i32, priority: i32) -> &mut Self {
+        self.io_sched = Some((policy, priority));
+        self
+    }
+
+    /// Lets spinning workers exceed the core budget, with a warning instead of an error.
+    pub fn force_core_budget(&mut self, force: bool) -> &mut Self {
+        self.force = force;
+        self
+    }
+
+    /// Creates the context and applies the thread options (before any socket exists, as
+    /// libzmq requires).
+    ///
+    /// # Errors
+    /// An I/O core that does not exist, or an option libzmq refuses.
+    pub fn build(&self) -> Result<Engine> {
+        let cores = sys::available_cores();
+        for &c in &self.io_cores {
+            if !cores.contains(&c) {
+                return Err(Error::Core {
+                    core: c,
+                    available: cores,
+                });
+            }
+        }
+        let ctx_err = |source| Error::Zmq {
+            op: Operation::Context,
+            kind: "context",
+            endpoint: None,
+            source,
+        };
+        let ctx = RawContext::new().map_err(ctx_err)?;
+        let io = i32::try_from(self.io_threads).map_err(|_| {
+            Error::config("io_threads", self.io_threads, "a small number, usually 1")
+        })?;
+        ctx.set(ctx_opt::IO_THREADS, io).map_err(ctx_err)?;
+        for &c in &self.io_cores {
+            ctx.set(ctx_opt::THREAD_AFFINITY_CPU_ADD, c as i32)
+                .map_err(ctx_err)?;
+        }
+        if let Some(p) = self.io_thread_name_prefix {
+            ctx.set(ctx_opt::THREAD_NAME_PREFIX, i32::from(p))
+                .map_err(ctx_err)?;
+        }
+        if let Some((policy, priority)) = self.io_sched {
+            ctx.set(ctx_opt::THREAD_SCHED_POLICY, policy)
+                .map_err(ctx_err)?;
+            ctx.set(ctx_opt::THREAD_PRIORITY, priority)
+                .map_err(ctx_err)?;
+        }
+        Ok(Engine {
+            ctx: Arc::new(ctx),
+            io_threads: self.io_threads,
+            cores,
+            force: self.force,
+            spinning: Arc::new(AtomicUsize::new(0)),
+        })
+    }
+}
+
+/// Owns the libzmq context (and so its I/O threads) that every worker's sockets live in.
+///
+/// The context is terminated when the engine and every worker are gone: workers hold it.
+///
+/// ```
+/// use ztick::{Engine, Endpoint, SocketKind, SocketSpec};
+/// let engine = Engine::new()?;
+/// let mut b = engine.worker("echo");
+/// let rep = b.socket(SocketSpec::bind(SocketKind::Rep, Endpoint::unique_inproc("doc")));
+/// let worker = b.on_message(move |ctx, id, msg| ctx.send(id, msg.last())).spawn()?;
+/// assert!(worker.endpoint(rep).unwrap().starts_with("inproc://doc-"));
+/// worker.stop()?;
+/// # Ok::<(), ztick::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Engine {
+    ctx: Arc<RawContext>,
+    io_threads: usize,
+    /// Cores this process may run on, sorted.
+    cores: Vec<usize>,
+    force: bool,
+    /// Workers currently running a spinning idle strategy.
+    spinning: Arc<AtomicUsize>,
+}
+
+impl Engine {
+    /// An engine with the defaults of [`EngineBuilder`].
+    pub fn new() -> Result<Engine> {
+        EngineBuilder::default().build()
+    }
+
+    /// A builder for an engine with other I/O-thread settings.
+    pub fn builder() -> EngineBuilder {
+        EngineBuilder::default()
+    }
+
+    /// Starts configuring a worker named `name`.
+    pub fn worker(&self, name: &str) -> WorkerBuilder<'_> {
+        WorkerBuilder::new(self, name)
+    }
+
+    /// The cores this process may use.
+    pub fn cores(&self) -> &[usize] {
+        &self.cores
+    }
+
+    /// libzmq I/O threads in this engine's context.
+    pub fn io_threads(&self) -> usize {
+        self.io_threads
+    }
+}

@@ -1,0 +1,206 @@
+//! The one error type of ztick, carrying the context a reader needs to act on it.
+
+use std::fmt;
+
+/// What ztick was doing when an error occurred, for messages that say where it went wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Operation {
+    /// Creating a libzmq socket.
+    Socket,
+    /// Setting a socket or context option.
+    SetOption,
+    /// Reading a socket option.
+    GetOption,
+    /// Binding a socket to an endpoint.
+    Bind,
+    /// Connecting a socket to an endpoint.
+    Connect,
+    /// Sending a message.
+    Send,
+    /// Receiving a message.
+    Recv,
+    /// Polling sockets.
+    Poll,
+    /// Creating or configuring the libzmq context.
+    Context,
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            Operation::Socket => "create socket",
+            Operation::SetOption => "set option",
+            Operation::GetOption => "get option",
+            Operation::Bind => "bind",
+            Operation::Connect => "connect",
+            Operation::Send => "send",
+            Operation::Recv => "receive",
+            Operation::Poll => "poll",
+            Operation::Context => "configure context",
+        };
+        f.write_str(s)
+    }
+}
+
+/// Every failure ztick reports, each with the context needed to fix it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An endpoint string could not be parsed.
+    #[error("invalid endpoint {input:?}: {reason}; accepted forms: tcp://HOST:PORT, tcp://*:PORT, tcp://127.0.0.1:*, ipc://PATH, inproc://NAME")]
+    Endpoint {
+        /// The text that was given.
+        input: String,
+        /// Which part is wrong.
+        reason: String,
+    },
+    /// A configuration value was out of range or malformed.
+    #[error("invalid {name} {value:?}: {expected}")]
+    Config {
+        /// The option, flag, variable or key at fault.
+        name: String,
+        /// The value that was given.
+        value: String,
+        /// What is accepted instead.
+        expected: String,
+    },
+    /// libzmq returned an error for an operation on a socket.
+    #[error("{op} on {kind} socket{at}: {source}", at = fmt_endpoint(endpoint))]
+    Zmq {
+        /// What was being done.
+        op: Operation,
+        /// The socket kind, e.g. `PUSH`.
+        kind: &'static str,
+        /// The endpoint involved, when there is one.
+        endpoint: Option<String>,
+        /// libzmq's error.
+        source: ZmqErrno,
+    },
+    /// A core that does not exist, or that cannot be pinned to, was requested.
+    #[error(
+        "core {core} is not available: this machine has cores {available:?}; pick one of those"
+    )]
+    Core {
+        /// The core asked for.
+        core: usize,
+        /// The cores the OS reports for this process.
+        available: Vec<usize>,
+    },
+    /// More threads would spin than there are cores to give them.
+    #[error("core budget exceeded: {spinning} spinning worker(s) + {io_threads} libzmq I/O thread(s) need {needed} cores but only {available} are available; use a non-spinning idle strategy (Backoff or Block), fewer workers, or force it")]
+    CoreBudget {
+        /// Workers whose idle strategy spins.
+        spinning: usize,
+        /// libzmq I/O threads.
+        io_threads: usize,
+        /// Cores needed.
+        needed: usize,
+        /// Cores available to this process.
+        available: usize,
+    },
+    /// The engine was stopped, or a worker is gone.
+    #[error("engine stopped: {0}")]
+    Stopped(String),
+    /// A worker thread panicked; the payload's message is kept.
+    #[error("worker {worker} panicked: {message}")]
+    WorkerPanicked {
+        /// The worker's name.
+        worker: String,
+        /// The panic message.
+        message: String,
+    },
+    /// A peer sent bytes that could not be decoded.
+    #[error("cannot decode message from {context}: {reason}")]
+    Decode {
+        /// Where the message came from (endpoint, socket kind).
+        context: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// An operation timed out.
+    #[error("timed out after {ms} ms while trying to {op} on {endpoint}; is the peer running?")]
+    Timeout {
+        /// What was being done.
+        op: Operation,
+        /// The endpoint involved.
+        endpoint: String,
+        /// How long it waited.
+        ms: u64,
+    },
+    /// A feature is not available in this libzmq build.
+    #[error("{feature} is not available: {hint}")]
+    Unsupported {
+        /// The missing feature.
+        feature: String,
+        /// What to do instead.
+        hint: String,
+    },
+    /// An I/O error on a file or the terminal.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done, and on which path.
+        context: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}
+
+fn fmt_endpoint(endpoint: &Option<String>) -> String {
+    match endpoint {
+        Some(e) => format!(" at {e}"),
+        None => String::new(),
+    }
+}
+
+/// A libzmq errno with its message, so that ztick's errors need no `zmq::` type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ZmqErrno {
+    /// The raw errno value.
+    pub errno: i32,
+    /// libzmq's text for it (`zmq_strerror`).
+    pub message: &'static str,
+}
+
+impl fmt::Display for ZmqErrno {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (errno {})", self.message, self.errno)
+    }
+}
+
+impl std::error::Error for ZmqErrno {}
+
+impl ZmqErrno {
+    /// True when the call would have blocked: a full HWM on send, nothing to read on receive.
+    pub fn is_again(&self) -> bool {
+        self.errno == libc::EAGAIN
+    }
+
+    /// True when the context is shutting down.
+    pub fn is_term(&self) -> bool {
+        self.errno == crate::sys::ETERM
+    }
+}
+
+impl Error {
+    /// A [`Error::Config`] for `name` = `value`, which should have been `expected`.
+    pub fn config(
+        name: impl Into<String>,
+        value: impl fmt::Display,
+        expected: impl Into<String>,
+    ) -> Self {
+        Error::Config {
+            name: name.into(),
+            value: value.to_string(),
+            expected: expected.into(),
+        }
+    }
+
+    /// True when this is libzmq's EAGAIN (full or timed out).
+    pub fn is_again(&self) -> bool {
+        matches!(self, Error::Zmq { source, .. } if source.is_again())
+    }
+}
+
+/// ztick's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

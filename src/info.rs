@@ -1,0 +1,50 @@
+//! What this build and machine offer: libzmq's version, how it is linked, its capabilities.
+
+use serde::Serialize;
+
+use crate::engine::IdleStrategy;
+use crate::sys;
+
+/// A description of the libzmq in use and of this machine, as `ztick info` prints it.
+#[derive(Debug, Clone, Serialize)]
+pub struct BuildInfo {
+    /// libzmq's version, e.g. `4.3.4`.
+    pub libzmq_version: String,
+    /// `vendored` (built from source by the `zmq-sys` crate, statically linked) or `system`
+    /// (the shared library, through Cargo's links override).
+    pub link_mode: &'static str,
+    /// Where the vendored static library was built, when vendored.
+    pub vendored_lib_dir: Option<&'static str>,
+    /// Extra C++ flags the vendored build was compiled with (e.g. the eventfd defines).
+    pub vendored_cxxflags: &'static str,
+    /// CURVE security (needs libsodium; the vendored build has none).
+    pub curve: bool,
+    /// The ipc transport.
+    pub ipc: bool,
+    /// libzmq's draft API.
+    pub draft: bool,
+    /// Cores this process may run on.
+    pub cores: Vec<usize>,
+    /// The idle strategy ztick recommends here.
+    pub recommended_idle: String,
+}
+
+impl BuildInfo {
+    /// Reads everything from the linked libzmq and the OS.
+    pub fn current() -> Self {
+        let (a, b, c) = sys::zmq_version();
+        let lib_dir = env!("ZTICK_LIBZMQ_LIB_DIR");
+        let cores = sys::available_cores();
+        BuildInfo {
+            libzmq_version: format!("{a}.{b}.{c}"),
+            link_mode: env!("ZTICK_LIBZMQ_LINK"),
+            vendored_lib_dir: (!lib_dir.is_empty()).then_some(lib_dir),
+            vendored_cxxflags: env!("ZTICK_LIBZMQ_CXXFLAGS"),
+            curve: sys::zmq_has("curve"),
+            ipc: sys::zmq_has("ipc"),
+            draft: sys::zmq_has("draft"),
+            recommended_idle: IdleStrategy::recommended(cores.len()).to_string(),
+            cores,
+        }
+    }
+}

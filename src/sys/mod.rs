@@ -1,0 +1,96 @@
+//! The fence: the only code that names `zmq_sys::`, `core_affinity::` or libc clocks.
+//!
+//! Contract: every function here either succeeds or returns a [`ZmqErrno`] taken right after
+//! the failing call; `EINTR` is retried here and never escapes; nothing here panics on a
+//! libzmq error (closing a socket or terminating a context in `Drop` only warns). Each
+//! `unsafe` block names the invariant that makes it sound in a `// SAFETY:` line.
+
+mod context;
+mod msg;
+mod pool;
+mod socket;
+
+pub(crate) use context::{opt as ctx_opt, RawContext};
+pub(crate) use msg::Msg;
+pub use pool::{BufferPool, PoolStats, PooledBuf};
+pub(crate) use socket::{poll, PollItem, RawSocket, Wakeup};
+
+use crate::error::ZmqErrno;
+
+/// libzmq's ETERM: the context is being terminated (ZMQ_HAUSNUMERO + 53).
+pub(crate) const ETERM: i32 = 156_384_712 + 53;
+
+/// The errno of the last failed libzmq call on this thread, with libzmq's text for it.
+pub(crate) fn last_errno() -> ZmqErrno {
+    // SAFETY: zmq_errno only reads this thread's errno.
+    let errno = unsafe { zmq_sys::zmq_errno() };
+    errno_of(errno)
+}
+
+/// Wraps a raw errno value with libzmq's static description.
+pub(crate) fn errno_of(errno: i32) -> ZmqErrno {
+    // SAFETY: zmq_strerror returns a pointer to a static, NUL-terminated string for any value.
+    let text = unsafe { std::ffi::CStr::from_ptr(zmq_sys::zmq_strerror(errno)) };
+    ZmqErrno {
+        errno,
+        message: text.to_str().unwrap_or("unknown libzmq error"),
+    }
+}
+
+/// Turns a libzmq return code into a result, retrying on EINTR.
+///
+/// `call` is re-run while it fails with EINTR, so interrupted system calls never escape.
+#[inline]
+pub(crate) fn retry_eintr(mut call: impl FnMut() -> i32) -> Result<i32, ZmqErrno> {
+    loop {
+        let rc = call();
+        if rc >= 0 {
+            return Ok(rc);
+        }
+        let err = last_errno();
+        if err.errno != libc::EINTR {
+            return Err(err);
+        }
+    }
+}
+
+/// CLOCK_MONOTONIC in nanoseconds: one clock shared by every process of this host, so a
+/// send time stamped in one process can be compared with a receive time in another.
+#[inline]
+pub fn now_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64)
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(ts.tv_nsec as u64)
+}
+
+/// The cores this process may run on, as the OS reports them (its affinity mask).
+pub(crate) fn available_cores() -> Vec<usize> {
+    let mut ids: Vec<usize> = core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+/// Pins the calling thread to `core`; false when the OS refused.
+pub(crate) fn pin_current_thread(core: usize) -> bool {
+    core_affinity::set_for_current(core_affinity::CoreId { id: core })
+}
+
+/// libzmq's version as (major, minor, patch).
+pub(crate) fn zmq_version() -> (i32, i32, i32) {
+    zmq::version()
+}
+
+/// Whether this libzmq build has a capability (`"curve"`, `"ipc"`, `"draft"`, ...).
+pub(crate) fn zmq_has(capability: &str) -> bool {
+    zmq::has(capability).unwrap_or(false)
+}

@@ -1,0 +1,400 @@
+//! libzmq sockets, polling, and the eventfd that wakes a polling worker.
+
+use std::ffi::{c_void, CString};
+use std::os::fd::RawFd;
+
+use super::context::RawContext;
+use super::msg::Msg;
+use super::{last_errno, retry_eintr};
+use crate::config::{SocketKind, SocketOptions};
+use crate::error::ZmqErrno;
+
+/// An owned libzmq socket. `Send` but not `Sync`: libzmq sockets are not thread-safe, so a
+/// socket is used by one thread at a time (DESIGN decision 2).
+pub(crate) struct RawSocket {
+    /// Never null while `self` lives; closed only in `Drop`.
+    ptr: *mut c_void,
+    kind: SocketKind,
+}
+
+// SAFETY: a libzmq socket may migrate between threads given a full memory barrier, which the
+// channel or thread spawn that moves it provides; `!Sync` keeps it to one thread at a time.
+unsafe impl Send for RawSocket {}
+
+impl std::fmt::Debug for RawSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawSocket")
+            .field("kind", &self.kind)
+            .finish()
+    }
+}
+
+fn kind_to_raw(kind: SocketKind) -> i32 {
+    let raw = match kind {
+        SocketKind::Pair => zmq_sys::ZMQ_PAIR,
+        SocketKind::Pub => zmq_sys::ZMQ_PUB,
+        SocketKind::Sub => zmq_sys::ZMQ_SUB,
+        SocketKind::Req => zmq_sys::ZMQ_REQ,
+        SocketKind::Rep => zmq_sys::ZMQ_REP,
+        SocketKind::Dealer => zmq_sys::ZMQ_DEALER,
+        SocketKind::Router => zmq_sys::ZMQ_ROUTER,
+        SocketKind::Pull => zmq_sys::ZMQ_PULL,
+        SocketKind::Push => zmq_sys::ZMQ_PUSH,
+        SocketKind::XPub => zmq_sys::ZMQ_XPUB,
+        SocketKind::XSub => zmq_sys::ZMQ_XSUB,
+    };
+    raw as i32
+}
+
+fn c_string(s: &str) -> Result<CString, ZmqErrno> {
+    CString::new(s).map_err(|_| super::errno_of(libc::EINVAL))
+}
+
+impl RawSocket {
+    /// Creates a socket of `kind` in `ctx`.
+    pub(crate) fn new(ctx: &RawContext, kind: SocketKind) -> Result<Self, ZmqErrno> {
+        // SAFETY: `ctx` is a live context; null means failure, with errno set.
+        let ptr = unsafe { zmq_sys::zmq_socket(ctx.as_ptr(), kind_to_raw(kind)) };
+        if ptr.is_null() {
+            return Err(last_errno());
+        }
+        Ok(RawSocket { ptr, kind })
+    }
+
+    /// The socket's kind.
+    pub(crate) fn kind(&self) -> SocketKind {
+        self.kind
+    }
+
+    /// Sets an integer option.
+    pub(crate) fn set_i32(&self, option: u32, value: i32) -> Result<(), ZmqErrno> {
+        // SAFETY: `ptr` is live; the value points at a 4-byte int as libzmq expects for int options.
+        retry_eintr(|| unsafe {
+            zmq_sys::zmq_setsockopt(
+                self.ptr,
+                option as i32,
+                &value as *const i32 as *const c_void,
+                std::mem::size_of::<i32>(),
+            )
+        })
+        .map(drop)
+    }
+
+    /// Sets a 64-bit integer option (`ZMQ_MAXMSGSIZE`).
+    pub(crate) fn set_i64(&self, option: u32, value: i64) -> Result<(), ZmqErrno> {
+        // SAFETY: as `set_i32`, with an 8-byte value for 64-bit options.
+        retry_eintr(|| unsafe {
+            zmq_sys::zmq_setsockopt(
+                self.ptr,
+                option as i32,
+                &value as *const i64 as *const c_void,
+                std::mem::size_of::<i64>(),
+            )
+        })
+        .map(drop)
+    }
+
+    /// Sets a binary option (subscriptions, routing id).
+    pub(crate) fn set_bytes(&self, option: u32, value: &[u8]) -> Result<(), ZmqErrno> {
+        // SAFETY: `ptr` is live; `value` is readable for its length.
+        retry_eintr(|| unsafe {
+            zmq_sys::zmq_setsockopt(
+                self.ptr,
+                option as i32,
+                value.as_ptr() as *const c_void,
+                value.len(),
+            )
+        })
+        .map(drop)
+    }
+
+    /// Subscribes a SUB socket to a topic prefix (empty: everything).
+    pub(crate) fn subscribe(&self, prefix: &[u8]) -> Result<(), ZmqErrno> {
+        self.set_bytes(zmq_sys::ZMQ_SUBSCRIBE, prefix)
+    }
+
+    /// Removes a subscription.
+    pub(crate) fn unsubscribe(&self, prefix: &[u8]) -> Result<(), ZmqErrno> {
+        self.set_bytes(zmq_sys::ZMQ_UNSUBSCRIBE, prefix)
+    }
+
+    /// Sets `ZMQ_XPUB_NODROP`: an XPUB/PUB at its HWM returns EAGAIN instead of dropping.
+    pub(crate) fn set_xpub_nodrop(&self, on: bool) -> Result<(), ZmqErrno> {
+        self.set_i32(zmq_sys::ZMQ_XPUB_NODROP, on as i32)
+    }
+
+    /// Applies every option that is set in `opts`. Call before bind/connect: libzmq applies
+    /// HWMs and most other options only to pipes created afterwards.
+    pub(crate) fn apply(&self, opts: &SocketOptions) -> Result<(), (&'static str, ZmqErrno)> {
+        let ms = |d: std::time::Duration| i32::try_from(d.as_millis()).unwrap_or(i32::MAX);
+        let int = |name, opt, v: Option<i32>| match v {
+            Some(v) => self.set_i32(opt, v).map_err(|e| (name, e)),
+            None => Ok(()),
+        };
+        int(
+            "send_hwm",
+            zmq_sys::ZMQ_SNDHWM,
+            opts.send_hwm.map(clamp_i32),
+        )?;
+        int(
+            "recv_hwm",
+            zmq_sys::ZMQ_RCVHWM,
+            opts.recv_hwm.map(clamp_i32),
+        )?;
+        int(
+            "linger",
+            zmq_sys::ZMQ_LINGER,
+            opts.linger.map(|l| l.map_or(-1, ms)),
+        )?;
+        int(
+            "conflate",
+            zmq_sys::ZMQ_CONFLATE,
+            opts.conflate.map(i32::from),
+        )?;
+        int(
+            "immediate",
+            zmq_sys::ZMQ_IMMEDIATE,
+            opts.immediate.map(i32::from),
+        )?;
+        int(
+            "reconnect_ivl",
+            zmq_sys::ZMQ_RECONNECT_IVL,
+            opts.reconnect_interval.map(ms),
+        )?;
+        int(
+            "reconnect_ivl_max",
+            zmq_sys::ZMQ_RECONNECT_IVL_MAX,
+            opts.reconnect_interval_max.map(ms),
+        )?;
+        int(
+            "heartbeat_ivl",
+            zmq_sys::ZMQ_HEARTBEAT_IVL,
+            opts.heartbeat_interval.map(ms),
+        )?;
+        int(
+            "heartbeat_timeout",
+            zmq_sys::ZMQ_HEARTBEAT_TIMEOUT,
+            opts.heartbeat_timeout.map(ms),
+        )?;
+        // ZMQ_HEARTBEAT_TTL is in milliseconds but libzmq stores it in deciseconds.
+        int(
+            "heartbeat_ttl",
+            zmq_sys::ZMQ_HEARTBEAT_TTL,
+            opts.heartbeat_ttl.map(ms),
+        )?;
+        if let Some(max) = opts.max_msg_size {
+            let v = i64::try_from(max).unwrap_or(i64::MAX);
+            self.set_i64(zmq_sys::ZMQ_MAXMSGSIZE, v)
+                .map_err(|e| ("max_msg_size", e))?;
+        }
+        if let Some(id) = &opts.routing_id {
+            self.set_bytes(zmq_sys::ZMQ_ROUTING_ID, id)
+                .map_err(|e| ("routing_id", e))?;
+        }
+        Ok(())
+    }
+
+    /// Binds; returns the endpoint libzmq actually bound (the port chosen for `:*` or `:0`).
+    pub(crate) fn bind(&self, endpoint: &str) -> Result<String, ZmqErrno> {
+        let c = c_string(endpoint)?;
+        // SAFETY: `ptr` is live; `c` is NUL-terminated.
+        retry_eintr(|| unsafe { zmq_sys::zmq_bind(self.ptr, c.as_ptr()) })?;
+        Ok(self.last_endpoint().unwrap_or_else(|_| endpoint.to_owned()))
+    }
+
+    /// Connects (asynchronously: libzmq reconnects in the background).
+    pub(crate) fn connect(&self, endpoint: &str) -> Result<(), ZmqErrno> {
+        let c = c_string(endpoint)?;
+        // SAFETY: `ptr` is live; `c` is NUL-terminated.
+        retry_eintr(|| unsafe { zmq_sys::zmq_connect(self.ptr, c.as_ptr()) }).map(drop)
+    }
+
+    fn last_endpoint(&self) -> Result<String, ZmqErrno> {
+        let mut buf = [0u8; 1024];
+        let mut len = buf.len();
+        // SAFETY: `buf` is writable for `len` bytes; libzmq writes a NUL-terminated string.
+        retry_eintr(|| unsafe {
+            zmq_sys::zmq_getsockopt(
+                self.ptr,
+                zmq_sys::ZMQ_LAST_ENDPOINT as i32,
+                buf.as_mut_ptr() as *mut c_void,
+                &mut len,
+            )
+        })?;
+        let end = buf
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(len.min(buf.len()));
+        Ok(String::from_utf8_lossy(&buf[..end]).into_owned())
+    }
+
+    /// Sends `msg` (a frame). On success libzmq owns the content and `msg` is left empty; on
+    /// failure (EAGAIN with `dont_wait` at the HWM, for one) `msg` is unchanged, so nothing is lost.
+    #[inline]
+    pub(crate) fn send_msg(
+        &self,
+        msg: &mut Msg,
+        more: bool,
+        dont_wait: bool,
+    ) -> Result<(), ZmqErrno> {
+        let flags = flags(more, dont_wait);
+        // SAFETY: `ptr` is live; `msg` is an initialised message we own.
+        retry_eintr(|| unsafe { zmq_sys::zmq_msg_send(msg.as_mut_ptr(), self.ptr, flags) })
+            .map(drop)
+    }
+
+    /// Sends a copy of `data` as one frame (libzmq copies it; no message to manage).
+    #[inline]
+    pub(crate) fn send_bytes(
+        &self,
+        data: &[u8],
+        more: bool,
+        dont_wait: bool,
+    ) -> Result<(), ZmqErrno> {
+        let flags = flags(more, dont_wait);
+        // SAFETY: `ptr` is live; `data` is readable for its length, and zmq_send copies it.
+        retry_eintr(|| unsafe {
+            zmq_sys::zmq_send(self.ptr, data.as_ptr() as *const c_void, data.len(), flags)
+        })
+        .map(drop)
+    }
+
+    /// Receives one frame into `msg`, replacing (and releasing) its previous content.
+    #[inline]
+    pub(crate) fn recv_msg(&self, msg: &mut Msg, dont_wait: bool) -> Result<(), ZmqErrno> {
+        let flags = if dont_wait {
+            zmq_sys::ZMQ_DONTWAIT as i32
+        } else {
+            0
+        };
+        // SAFETY: `ptr` is live; `msg` is an initialised message we own.
+        retry_eintr(|| unsafe { zmq_sys::zmq_msg_recv(msg.as_mut_ptr(), self.ptr, flags) })
+            .map(drop)
+    }
+
+    /// A poll item for this socket.
+    pub(crate) fn poll_item(&self, readable: bool, writable: bool) -> PollItem {
+        PollItem::new(self.ptr, 0, readable, writable)
+    }
+}
+
+#[inline]
+fn flags(more: bool, dont_wait: bool) -> i32 {
+    let mut f = 0;
+    if more {
+        f |= zmq_sys::ZMQ_SNDMORE as i32;
+    }
+    if dont_wait {
+        f |= zmq_sys::ZMQ_DONTWAIT as i32;
+    }
+    f
+}
+
+fn clamp_i32(v: u32) -> i32 {
+    i32::try_from(v).unwrap_or(i32::MAX)
+}
+
+impl Drop for RawSocket {
+    fn drop(&mut self) {
+        // SAFETY: `ptr` is a live socket we own, closed only here.
+        if unsafe { zmq_sys::zmq_close(self.ptr) } != 0 {
+            tracing::warn!(error = %last_errno(), kind = ?self.kind, "zmq_close failed");
+        }
+    }
+}
+
+/// One entry of a poll set: a socket or a file descriptor, and the events wanted.
+#[repr(transparent)]
+pub(crate) struct PollItem(zmq_sys::zmq_pollitem_t);
+
+impl std::fmt::Debug for PollItem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PollItem")
+            .field("fd", &self.0.fd)
+            .field("revents", &self.0.revents)
+            .finish()
+    }
+}
+
+impl PollItem {
+    fn new(socket: *mut c_void, fd: RawFd, readable: bool, writable: bool) -> Self {
+        let mut events = 0;
+        if readable {
+            events |= zmq_sys::ZMQ_POLLIN as i16;
+        }
+        if writable {
+            events |= zmq_sys::ZMQ_POLLOUT as i16;
+        }
+        PollItem(zmq_sys::zmq_pollitem_t {
+            socket,
+            fd,
+            events,
+            revents: 0,
+        })
+    }
+
+    /// True when the last poll found it readable.
+    pub(crate) fn is_readable(&self) -> bool {
+        self.0.revents & zmq_sys::ZMQ_POLLIN as i16 != 0
+    }
+}
+
+/// Waits until an item is ready or `timeout_ms` passes (-1: forever); returns how many are ready.
+/// The items must refer to sockets that outlive the call, which `RawSocket::poll_item`'s callers
+/// ensure by building the set from sockets they hold.
+pub(crate) fn poll(items: &mut [PollItem], timeout_ms: i64) -> Result<usize, ZmqErrno> {
+    // SAFETY: `PollItem` is a transparent zmq_pollitem_t; every socket in it is live (above).
+    retry_eintr(|| unsafe {
+        zmq_sys::zmq_poll(
+            items.as_mut_ptr() as *mut zmq_sys::zmq_pollitem_t,
+            items.len() as i32,
+            timeout_ms as _,
+        )
+    })
+    .map(|n| n as usize)
+}
+
+/// An eventfd that application threads write to wake a worker blocked in `poll`.
+#[derive(Debug)]
+pub(crate) struct Wakeup {
+    fd: RawFd,
+}
+
+impl Wakeup {
+    /// A new, unsignalled eventfd.
+    pub(crate) fn new() -> std::io::Result<Self> {
+        // SAFETY: eventfd has no memory preconditions; -1 means failure.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(Wakeup { fd })
+    }
+
+    /// Wakes the poller. Cheap enough to call per hand-off, but callers skip it while the
+    /// worker is known to be awake.
+    pub(crate) fn signal(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 readable bytes to an fd we own; a full counter (EAGAIN) still wakes.
+        unsafe { libc::write(self.fd, &one as *const u64 as *const c_void, 8) };
+    }
+
+    /// Clears the signal.
+    pub(crate) fn drain(&self) {
+        let mut v: u64 = 0;
+        // SAFETY: reads 8 bytes into `v`; EAGAIN when unsignalled is fine (non-blocking fd).
+        unsafe { libc::read(self.fd, &mut v as *mut u64 as *mut c_void, 8) };
+    }
+
+    /// A poll item that becomes readable when signalled.
+    pub(crate) fn poll_item(&self) -> PollItem {
+        PollItem::new(std::ptr::null_mut(), self.fd, true, false)
+    }
+}
+
+impl Drop for Wakeup {
+    fn drop(&mut self) {
+        // SAFETY: `fd` is ours and closed only here.
+        unsafe { libc::close(self.fd) };
+    }
+}
