@@ -176,6 +176,12 @@ impl ZmqErrno {
         self.errno == libc::EAGAIN
     }
 
+    /// True for EFSM: the operation is out of order for the socket's state machine (a REQ
+    /// receiving before it sent, for one).
+    pub fn is_fsm(&self) -> bool {
+        self.errno == crate::sys::EFSM
+    }
+
     /// True when the context is shutting down.
     pub fn is_term(&self) -> bool {
         self.errno == crate::sys::ETERM

@@ -37,6 +37,7 @@ mod error;
 pub mod info;
 mod message;
 pub mod metrics;
+pub mod perf;
 #[allow(unsafe_code)]
 mod sys;
 

@@ -23,6 +23,10 @@ use crate::sys::{self, Msg, PollItem, RawContext, RawSocket, Wakeup};
 /// and counted as handler errors.
 const MAX_FRAMES: usize = 1024;
 
+/// How long a send from a handler waits for room under `FullPolicy::Block` before failing:
+/// a handler cannot wait forever, or its worker would stop serving everything else.
+const BLOCK_SEND_LIMIT: Duration = Duration::from_secs(5);
+
 /// One socket a worker will own: its kind, where it binds or connects, and its options.
 #[derive(Debug, Clone)]
 pub struct SocketSpec {
@@ -374,8 +378,21 @@ impl Worker {
         self.stop_inner()
     }
 
+    /// Waits for the worker to end by itself (a handler called [`WorkerCtx::stop`], or it
+    /// failed) without asking it to stop.
+    ///
+    /// # Errors
+    /// As [`Worker::stop`].
+    pub fn join(mut self) -> Result<WorkerReport> {
+        self.join_inner()
+    }
+
     fn stop_inner(&mut self) -> Result<WorkerReport> {
         self.handle.stop();
+        self.join_inner()
+    }
+
+    fn join_inner(&mut self) -> Result<WorkerReport> {
         match self.thread.take() {
             Some(t) => t.join().unwrap_or_else(|payload| {
                 Err(Error::WorkerPanicked {
@@ -458,24 +475,11 @@ impl WorkerCtx<'_> {
             return Ok(());
         };
         let first = init.first().copied().unwrap_or(last);
-        let first_more = !init.is_empty();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            match sock.raw.send_bytes(first, first_more, true) {
-                Ok(()) => break,
-                Err(e) if e.is_again() => match sock.on_full {
-                    FullPolicy::Block if Instant::now() < deadline => {
-                        wait_writable(&sock.raw, 100)?
-                    }
-                    policy => return self.refuse(sock, policy, e),
-                },
-                Err(e) => return Err(zmq_err(Operation::Send, sock, e)),
-            }
-        }
-        // Once the first frame is queued libzmq accepts the rest of the message whatever the HWM.
-        if first_more {
-            for (i, part) in init.iter().enumerate().skip(1) {
-                let _ = i;
+        let more = !init.is_empty();
+        self.with_policy(sock, || sock.raw.send_bytes(first, more, true))?;
+        // Once the first frame is queued libzmq takes the rest of the message whatever the HWM.
+        if more {
+            for part in init.iter().skip(1) {
                 sock.raw
                     .send_bytes(part, true, false)
                     .map_err(|e| zmq_err(Operation::Send, sock, e))?;
@@ -486,6 +490,40 @@ impl WorkerCtx<'_> {
         }
         self.shared.counters.sent.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Sends an [`Outbound`] (pooled frames without copying) now, under the socket's HWM policy.
+    pub fn send_outbound(&mut self, socket: SocketId, mut msg: Outbound) -> Result<()> {
+        let sock = self.sock(socket)?;
+        self.with_policy(sock, || send_outbound(&sock.raw, &mut msg))?;
+        self.shared.counters.sent.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Runs a non-blocking send attempt; at the HWM applies the socket's policy: `Block`
+    /// waits for room (up to 5 s, then fails), `Drop` counts and succeeds, `Error` counts and fails.
+    fn with_policy(
+        &self,
+        sock: &Sock,
+        mut attempt: impl FnMut() -> std::result::Result<(), ZmqErrno>,
+    ) -> Result<()> {
+        let mut deadline = None;
+        loop {
+            match attempt() {
+                Ok(()) => return Ok(()),
+                Err(e) if e.is_again() => {
+                    if sock.on_full == FullPolicy::Block {
+                        let d = *deadline.get_or_insert_with(|| Instant::now() + BLOCK_SEND_LIMIT);
+                        if Instant::now() < d {
+                            wait_writable(&sock.raw, 100)?;
+                            continue;
+                        }
+                    }
+                    return self.refuse(sock, sock.on_full, e);
+                }
+                Err(e) => return Err(zmq_err(Operation::Send, sock, e)),
+            }
+        }
     }
 
     fn refuse(&self, sock: &Sock, policy: FullPolicy, e: ZmqErrno) -> Result<()> {
@@ -652,6 +690,7 @@ fn run_worker(
         stop: Cell::new(false),
         wake_at: Cell::new(None),
         first_error: Cell::new(None),
+        poll_items: Vec::with_capacity(socks.len() + 1),
     };
     lp.run(on_message, on_tick)?;
     Ok(WorkerReport {
@@ -673,6 +712,8 @@ struct Loop<'a> {
     stop: Cell<bool>,
     wake_at: Cell<Option<Instant>>,
     first_error: Cell<Option<String>>,
+    /// The poll set, rebuilt in place on every park so parking never allocates.
+    poll_items: Vec<PollItem>,
 }
 
 impl Loop<'_> {
@@ -833,7 +874,8 @@ impl Loop<'_> {
                 // Frames after the first are already here: libzmq delivers messages whole.
                 match sock.raw.recv_msg(&mut slots[n], n == 0) {
                     Ok(()) => {}
-                    Err(e) if n == 0 && e.is_again() => return Ok(got > 0),
+                    // EFSM: a REQ with no request out has nothing to receive yet.
+                    Err(e) if n == 0 && (e.is_again() || e.is_fsm()) => return Ok(got > 0),
                     Err(e) if e.is_term() => {
                         self.stop.set(true);
                         return Ok(got > 0);
@@ -914,7 +956,8 @@ impl Loop<'_> {
             timeout = timeout.min(at.saturating_duration_since(Instant::now()));
         }
         let blocked = self.pending.front().map(|(id, _)| id.0);
-        let mut items: Vec<PollItem> = Vec::with_capacity(self.socks.len() + 1);
+        let items = &mut self.poll_items;
+        items.clear();
         items.push(shared.wakeup.poll_item());
         for (i, s) in self.socks.iter().enumerate() {
             items.push(
@@ -923,7 +966,7 @@ impl Loop<'_> {
             );
         }
         let res = sys::poll(
-            &mut items,
+            items,
             i64::try_from(timeout.as_millis())
                 .unwrap_or(i64::MAX)
                 .max(if timeout.is_zero() { 0 } else { 1 }),

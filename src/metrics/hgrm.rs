@@ -1,6 +1,6 @@
-//! The `.hgrm` percentile-distribution text: written exactly as HdrHistogram (Java's
-//! `outputPercentileDistribution`, C's `hdr_percentiles_print` in classic form) writes it, so
-//! existing plotters and scripts read ours, and parsed back.
+//! The `.hgrm` percentile-distribution text: written exactly as Java HdrHistogram's
+//! `outputPercentileDistribution` writes it (the form its plotter and most scripts read;
+//! HdrHistogram_c's `hdr_percentiles_print` only differs in column widths), and parsed back.
 //!
 //! ```text
 //!        Value     Percentile TotalCount 1/(1-Percentile)

@@ -7,7 +7,7 @@ use super::{LatencyRecorder, LatencySummary};
 /// Records latencies and emits their [`LatencySummary`] once per interval, then starts over.
 ///
 /// Sans-IO: it reads no clock. The caller passes the current time in nanoseconds (the same
-/// CLOCK_MONOTONIC reading it stamps messages with) to [`new`](Self::new) and
+/// `CLOCK_MONOTONIC` reading it stamps messages with) to [`new`](Self::new) and
 /// [`maybe_report`](Self::maybe_report), typically once per batch on a worker thread, so
 /// tests drive it with a fake clock.
 ///
@@ -38,6 +38,7 @@ pub struct IntervalReporter {
 impl IntervalReporter {
     /// A reporter named `name` whose first interval starts at `now_ns` and lasts `interval`
     /// (saturated at about 584 years).
+    #[must_use]
     pub fn new(name: &'static str, interval: Duration, now_ns: u64) -> Self {
         Self {
             name,

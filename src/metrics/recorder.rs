@@ -33,6 +33,7 @@ impl LatencyRecorder {
     pub const SIGNIFICANT_DIGITS: u8 = 3;
 
     /// An empty recorder covering 1 ns to 60 s with 3 significant digits.
+    #[must_use]
     pub fn new() -> Self {
         let hist = match Histogram::new_with_bounds(
             Self::LOWEST_NS,
@@ -121,6 +122,7 @@ impl LatencyRecorder {
 
     /// Count, min, p50, p90, p99, p99.9, p99.99, max and mean, in nanoseconds; all zero when
     /// empty.
+    #[must_use]
     pub fn summary(&self) -> LatencySummary {
         LatencySummary {
             count: self.hist.len(),

@@ -9,7 +9,7 @@ use super::LatencyRecorder;
 /// Recording goes to the thread's local histogram with no lock and no shared cache line; the
 /// local values are merged into the total (under a mutex) only when the handle is flushed or
 /// dropped, which belongs off the hot path: at the end of a batch, an interval or the run.
-/// This is HdrHistogram_rust's `sync::Recorder` pattern, without its channel.
+/// This is the `sync::Recorder` pattern of the hdrhistogram crate, without its channel.
 ///
 /// Cloning is cheap and every clone refers to the same total.
 ///
@@ -45,6 +45,7 @@ impl SharedRecorder {
 
     /// A new recording handle for the calling thread, with its own empty histogram
     /// (about 220 KiB, allocated here rather than on the hot path).
+    #[must_use = "values recorded into a dropped handle are lost; keep it on the recording thread"]
     pub fn local(&self) -> LocalRecorder {
         LocalRecorder {
             shared: self.clone(),
@@ -54,6 +55,7 @@ impl SharedRecorder {
 
     /// A copy of the total merged so far; values still pending in unflushed handles are not
     /// in it.
+    #[must_use]
     pub fn snapshot(&self) -> LatencyRecorder {
         self.lock().clone()
     }

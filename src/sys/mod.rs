@@ -20,6 +20,9 @@ use crate::error::ZmqErrno;
 /// libzmq's ETERM: the context is being terminated (ZMQ_HAUSNUMERO + 53).
 pub(crate) const ETERM: i32 = 156_384_712 + 53;
 
+/// libzmq's EFSM: out of order for the socket's state machine (ZMQ_HAUSNUMERO + 51).
+pub(crate) const EFSM: i32 = 156_384_712 + 51;
+
 /// The errno of the last failed libzmq call on this thread, with libzmq's text for it.
 pub(crate) fn last_errno() -> ZmqErrno {
     // SAFETY: zmq_errno only reads this thread's errno.

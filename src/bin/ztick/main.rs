@@ -1,1 +1,285 @@
-fn main() {}
+//! `ztick`: the command-line face of the library. Parses flags into library configs; the
+//! work itself lives in `ztick::perf` and friends.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use ztick::info::BuildInfo;
+use ztick::perf::{self, LatOptions, LatReport, LatSide, ThrOptions, ThrSide};
+use ztick::{Endpoint, Engine, Error, IdleStrategy, Transport};
+
+/// ztick: a low-latency messaging engine on libzmq, and its measuring tools.
+#[derive(Parser, Debug)]
+#[command(name = "ztick", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    verb: Verb,
+}
+
+#[derive(Subcommand, Debug)]
+enum Verb {
+    /// Show the libzmq version, how it is linked, its capabilities, the cores seen, and the
+    /// idle strategy recommended here.
+    Info {
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Round-trip latency with both ends in this process, each on its own worker
+    /// (REQ timing against REP echo, as libzmq's perf tools do).
+    Lat(LatArgs),
+    /// Throughput with both ends in this process (PUSH sending, PULL counting).
+    Thr(ThrArgs),
+    /// libzmq's `local_lat`: a REP socket that echoes ROUNDTRIPS messages of SIZE bytes.
+    /// Pair it with `ztick remote-lat` or libzmq's `remote_lat`.
+    LocalLat(TwoProcLat),
+    /// libzmq's `remote_lat`: a REQ socket that times ROUNDTRIPS echoes and prints libzmq's
+    /// lines followed by HDR percentiles of the round trip.
+    RemoteLat(TwoProcLat),
+    /// libzmq's `local_thr`: a PULL socket that counts COUNT messages of SIZE bytes and prints
+    /// the throughput from the first message on.
+    LocalThr(TwoProcThr),
+    /// libzmq's `remote_thr`: a PUSH socket that sends COUNT messages of SIZE bytes.
+    RemoteThr(TwoProcThr),
+}
+
+/// Options every measuring verb takes.
+#[derive(Args, Debug, Clone)]
+struct Common {
+    /// Idle strategy of the workers: block, backoff, yield or busy-spin. Spinning strategies
+    /// need a free core each (plus one per libzmq I/O thread) or are refused.
+    #[arg(long, default_value = "block")]
+    idle: IdleStrategy,
+    /// Core(s) to pin the workers to, comma-separated: the first for the timing/sending side,
+    /// the second for the echo/receiving side.
+    #[arg(long, value_delimiter = ',')]
+    pin: Vec<usize>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Write HdrHistogram's percentile distribution (microseconds) to FILE.
+    #[arg(long, value_name = "FILE")]
+    hgrm: Option<PathBuf>,
+    /// Give up after this many milliseconds without completion (default: wait forever,
+    /// like libzmq's tools; `lat`/`thr` stop after 10 minutes).
+    #[arg(long, value_name = "MS")]
+    timeout_ms: Option<u64>,
+    /// Run spinning workers even past the core budget (with a warning).
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Args, Debug)]
+struct LatArgs {
+    /// Transport between the two workers: inproc, ipc or tcp (loopback).
+    #[arg(long, default_value = "inproc")]
+    transport: Transport,
+    /// Message size in bytes.
+    #[arg(long, default_value_t = 64)]
+    size: usize,
+    /// Timed round trips.
+    #[arg(long, default_value_t = 100_000)]
+    count: u64,
+    /// Untimed round trips first.
+    #[arg(long, default_value_t = 1000)]
+    warmup: u64,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Args, Debug)]
+struct ThrArgs {
+    /// Transport between the two workers: inproc, ipc or tcp (loopback).
+    #[arg(long, default_value = "inproc")]
+    transport: Transport,
+    /// Message size in bytes.
+    #[arg(long, default_value_t = 64)]
+    size: usize,
+    /// Messages to send.
+    #[arg(long, default_value_t = 1_000_000)]
+    count: u64,
+    /// Messages the sender writes per pass of its loop (and the receiver reads).
+    #[arg(long, default_value_t = 256)]
+    batch: usize,
+    /// Send from pooled buffers without copying (pays above 33 bytes; see BENCHMARKS.md).
+    #[arg(long)]
+    pooled: bool,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Args, Debug)]
+struct TwoProcLat {
+    /// Endpoint to bind (local-lat) or connect to (remote-lat), e.g. tcp://127.0.0.1:5555.
+    endpoint: Endpoint,
+    /// Message size in bytes.
+    size: usize,
+    /// Round trips.
+    roundtrips: u64,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Args, Debug)]
+struct TwoProcThr {
+    /// Endpoint to bind (local-thr) or connect to (remote-thr).
+    endpoint: Endpoint,
+    /// Message size in bytes.
+    size: usize,
+    /// Messages.
+    count: u64,
+    #[command(flatten)]
+    common: Common,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli.verb) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ztick: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(verb: Verb) -> Result<(), Error> {
+    match verb {
+        Verb::Info { json } => info(json),
+        Verb::Lat(a) => {
+            let side = lat_side(a.size, a.count, &a.common, Some(a.warmup));
+            let opts = LatOptions {
+                transport: a.transport,
+                side,
+                echo_pin: a.common.pin.get(1).copied(),
+                force: a.common.force,
+            };
+            let report = perf::run_lat(&opts)?;
+            print_lat(&report, &a.common)
+        }
+        Verb::Thr(a) => {
+            let mut side = thr_side(a.size, a.count, &a.common);
+            side.batch = a.batch.max(1);
+            side.pooled = a.pooled;
+            let opts = ThrOptions {
+                transport: a.transport,
+                side,
+                recv_pin: a.common.pin.get(1).copied(),
+                force: a.common.force,
+            };
+            let report = perf::run_thr(&opts)?;
+            print_out(&report.to_text(), &report.to_json(), a.common.json);
+            Ok(())
+        }
+        Verb::LocalLat(a) => {
+            // libzmq's tools do no warm-up: every round trip counts, on both sides.
+            let side = lat_side(a.size, a.roundtrips, &a.common, Some(0));
+            perf::serve_echo(&engine(&a.common)?, a.endpoint, true, &side)
+        }
+        Verb::RemoteLat(a) => {
+            let side = lat_side(a.size, a.roundtrips, &a.common, Some(0));
+            let report = perf::measure_round_trips(&engine(&a.common)?, a.endpoint, &side)?;
+            print_lat(&report, &a.common)
+        }
+        Verb::LocalThr(a) => {
+            let side = thr_side(a.size, a.count, &a.common);
+            let report = perf::count_incoming(&engine(&a.common)?, a.endpoint, true, &side)?;
+            print_out(&report.to_text(), &report.to_json(), a.common.json);
+            Ok(())
+        }
+        Verb::RemoteThr(a) => {
+            let side = thr_side(a.size, a.count, &a.common);
+            perf::send_burst(&engine(&a.common)?, a.endpoint, false, &side)
+        }
+    }
+}
+
+fn engine(c: &Common) -> Result<Engine, Error> {
+    Engine::builder().force_core_budget(c.force).build()
+}
+
+fn timeout(c: &Common) -> Option<Duration> {
+    c.timeout_ms.map(Duration::from_millis)
+}
+
+fn lat_side(size: usize, count: u64, c: &Common, warmup: Option<u64>) -> LatSide {
+    let mut s = LatSide::new(size, count);
+    s.idle = c.idle;
+    s.pin = c.pin.first().copied();
+    s.timeout = timeout(c);
+    if let Some(w) = warmup {
+        s.warmup = w;
+    }
+    s
+}
+
+fn thr_side(size: usize, count: u64, c: &Common) -> ThrSide {
+    let mut s = ThrSide::new(size, count);
+    s.idle = c.idle;
+    s.pin = c.pin.first().copied();
+    s.timeout = timeout(c);
+    s
+}
+
+fn print_lat(report: &LatReport, c: &Common) -> Result<(), Error> {
+    if let Some(path) = &c.hgrm {
+        let io_err = |e| Error::Io {
+            context: format!("writing {}", path.display()),
+            source: e,
+        };
+        let mut f = std::fs::File::create(path).map_err(io_err)?;
+        report
+            .round_trips
+            .write_hgrm(&mut f, 1000.0)
+            .map_err(io_err)?;
+    }
+    print_out(&report.to_text(), &report.to_json(), c.json);
+    Ok(())
+}
+
+fn print_out(text: &str, json: &str, as_json: bool) {
+    if as_json {
+        println!("{json}");
+    } else {
+        print!("{text}");
+    }
+}
+
+fn info(json: bool) -> Result<(), Error> {
+    let i = BuildInfo::current();
+    if json {
+        println!("{}", serde_json::to_string(&i).unwrap_or_default());
+        return Ok(());
+    }
+    println!("libzmq version:   {}", i.libzmq_version);
+    match i.vendored_lib_dir {
+        Some(dir) => {
+            println!("link mode:        vendored (static libzmq built from source in {dir})")
+        }
+        None => println!("link mode:        system (shared libzmq through Cargo's links override)"),
+    }
+    if !i.vendored_cxxflags.is_empty() {
+        println!("vendored flags:   {}", i.vendored_cxxflags);
+    }
+    println!(
+        "capabilities:     curve={} ipc={} draft={}",
+        i.curve, i.ipc, i.draft
+    );
+    println!("cores seen:       {} {:?}", i.cores.len(), i.cores);
+    println!("recommended idle: {}", i.recommended_idle);
+    if !i.curve {
+        println!(
+            "note:             no CURVE in this build; use the system libzmq build for encryption"
+        );
+    }
+    Ok(())
+}

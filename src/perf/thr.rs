@@ -1,0 +1,276 @@
+//! Throughput: a PUSH worker sends as fast as the HWM lets it; a PULL worker counts.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::lat::{lingering, wait};
+use crate::config::SocketKind;
+use crate::endpoint::{Endpoint, Transport};
+use crate::engine::{Engine, IdleStrategy, SocketSpec};
+use crate::error::{Error, Result};
+use crate::message::BufferPool;
+use crate::sys::now_ns;
+
+/// Settings shared by the throughput tools.
+#[derive(Debug, Clone)]
+pub struct ThrSide {
+    /// Message size in bytes.
+    pub size: usize,
+    /// Messages to move.
+    pub count: u64,
+    /// The worker's idle strategy.
+    pub idle: IdleStrategy,
+    /// Core to pin the worker to.
+    pub pin: Option<usize>,
+    /// Messages sent per pass of the sender's loop.
+    pub batch: usize,
+    /// Send from pooled buffers without copying (above 33 bytes).
+    pub pooled: bool,
+    /// Give up when the run has not finished after this long (`None`: never).
+    pub timeout: Option<Duration>,
+}
+
+impl ThrSide {
+    /// `count` messages of `size` bytes, blocking idle, batches of 256, copying sends.
+    pub fn new(size: usize, count: u64) -> Self {
+        ThrSide {
+            size,
+            count,
+            idle: IdleStrategy::BLOCK,
+            pin: None,
+            batch: 256,
+            pooled: false,
+            timeout: None,
+        }
+    }
+}
+
+/// Settings for `ztick thr`: both ends in one process.
+#[derive(Debug, Clone)]
+pub struct ThrOptions {
+    /// The transport.
+    pub transport: Transport,
+    /// The sender's settings (the receiver uses the same size, count and idle strategy).
+    pub side: ThrSide,
+    /// Core for the receiver.
+    pub recv_pin: Option<usize>,
+    /// Let spinning workers exceed the core budget.
+    pub force: bool,
+}
+
+/// The result of a throughput run, as libzmq's `local_thr` reports it.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ThrReport {
+    /// Message size in bytes.
+    pub size: usize,
+    /// Messages received.
+    pub count: u64,
+    /// From the first message received to the last, in nanoseconds.
+    pub elapsed_ns: u64,
+}
+
+impl ThrReport {
+    /// Messages per second (libzmq: count / elapsed).
+    pub fn msgs_per_s(&self) -> f64 {
+        if self.elapsed_ns == 0 {
+            return 0.0;
+        }
+        self.count as f64 * 1e9 / self.elapsed_ns as f64
+    }
+
+    /// Megabits per second of payload (libzmq: msgs/s x size x 8 / 1e6).
+    pub fn mbit_per_s(&self) -> f64 {
+        self.msgs_per_s() * self.size as f64 * 8.0 / 1e6
+    }
+
+    /// The four lines libzmq's `local_thr` prints.
+    pub fn to_text(&self) -> String {
+        format!(
+            "message size: {} [B]\nmessage count: {}\nmean throughput: {} [msg/s]\nmean throughput: {:.3} [Mb/s]\n",
+            self.size,
+            self.count,
+            self.msgs_per_s() as u64,
+            self.mbit_per_s()
+        )
+    }
+
+    /// One JSON object: `size`, `count`, `msgs_per_s`, `mbit_per_s`.
+    pub fn to_json(&self) -> String {
+        serde_json::json!({
+            "size": self.size,
+            "count": self.count,
+            "msgs_per_s": self.msgs_per_s().round() as u64,
+            "mbit_per_s": (self.mbit_per_s() * 1000.0).round() / 1000.0,
+        })
+        .to_string()
+    }
+}
+
+/// A PULL worker counting messages; started before the sender so its endpoint is known.
+struct Counter {
+    worker: crate::engine::Worker,
+    done_rx: crossbeam_channel::Receiver<(u64, u64)>,
+    endpoint: String,
+    side: ThrSide,
+}
+
+impl Counter {
+    fn start(engine: &Engine, endpoint: Endpoint, bind: bool, side: &ThrSide) -> Result<Counter> {
+        let (done_tx, done_rx) = crossbeam_channel::bounded(1);
+        let spec = if bind {
+            SocketSpec::bind(SocketKind::Pull, endpoint)
+        } else {
+            SocketSpec::connect(SocketKind::Pull, endpoint)
+        };
+        let mut b = engine
+            .worker("pull")
+            .idle(side.idle)
+            .pin(side.pin)
+            .batch_max(side.batch);
+        let pull = b.socket(spec);
+        let (count, size) = (side.count, side.size);
+        let mut got = 0u64;
+        let mut first_ns = 0u64;
+        let mut wrong_size = 0u64;
+        let worker = b
+            .on_message(move |ctx, _, msg| {
+                if got == 0 {
+                    first_ns = now_ns();
+                }
+                got += 1;
+                if msg.size() != size {
+                    wrong_size += 1;
+                }
+                if got == count {
+                    let _ = done_tx.send((now_ns() - first_ns, wrong_size));
+                    ctx.stop();
+                }
+                Ok(())
+            })
+            .spawn()?;
+        let endpoint = worker.endpoint(pull).unwrap_or_default().to_owned();
+        Ok(Counter {
+            worker,
+            done_rx,
+            endpoint,
+            side: side.clone(),
+        })
+    }
+
+    fn wait(self) -> Result<ThrReport> {
+        let Counter {
+            worker,
+            done_rx,
+            endpoint,
+            side,
+        } = self;
+        let res = match side.timeout {
+            Some(t) => done_rx.recv_timeout(t).map_err(|_| Error::Timeout {
+                op: crate::error::Operation::Recv,
+                endpoint: endpoint.clone(),
+                ms: t.as_millis() as u64,
+            }),
+            None => done_rx
+                .recv()
+                .map_err(|_| Error::Stopped("receiver ended early".into())),
+        };
+        worker.stop()?;
+        let (elapsed_ns, wrong) = res?;
+        if wrong > 0 {
+            return Err(Error::Decode {
+                context: format!("PULL socket at {endpoint}"),
+                reason: format!(
+                    "{wrong} of {} messages were not {} bytes",
+                    side.count, side.size
+                ),
+            });
+        }
+        Ok(ThrReport {
+            size: side.size,
+            count: side.count,
+            elapsed_ns,
+        })
+    }
+}
+
+/// Receives `count` messages on a PULL socket (`local-thr`); times from the first.
+pub fn count_incoming(
+    engine: &Engine,
+    endpoint: Endpoint,
+    bind: bool,
+    side: &ThrSide,
+) -> Result<ThrReport> {
+    Counter::start(engine, endpoint, bind, side)?.wait()
+}
+
+/// Sends `count` messages on a PUSH socket (`remote-thr`), then closes with an infinite linger.
+///
+/// The worker sends from its own loop, `batch` messages per pass; with `pooled`, from a
+/// buffer pool without copying.
+pub fn send_burst(engine: &Engine, endpoint: Endpoint, bind: bool, side: &ThrSide) -> Result<()> {
+    let (done_tx, done_rx) = crossbeam_channel::bounded(1);
+    let spec = if bind {
+        SocketSpec::bind(SocketKind::Push, endpoint.clone())
+    } else {
+        SocketSpec::connect(SocketKind::Push, endpoint.clone())
+    };
+    let mut b = engine.worker("push").idle(side.idle).pin(side.pin);
+    let push = b.socket(spec.options(lingering()));
+    let payload = vec![0u8; side.size];
+    let pool = side.pooled.then(|| BufferPool::new(side.size, 1024));
+    let (count, batch) = (side.count, side.batch.max(1));
+    let mut sent = 0u64;
+    let worker = b
+        .on_tick(move |ctx| {
+            if sent >= count {
+                return Ok(false);
+            }
+            let n = batch.min((count - sent) as usize);
+            for _ in 0..n {
+                match &pool {
+                    Some(p) => {
+                        let mut buf = p.get();
+                        buf.extend_from_slice(&payload)?;
+                        ctx.send_outbound(push, buf.into())?;
+                    }
+                    None => ctx.send(push, &payload)?,
+                }
+                sent += 1;
+            }
+            if sent == count {
+                let _ = done_tx.send(());
+            }
+            Ok(true)
+        })
+        .spawn()?;
+    let res = wait(&done_rx, side.timeout, &endpoint);
+    worker.stop()?;
+    res
+}
+
+/// `ztick thr`: PULL counter and PUSH sender on two workers of one engine.
+pub fn run_thr(opts: &ThrOptions) -> Result<ThrReport> {
+    let mut eb = Engine::builder();
+    eb.io_threads(if opts.transport == Transport::Inproc {
+        0
+    } else {
+        1
+    })
+    .force_core_budget(opts.force);
+    let engine = eb.build()?;
+    let ep = Endpoint::local(opts.transport, "ztick-thr");
+    let mut recv_side = opts.side.clone();
+    recv_side.pin = opts.recv_pin;
+    if recv_side.timeout.is_none() {
+        recv_side.timeout = Some(Duration::from_secs(600));
+    }
+    let counter = Counter::start(&engine, ep.clone(), true, &recv_side)?;
+    let bound: Endpoint = counter.endpoint.parse()?;
+    let sent = send_burst(&engine, bound, false, &opts.side);
+    let received = counter.wait();
+    if let Some(p) = ep.ipc_path() {
+        let _ = std::fs::remove_file(p);
+    }
+    sent.and(received)
+}

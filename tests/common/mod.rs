@@ -1,0 +1,41 @@
+//! Shared test helpers: bounded waits, so no test can hang.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use crossbeam_channel::Receiver;
+
+/// The longest any single wait in these tests may take before the test fails.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// Runs `f` on its own thread and fails the test if it has not finished within `limit`.
+pub fn with_timeout<T: Send + 'static>(
+    limit: Duration,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    let t = std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(v) => {
+            let _ = t.join();
+            v
+        }
+        Err(_) => {
+            if t.is_finished() {
+                // The closure panicked: surface its message.
+                if let Err(p) = t.join() {
+                    std::panic::resume_unwind(p);
+                }
+            }
+            panic!("test did not finish within {limit:?}")
+        }
+    }
+}
+
+/// Receives one value or fails the test after [`WAIT`].
+pub fn recv<T>(rx: &Receiver<T>, what: &str) -> T {
+    rx.recv_timeout(WAIT)
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+}

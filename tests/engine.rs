@@ -1,0 +1,461 @@
+//! The engine end to end: workers, transports, pinning, the core budget, HWM policies,
+//! shutdown accounting and failure reporting.
+
+mod common;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{recv, with_timeout, WAIT};
+use ztick::{
+    Endpoint, Engine, Error, FullPolicy, IdleStrategy, SocketKind, SocketOptions, SocketSpec,
+    Transport,
+};
+
+const TRANSPORTS: [Transport; 3] = [Transport::Inproc, Transport::Ipc, Transport::Tcp];
+
+fn engine() -> Engine {
+    Engine::new().expect("engine")
+}
+
+#[test]
+fn push_pull_delivers_every_message_on_every_transport() {
+    for t in TRANSPORTS {
+        with_timeout(WAIT, move || {
+            let engine = engine();
+            let (tx, rx) = crossbeam_channel::unbounded();
+            let mut b = engine.worker("pull");
+            let pull = b.socket(SocketSpec::bind(
+                SocketKind::Pull,
+                Endpoint::local(t, "engine-pp"),
+            ));
+            let puller = b
+                .on_message(move |_, _, m| {
+                    let _ = tx.send(m.last().to_vec());
+                    Ok(())
+                })
+                .spawn()
+                .unwrap();
+            let bound: Endpoint = puller.endpoint(pull).unwrap().parse().unwrap();
+            let mut b = engine.worker("push");
+            let push = b.socket(SocketSpec::connect(SocketKind::Push, bound));
+            let pusher = b.spawn().unwrap();
+            let h = pusher.handle();
+            for i in 0u32..1000 {
+                h.send(push, i.to_le_bytes().to_vec()).unwrap();
+            }
+            for i in 0u32..1000 {
+                assert_eq!(recv(&rx, "message"), i.to_le_bytes(), "{t}: in order");
+            }
+            let report = pusher.stop().unwrap();
+            assert_eq!((report.stats.sent, report.stats.dropped), (1000, 0), "{t}");
+            assert_eq!(puller.stop().unwrap().stats.received, 1000, "{t}");
+        });
+    }
+}
+
+#[test]
+fn req_rep_echo_from_handlers_on_every_transport() {
+    for t in TRANSPORTS {
+        with_timeout(WAIT, move || {
+            let engine = engine();
+            let mut b = engine.worker("rep");
+            let rep = b.socket(SocketSpec::bind(
+                SocketKind::Rep,
+                Endpoint::local(t, "engine-rr"),
+            ));
+            let server = b
+                .on_message(|ctx, id, m| ctx.send_parts(id, &[b"echo:", m.last()]))
+                .spawn()
+                .unwrap();
+            let ep: Endpoint = server.endpoint(rep).unwrap().parse().unwrap();
+            let (tx, rx) = crossbeam_channel::unbounded();
+            let mut b = engine.worker("req");
+            let req = b.socket(SocketSpec::connect(SocketKind::Req, ep));
+            let client = b
+                .on_message(move |_, _, m| {
+                    let _ = tx.send(m.to_vec());
+                    Ok(())
+                })
+                .spawn()
+                .unwrap();
+            for i in 0..50u8 {
+                client.handle().send(req, vec![i]).unwrap();
+                assert_eq!(recv(&rx, "reply"), vec![b"echo:".to_vec(), vec![i]], "{t}");
+            }
+        });
+    }
+}
+
+#[test]
+fn blocked_worker_wakes_for_a_hand_off() {
+    with_timeout(WAIT, || {
+        let engine = engine();
+        let ep = Endpoint::unique_inproc("wake");
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let mut b = engine.worker("pull");
+        b.socket(SocketSpec::bind(SocketKind::Pull, ep.clone()));
+        let _pull = b
+            .on_message(move |_, _, m| {
+                let _ = tx.send(m.last().to_vec());
+                Ok(())
+            })
+            .spawn()
+            .unwrap();
+        // An hour-long poll: only the eventfd can wake this worker in time.
+        let idle = IdleStrategy::Block {
+            timeout: Duration::from_secs(3600),
+        };
+        let mut b = engine.worker("push").idle(idle);
+        let push = b.socket(SocketSpec::connect(SocketKind::Push, ep));
+        let pusher = b.spawn().unwrap();
+        for round in 0..20u8 {
+            pusher.handle().send(push, vec![round]).unwrap();
+            assert_eq!(recv(&rx, "woken send"), vec![round]);
+        }
+    });
+}
+
+#[test]
+fn pinning_to_a_real_core_works_and_to_a_missing_one_is_an_error() {
+    let engine = engine();
+    let first = engine.cores()[0];
+    let w = engine.worker("pinned").pin(Some(first)).spawn().unwrap();
+    w.stop().unwrap();
+    let err = engine.worker("nowhere").pin(Some(999)).spawn().unwrap_err();
+    assert!(matches!(err, Error::Core { core: 999, .. }), "{err}");
+    assert!(err.to_string().contains("core 999"), "{err}");
+    let err = Engine::builder().io_cores(&[999]).build().unwrap_err();
+    assert!(matches!(err, Error::Core { core: 999, .. }), "{err}");
+}
+
+#[test]
+fn spinning_past_the_core_budget_is_refused_unless_forced() {
+    let cores = engine().cores().len();
+    // One I/O thread plus `cores` spinning workers is always one too many.
+    let engine = engine();
+    let mut spinners = Vec::new();
+    for i in 0..cores - 1 {
+        spinners.push(
+            engine
+                .worker(&format!("spin{i}"))
+                .idle(IdleStrategy::Yield)
+                .spawn()
+                .unwrap(),
+        );
+    }
+    let err = engine
+        .worker("one-too-many")
+        .idle(IdleStrategy::BusySpin)
+        .spawn()
+        .unwrap_err();
+    assert!(err.to_string().contains("core budget"), "{err}");
+    // A stopped spinner gives its core back.
+    spinners.pop().map(|w| w.stop().unwrap());
+    if cores > 1 {
+        spinners.push(
+            engine
+                .worker("again")
+                .idle(IdleStrategy::Yield)
+                .spawn()
+                .unwrap(),
+        );
+    }
+    let forced = Engine::builder().force_core_budget(true).build().unwrap();
+    let many: Vec<_> = (0..cores + 1)
+        .map(|i| {
+            forced
+                .worker(&format!("f{i}"))
+                .idle(IdleStrategy::Yield)
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for w in many {
+        w.stop().unwrap();
+    }
+}
+
+/// A PULL worker whose handler stalls on its first message until released, so the pusher's
+/// HWM fills up behind it.
+fn stalled_puller(
+    engine: &Engine,
+    ep: Endpoint,
+) -> (ztick::Worker, crossbeam_channel::Sender<()>, Arc<AtomicU64>) {
+    let (release_tx, release_rx) = crossbeam_channel::bounded::<()>(1);
+    let got = Arc::new(AtomicU64::new(0));
+    let got2 = Arc::clone(&got);
+    let mut o = SocketOptions::default();
+    o.hwm(1);
+    let mut b = engine.worker("stalled");
+    b.socket(SocketSpec::bind(SocketKind::Pull, ep).options(o));
+    let w = b
+        .on_message(move |_, _, _| {
+            if got2.fetch_add(1, Ordering::SeqCst) == 0 {
+                let _ = release_rx.recv_timeout(WAIT);
+            }
+            Ok(())
+        })
+        .spawn()
+        .unwrap();
+    (w, release_tx, got)
+}
+
+fn wait_for(counter: &AtomicU64, value: u64) {
+    let deadline = std::time::Instant::now() + WAIT;
+    while counter.load(Ordering::SeqCst) < value {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {} of {value} arrived",
+            counter.load(Ordering::SeqCst)
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn drop_policy_counts_every_discarded_message_and_the_accounting_closes() {
+    with_timeout(WAIT * 2, || {
+        const N: u64 = 5000;
+        let engine = engine();
+        let ep = Endpoint::unique_inproc("drop");
+        let (puller, release, got) = stalled_puller(&engine, ep.clone());
+        let mut o = SocketOptions::default();
+        o.hwm(1);
+        let mut b = engine.worker("push");
+        let push = b.socket(
+            SocketSpec::connect(SocketKind::Push, ep)
+                .options(o)
+                .on_full(FullPolicy::Drop),
+        );
+        let pusher = b.spawn().unwrap();
+        for i in 0..N {
+            pusher
+                .handle()
+                .send(push, i.to_le_bytes().to_vec())
+                .unwrap();
+        }
+        let report = pusher.stop().unwrap();
+        assert_eq!(report.stats.sent + report.stats.dropped, N, "{report:?}");
+        assert!(
+            report.stats.dropped > 0,
+            "a stalled peer with HWM 1 must cause drops: {report:?}"
+        );
+        release.send(()).unwrap();
+        wait_for(&got, report.stats.sent);
+        assert_eq!(puller.stop().unwrap().stats.received, report.stats.sent);
+    });
+}
+
+#[test]
+fn block_policy_loses_nothing_behind_a_stalled_peer() {
+    with_timeout(WAIT * 2, || {
+        const N: u64 = 2000;
+        let engine = engine();
+        let ep = Endpoint::unique_inproc("block");
+        let (puller, release, got) = stalled_puller(&engine, ep.clone());
+        let mut o = SocketOptions::default();
+        o.hwm(1);
+        let mut b = engine.worker("push").inbox_capacity(16);
+        let push = b.socket(SocketSpec::connect(SocketKind::Push, ep).options(o));
+        let pusher = b.spawn().unwrap();
+        let h = pusher.handle();
+        let sender = std::thread::spawn(move || {
+            for i in 0..N {
+                h.send(push, i.to_le_bytes().to_vec()).unwrap();
+            }
+        });
+        // The hand-off channel fills behind the full socket: back-pressure, not loss.
+        release.send(()).unwrap();
+        sender.join().unwrap();
+        wait_for(&got, N);
+        let report = pusher.stop().unwrap();
+        assert_eq!((report.stats.sent, report.stats.dropped), (N, 0));
+        assert_eq!(puller.stop().unwrap().stats.received, N);
+    });
+}
+
+#[test]
+fn error_policy_reports_the_first_refusal() {
+    with_timeout(WAIT, || {
+        let engine = engine();
+        let ep = Endpoint::unique_inproc("err");
+        let (_puller, release, _) = stalled_puller(&engine, ep.clone());
+        let mut o = SocketOptions::default();
+        o.hwm(1);
+        let mut b = engine.worker("push");
+        let push = b.socket(
+            SocketSpec::connect(SocketKind::Push, ep)
+                .options(o)
+                .on_full(FullPolicy::Error),
+        );
+        let pusher = b.spawn().unwrap();
+        for i in 0..100u8 {
+            pusher.handle().send(push, vec![i]).unwrap();
+        }
+        let report = pusher.stop().unwrap();
+        assert!(report.stats.dropped > 0);
+        let first = report.first_error.expect("first refusal recorded");
+        assert!(
+            first.contains("PUSH") && first.contains("inproc://err"),
+            "{first}"
+        );
+        release.send(()).unwrap();
+    });
+}
+
+#[test]
+fn stop_sends_everything_already_handed_over() {
+    with_timeout(WAIT, || {
+        const N: u64 = 20_000;
+        let engine = engine();
+        let ep = Endpoint::unique_ipc("drain");
+        let got = Arc::new(AtomicU64::new(0));
+        let got2 = Arc::clone(&got);
+        let mut b = engine.worker("pull");
+        let pull = b.socket(SocketSpec::bind(SocketKind::Pull, ep.clone()));
+        let puller = b
+            .on_message(move |_, _, _| {
+                got2.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            })
+            .spawn()
+            .unwrap();
+        let bound: Endpoint = puller.endpoint(pull).unwrap().parse().unwrap();
+        let mut b = engine.worker("push").inbox_capacity(N as usize);
+        let push = b.socket(SocketSpec::connect(SocketKind::Push, bound));
+        let pusher = b.spawn().unwrap();
+        for i in 0..N {
+            pusher
+                .handle()
+                .send(push, i.to_le_bytes().to_vec())
+                .unwrap();
+        }
+        let report = pusher.stop().unwrap();
+        assert_eq!((report.stats.sent, report.stats.dropped), (N, 0));
+        wait_for(&got, N);
+        puller.stop().unwrap();
+        let _ = std::fs::remove_file(ep.ipc_path().unwrap());
+    });
+}
+
+#[test]
+fn a_panicking_handler_is_reported_not_hung() {
+    with_timeout(WAIT, || {
+        let engine = engine();
+        let ep = Endpoint::unique_inproc("panic");
+        let mut b = engine.worker("doomed");
+        b.socket(SocketSpec::bind(SocketKind::Pull, ep.clone()));
+        let doomed = b
+            .on_message(|_, _, _| panic!("handler bug"))
+            .spawn()
+            .unwrap();
+        let mut b = engine.worker("push");
+        let push = b.socket(SocketSpec::connect(SocketKind::Push, ep));
+        let pusher = b.spawn().unwrap();
+        pusher.handle().send(push, b"boom".to_vec()).unwrap();
+        match doomed.join() {
+            Err(Error::WorkerPanicked { worker, message }) => {
+                assert_eq!(worker, "doomed");
+                assert!(message.contains("handler bug"), "{message}");
+            }
+            other => panic!("expected a panic report, got {other:?}"),
+        }
+    });
+}
+
+#[test]
+fn handler_errors_are_counted_and_the_worker_keeps_serving() {
+    with_timeout(WAIT, || {
+        let engine = engine();
+        let mut b = engine.worker("rep");
+        let rep = b.socket(SocketSpec::bind(
+            SocketKind::Rep,
+            Endpoint::tcp_loopback_any(),
+        ));
+        let server = b
+            .on_message(|ctx, id, m| {
+                // A REP must answer every request; a bad one gets an error reply and is counted.
+                if m.last().is_empty() {
+                    ctx.send(id, b"error: empty request")?;
+                    return Err(Error::Decode {
+                        context: "test".into(),
+                        reason: "empty request".into(),
+                    });
+                }
+                ctx.send(id, m.last())
+            })
+            .spawn()
+            .unwrap();
+        let ep: Endpoint = server.endpoint(rep).unwrap().parse().unwrap();
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let mut b = engine.worker("req");
+        let req = b.socket(SocketSpec::connect(SocketKind::Req, ep));
+        let client = b
+            .on_message(move |_, _, m| {
+                let _ = tx.send(m.last().to_vec());
+                Ok(())
+            })
+            .spawn()
+            .unwrap();
+        client.handle().send(req, Vec::new()).unwrap();
+        assert_eq!(recv(&rx, "error reply"), b"error: empty request");
+        client.handle().send(req, b"ok".to_vec()).unwrap();
+        assert_eq!(recv(&rx, "good reply"), b"ok");
+        assert_eq!(server.stop().unwrap().stats.handler_errors, 1);
+    });
+}
+
+#[test]
+fn bind_errors_name_the_endpoint_and_socket() {
+    let engine = engine();
+    let mut b = engine.worker("first");
+    let s = b.socket(SocketSpec::bind(
+        SocketKind::Pull,
+        Endpoint::tcp_loopback_any(),
+    ));
+    let first = b.spawn().unwrap();
+    let taken: Endpoint = first.endpoint(s).unwrap().parse().unwrap();
+    let mut b = engine.worker("second");
+    b.socket(SocketSpec::bind(SocketKind::Pull, taken.clone()));
+    let err = b.spawn().unwrap_err().to_string();
+    assert!(
+        err.contains("bind") && err.contains("PULL") && err.contains(&taken.to_string()),
+        "{err}"
+    );
+}
+
+#[test]
+fn multipart_messages_arrive_whole() {
+    with_timeout(WAIT, || {
+        let engine = engine();
+        let ep = Endpoint::unique_inproc("multi");
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let mut b = engine.worker("pull");
+        b.socket(SocketSpec::bind(SocketKind::Pull, ep.clone()));
+        let _p = b
+            .on_message(move |_, _, m| {
+                let _ = tx.send(m.to_vec());
+                Ok(())
+            })
+            .spawn()
+            .unwrap();
+        let mut b = engine.worker("push");
+        let push = b.socket(SocketSpec::connect(SocketKind::Push, ep));
+        let pusher = b.spawn().unwrap();
+        let pool = ztick::BufferPool::new(256, 4);
+        let mut big = pool.get();
+        big.extend_from_slice(&[9; 200]).unwrap();
+        let msg = ztick::Outbound::multipart([
+            ztick::Frame::bytes(b"topic".to_vec()),
+            ztick::Frame::pooled(big),
+        ])
+        .unwrap();
+        pusher.handle().send(push, msg).unwrap();
+        assert_eq!(
+            recv(&rx, "multipart"),
+            vec![b"topic".to_vec(), vec![9; 200]]
+        );
+    });
+}
