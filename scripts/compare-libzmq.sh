@@ -29,7 +29,9 @@
 #   PIN_CPUS (unset): run every program under `taskset -c $PIN_CPUS`, e.g. PIN_CPUS=0
 #   puts both ends (and libzmq's I/O threads) on one CPU. On this VM a thread
 #   woken on the other, idle vCPU costs ~20 us more than one woken on the same
-#   vCPU, so unpinned blocking latencies are bimodal from run to run.
+#   vCPU, so unpinned blocking latencies are bimodal from run to run. With a
+#   single CPU the --busy row still runs unpinned (spinners on one CPU wait
+#   for each other's scheduler tick).
 #
 # The machine has 2 cores: runs go one at a time; do not run anything else
 # heavy alongside. Noise between runs is large: read ratios, not absolutes.
@@ -176,7 +178,7 @@ meta = {
     "ztick": "$( [ "$ZTICK_LAT$ZTICK_THR" = 00 ] && echo 'not run' || echo "git $ZTICK_REV")",
 }
 if "${PIN_CPUS:-}":
-    meta["pinned to CPUs"] = "${PIN_CPUS:-}"
+    meta["pinned to CPUs"] = "${PIN_CPUS:-}" + (" (busy row unpinned)" if "${PIN_CPUS:-}".isdigit() and $BUSY else "")
 json.dump(meta, open(sys.argv[1], "w"))
 EOF
 
@@ -194,7 +196,13 @@ run_one() {
     shift 5
     local out rc=0 json
     local -a pin=()
-    if [ -n "${PIN_CPUS:-}" ]; then pin=(taskset -c "$PIN_CPUS"); fi
+    if [ -n "${PIN_CPUS:-}" ]; then
+        # Two busy-polling threads on one CPU take turns per scheduler tick
+        # (4 ms a round trip): run the busy row unpinned then.
+        if [ "$transport" != inproc-busy ] || [[ ! "$PIN_CPUS" =~ ^[0-9]+$ ]]; then
+            pin=(taskset -c "$PIN_CPUS")
+        fi
+    fi
     out=$(timeout "$RUN_TIMEOUT" "${pin[@]}" "$@" 2>"$ERRF") || rc=$?
     json=$(printf '%s\n' "$out" | grep -E '^\{' | tail -n 1 || true)
     if [ "$rc" != 0 ] || [ -z "$json" ]; then

@@ -67,8 +67,7 @@ impl Batcher {
 
     /// When the open batch must be flushed at the latest; `None` while empty.
     pub fn deadline_ns(&self) -> Option<u64> {
-        self.first_at_ns
-            .map(|t| t.saturating_add(self.max_delay_ns))
+        self.first_at_ns.map(|t| t.saturating_add(self.max_delay_ns))
     }
 
     /// Records in the open batch.

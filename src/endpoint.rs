@@ -76,28 +76,19 @@ impl Endpoint {
 
     /// A unique inproc endpoint: `inproc://PREFIX-PID-N`, for tests and one-process tools.
     pub fn unique_inproc(prefix: &str) -> Endpoint {
-        Endpoint {
-            transport: Transport::Inproc,
-            address: format!("{prefix}-{}", unique_suffix()),
-        }
+        Endpoint { transport: Transport::Inproc, address: format!("{prefix}-{}", unique_suffix()) }
     }
 
     /// A unique ipc endpoint in the temporary directory: `ipc:///tmp/PREFIX-PID-N.ipc`.
     pub fn unique_ipc(prefix: &str) -> Endpoint {
         let dir = std::env::temp_dir();
         let path = dir.join(format!("{prefix}-{}.ipc", unique_suffix()));
-        Endpoint {
-            transport: Transport::Ipc,
-            address: path.to_string_lossy().into_owned(),
-        }
+        Endpoint { transport: Transport::Ipc, address: path.to_string_lossy().into_owned() }
     }
 
     /// Loopback TCP with a port the OS picks at bind time: `tcp://127.0.0.1:*`.
     pub fn tcp_loopback_any() -> Endpoint {
-        Endpoint {
-            transport: Transport::Tcp,
-            address: "127.0.0.1:*".to_owned(),
-        }
+        Endpoint { transport: Transport::Tcp, address: "127.0.0.1:*".to_owned() }
     }
 
     /// A fresh endpoint of `transport` suitable for binding on this host.
@@ -118,11 +109,7 @@ impl Endpoint {
 fn unique_suffix() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    format!(
-        "{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
+    format!("{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
 impl fmt::Display for Endpoint {
@@ -135,13 +122,9 @@ impl FromStr for Endpoint {
     type Err = Error;
 
     fn from_str(input: &str) -> Result<Self, Error> {
-        let bad = |reason: &str| Error::Endpoint {
-            input: input.to_owned(),
-            reason: reason.to_owned(),
-        };
-        let (scheme, rest) = input
-            .split_once("://")
-            .ok_or_else(|| bad("missing '://' after the transport"))?;
+        let bad = |reason: &str| Error::Endpoint { input: input.to_owned(), reason: reason.to_owned() };
+        let (scheme, rest) =
+            input.split_once("://").ok_or_else(|| bad("missing '://' after the transport"))?;
         let transport = match scheme {
             "tcp" => Transport::Tcp,
             "ipc" => Transport::Ipc,
@@ -158,17 +141,11 @@ impl FromStr for Endpoint {
         match transport {
             Transport::Tcp => check_tcp(rest).map_err(|r| bad(&r))?,
             Transport::Ipc if rest.len() > IPC_PATH_MAX => {
-                return Err(bad(&format!(
-                    "ipc path is {} bytes, the limit is {IPC_PATH_MAX}",
-                    rest.len()
-                )))
+                return Err(bad(&format!("ipc path is {} bytes, the limit is {IPC_PATH_MAX}", rest.len())))
             }
             _ => {}
         }
-        Ok(Endpoint {
-            transport,
-            address: rest.to_owned(),
-        })
+        Ok(Endpoint { transport, address: rest.to_owned() })
     }
 }
 
@@ -181,17 +158,12 @@ fn check_tcp(rest: &str) -> Result<(), String> {
         return Err(format!("unbalanced brackets in IPv6 host '{host}'"));
     }
     if host.contains(':') && !host.starts_with('[') {
-        return Err(format!(
-            "IPv6 host '{host}' must be in brackets, e.g. [::1]"
-        ));
+        return Err(format!("IPv6 host '{host}' must be in brackets, e.g. [::1]"));
     }
     match port {
         "*" => Ok(()),
         "" => Err("empty port (give a number 0-65535 or '*')".into()),
-        p => p
-            .parse::<u16>()
-            .map(drop)
-            .map_err(|_| format!("port '{p}' is not a number 0-65535 or '*'")),
+        p => p.parse::<u16>().map(drop).map_err(|_| format!("port '{p}' is not a number 0-65535 or '*'")),
     }
 }
 
@@ -240,11 +212,7 @@ mod tests {
     #[test]
     fn rejects_overlong_ipc_path() {
         let long = format!("ipc:///{}", "x".repeat(200));
-        assert!(long
-            .parse::<Endpoint>()
-            .unwrap_err()
-            .to_string()
-            .contains("limit is 107"));
+        assert!(long.parse::<Endpoint>().unwrap_err().to_string().contains("limit is 107"));
     }
 
     #[test]

@@ -78,9 +78,7 @@ pub enum Error {
         source: ZmqErrno,
     },
     /// A core that does not exist, or that cannot be pinned to, was requested.
-    #[error(
-        "core {core} is not available: this machine has cores {available:?}; pick one of those"
-    )]
+    #[error("core {core} is not available: this machine has cores {available:?}; pick one of those")]
     Core {
         /// The core asked for.
         core: usize,
@@ -190,16 +188,8 @@ impl ZmqErrno {
 
 impl Error {
     /// A [`Error::Config`] for `name` = `value`, which should have been `expected`.
-    pub fn config(
-        name: impl Into<String>,
-        value: impl fmt::Display,
-        expected: impl Into<String>,
-    ) -> Self {
-        Error::Config {
-            name: name.into(),
-            value: value.to_string(),
-            expected: expected.into(),
-        }
+    pub fn config(name: impl Into<String>, value: impl fmt::Display, expected: impl Into<String>) -> Self {
+        Error::Config { name: name.into(), value: value.to_string(), expected: expected.into() }
     }
 
     /// True when this is libzmq's EAGAIN (full or timed out).

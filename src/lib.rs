@@ -45,7 +45,7 @@ pub use batch::{Batcher, FlushReason};
 pub use config::{FullPolicy, SocketKind, SocketOptions};
 pub use endpoint::{Endpoint, Transport};
 pub use engine::{
-    Engine, EngineBuilder, Handle, IdleStrategy, MessageHandler, SendError, SocketId, SocketSpec,
+    Engine, EngineBuilder, Handle, Handler, IdleStrategy, MessageHandler, SendError, SocketId, SocketSpec,
     TickHandler, Worker, WorkerBuilder, WorkerCtx, WorkerReport, WorkerStats,
 };
 pub use error::{Error, Operation, Result, ZmqErrno};

@@ -88,10 +88,7 @@ fn steady_state_pooled_sends_make_no_rust_allocation() {
         let allocations = ALLOCATIONS.load(Ordering::SeqCst) - before;
         let stats = pool.stats();
         assert_eq!(stats.misses, misses_before, "pool ran dry: {stats:?}");
-        assert_eq!(
-            allocations, 0,
-            "{allocations} Rust allocations for {MEASURED} pooled sends"
-        );
+        assert_eq!(allocations, 0, "{allocations} Rust allocations for {MEASURED} pooled sends");
         assert_eq!(pusher.stop().unwrap().stats.sent, WARMUP + MEASURED);
         puller.stop().unwrap();
     });

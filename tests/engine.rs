@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use common::{recv, with_timeout, WAIT};
 use ztick::{
-    Endpoint, Engine, Error, FullPolicy, IdleStrategy, SocketKind, SocketOptions, SocketSpec,
-    Transport,
+    Endpoint, Engine, Error, FullPolicy, IdleStrategy, SocketKind, SocketOptions, SocketSpec, Transport,
 };
 
 const TRANSPORTS: [Transport; 3] = [Transport::Inproc, Transport::Ipc, Transport::Tcp];
@@ -26,10 +25,7 @@ fn push_pull_delivers_every_message_on_every_transport() {
             let engine = engine();
             let (tx, rx) = crossbeam_channel::unbounded();
             let mut b = engine.worker("pull");
-            let pull = b.socket(SocketSpec::bind(
-                SocketKind::Pull,
-                Endpoint::local(t, "engine-pp"),
-            ));
+            let pull = b.socket(SocketSpec::bind(SocketKind::Pull, Endpoint::local(t, "engine-pp")));
             let puller = b
                 .on_message(move |_, _, m| {
                     let _ = tx.send(m.last().to_vec());
@@ -61,14 +57,9 @@ fn req_rep_echo_from_handlers_on_every_transport() {
         with_timeout(WAIT, move || {
             let engine = engine();
             let mut b = engine.worker("rep");
-            let rep = b.socket(SocketSpec::bind(
-                SocketKind::Rep,
-                Endpoint::local(t, "engine-rr"),
-            ));
-            let server = b
-                .on_message(|ctx, id, m| ctx.send_parts(id, &[b"echo:", m.last()]))
-                .spawn()
-                .unwrap();
+            let rep = b.socket(SocketSpec::bind(SocketKind::Rep, Endpoint::local(t, "engine-rr")));
+            let server =
+                b.on_message(|ctx, id, m| ctx.send_parts(id, &[b"echo:", m.last()])).spawn().unwrap();
             let ep: Endpoint = server.endpoint(rep).unwrap().parse().unwrap();
             let (tx, rx) = crossbeam_channel::unbounded();
             let mut b = engine.worker("req");
@@ -104,9 +95,7 @@ fn blocked_worker_wakes_for_a_hand_off() {
             .spawn()
             .unwrap();
         // An hour-long poll: only the eventfd can wake this worker in time.
-        let idle = IdleStrategy::Block {
-            timeout: Duration::from_secs(3600),
-        };
+        let idle = IdleStrategy::Block { timeout: Duration::from_secs(3600) };
         let mut b = engine.worker("push").idle(idle);
         let push = b.socket(SocketSpec::connect(SocketKind::Push, ep));
         let pusher = b.spawn().unwrap();
@@ -137,40 +126,18 @@ fn spinning_past_the_core_budget_is_refused_unless_forced() {
     let engine = engine();
     let mut spinners = Vec::new();
     for i in 0..cores - 1 {
-        spinners.push(
-            engine
-                .worker(&format!("spin{i}"))
-                .idle(IdleStrategy::Yield)
-                .spawn()
-                .unwrap(),
-        );
+        spinners.push(engine.worker(&format!("spin{i}")).idle(IdleStrategy::Yield).spawn().unwrap());
     }
-    let err = engine
-        .worker("one-too-many")
-        .idle(IdleStrategy::BusySpin)
-        .spawn()
-        .unwrap_err();
+    let err = engine.worker("one-too-many").idle(IdleStrategy::BusySpin).spawn().unwrap_err();
     assert!(err.to_string().contains("core budget"), "{err}");
     // A stopped spinner gives its core back.
     spinners.pop().map(|w| w.stop().unwrap());
     if cores > 1 {
-        spinners.push(
-            engine
-                .worker("again")
-                .idle(IdleStrategy::Yield)
-                .spawn()
-                .unwrap(),
-        );
+        spinners.push(engine.worker("again").idle(IdleStrategy::Yield).spawn().unwrap());
     }
     let forced = Engine::builder().force_core_budget(true).build().unwrap();
     let many: Vec<_> = (0..cores + 1)
-        .map(|i| {
-            forced
-                .worker(&format!("f{i}"))
-                .idle(IdleStrategy::Yield)
-                .spawn()
-                .unwrap()
-        })
+        .map(|i| forced.worker(&format!("f{i}")).idle(IdleStrategy::Yield).spawn().unwrap())
         .collect();
     for w in many {
         w.stop().unwrap();
@@ -224,24 +191,14 @@ fn drop_policy_counts_every_discarded_message_and_the_accounting_closes() {
         let mut o = SocketOptions::default();
         o.hwm(1);
         let mut b = engine.worker("push");
-        let push = b.socket(
-            SocketSpec::connect(SocketKind::Push, ep)
-                .options(o)
-                .on_full(FullPolicy::Drop),
-        );
+        let push = b.socket(SocketSpec::connect(SocketKind::Push, ep).options(o).on_full(FullPolicy::Drop));
         let pusher = b.spawn().unwrap();
         for i in 0..N {
-            pusher
-                .handle()
-                .send(push, i.to_le_bytes().to_vec())
-                .unwrap();
+            pusher.handle().send(push, i.to_le_bytes().to_vec()).unwrap();
         }
         let report = pusher.stop().unwrap();
         assert_eq!(report.stats.sent + report.stats.dropped, N, "{report:?}");
-        assert!(
-            report.stats.dropped > 0,
-            "a stalled peer with HWM 1 must cause drops: {report:?}"
-        );
+        assert!(report.stats.dropped > 0, "a stalled peer with HWM 1 must cause drops: {report:?}");
         release.send(()).unwrap();
         wait_for(&got, report.stats.sent);
         assert_eq!(puller.stop().unwrap().stats.received, report.stats.sent);
@@ -285,11 +242,7 @@ fn error_policy_reports_the_first_refusal() {
         let mut o = SocketOptions::default();
         o.hwm(1);
         let mut b = engine.worker("push");
-        let push = b.socket(
-            SocketSpec::connect(SocketKind::Push, ep)
-                .options(o)
-                .on_full(FullPolicy::Error),
-        );
+        let push = b.socket(SocketSpec::connect(SocketKind::Push, ep).options(o).on_full(FullPolicy::Error));
         let pusher = b.spawn().unwrap();
         for i in 0..100u8 {
             pusher.handle().send(push, vec![i]).unwrap();
@@ -297,10 +250,7 @@ fn error_policy_reports_the_first_refusal() {
         let report = pusher.stop().unwrap();
         assert!(report.stats.dropped > 0);
         let first = report.first_error.expect("first refusal recorded");
-        assert!(
-            first.contains("PUSH") && first.contains("inproc://err"),
-            "{first}"
-        );
+        assert!(first.contains("PUSH") && first.contains("inproc://err"), "{first}");
         release.send(()).unwrap();
     });
 }
@@ -327,10 +277,7 @@ fn stop_sends_everything_already_handed_over() {
         let push = b.socket(SocketSpec::connect(SocketKind::Push, bound));
         let pusher = b.spawn().unwrap();
         for i in 0..N {
-            pusher
-                .handle()
-                .send(push, i.to_le_bytes().to_vec())
-                .unwrap();
+            pusher.handle().send(push, i.to_le_bytes().to_vec()).unwrap();
         }
         let report = pusher.stop().unwrap();
         assert_eq!((report.stats.sent, report.stats.dropped), (N, 0));
@@ -347,10 +294,7 @@ fn a_panicking_handler_is_reported_not_hung() {
         let ep = Endpoint::unique_inproc("panic");
         let mut b = engine.worker("doomed");
         b.socket(SocketSpec::bind(SocketKind::Pull, ep.clone()));
-        let doomed = b
-            .on_message(|_, _, _| panic!("handler bug"))
-            .spawn()
-            .unwrap();
+        let doomed = b.on_message(|_, _, _| panic!("handler bug")).spawn().unwrap();
         let mut b = engine.worker("push");
         let push = b.socket(SocketSpec::connect(SocketKind::Push, ep));
         let pusher = b.spawn().unwrap();
@@ -370,19 +314,13 @@ fn handler_errors_are_counted_and_the_worker_keeps_serving() {
     with_timeout(WAIT, || {
         let engine = engine();
         let mut b = engine.worker("rep");
-        let rep = b.socket(SocketSpec::bind(
-            SocketKind::Rep,
-            Endpoint::tcp_loopback_any(),
-        ));
+        let rep = b.socket(SocketSpec::bind(SocketKind::Rep, Endpoint::tcp_loopback_any()));
         let server = b
             .on_message(|ctx, id, m| {
                 // A REP must answer every request; a bad one gets an error reply and is counted.
                 if m.last().is_empty() {
                     ctx.send(id, b"error: empty request")?;
-                    return Err(Error::Decode {
-                        context: "test".into(),
-                        reason: "empty request".into(),
-                    });
+                    return Err(Error::Decode { context: "test".into(), reason: "empty request".into() });
                 }
                 ctx.send(id, m.last())
             })
@@ -411,19 +349,13 @@ fn handler_errors_are_counted_and_the_worker_keeps_serving() {
 fn bind_errors_name_the_endpoint_and_socket() {
     let engine = engine();
     let mut b = engine.worker("first");
-    let s = b.socket(SocketSpec::bind(
-        SocketKind::Pull,
-        Endpoint::tcp_loopback_any(),
-    ));
+    let s = b.socket(SocketSpec::bind(SocketKind::Pull, Endpoint::tcp_loopback_any()));
     let first = b.spawn().unwrap();
     let taken: Endpoint = first.endpoint(s).unwrap().parse().unwrap();
     let mut b = engine.worker("second");
     b.socket(SocketSpec::bind(SocketKind::Pull, taken.clone()));
     let err = b.spawn().unwrap_err().to_string();
-    assert!(
-        err.contains("bind") && err.contains("PULL") && err.contains(&taken.to_string()),
-        "{err}"
-    );
+    assert!(err.contains("bind") && err.contains("PULL") && err.contains(&taken.to_string()), "{err}");
 }
 
 #[test]
@@ -447,15 +379,10 @@ fn multipart_messages_arrive_whole() {
         let pool = ztick::BufferPool::new(256, 4);
         let mut big = pool.get();
         big.extend_from_slice(&[9; 200]).unwrap();
-        let msg = ztick::Outbound::multipart([
-            ztick::Frame::bytes(b"topic".to_vec()),
-            ztick::Frame::pooled(big),
-        ])
-        .unwrap();
+        let msg =
+            ztick::Outbound::multipart([ztick::Frame::bytes(b"topic".to_vec()), ztick::Frame::pooled(big)])
+                .unwrap();
         pusher.handle().send(push, msg).unwrap();
-        assert_eq!(
-            recv(&rx, "multipart"),
-            vec![b"topic".to_vec(), vec![9; 200]]
-        );
+        assert_eq!(recv(&rx, "multipart"), vec![b"topic".to_vec(), vec![9; 200]]);
     });
 }

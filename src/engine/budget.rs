@@ -23,12 +23,7 @@ pub(crate) fn check(
     if spinning == 0 || needed <= available {
         return Ok(Budget::Fits);
     }
-    let err = Error::CoreBudget {
-        spinning,
-        io_threads,
-        needed,
-        available,
-    };
+    let err = Error::CoreBudget { spinning, io_threads, needed, available };
     if force {
         Ok(Budget::Forced(err.to_string()))
     } else {

@@ -65,6 +65,9 @@ pub(crate) struct Shared {
     pub(crate) parked: AtomicBool,
     pub(crate) counters: Counters,
     pub(crate) name: String,
+    /// Set by `Handle::stop` before its Stop command, so a handler waiting for room at the
+    /// HWM gives up at once instead of holding the stop back.
+    pub(crate) stop_requested: AtomicBool,
 }
 
 impl Shared {
@@ -117,34 +120,28 @@ pub struct Handle {
 
 impl std::fmt::Debug for Handle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Handle")
-            .field("worker", &self.shared.name)
-            .finish()
+        f.debug_struct("Handle").field("worker", &self.shared.name).finish()
     }
 }
 
 impl Handle {
     /// Hands `msg` to the worker for sending on `socket`, waiting while the channel is full.
     pub fn send(&self, socket: SocketId, msg: impl Into<Outbound>) -> Result<(), SendError> {
-        self.tx
-            .send(Command::Send(socket, msg.into()))
-            .map_err(|e| match e.into_inner() {
-                Command::Send(_, m) => SendError::Stopped(m),
-                _ => unreachable_command(),
-            })?;
+        self.tx.send(Command::Send(socket, msg.into())).map_err(|e| match e.into_inner() {
+            Command::Send(_, m) => SendError::Stopped(m),
+            _ => unreachable_command(),
+        })?;
         self.shared.notify();
         Ok(())
     }
 
     /// Hands `msg` over if the channel has room now.
     pub fn try_send(&self, socket: SocketId, msg: impl Into<Outbound>) -> Result<(), SendError> {
-        self.tx
-            .try_send(Command::Send(socket, msg.into()))
-            .map_err(|e| match e {
-                TrySendError::Full(Command::Send(_, m)) => SendError::Full(m),
-                TrySendError::Disconnected(Command::Send(_, m)) => SendError::Stopped(m),
-                _ => unreachable_command(),
-            })?;
+        self.tx.try_send(Command::Send(socket, msg.into())).map_err(|e| match e {
+            TrySendError::Full(Command::Send(_, m)) => SendError::Full(m),
+            TrySendError::Disconnected(Command::Send(_, m)) => SendError::Stopped(m),
+            _ => unreachable_command(),
+        })?;
         self.shared.notify();
         Ok(())
     }
@@ -157,13 +154,11 @@ impl Handle {
         timeout: Duration,
     ) -> Result<(), SendError> {
         use crossbeam_channel::SendTimeoutError as E;
-        self.tx
-            .send_timeout(Command::Send(socket, msg.into()), timeout)
-            .map_err(|e| match e {
-                E::Timeout(Command::Send(_, m)) => SendError::Full(m),
-                E::Disconnected(Command::Send(_, m)) => SendError::Stopped(m),
-                _ => unreachable_command(),
-            })?;
+        self.tx.send_timeout(Command::Send(socket, msg.into()), timeout).map_err(|e| match e {
+            E::Timeout(Command::Send(_, m)) => SendError::Full(m),
+            E::Disconnected(Command::Send(_, m)) => SendError::Stopped(m),
+            _ => unreachable_command(),
+        })?;
         self.shared.notify();
         Ok(())
     }
@@ -178,6 +173,7 @@ impl Handle {
 
     /// Asks the worker to stop: it drains what was handed over, then closes its sockets.
     pub fn stop(&self) {
+        self.shared.stop_requested.store(true, Ordering::Release);
         let _ = self.tx.send(Command::Stop);
         self.shared.notify();
     }

@@ -37,15 +37,10 @@ pub enum IdleStrategy {
 
 impl IdleStrategy {
     /// `Backoff` with the defaults: 100 spins, 10 yields, parks of at most 1 ms.
-    pub const BACKOFF: IdleStrategy = IdleStrategy::Backoff {
-        spins: 100,
-        yields: 10,
-        max_park: Duration::from_millis(1),
-    };
+    pub const BACKOFF: IdleStrategy =
+        IdleStrategy::Backoff { spins: 100, yields: 10, max_park: Duration::from_millis(1) };
     /// `Block` with a 100 ms bound per wait.
-    pub const BLOCK: IdleStrategy = IdleStrategy::Block {
-        timeout: Duration::from_millis(100),
-    };
+    pub const BLOCK: IdleStrategy = IdleStrategy::Block { timeout: Duration::from_millis(100) };
 
     /// True for strategies that keep a core busy while idle.
     pub fn spins(&self) -> bool {
@@ -88,11 +83,7 @@ impl FromStr for IdleStrategy {
             "yield" => Ok(IdleStrategy::Yield),
             "backoff" => Ok(IdleStrategy::BACKOFF),
             "block" => Ok(IdleStrategy::BLOCK),
-            _ => Err(Error::config(
-                "idle strategy",
-                s,
-                "one of busy-spin, yield, backoff, block",
-            )),
+            _ => Err(Error::config("idle strategy", s, "one of busy-spin, yield, backoff, block")),
         }
     }
 }
@@ -118,10 +109,7 @@ pub(crate) struct Idler {
 
 impl Idler {
     pub(crate) fn new(strategy: IdleStrategy) -> Self {
-        Idler {
-            strategy,
-            idle_passes: 0,
-        }
+        Idler { strategy, idle_passes: 0 }
     }
 
     /// Called after every pass: `did_work` resets the back-off.
@@ -135,11 +123,7 @@ impl Idler {
             IdleStrategy::BusySpin => IdleAction::Spin,
             IdleStrategy::Yield => IdleAction::Yield,
             IdleStrategy::Block { timeout } => IdleAction::Park(timeout),
-            IdleStrategy::Backoff {
-                spins,
-                yields,
-                max_park,
-            } => {
+            IdleStrategy::Backoff { spins, yields, max_park } => {
                 if self.idle_passes <= spins {
                     IdleAction::Spin
                 } else if self.idle_passes <= spins.saturating_add(yields) {
@@ -159,11 +143,7 @@ mod tests {
     #[test]
     fn backoff_spins_then_yields_then_parks_and_resets_on_work() {
         let park = Duration::from_millis(1);
-        let mut i = Idler::new(IdleStrategy::Backoff {
-            spins: 2,
-            yields: 1,
-            max_park: park,
-        });
+        let mut i = Idler::new(IdleStrategy::Backoff { spins: 2, yields: 1, max_park: park });
         let seq: Vec<_> = (0..5).map(|_| i.next(false)).collect();
         use IdleAction::*;
         assert_eq!(seq, [Spin, Spin, Yield, Park(park), Park(park)]);
@@ -173,15 +153,8 @@ mod tests {
 
     #[test]
     fn parse_and_recommend() {
-        assert_eq!(
-            "busy-spin".parse::<IdleStrategy>().unwrap(),
-            IdleStrategy::BusySpin
-        );
-        assert!("nap"
-            .parse::<IdleStrategy>()
-            .unwrap_err()
-            .to_string()
-            .contains("busy-spin"));
+        assert_eq!("busy-spin".parse::<IdleStrategy>().unwrap(), IdleStrategy::BusySpin);
+        assert!("nap".parse::<IdleStrategy>().unwrap_err().to_string().contains("busy-spin"));
         assert!(!IdleStrategy::recommended(2).spins());
         assert!(IdleStrategy::BusySpin.spins() && IdleStrategy::Yield.spins());
         assert!(!IdleStrategy::BACKOFF.spins());

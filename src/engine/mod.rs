@@ -11,7 +11,7 @@ use std::sync::Arc;
 pub use handle::{Handle, SendError, WorkerStats};
 pub use idle::IdleStrategy;
 pub use worker::{
-    MessageHandler, SocketSpec, TickHandler, Worker, WorkerBuilder, WorkerCtx, WorkerReport,
+    Handler, MessageHandler, SocketSpec, TickHandler, Worker, WorkerBuilder, WorkerCtx, WorkerReport,
 };
 
 use crate::error::{Error, Operation, Result};
@@ -92,36 +92,23 @@ impl EngineBuilder {
         let cores = sys::available_cores();
         for &c in &self.io_cores {
             if !cores.contains(&c) {
-                return Err(Error::Core {
-                    core: c,
-                    available: cores,
-                });
+                return Err(Error::Core { core: c, available: cores });
             }
         }
-        let ctx_err = |source| Error::Zmq {
-            op: Operation::Context,
-            kind: "context",
-            endpoint: None,
-            source,
-        };
+        let ctx_err = |source| Error::Zmq { op: Operation::Context, kind: "context", endpoint: None, source };
         let ctx = RawContext::new().map_err(ctx_err)?;
-        let io = i32::try_from(self.io_threads).map_err(|_| {
-            Error::config("io_threads", self.io_threads, "a small number, usually 1")
-        })?;
+        let io = i32::try_from(self.io_threads)
+            .map_err(|_| Error::config("io_threads", self.io_threads, "a small number, usually 1"))?;
         ctx.set(ctx_opt::IO_THREADS, io).map_err(ctx_err)?;
         for &c in &self.io_cores {
-            ctx.set(ctx_opt::THREAD_AFFINITY_CPU_ADD, c as i32)
-                .map_err(ctx_err)?;
+            ctx.set(ctx_opt::THREAD_AFFINITY_CPU_ADD, c as i32).map_err(ctx_err)?;
         }
         if let Some(p) = self.io_thread_name_prefix {
-            ctx.set(ctx_opt::THREAD_NAME_PREFIX, i32::from(p))
-                .map_err(ctx_err)?;
+            ctx.set(ctx_opt::THREAD_NAME_PREFIX, i32::from(p)).map_err(ctx_err)?;
         }
         if let Some((policy, priority)) = self.io_sched {
-            ctx.set(ctx_opt::THREAD_SCHED_POLICY, policy)
-                .map_err(ctx_err)?;
-            ctx.set(ctx_opt::THREAD_PRIORITY, priority)
-                .map_err(ctx_err)?;
+            ctx.set(ctx_opt::THREAD_SCHED_POLICY, policy).map_err(ctx_err)?;
+            ctx.set(ctx_opt::THREAD_PRIORITY, priority).map_err(ctx_err)?;
         }
         Ok(Engine {
             ctx: Arc::new(ctx),

@@ -95,11 +95,51 @@ impl SocketSpec {
     }
 }
 
+/// The code a worker runs, on its own thread: one object, so its callbacks share state
+/// without locks.
+pub trait Handler: Send {
+    /// Runs once, after the sockets are bound or connected, before the loop starts.
+    fn on_start(&mut self, _ctx: &mut WorkerCtx<'_>) -> Result<()> {
+        Ok(())
+    }
+
+    /// Runs for every received message. An error is counted and traced, and the loop goes
+    /// on: bad input from one peer must not stop service to the others.
+    fn on_message(&mut self, ctx: &mut WorkerCtx<'_>, socket: SocketId, msg: &Inbound<'_>) -> Result<()>;
+
+    /// Runs on every pass of the loop (for timers and paced sends); returns whether it did
+    /// work, which keeps a backing-off worker awake.
+    fn on_tick(&mut self, _ctx: &mut WorkerCtx<'_>) -> Result<bool> {
+        Ok(false)
+    }
+}
+
 /// Called on the worker thread for every received message.
-pub type MessageHandler =
-    Box<dyn FnMut(&mut WorkerCtx<'_>, SocketId, &Inbound<'_>) -> Result<()> + Send>;
+pub type MessageHandler = Box<dyn FnMut(&mut WorkerCtx<'_>, SocketId, &Inbound<'_>) -> Result<()> + Send>;
 /// Called on the worker thread on every pass of its loop; returns whether it did work.
 pub type TickHandler = Box<dyn FnMut(&mut WorkerCtx<'_>) -> Result<bool> + Send>;
+
+/// The closures of `on_message`/`on_tick`, as a [`Handler`].
+struct Closures {
+    message: Option<MessageHandler>,
+    tick: Option<TickHandler>,
+}
+
+impl Handler for Closures {
+    fn on_message(&mut self, ctx: &mut WorkerCtx<'_>, socket: SocketId, msg: &Inbound<'_>) -> Result<()> {
+        match self.message.as_mut() {
+            Some(f) => f(ctx, socket, msg),
+            None => Ok(()),
+        }
+    }
+
+    fn on_tick(&mut self, ctx: &mut WorkerCtx<'_>) -> Result<bool> {
+        match self.tick.as_mut() {
+            Some(f) => f(ctx),
+            None => Ok(false),
+        }
+    }
+}
 
 /// Configures and starts a worker; from [`Engine::worker`].
 pub struct WorkerBuilder<'e> {
@@ -111,8 +151,8 @@ pub struct WorkerBuilder<'e> {
     inbox_capacity: usize,
     drain_timeout: Duration,
     sockets: Vec<SocketSpec>,
-    on_message: Option<MessageHandler>,
-    on_tick: Option<TickHandler>,
+    closures: Closures,
+    handler: Option<Box<dyn Handler>>,
 }
 
 impl std::fmt::Debug for WorkerBuilder<'_> {
@@ -138,8 +178,8 @@ impl<'e> WorkerBuilder<'e> {
             inbox_capacity: 4096,
             drain_timeout: Duration::from_secs(5),
             sockets: Vec::new(),
-            on_message: None,
-            on_tick: None,
+            closures: Closures { message: None, tick: None },
+            handler: None,
         }
     }
 
@@ -184,16 +224,19 @@ impl<'e> WorkerBuilder<'e> {
         mut self,
         f: impl FnMut(&mut WorkerCtx<'_>, SocketId, &Inbound<'_>) -> Result<()> + Send + 'static,
     ) -> Self {
-        self.on_message = Some(Box::new(f));
+        self.closures.message = Some(Box::new(f));
         self
     }
 
     /// Sets a handler run on every pass of the loop (for timers and paced publishing).
-    pub fn on_tick(
-        mut self,
-        f: impl FnMut(&mut WorkerCtx<'_>) -> Result<bool> + Send + 'static,
-    ) -> Self {
-        self.on_tick = Some(Box::new(f));
+    pub fn on_tick(mut self, f: impl FnMut(&mut WorkerCtx<'_>) -> Result<bool> + Send + 'static) -> Self {
+        self.closures.tick = Some(Box::new(f));
+        self
+    }
+
+    /// Sets the worker's code as one [`Handler`] object (replaces `on_message`/`on_tick`).
+    pub fn handler(mut self, h: impl Handler + 'static) -> Self {
+        self.handler = Some(Box::new(h));
         self
     }
 
@@ -206,10 +249,7 @@ impl<'e> WorkerBuilder<'e> {
         let engine = self.engine;
         if let Some(core) = self.core {
             if !engine.cores.contains(&core) {
-                return Err(Error::Core {
-                    core,
-                    available: engine.cores.clone(),
-                });
+                return Err(Error::Core { core, available: engine.cores.clone() });
             }
         }
         let spin_guard = if self.idle.spins() {
@@ -225,42 +265,40 @@ impl<'e> WorkerBuilder<'e> {
         } else {
             None
         };
-        let wakeup = Wakeup::new().map_err(|e| Error::Io {
-            context: "creating the worker's eventfd".into(),
-            source: e,
-        })?;
+        let wakeup = Wakeup::new()
+            .map_err(|e| Error::Io { context: "creating the worker's eventfd".into(), source: e })?;
         let shared = Arc::new(Shared {
             wakeup,
             parked: AtomicBool::new(false),
             counters: Counters::default(),
             name: self.name.clone(),
+            stop_requested: AtomicBool::new(false),
         });
         let (tx, rx) = crossbeam_channel::bounded(self.inbox_capacity);
         let (ready_tx, ready_rx) = crossbeam_channel::bounded::<Result<Vec<String>>>(1);
         let ctx = Arc::clone(&engine.ctx);
         let shared2 = Arc::clone(&shared);
         let name = self.name.clone();
-        let cfg = LoopConfig {
-            idle: self.idle,
-            batch_max: self.batch_max,
-            drain_timeout: self.drain_timeout,
-        };
+        let cfg =
+            LoopConfig { idle: self.idle, batch_max: self.batch_max, drain_timeout: self.drain_timeout };
         let specs = self.sockets;
         let core = self.core;
-        let mut on_message = self.on_message;
-        let mut on_tick = self.on_tick;
+        let mut handler: Box<dyn Handler> = match self.handler {
+            Some(h) => h,
+            None => Box::new(self.closures),
+        };
         let thread = std::thread::Builder::new()
             .name(format!("ztick-{name}"))
             .spawn(move || {
                 let _spin_guard = spin_guard;
                 let worker_name = shared2.name.clone();
                 let result = catch_unwind(AssertUnwindSafe(|| {
-                    run_worker(&ctx, core, &specs, &shared2, &rx, cfg, &ready_tx, &mut on_message, &mut on_tick)
+                    run_worker(&ctx, core, &specs, &shared2, &rx, cfg, &ready_tx, handler.as_mut())
                 }));
                 // Whatever is still in the channel was handed over and never sent: count it.
                 let mut left = 0u64;
-                while rx.try_recv().is_ok() {
-                    left += 1;
+                while let Ok(cmd) = rx.try_recv() {
+                    left += u64::from(matches!(cmd, Command::Send(..)));
                 }
                 if left > 0 {
                     shared2.counters.dropped.fetch_add(left, Ordering::Relaxed);
@@ -291,12 +329,7 @@ impl<'e> WorkerBuilder<'e> {
                 });
             }
         };
-        Ok(Worker {
-            name: self.name,
-            handle: Handle { tx, shared },
-            thread: Some(thread),
-            endpoints,
-        })
+        Ok(Worker { name: self.name, handle: Handle { tx, shared }, thread: Some(thread), endpoints })
     }
 }
 
@@ -329,10 +362,7 @@ pub struct Worker {
 
 impl std::fmt::Debug for Worker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Worker")
-            .field("name", &self.name)
-            .field("endpoints", &self.endpoints)
-            .finish()
+        f.debug_struct("Worker").field("name", &self.name).field("endpoints", &self.endpoints).finish()
     }
 }
 
@@ -395,15 +425,9 @@ impl Worker {
     fn join_inner(&mut self) -> Result<WorkerReport> {
         match self.thread.take() {
             Some(t) => t.join().unwrap_or_else(|payload| {
-                Err(Error::WorkerPanicked {
-                    worker: self.name.clone(),
-                    message: panic_message(&payload),
-                })
+                Err(Error::WorkerPanicked { worker: self.name.clone(), message: panic_message(&payload) })
             }),
-            None => Err(Error::Stopped(format!(
-                "worker {} already stopped",
-                self.name
-            ))),
+            None => Err(Error::Stopped(format!("worker {} already stopped", self.name))),
         }
     }
 }
@@ -443,9 +467,7 @@ pub struct WorkerCtx<'a> {
 
 impl std::fmt::Debug for WorkerCtx<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WorkerCtx")
-            .field("worker", &self.shared.name)
-            .finish()
+        f.debug_struct("WorkerCtx").field("worker", &self.shared.name).finish()
     }
 }
 
@@ -455,10 +477,7 @@ impl WorkerCtx<'_> {
             Error::config(
                 "socket id",
                 id.0,
-                format!(
-                    "an id returned by WorkerBuilder::socket (this worker has {})",
-                    self.socks.len()
-                ),
+                format!("an id returned by WorkerBuilder::socket (this worker has {})", self.socks.len()),
             )
         })
     }
@@ -480,13 +499,9 @@ impl WorkerCtx<'_> {
         // Once the first frame is queued libzmq takes the rest of the message whatever the HWM.
         if more {
             for part in init.iter().skip(1) {
-                sock.raw
-                    .send_bytes(part, true, false)
-                    .map_err(|e| zmq_err(Operation::Send, sock, e))?;
+                sock.raw.send_bytes(part, true, false).map_err(|e| zmq_err(Operation::Send, sock, e))?;
             }
-            sock.raw
-                .send_bytes(last, false, false)
-                .map_err(|e| zmq_err(Operation::Send, sock, e))?;
+            sock.raw.send_bytes(last, false, false).map_err(|e| zmq_err(Operation::Send, sock, e))?;
         }
         self.shared.counters.sent.fetch_add(1, Ordering::Relaxed);
         Ok(())
@@ -514,7 +529,7 @@ impl WorkerCtx<'_> {
                 Err(e) if e.is_again() => {
                     if sock.on_full == FullPolicy::Block {
                         let d = *deadline.get_or_insert_with(|| Instant::now() + BLOCK_SEND_LIMIT);
-                        if Instant::now() < d {
+                        if Instant::now() < d && !self.shared.stop_requested.load(Ordering::Acquire) {
                             wait_writable(&sock.raw, 100)?;
                             continue;
                         }
@@ -541,17 +556,13 @@ impl WorkerCtx<'_> {
     /// Subscribes a SUB socket to another topic prefix.
     pub fn subscribe(&mut self, socket: SocketId, prefix: &[u8]) -> Result<()> {
         let sock = self.sock(socket)?;
-        sock.raw
-            .subscribe(prefix)
-            .map_err(|e| zmq_err(Operation::SetOption, sock, e))
+        sock.raw.subscribe(prefix).map_err(|e| zmq_err(Operation::SetOption, sock, e))
     }
 
     /// Removes a subscription.
     pub fn unsubscribe(&mut self, socket: SocketId, prefix: &[u8]) -> Result<()> {
         let sock = self.sock(socket)?;
-        sock.raw
-            .unsubscribe(prefix)
-            .map_err(|e| zmq_err(Operation::SetOption, sock, e))
+        sock.raw.unsubscribe(prefix).map_err(|e| zmq_err(Operation::SetOption, sock, e))
     }
 
     /// Asks the loop to end after this pass (queued hand-offs are still drained).
@@ -580,24 +591,17 @@ impl WorkerCtx<'_> {
 }
 
 fn zmq_err(op: Operation, sock: &Sock, source: ZmqErrno) -> Error {
-    Error::Zmq {
-        op,
-        kind: sock.raw.kind().as_str(),
-        endpoint: Some(sock.endpoint.clone()),
-        source,
-    }
+    Error::Zmq { op, kind: sock.raw.kind().as_str(), endpoint: Some(sock.endpoint.clone()), source }
 }
 
 fn wait_writable(raw: &RawSocket, timeout_ms: i64) -> Result<()> {
     let mut items = [raw.poll_item(false, true)];
-    sys::poll(&mut items, timeout_ms)
-        .map(drop)
-        .map_err(|e| Error::Zmq {
-            op: Operation::Poll,
-            kind: raw.kind().as_str(),
-            endpoint: None,
-            source: e,
-        })
+    sys::poll(&mut items, timeout_ms).map(drop).map_err(|e| Error::Zmq {
+        op: Operation::Poll,
+        kind: raw.kind().as_str(),
+        endpoint: None,
+        source: e,
+    })
 }
 
 /// Creates, configures and binds/connects every socket, in order.
@@ -606,12 +610,7 @@ fn open_sockets(ctx: &RawContext, specs: &[SocketSpec]) -> Result<Vec<Sock>> {
     for spec in specs {
         let kind = spec.kind.as_str();
         let ep = spec.endpoint.to_string();
-        let err = |op, source| Error::Zmq {
-            op,
-            kind,
-            endpoint: Some(ep.clone()),
-            source,
-        };
+        let err = |op, source| Error::Zmq { op, kind, endpoint: Some(ep.clone()), source };
         let raw = RawSocket::new(ctx, spec.kind).map_err(|e| err(Operation::Socket, e))?;
         let mut opts = spec.options.clone();
         if opts.linger.is_none() {
@@ -624,12 +623,10 @@ fn open_sockets(ctx: &RawContext, specs: &[SocketSpec]) -> Result<Vec<Sock>> {
             source: e,
         })?;
         if spec.xpub_nodrop {
-            raw.set_xpub_nodrop(true)
-                .map_err(|e| err(Operation::SetOption, e))?;
+            raw.set_xpub_nodrop(true).map_err(|e| err(Operation::SetOption, e))?;
         }
         for prefix in &spec.subscriptions {
-            raw.subscribe(prefix)
-                .map_err(|e| err(Operation::SetOption, e))?;
+            raw.subscribe(prefix).map_err(|e| err(Operation::SetOption, e))?;
         }
         let endpoint = if spec.bind {
             raw.bind(&ep).map_err(|e| err(Operation::Bind, e))?
@@ -637,11 +634,7 @@ fn open_sockets(ctx: &RawContext, specs: &[SocketSpec]) -> Result<Vec<Sock>> {
             raw.connect(&ep).map_err(|e| err(Operation::Connect, e))?;
             ep.clone()
         };
-        socks.push(Sock {
-            raw,
-            endpoint,
-            on_full: spec.on_full,
-        });
+        socks.push(Sock { raw, endpoint, on_full: spec.on_full });
     }
     Ok(socks)
 }
@@ -655,19 +648,12 @@ fn run_worker(
     rx: &Receiver<Command>,
     cfg: LoopConfig,
     ready: &crossbeam_channel::Sender<Result<Vec<String>>>,
-    on_message: &mut Option<MessageHandler>,
-    on_tick: &mut Option<TickHandler>,
+    handler: &mut dyn Handler,
 ) -> Result<WorkerReport> {
     if let Some(c) = core {
         if !sys::pin_current_thread(c) {
-            let e = Error::Core {
-                core: c,
-                available: sys::available_cores(),
-            };
-            let _ = ready.send(Err(Error::Core {
-                core: c,
-                available: sys::available_cores(),
-            }));
+            let e = Error::Core { core: c, available: sys::available_cores() };
+            let _ = ready.send(Err(Error::Core { core: c, available: sys::available_cores() }));
             return Err(e);
         }
     }
@@ -692,7 +678,11 @@ fn run_worker(
         first_error: Cell::new(None),
         poll_items: Vec::with_capacity(socks.len() + 1),
     };
-    lp.run(on_message, on_tick)?;
+    let mut ctx = lp.ctx();
+    if let Err(e) = handler.on_start(&mut ctx) {
+        lp.handler_error(&e);
+    }
+    lp.run(handler)?;
     Ok(WorkerReport {
         name: shared.name.clone(),
         stats: shared.counters.snapshot(),
@@ -727,11 +717,7 @@ impl Loop<'_> {
         }
     }
 
-    fn run(
-        &mut self,
-        on_message: &mut Option<MessageHandler>,
-        on_tick: &mut Option<TickHandler>,
-    ) -> Result<()> {
+    fn run(&mut self, handler: &mut dyn Handler) -> Result<()> {
         let mut idler = Idler::new(self.cfg.idle);
         let mut stop_deadline: Option<Instant> = None;
         loop {
@@ -740,28 +726,22 @@ impl Loop<'_> {
                 did_work |= self.drain_inbox()?;
             }
             for i in 0..self.socks.len() {
-                did_work |= self.receive(i, on_message)?;
+                did_work |= self.receive(i, handler)?;
             }
-            if let Some(tick) = on_tick.as_mut() {
-                let mut ctx = self.ctx();
-                match tick(&mut ctx) {
-                    Ok(w) => did_work |= w,
-                    Err(e) => self.handler_error(&e),
-                }
+            let mut ctx = self.ctx();
+            match handler.on_tick(&mut ctx) {
+                Ok(w) => did_work |= w,
+                Err(e) => self.handler_error(&e),
             }
             if self.stop.get() {
-                let deadline =
-                    *stop_deadline.get_or_insert_with(|| Instant::now() + self.cfg.drain_timeout);
+                let deadline = *stop_deadline.get_or_insert_with(|| Instant::now() + self.cfg.drain_timeout);
                 if self.pending.is_empty() && self.rx.is_empty() {
                     return Ok(());
                 }
                 if Instant::now() >= deadline {
                     let left = self.pending.len() as u64;
                     self.pending.clear();
-                    self.shared
-                        .counters
-                        .dropped
-                        .fetch_add(left, Ordering::Relaxed);
+                    self.shared.counters.dropped.fetch_add(left, Ordering::Relaxed);
                     tracing::warn!(worker = %self.shared.name, left, "drain timeout: unsent messages counted as dropped");
                     return Ok(());
                 }
@@ -819,9 +799,7 @@ impl Loop<'_> {
             Ok(()) => {
                 self.shared.counters.sent.fetch_add(1, Ordering::Relaxed);
             }
-            Err(e) if e.is_again() && sock.on_full == FullPolicy::Block => {
-                self.pending.push_back((id, msg))
-            }
+            Err(e) if e.is_again() && sock.on_full == FullPolicy::Block => self.pending.push_back((id, msg)),
             Err(e) => {
                 self.shared.counters.dropped.fetch_add(1, Ordering::Relaxed);
                 if sock.on_full == FullPolicy::Error || !e.is_again() {
@@ -858,7 +836,7 @@ impl Loop<'_> {
     }
 
     /// Receives up to `batch_max` messages from socket `i`; true if any.
-    fn receive(&mut self, i: usize, on_message: &mut Option<MessageHandler>) -> Result<bool> {
+    fn receive(&mut self, i: usize, handler: &mut dyn Handler) -> Result<bool> {
         let sock = &self.socks[i];
         if !sock.raw.kind().can_receive() {
             return Ok(false);
@@ -899,10 +877,7 @@ impl Loop<'_> {
                 }
             }
             got += 1;
-            self.shared
-                .counters
-                .received
-                .fetch_add(1, Ordering::Relaxed);
+            self.shared.counters.received.fetch_add(1, Ordering::Relaxed);
             if n == 0 {
                 self.handler_error(&Error::Decode {
                     context: format!("{} socket at {}", sock.raw.kind(), sock.endpoint),
@@ -910,32 +885,23 @@ impl Loop<'_> {
                 });
                 continue;
             }
-            if let Some(h) = on_message.as_mut() {
-                let ctx = WorkerCtx {
-                    socks: self.socks,
-                    shared: self.shared,
-                    stop: &self.stop,
-                    wake_at: &self.wake_at,
-                    first_error: &self.first_error,
-                };
-                let mut ctx = ctx;
-                let inbound = Inbound {
-                    frames: &self.frames[i][..n],
-                };
-                if let Err(e) = h(&mut ctx, SocketId(i), &inbound) {
-                    self.handler_error(&e);
-                }
+            let mut ctx = WorkerCtx {
+                socks: self.socks,
+                shared: self.shared,
+                stop: &self.stop,
+                wake_at: &self.wake_at,
+                first_error: &self.first_error,
+            };
+            let inbound = Inbound { frames: &self.frames[i][..n] };
+            if let Err(e) = handler.on_message(&mut ctx, SocketId(i), &inbound) {
+                self.handler_error(&e);
             }
         }
         Ok(true)
     }
 
     fn handler_error(&self, e: &Error) {
-        let n = self
-            .shared
-            .counters
-            .handler_errors
-            .fetch_add(1, Ordering::Relaxed);
+        let n = self.shared.counters.handler_errors.fetch_add(1, Ordering::Relaxed);
         // The first few in full, then one in a thousand, so a hostile peer cannot flood the log.
         if n < 10 || n % 1000 == 0 {
             tracing::warn!(worker = %self.shared.name, error = %e, count = n + 1, "handler error");
@@ -960,16 +926,11 @@ impl Loop<'_> {
         items.clear();
         items.push(shared.wakeup.poll_item());
         for (i, s) in self.socks.iter().enumerate() {
-            items.push(
-                s.raw
-                    .poll_item(s.raw.kind().can_receive(), blocked == Some(i)),
-            );
+            items.push(s.raw.poll_item(s.raw.kind().can_receive(), blocked == Some(i)));
         }
         let res = sys::poll(
             items,
-            i64::try_from(timeout.as_millis())
-                .unwrap_or(i64::MAX)
-                .max(if timeout.is_zero() { 0 } else { 1 }),
+            i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX).max(if timeout.is_zero() { 0 } else { 1 }),
         );
         shared.parked.store(false, Ordering::Relaxed);
         if items[0].is_readable() {
@@ -981,12 +942,7 @@ impl Loop<'_> {
                 self.stop.set(true);
                 Ok(())
             }
-            Err(e) => Err(Error::Zmq {
-                op: Operation::Poll,
-                kind: "worker",
-                endpoint: None,
-                source: e,
-            }),
+            Err(e) => Err(Error::Zmq { op: Operation::Poll, kind: "worker", endpoint: None, source: e }),
         }
     }
 }
@@ -1017,9 +973,7 @@ fn send_frame(
                 unreachable!("matched Pooled above")
             };
             *f = FrameRepr::Msg(buf.into_msg());
-            let FrameRepr::Msg(m) = f else {
-                unreachable!("just stored a Msg")
-            };
+            let FrameRepr::Msg(m) = f else { unreachable!("just stored a Msg") };
             raw.send_msg(m, more, dont_wait)
         }
     }

@@ -51,20 +51,14 @@ pub struct Outbound {
 impl Outbound {
     /// A one-frame message.
     pub fn new(frame: Frame) -> Self {
-        Outbound {
-            first: frame,
-            rest: Vec::new(),
-        }
+        Outbound { first: frame, rest: Vec::new() }
     }
 
     /// A multipart message; `None` when `frames` is empty (a message has at least one frame).
     pub fn multipart(frames: impl IntoIterator<Item = Frame>) -> Option<Self> {
         let mut it = frames.into_iter();
         let first = it.next()?;
-        Some(Outbound {
-            first,
-            rest: it.collect(),
-        })
+        Some(Outbound { first, rest: it.collect() })
     }
 
     /// Number of frames.
@@ -114,9 +108,7 @@ pub struct Inbound<'a> {
 
 impl std::fmt::Debug for Inbound<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list()
-            .entries(self.iter().map(|b| b.len()))
-            .finish()
+        f.debug_list().entries(self.iter().map(|b| b.len())).finish()
     }
 }
 

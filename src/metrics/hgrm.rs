@@ -58,11 +58,7 @@ pub(crate) fn write_percentiles<W: io::Write>(
     // Java prints values with as many decimals as the histogram has significant digits.
     let decimals = usize::from(hist.sigfig());
 
-    writeln!(
-        out,
-        "{:>12} {:>14} {:>10} {:>14}\n",
-        "Value", "Percentile", "TotalCount", "1/(1-Percentile)"
-    )?;
+    writeln!(out, "{:>12} {:>14} {:>10} {:>14}\n", "Value", "Percentile", "TotalCount", "1/(1-Percentile)")?;
 
     let total = hist.len();
     if total > 0 {
@@ -87,13 +83,7 @@ pub(crate) fn write_percentiles<W: io::Write>(
                 break;
             }
         }
-        write_row(
-            out,
-            decimals,
-            last_value as f64 / output_scale,
-            100.0,
-            running,
-        )?;
+        write_row(out, decimals, last_value as f64 / output_scale, 100.0, running)?;
     }
 
     let (mean, stdev) = mean_and_stdev(hist);
@@ -109,12 +99,7 @@ pub(crate) fn write_percentiles<W: io::Write>(
         java_fixed(hist.max() as f64 / output_scale, decimals),
         total
     )?;
-    writeln!(
-        out,
-        "#[Buckets = {:12}, SubBuckets     = {:12}]",
-        hist.buckets(),
-        sub_bucket_count(hist)
-    )
+    writeln!(out, "#[Buckets = {:12}, SubBuckets     = {:12}]", hist.buckets(), sub_bucket_count(hist))
 }
 
 /// One row; at 100 % without the `1/(1-Percentile)` column, which would be infinite.
@@ -149,17 +134,8 @@ fn java_fixed(x: f64, decimals: usize) -> String {
     let shortest = format!("{}", x.abs());
     let (int_part, frac_part) = shortest.split_once('.').unwrap_or((&shortest, ""));
     let mut digits: Vec<u8> = int_part.bytes().collect();
-    digits.extend(
-        frac_part
-            .bytes()
-            .chain(std::iter::repeat(b'0'))
-            .take(decimals),
-    );
-    if frac_part
-        .as_bytes()
-        .get(decimals)
-        .is_some_and(|d| *d >= b'5')
-    {
+    digits.extend(frac_part.bytes().chain(std::iter::repeat(b'0')).take(decimals));
+    if frac_part.as_bytes().get(decimals).is_some_and(|d| *d >= b'5') {
         // Add one unit in the last kept place, carrying through nines.
         let mut carry = true;
         for d in digits.iter_mut().rev() {
@@ -228,8 +204,7 @@ pub fn parse_hgrm(text: &str) -> Result<Vec<HgrmRow>> {
         if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with("Value") {
             continue;
         }
-        let bad =
-            |expected: &str| Error::config(format!(".hgrm line {}", index + 1), line, expected);
+        let bad = |expected: &str| Error::config(format!(".hgrm line {}", index + 1), line, expected);
         let fields: Vec<&str> = trimmed.split_whitespace().collect();
         if !(3..=4).contains(&fields.len()) {
             return Err(bad(
@@ -250,9 +225,7 @@ pub fn parse_hgrm(text: &str) -> Result<Vec<HgrmRow>> {
             .parse()
             .map_err(|_| bad("a total count that is a non-negative integer in the third column"))?;
         if let Some(inverse) = fields.get(3) {
-            inverse
-                .parse::<f64>()
-                .map_err(|_| bad("a number for 1/(1-Percentile) in the fourth column"))?;
+            inverse.parse::<f64>().map_err(|_| bad("a number for 1/(1-Percentile) in the fourth column"))?;
         }
         if let Some(previous) = rows.last() {
             if percentile < previous.percentile || total_count < previous.total_count {
@@ -261,11 +234,7 @@ pub fn parse_hgrm(text: &str) -> Result<Vec<HgrmRow>> {
                 ));
             }
         }
-        rows.push(HgrmRow {
-            value,
-            percentile,
-            total_count,
-        });
+        rows.push(HgrmRow { value, percentile, total_count });
     }
     Ok(rows)
 }
@@ -320,10 +289,7 @@ mod tests {
         for v in 1..=10_000 {
             r.record(v);
         }
-        assert_eq!(
-            hgrm(&r, 1000.0),
-            include_str!("testdata/java_1_to_10000_us.hgrm")
-        );
+        assert_eq!(hgrm(&r, 1000.0), include_str!("testdata/java_1_to_10000_us.hgrm"));
 
         // Java's recordValueWithExpectedInterval(10_000_000, 1_000) after 1..=1000.
         let mut r = LatencyRecorder::new();
@@ -331,10 +297,7 @@ mod tests {
             r.record(v);
         }
         r.record_corrected(10_000_000, 1_000);
-        assert_eq!(
-            hgrm(&r, 1000.0),
-            include_str!("testdata/java_corrected_us.hgrm")
-        );
+        assert_eq!(hgrm(&r, 1000.0), include_str!("testdata/java_corrected_us.hgrm"));
     }
 
     #[test]
@@ -362,9 +325,7 @@ mod tests {
         // Every row line of the text is a parsed row.
         let row_lines = text
             .lines()
-            .filter(|l| {
-                !l.trim().is_empty() && !l.starts_with('#') && !l.trim().starts_with("Value")
-            })
+            .filter(|l| !l.trim().is_empty() && !l.starts_with('#') && !l.trim().starts_with("Value"))
             .count();
         assert_eq!(rows.len(), row_lines);
         assert!(rows.len() > 50, "{} rows", rows.len());
@@ -375,25 +336,12 @@ mod tests {
         let last = *rows.last().unwrap();
         assert_eq!(last.percentile, 1.0);
         assert_eq!(last.total_count, 10_000);
-        assert!(
-            (last.value - 10.0).abs() <= 0.011,
-            "last value {}",
-            last.value
-        );
+        assert!((last.value - 10.0).abs() <= 0.011, "last value {}", last.value);
         // The 50 % row carries the median.
         let median = rows.iter().find(|row| row.percentile == 0.5).unwrap();
-        assert!(
-            (median.value - 5.0).abs() <= 0.006,
-            "median {}",
-            median.value
-        );
+        assert!((median.value - 5.0).abs() <= 0.006, "median {}", median.value);
         // Exactly one row per non-final tick, and the 100 % row has no inverse column.
-        assert_eq!(
-            text.lines()
-                .filter(|l| l.contains(" 1.000000000000 "))
-                .count(),
-            1
-        );
+        assert_eq!(text.lines().filter(|l| l.contains(" 1.000000000000 ")).count(), 1);
         let last_row = text.lines().rfind(|l| !l.starts_with('#')).unwrap();
         assert_eq!(last_row.split_whitespace().count(), 3);
     }
@@ -406,16 +354,8 @@ mod tests {
         assert_eq!(
             rows,
             vec![
-                HgrmRow {
-                    value: 42.0,
-                    percentile: 0.0,
-                    total_count: 1
-                },
-                HgrmRow {
-                    value: 42.0,
-                    percentile: 1.0,
-                    total_count: 1
-                },
+                HgrmRow { value: 42.0, percentile: 0.0, total_count: 1 },
+                HgrmRow { value: 42.0, percentile: 1.0, total_count: 1 },
             ]
         );
     }
@@ -479,10 +419,7 @@ mod tests {
             levels.push(level);
             level = next_level(level);
         }
-        assert_eq!(
-            levels,
-            [0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 55.0, 60.0, 65.0, 70.0, 75.0, 77.5, 80.0]
-        );
+        assert_eq!(levels, [0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 55.0, 60.0, 65.0, 70.0, 75.0, 77.5, 80.0]);
         // Near 100 it still moves, and ends at 100 rather than stalling.
         let mut level = 99.0;
         for _ in 0..10_000 {
@@ -495,10 +432,8 @@ mod tests {
 
     #[test]
     fn parse_accepts_foreign_spacing_and_rejects_garbage_by_line() {
-        let rows = parse_hgrm(
-            "Value Percentile TotalCount 1/(1-Percentile)\n\n 0.5 0.0 1 1.00\n0.9 1.0 2\n",
-        )
-        .unwrap();
+        let rows = parse_hgrm("Value Percentile TotalCount 1/(1-Percentile)\n\n 0.5 0.0 1 1.00\n0.9 1.0 2\n")
+            .unwrap();
         assert_eq!(rows.len(), 2);
 
         let cases = [

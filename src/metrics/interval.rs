@@ -58,8 +58,7 @@ impl IntervalReporter {
     /// See [`LatencyRecorder::record_corrected`].
     #[inline]
     pub fn record_corrected(&mut self, latency_ns: u64, expected_interval_ns: u64) {
-        self.current
-            .record_corrected(latency_ns, expected_interval_ns);
+        self.current.record_corrected(latency_ns, expected_interval_ns);
     }
 
     /// When at least one interval has passed since the current one began, emits the
@@ -143,9 +142,7 @@ mod tests {
         let late = 10 * 100_000_000;
         assert_eq!(r.maybe_report(late).map(|s| s.count), Some(1));
         assert_eq!(r.maybe_report(late + 1), None);
-        let empty = r
-            .maybe_report(late + 100_000_000)
-            .expect("interval elapsed");
+        let empty = r.maybe_report(late + 100_000_000).expect("interval elapsed");
         assert_eq!(empty.count, 0);
         assert_eq!(empty.max, 0);
     }

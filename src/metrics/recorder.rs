@@ -35,18 +35,15 @@ impl LatencyRecorder {
     /// An empty recorder covering 1 ns to 60 s with 3 significant digits.
     #[must_use]
     pub fn new() -> Self {
-        let hist = match Histogram::new_with_bounds(
-            Self::LOWEST_NS,
-            Self::HIGHEST_NS,
-            Self::SIGNIFICANT_DIGITS,
-        ) {
-            Ok(hist) => hist,
-            // new_with_bounds fails only for low == 0, high < 2 * low, more than 5 significant
-            // digits, or a counts array that does not fit a usize; none holds for these
-            // constants on a 32- or 64-bit target, and the tests construct one. No input from
-            // a user or a peer reaches this call.
-            Err(e) => unreachable!("constant HdrHistogram bounds rejected: {e}"),
-        };
+        let hist =
+            match Histogram::new_with_bounds(Self::LOWEST_NS, Self::HIGHEST_NS, Self::SIGNIFICANT_DIGITS) {
+                Ok(hist) => hist,
+                // new_with_bounds fails only for low == 0, high < 2 * low, more than 5 significant
+                // digits, or a counts array that does not fit a usize; none holds for these
+                // constants on a 32- or 64-bit target, and the tests construct one. No input from
+                // a user or a peer reaches this call.
+                Err(e) => unreachable!("constant HdrHistogram bounds rejected: {e}"),
+            };
         Self { hist }
     }
 
@@ -99,8 +96,7 @@ impl LatencyRecorder {
             // Both histograms have the same bounds, so `add` cannot refuse other's values.
             // Should that ever change, re-record them (clamped) rather than lose them.
             for v in other.hist.iter_recorded() {
-                self.hist
-                    .saturating_record_n(v.value_iterated_to(), v.count_at_value());
+                self.hist.saturating_record_n(v.value_iterated_to(), v.count_at_value());
             }
         }
     }
@@ -236,10 +232,7 @@ mod tests {
                 mean: 0.0
             }
         );
-        assert_eq!(
-            r.as_histogram().sigfig(),
-            LatencyRecorder::SIGNIFICANT_DIGITS
-        );
+        assert_eq!(r.as_histogram().sigfig(), LatencyRecorder::SIGNIFICANT_DIGITS);
         assert!(format!("{r:?}").starts_with("LatencyRecorder { count: 0"));
     }
 
@@ -332,9 +325,7 @@ mod tests {
             let mut ours = LatencyRecorder::new();
             ours.record_corrected(value, interval);
             let mut reference = LatencyRecorder::new().hist;
-            reference
-                .record_correct(clamp(value), interval)
-                .expect("in range");
+            reference.record_correct(clamp(value), interval).expect("in range");
             assert_eq!(ours.hist, reference, "value {value} interval {interval}");
             assert_eq!(ours.len(), reference.len());
         }

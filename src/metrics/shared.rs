@@ -47,10 +47,7 @@ impl SharedRecorder {
     /// (about 220 KiB, allocated here rather than on the hot path).
     #[must_use = "values recorded into a dropped handle are lost; keep it on the recording thread"]
     pub fn local(&self) -> LocalRecorder {
-        LocalRecorder {
-            shared: self.clone(),
-            pending: LatencyRecorder::new(),
-        }
+        LocalRecorder { shared: self.clone(), pending: LatencyRecorder::new() }
     }
 
     /// A copy of the total merged so far; values still pending in unflushed handles are not
@@ -102,8 +99,7 @@ impl LocalRecorder {
     /// See [`LatencyRecorder::record_corrected`].
     #[inline]
     pub fn record_corrected(&mut self, latency_ns: u64, expected_interval_ns: u64) {
-        self.pending
-            .record_corrected(latency_ns, expected_interval_ns);
+        self.pending.record_corrected(latency_ns, expected_interval_ns);
     }
 
     /// Merges the values recorded since the last flush into the shared total and clears them.
@@ -153,10 +149,7 @@ mod tests {
         local.record(10);
         local.record_corrected(10_000, 1_000);
         assert_eq!(local.pending().len(), 11);
-        assert!(
-            shared.snapshot().is_empty(),
-            "nothing merged before a flush"
-        );
+        assert!(shared.snapshot().is_empty(), "nothing merged before a flush");
 
         local.flush();
         assert!(local.pending().is_empty());

@@ -90,8 +90,7 @@ mod tests {
             let mut fields = BTreeMap::new();
             attrs.record(&mut Fields(&mut fields));
             let mut seen = self.0.lock().unwrap();
-            seen.spans
-                .push((attrs.metadata().name().to_owned(), fields));
+            seen.spans.push((attrs.metadata().name().to_owned(), fields));
         }
         fn on_event(&self, _event: &Event<'_>, ctx: Context<'_, S>) {
             if ctx.lookup_current().is_some() {
@@ -134,11 +133,7 @@ mod tests {
             ("mean", "5.5"),
         ];
         for (field, value) in expected {
-            assert_eq!(
-                fields.get(field).map(String::as_str),
-                Some(value),
-                "{field}"
-            );
+            assert_eq!(fields.get(field).map(String::as_str), Some(value), "{field}");
         }
         assert_eq!(fields.len(), expected.len());
         assert_eq!(seen.events_in_span, 1);
@@ -159,8 +154,7 @@ mod tests {
         };
         let config = bincode::config::standard();
         let bytes = bincode::serde::encode_to_vec(summary, config).unwrap();
-        let (back, _): (LatencySummary, usize) =
-            bincode::serde::decode_from_slice(&bytes, config).unwrap();
+        let (back, _): (LatencySummary, usize) = bincode::serde::decode_from_slice(&bytes, config).unwrap();
         assert_eq!(back, summary);
     }
 }

@@ -6,8 +6,9 @@ use serde::Serialize;
 
 use crate::config::{SocketKind, SocketOptions};
 use crate::endpoint::{Endpoint, Transport};
-use crate::engine::{Engine, IdleStrategy, SocketSpec};
+use crate::engine::{Engine, Handler, IdleStrategy, SocketId, SocketSpec, WorkerCtx};
 use crate::error::{Error, Operation, Result};
+use crate::message::Inbound;
 use crate::metrics::{LatencyRecorder, LatencySummary};
 use crate::sys::now_ns;
 
@@ -18,7 +19,7 @@ pub struct LatSide {
     pub size: usize,
     /// Timed round trips.
     pub count: u64,
-    /// Untimed round trips before timing starts (at least 1: it carries the first send).
+    /// Untimed round trips before timing starts.
     pub warmup: u64,
     /// The worker's idle strategy.
     pub idle: IdleStrategy,
@@ -31,14 +32,7 @@ pub struct LatSide {
 impl LatSide {
     /// `count` round trips of `size` bytes, 1000 warm-up, blocking idle, no pinning.
     pub fn new(size: usize, count: u64) -> Self {
-        LatSide {
-            size,
-            count,
-            warmup: 1000,
-            idle: IdleStrategy::BLOCK,
-            pin: None,
-            timeout: None,
-        }
+        LatSide { size, count, warmup: 1000, idle: IdleStrategy::BLOCK, pin: None, timeout: None }
     }
 }
 
@@ -118,115 +112,110 @@ impl LatReport {
     }
 }
 
-/// The REQ side's state, owned by its message handler on the worker thread.
+/// The REQ side: sends a request, times its reply, sends the next; on its worker thread.
 struct Timer {
+    req: SocketId,
     payload: Vec<u8>,
+    /// Replies received so far, warm-up included.
     done_rounds: u64,
     warmup: u64,
     total: u64,
     sent_at: u64,
+    /// When the first timed request left.
     start: u64,
     rec: LatencyRecorder,
+    done: crossbeam_channel::Sender<(u64, LatencyRecorder)>,
 }
 
 impl Timer {
-    /// Handles one reply; returns the report when the last one is in.
-    fn on_reply(&mut self, size: usize) -> Result<Option<(u64, LatencyRecorder)>> {
-        let now = now_ns();
-        if size != self.payload.len() {
-            return Err(Error::Decode {
-                context: "REQ latency socket".into(),
-                reason: format!(
-                    "reply of {size} bytes to a request of {}",
-                    self.payload.len()
-                ),
-            });
-        }
+    fn send_next(&mut self, ctx: &mut WorkerCtx<'_>) -> Result<()> {
+        self.sent_at = now_ns();
         if self.done_rounds == self.warmup {
             self.start = self.sent_at;
+        }
+        ctx.send(self.req, &self.payload)
+    }
+}
+
+impl Handler for Timer {
+    fn on_start(&mut self, ctx: &mut WorkerCtx<'_>) -> Result<()> {
+        if self.total == 0 {
+            let _ = self.done.send((0, LatencyRecorder::new()));
+            ctx.stop();
+            return Ok(());
+        }
+        self.send_next(ctx)
+    }
+
+    fn on_message(&mut self, ctx: &mut WorkerCtx<'_>, _: SocketId, msg: &Inbound<'_>) -> Result<()> {
+        let now = now_ns();
+        if msg.size() != self.payload.len() {
+            // Out of step with the echo: stop rather than time garbage.
+            ctx.stop();
+            return Err(Error::Decode {
+                context: "REQ latency socket".into(),
+                reason: format!("reply of {} bytes to a request of {}", msg.size(), self.payload.len()),
+            });
         }
         if self.done_rounds >= self.warmup {
             self.rec.record(now - self.sent_at);
         }
         self.done_rounds += 1;
         if self.done_rounds == self.total {
-            let rec = std::mem::take(&mut self.rec);
-            return Ok(Some((now - self.start, rec)));
+            let _ = self.done.send((now - self.start, std::mem::take(&mut self.rec)));
+            ctx.stop();
+            return Ok(());
         }
-        Ok(None)
+        self.send_next(ctx)
     }
 }
 
 /// Runs the REQ side against a REP at `endpoint` (bound elsewhere): `remote-lat`, and the
-/// timing half of `lat`.
-pub fn measure_round_trips(
-    engine: &Engine,
-    endpoint: Endpoint,
-    side: &LatSide,
-) -> Result<LatReport> {
-    let warmup = side.warmup.max(1);
-    let mut timer = Timer {
-        payload: vec![0u8; side.size],
-        done_rounds: 0,
-        warmup,
-        total: warmup + side.count,
-        sent_at: 0,
-        start: 0,
-        rec: LatencyRecorder::new(),
-    };
+/// timing half of `lat`. Sends `warmup + count` requests, timing the last `count`.
+pub fn measure_round_trips(engine: &Engine, endpoint: Endpoint, side: &LatSide) -> Result<LatReport> {
     let (done_tx, done_rx) = crossbeam_channel::bounded(1);
     let mut b = engine.worker("req").idle(side.idle).pin(side.pin);
     let ep_text = endpoint.to_string();
     let req = b.socket(SocketSpec::connect(SocketKind::Req, endpoint));
-    let worker = b
-        .on_message(move |ctx, id, msg| {
-            match timer.on_reply(msg.size())? {
-                Some(done) => {
-                    let _ = done_tx.send(done);
-                    ctx.stop();
-                }
-                None => {
-                    timer.sent_at = now_ns();
-                    ctx.send(id, &timer.payload)?;
-                }
-            }
-            Ok(())
-        })
-        .spawn()?;
-    let first = vec![0u8; side.size];
-    // The first request goes out from the worker itself; its round trip is warm-up.
-    worker.handle().run(move |ctx| {
-        let _ = ctx.send(req, &first);
-    });
+    let timer = Timer {
+        req,
+        payload: vec![0u8; side.size],
+        done_rounds: 0,
+        warmup: side.warmup,
+        total: side.warmup + side.count,
+        sent_at: 0,
+        start: 0,
+        rec: LatencyRecorder::new(),
+        done: done_tx,
+    };
+    let worker = b.handler(timer).spawn()?;
     let result = match side.timeout {
         Some(t) => done_rx.recv_timeout(t).map_err(|_| Error::Timeout {
             op: Operation::Recv,
             endpoint: ep_text.clone(),
             ms: t.as_millis() as u64,
         }),
-        None => done_rx
-            .recv()
-            .map_err(|_| Error::Stopped("latency worker ended before the last reply".into())),
+        None => {
+            done_rx.recv().map_err(|_| Error::Stopped("latency worker ended before the last reply".into()))
+        }
     };
     let report = worker.stop()?;
-    let (elapsed_ns, round_trips) = result?;
     if report.stats.handler_errors > 0 {
         return Err(Error::Decode {
             context: format!("REQ socket at {ep_text}"),
-            reason: format!("{} replies had the wrong size", report.stats.handler_errors),
+            reason: "a reply's size differed from its request's; is the peer an echo (local-lat) with the same size?".into(),
         });
     }
-    Ok(LatReport {
-        size: side.size,
-        count: side.count,
-        elapsed_ns,
-        round_trips,
-    })
+    let (elapsed_ns, round_trips) = result?;
+    Ok(LatReport { size: side.size, count: side.count, elapsed_ns, round_trips })
 }
 
 /// Runs a REP echo server for `count` round trips (`local-lat`); with `bind` false it connects.
 pub fn serve_echo(engine: &Engine, endpoint: Endpoint, bind: bool, side: &LatSide) -> Result<()> {
     let total = side.warmup + side.count;
+    if total == 0 {
+        return Ok(());
+    }
     let (done_tx, done_rx) = crossbeam_channel::bounded(1);
     let mut echoed = 0u64;
     let spec = if bind {
@@ -235,7 +224,7 @@ pub fn serve_echo(engine: &Engine, endpoint: Endpoint, bind: bool, side: &LatSid
         SocketSpec::connect(SocketKind::Rep, endpoint.clone())
     };
     let mut b = engine.worker("rep").idle(side.idle).pin(side.pin);
-    b.socket(spec.options(lingering()));
+    b.socket(spec.options(lingering(side.timeout)));
     let worker = b
         .on_message(move |ctx, id, msg| {
             ctx.send(id, msg.last())?;
@@ -247,15 +236,16 @@ pub fn serve_echo(engine: &Engine, endpoint: Endpoint, bind: bool, side: &LatSid
             Ok(())
         })
         .spawn()?;
-    let res = wait(&done_rx, side.timeout, &endpoint);
+    let res = wait(&done_rx, side.timeout, &endpoint, Operation::Recv);
     worker.stop()?;
     res
 }
 
-/// libzmq's tools close with an infinite linger so the last message leaves; so do ours.
-pub(super) fn lingering() -> SocketOptions {
+/// libzmq's tools close with an infinite linger so the last message leaves; so do ours,
+/// unless a timeout bounds the run, which then bounds the linger too.
+pub(super) fn lingering(timeout: Option<Duration>) -> SocketOptions {
     let mut o = SocketOptions::default();
-    o.linger(None);
+    o.linger(timeout);
     o
 }
 
@@ -263,16 +253,15 @@ pub(super) fn wait(
     rx: &crossbeam_channel::Receiver<()>,
     timeout: Option<Duration>,
     ep: &Endpoint,
+    op: Operation,
 ) -> Result<()> {
     let r = match timeout {
         Some(t) => rx.recv_timeout(t).map_err(|_| Error::Timeout {
-            op: Operation::Recv,
+            op,
             endpoint: ep.to_string(),
             ms: t.as_millis() as u64,
         }),
-        None => rx
-            .recv()
-            .map_err(|_| Error::Stopped("worker ended early".into())),
+        None => rx.recv().map_err(|_| Error::Stopped("worker ended early".into())),
     };
     r.map(drop)
 }
@@ -281,21 +270,12 @@ pub(super) fn wait(
 pub fn run_lat(opts: &LatOptions) -> Result<LatReport> {
     let mut eb = Engine::builder();
     // inproc needs no I/O thread; with none, two spinning workers fit on two cores.
-    eb.io_threads(if opts.transport == Transport::Inproc {
-        0
-    } else {
-        1
-    })
-    .force_core_budget(opts.force);
+    eb.io_threads(if opts.transport == Transport::Inproc { 0 } else { 1 }).force_core_budget(opts.force);
     let engine = eb.build()?;
     let ep = Endpoint::local(opts.transport, "ztick-lat");
     let side = &opts.side;
-    let total = side.warmup.max(1) + side.count;
-    let mut echo = engine
-        .worker("rep")
-        .idle(side.idle)
-        .pin(opts.echo_pin)
-        .batch_max(1);
+    let total = side.warmup + side.count;
+    let mut echo = engine.worker("rep").idle(side.idle).pin(opts.echo_pin).batch_max(1);
     let rep = echo.socket(SocketSpec::bind(SocketKind::Rep, ep.clone()));
     let mut echoed = 0u64;
     let echo = echo
@@ -311,7 +291,6 @@ pub fn run_lat(opts: &LatOptions) -> Result<LatReport> {
     let bound: Endpoint = echo.endpoint(rep).unwrap_or_default().parse()?;
     let started = Instant::now();
     let mut timed = side.clone();
-    timed.warmup = side.warmup.max(1);
     if timed.timeout.is_none() {
         // Both ends are ours: a run that stalls this long is broken, not slow.
         timed.timeout = Some(Duration::from_secs(600));

@@ -123,11 +123,7 @@ impl Counter {
         } else {
             SocketSpec::connect(SocketKind::Pull, endpoint)
         };
-        let mut b = engine
-            .worker("pull")
-            .idle(side.idle)
-            .pin(side.pin)
-            .batch_max(side.batch);
+        let mut b = engine.worker("pull").idle(side.idle).pin(side.pin).batch_max(side.batch);
         let pull = b.socket(spec);
         let (count, size) = (side.count, side.size);
         let mut got = 0u64;
@@ -150,57 +146,36 @@ impl Counter {
             })
             .spawn()?;
         let endpoint = worker.endpoint(pull).unwrap_or_default().to_owned();
-        Ok(Counter {
-            worker,
-            done_rx,
-            endpoint,
-            side: side.clone(),
-        })
+        Ok(Counter { worker, done_rx, endpoint, side: side.clone() })
     }
 
     fn wait(self) -> Result<ThrReport> {
-        let Counter {
-            worker,
-            done_rx,
-            endpoint,
-            side,
-        } = self;
+        let Counter { worker, done_rx, endpoint, side } = self;
         let res = match side.timeout {
             Some(t) => done_rx.recv_timeout(t).map_err(|_| Error::Timeout {
                 op: crate::error::Operation::Recv,
                 endpoint: endpoint.clone(),
                 ms: t.as_millis() as u64,
             }),
-            None => done_rx
-                .recv()
-                .map_err(|_| Error::Stopped("receiver ended early".into())),
+            None => done_rx.recv().map_err(|_| Error::Stopped("receiver ended early".into())),
         };
         worker.stop()?;
         let (elapsed_ns, wrong) = res?;
         if wrong > 0 {
             return Err(Error::Decode {
                 context: format!("PULL socket at {endpoint}"),
-                reason: format!(
-                    "{wrong} of {} messages were not {} bytes",
-                    side.count, side.size
-                ),
+                reason: format!("{wrong} of {} messages were not {} bytes", side.count, side.size),
             });
         }
-        Ok(ThrReport {
-            size: side.size,
-            count: side.count,
-            elapsed_ns,
-        })
+        Ok(ThrReport { size: side.size, count: side.count, elapsed_ns })
     }
 }
 
 /// Receives `count` messages on a PULL socket (`local-thr`); times from the first.
-pub fn count_incoming(
-    engine: &Engine,
-    endpoint: Endpoint,
-    bind: bool,
-    side: &ThrSide,
-) -> Result<ThrReport> {
+pub fn count_incoming(engine: &Engine, endpoint: Endpoint, bind: bool, side: &ThrSide) -> Result<ThrReport> {
+    if side.count == 0 {
+        return Ok(ThrReport { size: side.size, count: 0, elapsed_ns: 0 });
+    }
     Counter::start(engine, endpoint, bind, side)?.wait()
 }
 
@@ -209,6 +184,9 @@ pub fn count_incoming(
 /// The worker sends from its own loop, `batch` messages per pass; with `pooled`, from a
 /// buffer pool without copying.
 pub fn send_burst(engine: &Engine, endpoint: Endpoint, bind: bool, side: &ThrSide) -> Result<()> {
+    if side.count == 0 {
+        return Ok(());
+    }
     let (done_tx, done_rx) = crossbeam_channel::bounded(1);
     let spec = if bind {
         SocketSpec::bind(SocketKind::Push, endpoint.clone())
@@ -216,7 +194,11 @@ pub fn send_burst(engine: &Engine, endpoint: Endpoint, bind: bool, side: &ThrSid
         SocketSpec::connect(SocketKind::Push, endpoint.clone())
     };
     let mut b = engine.worker("push").idle(side.idle).pin(side.pin);
-    let push = b.socket(spec.options(lingering()));
+    // IMMEDIATE: queue only on a completed connection, so a missing peer shows as a
+    // timeout instead of messages queued for nobody (libzmq's remote_thr would hang).
+    let mut opts = lingering(side.timeout);
+    opts.immediate(true);
+    let push = b.socket(spec.options(opts));
     let payload = vec![0u8; side.size];
     let pool = side.pooled.then(|| BufferPool::new(side.size, 1024));
     let (count, batch) = (side.count, side.batch.max(1));
@@ -244,20 +226,18 @@ pub fn send_burst(engine: &Engine, endpoint: Endpoint, bind: bool, side: &ThrSid
             Ok(true)
         })
         .spawn()?;
-    let res = wait(&done_rx, side.timeout, &endpoint);
+    let res = wait(&done_rx, side.timeout, &endpoint, crate::error::Operation::Send);
     worker.stop()?;
     res
 }
 
 /// `ztick thr`: PULL counter and PUSH sender on two workers of one engine.
 pub fn run_thr(opts: &ThrOptions) -> Result<ThrReport> {
+    if opts.side.count == 0 {
+        return Ok(ThrReport { size: opts.side.size, count: 0, elapsed_ns: 0 });
+    }
     let mut eb = Engine::builder();
-    eb.io_threads(if opts.transport == Transport::Inproc {
-        0
-    } else {
-        1
-    })
-    .force_core_budget(opts.force);
+    eb.io_threads(if opts.transport == Transport::Inproc { 0 } else { 1 }).force_core_budget(opts.force);
     let engine = eb.build()?;
     let ep = Endpoint::local(opts.transport, "ztick-thr");
     let mut recv_side = opts.side.clone();
@@ -267,10 +247,13 @@ pub fn run_thr(opts: &ThrOptions) -> Result<ThrReport> {
     }
     let counter = Counter::start(&engine, ep.clone(), true, &recv_side)?;
     let bound: Endpoint = counter.endpoint.parse()?;
-    let sent = send_burst(&engine, bound, false, &opts.side);
-    let received = counter.wait();
+    let received = match send_burst(&engine, bound, false, &opts.side) {
+        Ok(()) => counter.wait(),
+        // Nothing more will come: report the sender's failure now, not after the timeout.
+        Err(e) => Err(e),
+    };
     if let Some(p) = ep.ipc_path() {
         let _ = std::fs::remove_file(p);
     }
-    sent.and(received)
+    received
 }

@@ -34,10 +34,7 @@ pub(crate) fn last_errno() -> ZmqErrno {
 pub(crate) fn errno_of(errno: i32) -> ZmqErrno {
     // SAFETY: zmq_strerror returns a pointer to a static, NUL-terminated string for any value.
     let text = unsafe { std::ffi::CStr::from_ptr(zmq_sys::zmq_strerror(errno)) };
-    ZmqErrno {
-        errno,
-        message: text.to_str().unwrap_or("unknown libzmq error"),
-    }
+    ZmqErrno { errno, message: text.to_str().unwrap_or("unknown libzmq error") }
 }
 
 /// Turns a libzmq return code into a result, retrying on EINTR.
@@ -61,24 +58,16 @@ pub(crate) fn retry_eintr(mut call: impl FnMut() -> i32) -> Result<i32, ZmqErrno
 /// send time stamped in one process can be compared with a receive time in another.
 #[inline]
 pub fn now_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always exists on Linux.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    (ts.tv_sec as u64)
-        .wrapping_mul(1_000_000_000)
-        .wrapping_add(ts.tv_nsec as u64)
+    (ts.tv_sec as u64).wrapping_mul(1_000_000_000).wrapping_add(ts.tv_nsec as u64)
 }
 
 /// The cores this process may run on, as the OS reports them (its affinity mask).
 pub(crate) fn available_cores() -> Vec<usize> {
-    let mut ids: Vec<usize> = core_affinity::get_core_ids()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|c| c.id)
-        .collect();
+    let mut ids: Vec<usize> =
+        core_affinity::get_core_ids().unwrap_or_default().into_iter().map(|c| c.id).collect();
     ids.sort_unstable();
     ids
 }

@@ -21,9 +21,7 @@ impl std::fmt::Debug for Msg {
 impl Msg {
     /// An empty message.
     pub(crate) fn new() -> Self {
-        let mut m = Msg {
-            raw: zmq_sys::zmq_msg_t { __: [0; 64] },
-        };
+        let mut m = Msg { raw: zmq_sys::zmq_msg_t { __: [0; 64] } };
         // SAFETY: `m.raw` is writable, aligned storage; zmq_msg_init cannot fail.
         unsafe { zmq_sys::zmq_msg_init(&mut m.raw) };
         m
@@ -31,9 +29,7 @@ impl Msg {
 
     /// A message holding a copy of `data` (libzmq stores up to 33 bytes inline, no malloc).
     pub(crate) fn copy_from(data: &[u8]) -> Self {
-        let mut m = Msg {
-            raw: zmq_sys::zmq_msg_t { __: [0; 64] },
-        };
+        let mut m = Msg { raw: zmq_sys::zmq_msg_t { __: [0; 64] } };
         // SAFETY: storage as above; on failure (ENOMEM) we fall back to an empty message,
         // which the caller sees as a zero-length frame rather than a crash.
         let rc = unsafe { zmq_sys::zmq_msg_init_size(&mut m.raw, data.len()) };
@@ -64,13 +60,10 @@ impl Msg {
         free: unsafe extern "C" fn(*mut c_void, *mut c_void),
         hint: *mut c_void,
     ) -> Result<Self, ()> {
-        let mut m = Msg {
-            raw: zmq_sys::zmq_msg_t { __: [0; 64] },
-        };
+        let mut m = Msg { raw: zmq_sys::zmq_msg_t { __: [0; 64] } };
         // SAFETY: the caller guarantees `data`'s lifetime and `free`'s thread safety.
-        let rc = unsafe {
-            zmq_sys::zmq_msg_init_data(&mut m.raw, data as *mut c_void, len, Some(free), hint)
-        };
+        let rc =
+            unsafe { zmq_sys::zmq_msg_init_data(&mut m.raw, data as *mut c_void, len, Some(free), hint) };
         if rc != 0 {
             return Err(());
         }

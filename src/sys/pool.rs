@@ -151,11 +151,7 @@ impl BufferPool {
 }
 
 fn new_slot(buf_size: usize, pool: *const PoolInner) -> SlotPtr {
-    let slot = Box::new(Slot {
-        buf: vec![0u8; buf_size].into_boxed_slice(),
-        len: 0,
-        pool,
-    });
+    let slot = Box::new(Slot { buf: vec![0u8; buf_size].into_boxed_slice(), len: 0, pool });
     // SAFETY: Box::into_raw never returns null.
     SlotPtr(unsafe { NonNull::new_unchecked(Box::into_raw(slot)) })
 }
@@ -192,10 +188,7 @@ unsafe impl Send for PooledBuf {}
 
 impl std::fmt::Debug for PooledBuf {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PooledBuf")
-            .field("len", &self.len())
-            .field("capacity", &self.capacity())
-            .finish()
+        f.debug_struct("PooledBuf").field("len", &self.len()).field("capacity", &self.capacity()).finish()
     }
 }
 
@@ -286,8 +279,7 @@ impl PooledBuf {
         // SAFETY: the slot (and so `data`) is owned by the message until `free_to_pool` runs;
         // `free_to_pool` only touches the lock-free free list and atomics, so any thread may
         // call it.
-        match unsafe { Msg::from_raw_parts(data, len, free_to_pool, slot.as_ptr() as *mut c_void) }
-        {
+        match unsafe { Msg::from_raw_parts(data, len, free_to_pool, slot.as_ptr() as *mut c_void) } {
             Ok(m) => m,
             Err(()) => {
                 // libzmq could not allocate its control block: copy instead, give the slot back.

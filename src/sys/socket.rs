@@ -23,9 +23,7 @@ unsafe impl Send for RawSocket {}
 
 impl std::fmt::Debug for RawSocket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RawSocket")
-            .field("kind", &self.kind)
-            .finish()
+        f.debug_struct("RawSocket").field("kind", &self.kind).finish()
     }
 }
 
@@ -98,12 +96,7 @@ impl RawSocket {
     pub(crate) fn set_bytes(&self, option: u32, value: &[u8]) -> Result<(), ZmqErrno> {
         // SAFETY: `ptr` is live; `value` is readable for its length.
         retry_eintr(|| unsafe {
-            zmq_sys::zmq_setsockopt(
-                self.ptr,
-                option as i32,
-                value.as_ptr() as *const c_void,
-                value.len(),
-            )
+            zmq_sys::zmq_setsockopt(self.ptr, option as i32, value.as_ptr() as *const c_void, value.len())
         })
         .map(drop)
     }
@@ -131,65 +124,23 @@ impl RawSocket {
             Some(v) => self.set_i32(opt, v).map_err(|e| (name, e)),
             None => Ok(()),
         };
-        int(
-            "send_hwm",
-            zmq_sys::ZMQ_SNDHWM,
-            opts.send_hwm.map(clamp_i32),
-        )?;
-        int(
-            "recv_hwm",
-            zmq_sys::ZMQ_RCVHWM,
-            opts.recv_hwm.map(clamp_i32),
-        )?;
-        int(
-            "linger",
-            zmq_sys::ZMQ_LINGER,
-            opts.linger.map(|l| l.map_or(-1, ms)),
-        )?;
-        int(
-            "conflate",
-            zmq_sys::ZMQ_CONFLATE,
-            opts.conflate.map(i32::from),
-        )?;
-        int(
-            "immediate",
-            zmq_sys::ZMQ_IMMEDIATE,
-            opts.immediate.map(i32::from),
-        )?;
-        int(
-            "reconnect_ivl",
-            zmq_sys::ZMQ_RECONNECT_IVL,
-            opts.reconnect_interval.map(ms),
-        )?;
-        int(
-            "reconnect_ivl_max",
-            zmq_sys::ZMQ_RECONNECT_IVL_MAX,
-            opts.reconnect_interval_max.map(ms),
-        )?;
-        int(
-            "heartbeat_ivl",
-            zmq_sys::ZMQ_HEARTBEAT_IVL,
-            opts.heartbeat_interval.map(ms),
-        )?;
-        int(
-            "heartbeat_timeout",
-            zmq_sys::ZMQ_HEARTBEAT_TIMEOUT,
-            opts.heartbeat_timeout.map(ms),
-        )?;
+        int("send_hwm", zmq_sys::ZMQ_SNDHWM, opts.send_hwm.map(clamp_i32))?;
+        int("recv_hwm", zmq_sys::ZMQ_RCVHWM, opts.recv_hwm.map(clamp_i32))?;
+        int("linger", zmq_sys::ZMQ_LINGER, opts.linger.map(|l| l.map_or(-1, ms)))?;
+        int("conflate", zmq_sys::ZMQ_CONFLATE, opts.conflate.map(i32::from))?;
+        int("immediate", zmq_sys::ZMQ_IMMEDIATE, opts.immediate.map(i32::from))?;
+        int("reconnect_ivl", zmq_sys::ZMQ_RECONNECT_IVL, opts.reconnect_interval.map(ms))?;
+        int("reconnect_ivl_max", zmq_sys::ZMQ_RECONNECT_IVL_MAX, opts.reconnect_interval_max.map(ms))?;
+        int("heartbeat_ivl", zmq_sys::ZMQ_HEARTBEAT_IVL, opts.heartbeat_interval.map(ms))?;
+        int("heartbeat_timeout", zmq_sys::ZMQ_HEARTBEAT_TIMEOUT, opts.heartbeat_timeout.map(ms))?;
         // ZMQ_HEARTBEAT_TTL is in milliseconds but libzmq stores it in deciseconds.
-        int(
-            "heartbeat_ttl",
-            zmq_sys::ZMQ_HEARTBEAT_TTL,
-            opts.heartbeat_ttl.map(ms),
-        )?;
+        int("heartbeat_ttl", zmq_sys::ZMQ_HEARTBEAT_TTL, opts.heartbeat_ttl.map(ms))?;
         if let Some(max) = opts.max_msg_size {
             let v = i64::try_from(max).unwrap_or(i64::MAX);
-            self.set_i64(zmq_sys::ZMQ_MAXMSGSIZE, v)
-                .map_err(|e| ("max_msg_size", e))?;
+            self.set_i64(zmq_sys::ZMQ_MAXMSGSIZE, v).map_err(|e| ("max_msg_size", e))?;
         }
         if let Some(id) = &opts.routing_id {
-            self.set_bytes(zmq_sys::ZMQ_ROUTING_ID, id)
-                .map_err(|e| ("routing_id", e))?;
+            self.set_bytes(zmq_sys::ZMQ_ROUTING_ID, id).map_err(|e| ("routing_id", e))?;
         }
         Ok(())
     }
@@ -221,36 +172,22 @@ impl RawSocket {
                 &mut len,
             )
         })?;
-        let end = buf
-            .iter()
-            .position(|&b| b == 0)
-            .unwrap_or(len.min(buf.len()));
+        let end = buf.iter().position(|&b| b == 0).unwrap_or(len.min(buf.len()));
         Ok(String::from_utf8_lossy(&buf[..end]).into_owned())
     }
 
     /// Sends `msg` (a frame). On success libzmq owns the content and `msg` is left empty; on
     /// failure (EAGAIN with `dont_wait` at the HWM, for one) `msg` is unchanged, so nothing is lost.
     #[inline]
-    pub(crate) fn send_msg(
-        &self,
-        msg: &mut Msg,
-        more: bool,
-        dont_wait: bool,
-    ) -> Result<(), ZmqErrno> {
+    pub(crate) fn send_msg(&self, msg: &mut Msg, more: bool, dont_wait: bool) -> Result<(), ZmqErrno> {
         let flags = flags(more, dont_wait);
         // SAFETY: `ptr` is live; `msg` is an initialised message we own.
-        retry_eintr(|| unsafe { zmq_sys::zmq_msg_send(msg.as_mut_ptr(), self.ptr, flags) })
-            .map(drop)
+        retry_eintr(|| unsafe { zmq_sys::zmq_msg_send(msg.as_mut_ptr(), self.ptr, flags) }).map(drop)
     }
 
     /// Sends a copy of `data` as one frame (libzmq copies it; no message to manage).
     #[inline]
-    pub(crate) fn send_bytes(
-        &self,
-        data: &[u8],
-        more: bool,
-        dont_wait: bool,
-    ) -> Result<(), ZmqErrno> {
+    pub(crate) fn send_bytes(&self, data: &[u8], more: bool, dont_wait: bool) -> Result<(), ZmqErrno> {
         let flags = flags(more, dont_wait);
         // SAFETY: `ptr` is live; `data` is readable for its length, and zmq_send copies it.
         retry_eintr(|| unsafe {
@@ -262,14 +199,9 @@ impl RawSocket {
     /// Receives one frame into `msg`, replacing (and releasing) its previous content.
     #[inline]
     pub(crate) fn recv_msg(&self, msg: &mut Msg, dont_wait: bool) -> Result<(), ZmqErrno> {
-        let flags = if dont_wait {
-            zmq_sys::ZMQ_DONTWAIT as i32
-        } else {
-            0
-        };
+        let flags = if dont_wait { zmq_sys::ZMQ_DONTWAIT as i32 } else { 0 };
         // SAFETY: `ptr` is live; `msg` is an initialised message we own.
-        retry_eintr(|| unsafe { zmq_sys::zmq_msg_recv(msg.as_mut_ptr(), self.ptr, flags) })
-            .map(drop)
+        retry_eintr(|| unsafe { zmq_sys::zmq_msg_recv(msg.as_mut_ptr(), self.ptr, flags) }).map(drop)
     }
 
     /// A poll item for this socket.
@@ -309,10 +241,7 @@ pub(crate) struct PollItem(zmq_sys::zmq_pollitem_t);
 
 impl std::fmt::Debug for PollItem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PollItem")
-            .field("fd", &self.0.fd)
-            .field("revents", &self.0.revents)
-            .finish()
+        f.debug_struct("PollItem").field("fd", &self.0.fd).field("revents", &self.0.revents).finish()
     }
 }
 
@@ -325,12 +254,7 @@ impl PollItem {
         if writable {
             events |= zmq_sys::ZMQ_POLLOUT as i16;
         }
-        PollItem(zmq_sys::zmq_pollitem_t {
-            socket,
-            fd,
-            events,
-            revents: 0,
-        })
+        PollItem(zmq_sys::zmq_pollitem_t { socket, fd, events, revents: 0 })
     }
 
     /// True when the last poll found it readable.

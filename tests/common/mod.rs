@@ -9,10 +9,7 @@ use crossbeam_channel::Receiver;
 pub const WAIT: Duration = Duration::from_secs(20);
 
 /// Runs `f` on its own thread and fails the test if it has not finished within `limit`.
-pub fn with_timeout<T: Send + 'static>(
-    limit: Duration,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> T {
+pub fn with_timeout<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
     let (tx, rx) = crossbeam_channel::bounded(1);
     let t = std::thread::spawn(move || {
         let _ = tx.send(f());
@@ -36,6 +33,5 @@ pub fn with_timeout<T: Send + 'static>(
 
 /// Receives one value or fails the test after [`WAIT`].
 pub fn recv<T>(rx: &Receiver<T>, what: &str) -> T {
-    rx.recv_timeout(WAIT)
-        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+    rx.recv_timeout(WAIT).unwrap_or_else(|_| panic!("timed out waiting for {what}"))
 }

@@ -232,15 +232,9 @@ fn thr_side(size: usize, count: u64, c: &Common) -> ThrSide {
 
 fn print_lat(report: &LatReport, c: &Common) -> Result<(), Error> {
     if let Some(path) = &c.hgrm {
-        let io_err = |e| Error::Io {
-            context: format!("writing {}", path.display()),
-            source: e,
-        };
+        let io_err = |e| Error::Io { context: format!("writing {}", path.display()), source: e };
         let mut f = std::fs::File::create(path).map_err(io_err)?;
-        report
-            .round_trips
-            .write_hgrm(&mut f, 1000.0)
-            .map_err(io_err)?;
+        report.round_trips.write_hgrm(&mut f, 1000.0).map_err(io_err)?;
     }
     print_out(&report.to_text(), &report.to_json(), c.json);
     Ok(())
@@ -270,16 +264,11 @@ fn info(json: bool) -> Result<(), Error> {
     if !i.vendored_cxxflags.is_empty() {
         println!("vendored flags:   {}", i.vendored_cxxflags);
     }
-    println!(
-        "capabilities:     curve={} ipc={} draft={}",
-        i.curve, i.ipc, i.draft
-    );
+    println!("capabilities:     curve={} ipc={} draft={}", i.curve, i.ipc, i.draft);
     println!("cores seen:       {} {:?}", i.cores.len(), i.cores);
     println!("recommended idle: {}", i.recommended_idle);
     if !i.curve {
-        println!(
-            "note:             no CURVE in this build; use the system libzmq build for encryption"
-        );
+        println!("note:             no CURVE in this build; use the system libzmq build for encryption");
     }
     Ok(())
 }
