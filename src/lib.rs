@@ -33,6 +33,7 @@ mod batch;
 mod config;
 mod endpoint;
 mod engine;
+pub mod fanout;
 mod error;
 pub mod info;
 mod message;

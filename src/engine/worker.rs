@@ -112,6 +112,10 @@ pub trait Handler: Send {
     fn on_tick(&mut self, _ctx: &mut WorkerCtx<'_>) -> Result<bool> {
         Ok(false)
     }
+
+    /// Runs once when the loop has ended (stopped, or failed), while the sockets are still
+    /// open: the place to hand results back.
+    fn on_stop(&mut self, _ctx: &mut WorkerCtx<'_>) {}
 }
 
 /// Called on the worker thread for every received message.
@@ -291,6 +295,8 @@ impl<'e> WorkerBuilder<'e> {
             .name(format!("ztick-{name}"))
             .spawn(move || {
                 let _spin_guard = spin_guard;
+                // Timed parks (paced publishers) want microseconds, not Linux's 50 µs slack.
+                sys::set_timer_slack_ns(1_000);
                 let worker_name = shared2.name.clone();
                 let result = catch_unwind(AssertUnwindSafe(|| {
                     run_worker(&ctx, core, &specs, &shared2, &rx, cfg, &ready_tx, handler.as_mut())
@@ -452,6 +458,8 @@ struct LoopConfig {
 /// A socket as its worker holds it.
 struct Sock {
     raw: RawSocket,
+    /// `ZMQ_FD`, for sub-millisecond parks.
+    fd: std::os::fd::RawFd,
     endpoint: String,
     on_full: FullPolicy,
 }
@@ -634,7 +642,8 @@ fn open_sockets(ctx: &RawContext, specs: &[SocketSpec]) -> Result<Vec<Sock>> {
             raw.connect(&ep).map_err(|e| err(Operation::Connect, e))?;
             ep.clone()
         };
-        socks.push(Sock { raw, endpoint, on_full: spec.on_full });
+        let fd = raw.fd().map_err(|e| err(Operation::GetOption, e))?;
+        socks.push(Sock { raw, fd, endpoint, on_full: spec.on_full });
     }
     Ok(socks)
 }
@@ -677,12 +686,16 @@ fn run_worker(
         wake_at: Cell::new(None),
         first_error: Cell::new(None),
         poll_items: Vec::with_capacity(socks.len() + 1),
+        poll_fds: Vec::with_capacity(socks.len() + 1),
     };
     let mut ctx = lp.ctx();
     if let Err(e) = handler.on_start(&mut ctx) {
         lp.handler_error(&e);
     }
-    lp.run(handler)?;
+    let res = lp.run(handler);
+    let mut ctx = lp.ctx();
+    handler.on_stop(&mut ctx);
+    res?;
     Ok(WorkerReport {
         name: shared.name.clone(),
         stats: shared.counters.snapshot(),
@@ -704,6 +717,8 @@ struct Loop<'a> {
     first_error: Cell<Option<String>>,
     /// The poll set, rebuilt in place on every park so parking never allocates.
     poll_items: Vec<PollItem>,
+    /// The same for sub-millisecond parks (`ppoll` on raw fds).
+    poll_fds: Vec<libc::pollfd>,
 }
 
 impl Loop<'_> {
@@ -922,6 +937,11 @@ impl Loop<'_> {
             timeout = timeout.min(at.saturating_duration_since(Instant::now()));
         }
         let blocked = self.pending.front().map(|(id, _)| id.0);
+        if timeout < Duration::from_millis(1) && !timeout.is_zero() {
+            let res = self.park_fine(timeout, blocked);
+            shared.parked.store(false, Ordering::Relaxed);
+            return res;
+        }
         let items = &mut self.poll_items;
         items.clear();
         items.push(shared.wakeup.poll_item());
@@ -944,6 +964,30 @@ impl Loop<'_> {
             }
             Err(e) => Err(Error::Zmq { op: Operation::Poll, kind: "worker", endpoint: None, source: e }),
         }
+    }
+}
+
+impl Loop<'_> {
+    /// A park shorter than `zmq_poll`'s millisecond: `ppoll` on the sockets' `ZMQ_FD`s and
+    /// the wake-up eventfd, after checking `ZMQ_EVENTS` (which `zmq_poll` does too: the fds
+    /// only signal changes, so work already pending must be seen before sleeping).
+    fn park_fine(&mut self, timeout: Duration, blocked: Option<usize>) -> Result<()> {
+        let fds = &mut self.poll_fds;
+        fds.clear();
+        fds.push(libc::pollfd { fd: self.shared.wakeup.fd(), events: libc::POLLIN, revents: 0 });
+        for (i, s) in self.socks.iter().enumerate() {
+            let (readable, writable) = s.raw.events().map_err(|e| zmq_err(Operation::Poll, s, e))?;
+            if (readable && s.raw.kind().can_receive()) || (writable && blocked == Some(i)) {
+                return Ok(());
+            }
+            fds.push(libc::pollfd { fd: s.fd, events: libc::POLLIN, revents: 0 });
+        }
+        sys::poll_fds(fds, timeout)
+            .map_err(|e| Error::Io { context: format!("worker {}: ppoll", self.shared.name), source: e })?;
+        if fds[0].revents != 0 {
+            self.shared.wakeup.drain();
+        }
+        Ok(())
     }
 }
 

@@ -187,6 +187,19 @@ pub fn send_burst(engine: &Engine, endpoint: Endpoint, bind: bool, side: &ThrSid
     if side.count == 0 {
         return Ok(());
     }
+    let (worker, done_rx) = start_burst(engine, endpoint.clone(), bind, side)?;
+    let res = wait(&done_rx, side.timeout, &endpoint, crate::error::Operation::Send);
+    worker.stop()?;
+    res
+}
+
+/// Starts the sending worker; the channel fires once every message is handed to libzmq.
+fn start_burst(
+    engine: &Engine,
+    endpoint: Endpoint,
+    bind: bool,
+    side: &ThrSide,
+) -> Result<(crate::engine::Worker, crossbeam_channel::Receiver<()>)> {
     let (done_tx, done_rx) = crossbeam_channel::bounded(1);
     let spec = if bind {
         SocketSpec::bind(SocketKind::Push, endpoint.clone())
@@ -226,9 +239,7 @@ pub fn send_burst(engine: &Engine, endpoint: Endpoint, bind: bool, side: &ThrSid
             Ok(true)
         })
         .spawn()?;
-    let res = wait(&done_rx, side.timeout, &endpoint, crate::error::Operation::Send);
-    worker.stop()?;
-    res
+    Ok((worker, done_rx))
 }
 
 /// `ztick thr`: PULL counter and PUSH sender on two workers of one engine.
@@ -247,8 +258,14 @@ pub fn run_thr(opts: &ThrOptions) -> Result<ThrReport> {
     }
     let counter = Counter::start(&engine, ep.clone(), true, &recv_side)?;
     let bound: Endpoint = counter.endpoint.parse()?;
-    let received = match send_burst(&engine, bound, false, &opts.side) {
-        Ok(()) => counter.wait(),
+    // The sender stays open until the receiver has counted everything: libzmq 4.3.4 can
+    // lose the tail of an ipc stream when the sending socket closes right after sending
+    // (libzmq issue #4660), and here both ends are ours, so delivery is confirmed instead.
+    let received = match start_burst(&engine, bound, false, &opts.side) {
+        Ok((sender, _)) => {
+            let r = counter.wait();
+            sender.stop().and(r)
+        }
         // Nothing more will come: report the sender's failure now, not after the timeout.
         Err(e) => Err(e),
     };

@@ -13,7 +13,7 @@ mod socket;
 pub(crate) use context::{opt as ctx_opt, RawContext};
 pub(crate) use msg::Msg;
 pub use pool::{BufferPool, PoolStats, PooledBuf};
-pub(crate) use socket::{poll, PollItem, RawSocket, Wakeup};
+pub(crate) use socket::{poll, poll_fds, PollItem, RawSocket, Wakeup};
 
 use crate::error::ZmqErrno;
 
@@ -85,4 +85,11 @@ pub(crate) fn zmq_version() -> (i32, i32, i32) {
 /// Whether this libzmq build has a capability (`"curve"`, `"ipc"`, `"draft"`, ...).
 pub(crate) fn zmq_has(capability: &str) -> bool {
     zmq::has(capability).unwrap_or(false)
+}
+
+/// Sets how late the kernel may wake this thread from a timed sleep (`PR_SET_TIMERSLACK`).
+/// Linux's default, 50 µs, would swamp the microsecond timers of a paced publisher.
+pub(crate) fn set_timer_slack_ns(ns: u64) {
+    // SAFETY: PR_SET_TIMERSLACK takes one unsigned long and affects only the calling thread.
+    unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, ns as libc::c_ulong, 0, 0, 0) };
 }

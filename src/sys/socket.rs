@@ -204,6 +204,30 @@ impl RawSocket {
         retry_eintr(|| unsafe { zmq_sys::zmq_msg_recv(msg.as_mut_ptr(), self.ptr, flags) }).map(drop)
     }
 
+    /// The socket's signalling fd (`ZMQ_FD`): readable when its state may have changed.
+    /// Edge-like: check [`RawSocket::events`] before sleeping on it, as `zmq_poll` does.
+    pub(crate) fn fd(&self) -> Result<RawFd, ZmqErrno> {
+        let mut fd: RawFd = -1;
+        let mut len = std::mem::size_of::<RawFd>();
+        // SAFETY: `ptr` is live; `fd` is a writable int of `len` bytes, as ZMQ_FD wants on Unix.
+        retry_eintr(|| unsafe {
+            zmq_sys::zmq_getsockopt(self.ptr, zmq_sys::ZMQ_FD as i32, &mut fd as *mut RawFd as *mut c_void, &mut len)
+        })?;
+        Ok(fd)
+    }
+
+    /// Whether a message can be received / sent now (`ZMQ_EVENTS`); also processes the
+    /// socket's pending commands, which re-arms its fd.
+    pub(crate) fn events(&self) -> Result<(bool, bool), ZmqErrno> {
+        let mut ev: i32 = 0;
+        let mut len = std::mem::size_of::<i32>();
+        // SAFETY: `ptr` is live; `ev` is a writable int of `len` bytes.
+        retry_eintr(|| unsafe {
+            zmq_sys::zmq_getsockopt(self.ptr, zmq_sys::ZMQ_EVENTS as i32, &mut ev as *mut i32 as *mut c_void, &mut len)
+        })?;
+        Ok((ev & zmq_sys::ZMQ_POLLIN as i32 != 0, ev & zmq_sys::ZMQ_POLLOUT as i32 != 0))
+    }
+
     /// A poll item for this socket.
     pub(crate) fn poll_item(&self, readable: bool, writable: bool) -> PollItem {
         PollItem::new(self.ptr, 0, readable, writable)
@@ -278,6 +302,22 @@ pub(crate) fn poll(items: &mut [PollItem], timeout_ms: i64) -> Result<usize, Zmq
     .map(|n| n as usize)
 }
 
+/// Waits until one of `fds` is readable or `timeout` passes, with nanosecond resolution
+/// (`ppoll`), where `zmq_poll` only has milliseconds. Returns how many are ready.
+pub(crate) fn poll_fds(fds: &mut [libc::pollfd], timeout: std::time::Duration) -> std::io::Result<usize> {
+    let ts = libc::timespec {
+        tv_sec: timeout.as_secs().min(i64::MAX as u64) as libc::time_t,
+        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: `fds` is a valid, writable array of its length; `ts` is a valid timespec; no sigmask.
+    let rc = unsafe { libc::ppoll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, &ts, std::ptr::null()) };
+    if rc < 0 {
+        let e = std::io::Error::last_os_error();
+        return if e.kind() == std::io::ErrorKind::Interrupted { Ok(0) } else { Err(e) };
+    }
+    Ok(rc as usize)
+}
+
 /// An eventfd that application threads write to wake a worker blocked in `poll`.
 #[derive(Debug)]
 pub(crate) struct Wakeup {
@@ -308,6 +348,11 @@ impl Wakeup {
         let mut v: u64 = 0;
         // SAFETY: reads 8 bytes into `v`; EAGAIN when unsignalled is fine (non-blocking fd).
         unsafe { libc::read(self.fd, &mut v as *mut u64 as *mut c_void, 8) };
+    }
+
+    /// The eventfd itself, for `poll_fds`.
+    pub(crate) fn fd(&self) -> RawFd {
+        self.fd
     }
 
     /// A poll item that becomes readable when signalled.

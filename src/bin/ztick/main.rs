@@ -43,6 +43,99 @@ enum Verb {
     LocalThr(TwoProcThr),
     /// libzmq's `remote_thr`: a PUSH socket that sends COUNT messages of SIZE bytes.
     RemoteThr(TwoProcThr),
+    /// Tick fan-out, the main job: one paced publisher, N subscribers, every lost tick found
+    /// (exact missing ranges per topic) and every tick's latency counted. With no arguments:
+    /// one process, 1 publisher and 2 subscribers over ipc, 100,000 ticks/s for 5 s, 64-byte
+    /// payloads, 8 topics. `--role pub|sub` runs one side, for several processes or hosts.
+    Fanout(Box<FanoutArgs>),
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    /// Publisher and subscribers in this process.
+    Embedded,
+    /// Only the publisher: binds --bind (and --snapshot-bind), waits for --subscribers.
+    Pub,
+    /// Only one subscriber: connects to --connect (and --snapshot).
+    Sub,
+}
+
+#[derive(Args, Debug)]
+struct FanoutArgs {
+    /// Which side(s) to run.
+    #[arg(long, value_enum, default_value = "embedded")]
+    role: Role,
+    /// Transport for the embedded role: inproc, ipc or tcp (loopback).
+    #[arg(long, default_value = "ipc")]
+    transport: Transport,
+    /// Subscribers (embedded), or subscribers to wait for before publishing (pub).
+    #[arg(long, default_value_t = 2)]
+    subscribers: usize,
+    /// Ticks per second over all topics; 0 = as fast as possible.
+    #[arg(long, default_value_t = 100_000)]
+    rate: u64,
+    /// Seconds to publish (fractions allowed).
+    #[arg(long, default_value_t = 5.0)]
+    duration: f64,
+    /// Payload bytes per tick.
+    #[arg(long, default_value_t = 64)]
+    size: usize,
+    /// Number of topics (t0, t1, ...), published round-robin.
+    #[arg(long, default_value_t = 8)]
+    topics: usize,
+    /// Idle strategy of every worker (default: what `ztick info` recommends here).
+    #[arg(long)]
+    idle: Option<IdleStrategy>,
+    /// Cores, comma-separated: the publisher's first, then one per subscriber.
+    #[arg(long, value_delimiter = ',')]
+    pin: Vec<usize>,
+    /// Send and receive HWM in messages (libzmq's default: 1000). A tiny HWM plus a slow
+    /// consumer shows drops being found.
+    #[arg(long)]
+    hwm: Option<u32>,
+    /// Subscribers keep only the latest message (ZMQ_CONFLATE); ticks travel one per message.
+    #[arg(long)]
+    conflate: bool,
+    /// Most ticks coalesced into one ZeroMQ message.
+    #[arg(long, default_value_t = 64)]
+    max_batch: usize,
+    /// Microseconds a partial batch may wait for more ticks (0: never wait).
+    #[arg(long, default_value_t = 0)]
+    max_delay_us: u64,
+    /// Busy work per tick in each subscriber, in nanoseconds, to play a slow consumer.
+    #[arg(long, default_value_t = 0)]
+    consumer_work_ns: u64,
+    /// Subscribers join through the snapshot service (late joiners without gaps).
+    #[arg(long)]
+    snapshot_join: bool,
+    /// pub role: the endpoint to publish on, e.g. tcp://*:5556.
+    #[arg(long)]
+    bind: Option<Endpoint>,
+    /// pub role: the snapshot/acknowledgement endpoint (default: a free loopback tcp port).
+    #[arg(long)]
+    snapshot_bind: Option<Endpoint>,
+    /// sub role: the publisher's endpoint.
+    #[arg(long)]
+    connect: Option<Endpoint>,
+    /// sub role: the publisher's snapshot endpoint (enables end acknowledgements, and
+    /// snapshot joins with --snapshot-join).
+    #[arg(long)]
+    snapshot: Option<Endpoint>,
+    /// sub role: give up after this many milliseconds without the end of the stream.
+    #[arg(long, default_value_t = 60_000)]
+    timeout_ms: u64,
+    /// Write the merged latency's percentile distribution (.hgrm, microseconds) to FILE.
+    #[arg(long, value_name = "FILE")]
+    hgrm: Option<PathBuf>,
+    /// Draw the latency percentile distributions (corrected and raw) to an SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<PathBuf>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Run spinning workers even past the core budget (with a warning).
+    #[arg(long)]
+    force: bool,
 }
 
 /// Options every measuring verb takes.
@@ -196,12 +289,15 @@ fn run(verb: Verb) -> Result<(), Error> {
             print_out(&report.to_text(), &report.to_json(), a.common.json);
             Ok(())
         }
+        Verb::Fanout(a) => fanout::run(*a),
         Verb::RemoteThr(a) => {
             let side = thr_side(a.size, a.count, &a.common);
             perf::send_burst(&engine(&a.common)?, a.endpoint, false, &side)
         }
     }
 }
+
+mod fanout;
 
 fn engine(c: &Common) -> Result<Engine, Error> {
     Engine::builder().force_core_budget(c.force).build()

@@ -1,0 +1,456 @@
+//! Tick fan-out: one paced, sequenced, coalescing publisher; subscribers that find every
+//! gap and time every tick; a snapshot service so late joiners start with no gap.
+//!
+//! libzmq's PUB drops silently at its HWM and a late subscriber misses what came before;
+//! here both are made visible (per-topic sequence gaps, with exact ranges, closed by
+//! heartbeats and end-of-stream markers that carry each topic's last sequence) and
+//! recoverable (the snapshot, after the guide's "Clone" pattern). The wire format is in
+//! [`wire`].
+//!
+//! The publisher socket is an XPUB, so the publisher sees subscriptions arrive: each
+//! subscriber also subscribes to a unique hello prefix, which tells the publisher that
+//! subscriber's pipe is attached. Publishing starts once the expected subscribers are
+//! there (no slow-joiner loss), and a snapshot is only answered once the asker's
+//! subscription is in, so no update can fall between snapshot and stream.
+
+mod publisher;
+mod report;
+mod seq;
+mod subscriber;
+pub mod wire;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub use publisher::{PublisherLive, PublisherReport, STALL_THRESHOLD};
+pub use report::FanoutReport;
+pub use seq::{Gap, SeqOutcome, SeqTracker, MAX_GAPS_KEPT};
+pub use subscriber::{SubscriberLive, SubscriberReport, TopicGap, SLOW_GAP_RATE};
+
+use crate::config::{SocketKind, SocketOptions};
+use crate::endpoint::{Endpoint, Transport};
+use crate::engine::{Engine, IdleStrategy, SocketSpec, Worker};
+use crate::error::{Error, Result};
+
+/// What the publisher publishes and how. Every field has a documented default.
+#[derive(Debug, Clone)]
+pub struct FeedConfig {
+    /// Topic names: 1 to 255 bytes, no NUL. Default: `t0` … `t7`.
+    pub topics: Vec<String>,
+    /// Ticks per second over all topics (round-robin); 0 = as fast as possible. Default 100,000.
+    pub rate_per_s: u64,
+    /// How long to publish. Default 5 s.
+    pub duration: Duration,
+    /// Publish exactly this many ticks instead (overrides the duration's count).
+    pub max_ticks: Option<u64>,
+    /// Payload bytes per tick (at most 65,535). Default 64.
+    pub payload_size: usize,
+    /// Most ticks coalesced into one message (1 to 65,535). Default 64.
+    pub max_batch: usize,
+    /// How long a partial batch may wait for more ticks. Default 0: send at the end of the
+    /// publisher's pass whatever is due, never waiting.
+    pub max_delay: Duration,
+    /// Interval of the heartbeats that carry each topic's last sequence. Default 100 ms.
+    pub heartbeat: Duration,
+    /// Send each tick as one single-frame message (`topic 0x00 body`), for conflating
+    /// subscribers (`ZMQ_CONFLATE` refuses multipart). Default false.
+    pub single_frame: bool,
+    /// Subscribers to wait for before publishing. Default 0.
+    pub wait_subscribers: usize,
+    /// How long to wait for them. Default 10 s.
+    pub wait_timeout: Duration,
+    /// How often the end-of-stream markers are repeated. Default 10 ms.
+    pub eos_repeat: Duration,
+    /// How long they are repeated (less if every awaited subscriber acknowledges). Default 1 s.
+    pub eos_linger: Duration,
+}
+
+impl Default for FeedConfig {
+    fn default() -> Self {
+        FeedConfig {
+            topics: (0..8).map(|i| format!("t{i}")).collect(),
+            rate_per_s: 100_000,
+            duration: Duration::from_secs(5),
+            max_ticks: None,
+            payload_size: 64,
+            max_batch: 64,
+            max_delay: Duration::ZERO,
+            heartbeat: Duration::from_millis(100),
+            single_frame: false,
+            wait_subscribers: 0,
+            wait_timeout: Duration::from_secs(10),
+            eos_repeat: Duration::from_millis(10),
+            eos_linger: Duration::from_secs(1),
+        }
+    }
+}
+
+impl FeedConfig {
+    /// Checks every field; the error names the field, the value and what is accepted.
+    pub fn validate(&self) -> Result<()> {
+        if self.topics.is_empty() {
+            return Err(Error::config("topics", 0, "at least one topic"));
+        }
+        for t in &self.topics {
+            if t.is_empty() || t.len() > 255 || t.contains('\0') {
+                return Err(Error::config("topic", t, "1 to 255 bytes without a NUL"));
+            }
+        }
+        if self.payload_size > usize::from(u16::MAX) {
+            return Err(Error::config("size", self.payload_size, "at most 65535 bytes"));
+        }
+        if self.max_batch == 0 || self.max_batch > usize::from(u16::MAX) {
+            return Err(Error::config("max_batch", self.max_batch, "1 to 65535 ticks"));
+        }
+        if self.heartbeat.is_zero() {
+            return Err(Error::config("heartbeat", "0", "a positive interval"));
+        }
+        Ok(())
+    }
+}
+
+/// One in-process fan-out run: a publisher and `subscribers` subscribers on their own workers.
+#[derive(Debug, Clone)]
+pub struct FanoutConfig {
+    /// The feed.
+    pub feed: FeedConfig,
+    /// Transport between publisher and subscribers. Default ipc.
+    pub transport: Transport,
+    /// Number of subscribers. Default 2.
+    pub subscribers: usize,
+    /// Topics each subscriber subscribes to (default: all).
+    pub subscriber_topics: Option<Vec<String>>,
+    /// Send/receive HWM on both sides, in messages (default: libzmq's 1000).
+    pub hwm: Option<u32>,
+    /// The publisher's idle strategy.
+    pub publisher_idle: IdleStrategy,
+    /// The subscribers' idle strategy.
+    pub subscriber_idle: IdleStrategy,
+    /// Cores: the publisher's first, then one per subscriber (missing ones: unpinned).
+    pub pins: Vec<usize>,
+    /// Subscribers keep only the latest message (`ZMQ_CONFLATE`; implies single frames).
+    pub conflate: bool,
+    /// Busy work per tick in each subscriber, to play a slow consumer.
+    pub consumer_work: Duration,
+    /// Subscribers join through the snapshot service.
+    pub snapshot: bool,
+    /// Let spinning workers exceed the core budget.
+    pub force: bool,
+}
+
+impl Default for FanoutConfig {
+    fn default() -> Self {
+        FanoutConfig {
+            feed: FeedConfig::default(),
+            transport: Transport::Ipc,
+            subscribers: 2,
+            subscriber_topics: None,
+            hwm: None,
+            publisher_idle: IdleStrategy::BLOCK,
+            subscriber_idle: IdleStrategy::BLOCK,
+            pins: Vec::new(),
+            conflate: false,
+            consumer_work: Duration::ZERO,
+            snapshot: false,
+            force: false,
+        }
+    }
+}
+
+/// Live figures for progress displays, read while a run goes on.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    /// Time since publishing started.
+    pub elapsed: Duration,
+    /// Ticks published.
+    pub published: u64,
+    /// Per subscriber: (received, missing, p99 of the last second in ns).
+    pub subscribers: Vec<(u64, u64, u64)>,
+}
+
+/// The publisher's worker and the channels its handler reports through.
+struct PublisherRun {
+    worker: Worker,
+    endpoint: Endpoint,
+    snapshot_endpoint: Endpoint,
+    live: Arc<PublisherLive>,
+    started: crossbeam_channel::Receiver<()>,
+    finished: crossbeam_channel::Receiver<()>,
+    report: crossbeam_channel::Receiver<PublisherReport>,
+}
+
+fn hwm_options(hwm: Option<u32>) -> SocketOptions {
+    let mut o = SocketOptions::default();
+    if let Some(h) = hwm {
+        o.hwm(h);
+    }
+    o
+}
+
+fn start_publisher(
+    engine: &Engine,
+    bind: Endpoint,
+    snapshot_bind: Endpoint,
+    feed: FeedConfig,
+    hwm: Option<u32>,
+    idle: IdleStrategy,
+    pin: Option<usize>,
+) -> Result<PublisherRun> {
+    feed.validate()?;
+    let (started_tx, started) = crossbeam_channel::bounded(1);
+    let (finished_tx, finished) = crossbeam_channel::bounded(1);
+    let (report_tx, report) = crossbeam_channel::bounded(1);
+    let live = Arc::new(PublisherLive::default());
+    let mut b = engine.worker("publisher").idle(idle).pin(pin).batch_max(256);
+    let xpub = b.socket(SocketSpec::bind(SocketKind::XPub, bind).options(hwm_options(hwm)));
+    let router = b.socket(SocketSpec::bind(SocketKind::Router, snapshot_bind));
+    let handler = publisher::Publisher::new(
+        feed,
+        xpub,
+        Some(router),
+        Arc::clone(&live),
+        started_tx,
+        finished_tx,
+        report_tx,
+    );
+    let worker = b.handler(handler).spawn()?;
+    let endpoint = worker.endpoint(xpub).unwrap_or_default().parse()?;
+    let snapshot_endpoint = worker.endpoint(router).unwrap_or_default().parse()?;
+    Ok(PublisherRun { worker, endpoint, snapshot_endpoint, live, started, finished, report })
+}
+
+/// Settings of one subscriber.
+#[derive(Debug, Clone)]
+pub struct SubscriberConfig {
+    /// A name for reports and logs.
+    pub name: String,
+    /// The publisher's endpoint.
+    pub connect: Endpoint,
+    /// The publisher's snapshot/acknowledgement endpoint, if any.
+    pub snapshot_endpoint: Option<Endpoint>,
+    /// Join through a snapshot (needs `snapshot_endpoint`).
+    pub snapshot: bool,
+    /// Topics to subscribe to.
+    pub topics: Vec<String>,
+    /// Receive HWM.
+    pub hwm: Option<u32>,
+    /// Keep only the latest message.
+    pub conflate: bool,
+    /// Busy work per tick.
+    pub consumer_work: Duration,
+    /// Idle strategy.
+    pub idle: IdleStrategy,
+    /// Core.
+    pub pin: Option<usize>,
+}
+
+struct SubscriberRun {
+    worker: Worker,
+    live: Arc<SubscriberLive>,
+    report: crossbeam_channel::Receiver<SubscriberReport>,
+}
+
+fn start_subscriber(engine: &Engine, cfg: &SubscriberConfig) -> Result<SubscriberRun> {
+    if cfg.topics.is_empty() {
+        return Err(Error::config("subscriber topics", 0, "at least one topic"));
+    }
+    let hello = format!("{}-{}-{}", cfg.name, std::process::id(), crate::sys::now_ns()).into_bytes();
+    let mut hello_sub = wire::HELLO_PREFIX.to_vec();
+    hello_sub.extend_from_slice(&hello);
+    let mut opts = hwm_options(cfg.hwm);
+    if cfg.conflate {
+        opts.conflate(true);
+    }
+    let mut spec = SocketSpec::connect(SocketKind::Sub, cfg.connect.clone()).options(opts);
+    for t in &cfg.topics {
+        spec = spec.subscribe(t.as_bytes());
+    }
+    // Last: when the publisher sees this, the topic subscriptions before it are in too.
+    spec = spec.subscribe(hello_sub);
+    let live = Arc::new(SubscriberLive::default());
+    let (report_tx, report) = crossbeam_channel::bounded(1);
+    let mut b = engine.worker(&cfg.name).idle(cfg.idle).pin(cfg.pin).batch_max(256);
+    b.socket(spec);
+    let dealer = match &cfg.snapshot_endpoint {
+        Some(ep) => Some(b.socket(SocketSpec::connect(SocketKind::Dealer, ep.clone()))),
+        None if cfg.snapshot => {
+            return Err(Error::config("snapshot", "on", "a snapshot endpoint to ask (--snapshot ENDPOINT)"))
+        }
+        None => None,
+    };
+    let handler = subscriber::Subscriber::new(
+        cfg.name.clone(),
+        dealer,
+        hello,
+        &cfg.topics,
+        cfg.snapshot,
+        cfg.conflate,
+        cfg.consumer_work,
+        Arc::clone(&live),
+        report_tx,
+    );
+    let worker = b.handler(handler).spawn()?;
+    Ok(SubscriberRun { worker, live, report })
+}
+
+/// Runs a publisher and its subscribers in this process and reports what each saw.
+///
+/// `progress` is called about once a second while the feed runs.
+pub fn run(cfg: &FanoutConfig, mut progress: Option<&mut dyn FnMut(&Progress)>) -> Result<FanoutReport> {
+    if cfg.subscribers == 0 {
+        return Err(Error::config("subscribers", 0, "at least 1"));
+    }
+    let mut feed = cfg.feed.clone();
+    feed.wait_subscribers = cfg.subscribers;
+    feed.single_frame |= cfg.conflate;
+    feed.validate()?;
+    let mut eb = Engine::builder();
+    eb.io_threads(if cfg.transport == Transport::Inproc { 0 } else { 1 }).force_core_budget(cfg.force);
+    let engine = eb.build()?;
+    let publisher = start_publisher(
+        &engine,
+        Endpoint::local(cfg.transport, "ztick-fanout"),
+        Endpoint::local(cfg.transport, "ztick-fanout-snap"),
+        feed.clone(),
+        cfg.hwm,
+        cfg.publisher_idle,
+        cfg.pins.first().copied(),
+    )?;
+    let topics = cfg.subscriber_topics.clone().unwrap_or_else(|| feed.topics.clone());
+    let mut subs = Vec::with_capacity(cfg.subscribers);
+    for i in 0..cfg.subscribers {
+        let sc = SubscriberConfig {
+            name: format!("sub{i}"),
+            connect: publisher.endpoint.clone(),
+            snapshot_endpoint: Some(publisher.snapshot_endpoint.clone()),
+            snapshot: cfg.snapshot,
+            topics: topics.clone(),
+            hwm: cfg.hwm,
+            conflate: cfg.conflate,
+            consumer_work: cfg.consumer_work,
+            idle: cfg.subscriber_idle,
+            pin: cfg.pins.get(1 + i).copied(),
+        };
+        subs.push(start_subscriber(&engine, &sc)?);
+    }
+    let outcome = drive(&publisher, &subs, &feed, &mut progress);
+    // Subscribers end by themselves at the end markers; stragglers are stopped, and every
+    // one reports from its worker's on_stop.
+    let grace = Instant::now() + feed.eos_linger + Duration::from_secs(2);
+    let mut reports = Vec::with_capacity(subs.len());
+    for s in subs {
+        let wait = grace.saturating_duration_since(Instant::now());
+        let early = s.report.recv_timeout(wait).ok();
+        let stopped = s.worker.stop();
+        let report = early.or_else(|| s.report.try_recv().ok());
+        match (report, stopped) {
+            (Some(r), _) => reports.push(r),
+            (None, Err(e)) => return Err(e),
+            (None, Ok(_)) => return Err(Error::Stopped("a subscriber ended without its report".into())),
+        }
+    }
+    let pub_stop = publisher.worker.stop();
+    let pub_report = publisher.report.try_recv().ok();
+    outcome?;
+    pub_stop?;
+    let pub_report = pub_report.ok_or_else(|| Error::Stopped("the publisher ended without its report".into()))?;
+    for r in &mut reports {
+        r.close_with(&pub_report.last_seq);
+    }
+    cleanup_ipc(&[&publisher.endpoint, &publisher.snapshot_endpoint]);
+    Ok(FanoutReport::new(cfg.transport, feed, pub_report, reports))
+}
+
+/// Waits for the publisher to start and finish, calling `progress` once a second.
+fn drive(
+    publisher: &PublisherRun,
+    subs: &[SubscriberRun],
+    feed: &FeedConfig,
+    progress: &mut Option<&mut dyn FnMut(&Progress)>,
+) -> Result<()> {
+    let wait = feed.wait_timeout + Duration::from_secs(1);
+    if publisher.started.recv_timeout(wait).is_err() {
+        return Err(Error::Timeout {
+            op: crate::error::Operation::Recv,
+            endpoint: format!(
+                "{} ({} of {} subscribers connected)",
+                publisher.endpoint,
+                publisher.live.subscribers.load(Ordering::Relaxed),
+                feed.wait_subscribers
+            ),
+            ms: wait.as_millis() as u64,
+        });
+    }
+    let t0 = Instant::now();
+    // Publishing ends by the duration or tick count; bound the wait well past it.
+    let limit = t0 + feed.duration.max(Duration::from_secs(1)) * 4 + Duration::from_secs(30);
+    loop {
+        match publisher.finished.recv_timeout(Duration::from_secs(1)) {
+            Ok(()) => return Ok(()),
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                return Err(Error::Stopped("the publisher ended before finishing".into()))
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+        }
+        if Instant::now() > limit {
+            return Err(Error::Stopped(format!("the publisher did not finish within {:?}", limit - t0)));
+        }
+        if let Some(p) = progress.as_mut() {
+            p(&Progress {
+                elapsed: t0.elapsed(),
+                published: publisher.live.published.load(Ordering::Relaxed),
+                subscribers: subs
+                    .iter()
+                    .map(|s| {
+                        (
+                            s.live.received.load(Ordering::Relaxed),
+                            s.live.missing.load(Ordering::Relaxed),
+                            s.live.p99_ns.load(Ordering::Relaxed),
+                        )
+                    })
+                    .collect(),
+            });
+        }
+    }
+}
+
+fn cleanup_ipc(eps: &[&Endpoint]) {
+    for ep in eps {
+        if let Some(p) = ep.ipc_path() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// `ztick fanout --role pub`: publishes `feed` on `bind` (snapshots and acknowledgements on
+/// `snapshot_bind`) once `feed.wait_subscribers` subscribers are connected.
+pub fn run_publisher(
+    bind: Endpoint,
+    snapshot_bind: Endpoint,
+    feed: FeedConfig,
+    hwm: Option<u32>,
+    idle: IdleStrategy,
+    pin: Option<usize>,
+) -> Result<PublisherReport> {
+    let engine = Engine::new()?;
+    let p = start_publisher(&engine, bind, snapshot_bind, feed.clone(), hwm, idle, pin)?;
+    let outcome = drive(&p, &[], &feed, &mut None);
+    // After the end markers the worker stops by itself (all acknowledged, or the linger).
+    let _ = p.report.recv_timeout(feed.eos_linger + Duration::from_secs(2));
+    let stopped = p.worker.stop();
+    outcome?;
+    stopped?;
+    p.report.try_recv().map_err(|_| Error::Stopped("the publisher ended without its report".into()))
+}
+
+/// `ztick fanout --role sub`: receives until every topic's end marker, or `timeout`.
+pub fn run_subscriber(cfg: &SubscriberConfig, timeout: Duration) -> Result<SubscriberReport> {
+    let engine = Engine::new()?;
+    let s = start_subscriber(&engine, cfg)?;
+    let early = s.report.recv_timeout(timeout).ok();
+    let stopped = s.worker.stop();
+    let report = early.or_else(|| s.report.try_recv().ok());
+    stopped?;
+    report.ok_or_else(|| Error::Stopped("the subscriber ended without its report".into()))
+}

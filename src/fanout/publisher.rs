@@ -1,0 +1,407 @@
+//! The tick publisher: a worker handler that paces, sequences, coalesces and announces.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::wire::{self, BodyWriter, Kind, SnapshotEntry};
+use super::FeedConfig;
+use crate::batch::Batcher;
+use crate::engine::{Handler, SocketId, WorkerCtx};
+use crate::error::{Error, Result};
+use crate::message::Inbound;
+use crate::sys::now_ns;
+
+/// How far behind its schedule the publisher may fall before a pass counts as a stall.
+pub const STALL_THRESHOLD: Duration = Duration::from_millis(1);
+/// Most ticks generated in one pass, so a publisher far behind still serves its sockets.
+const MAX_TICKS_PER_PASS: u64 = 4096;
+
+/// What a publisher did, reported when it stops.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PublisherReport {
+    /// Ticks published (sequenced and sent).
+    pub published: u64,
+    /// Each topic's final sequence.
+    pub last_seq: Vec<(String, u64)>,
+    /// From the first tick to the last, in nanoseconds.
+    pub elapsed_ns: u64,
+    /// Ticks per second achieved.
+    pub rate_per_s: f64,
+    /// Messages (batches) sent.
+    pub batches: u64,
+    /// Batch sizes: `batch_sizes[k]` counts batches of 2^k to 2^(k+1)-1 ticks.
+    pub batch_sizes: Vec<u64>,
+    /// Passes that found the publisher more than [`STALL_THRESHOLD`] behind schedule.
+    pub stalls: u64,
+    /// The furthest behind schedule it fell, in nanoseconds.
+    pub max_lag_ns: u64,
+    /// Subscribers that acknowledged the end of the stream.
+    pub acks: usize,
+}
+
+/// Counters the publisher updates as it goes, for live progress.
+#[derive(Debug, Default)]
+pub struct PublisherLive {
+    /// Ticks published so far.
+    pub published: AtomicU64,
+    /// Subscribers seen (their hello subscriptions).
+    pub subscribers: AtomicU64,
+}
+
+enum Phase {
+    /// Waiting for `wait_subscribers` hellos, until the deadline.
+    Waiting { deadline: Instant },
+    Publishing,
+    /// Repeating the end markers until `until` (or every subscriber acknowledged).
+    Ending { next_eos: Instant, until: Instant },
+}
+
+struct Topic {
+    name: Vec<u8>,
+    seq: u64,
+    body: BodyWriter,
+    batcher: Batcher,
+    last_value: Vec<u8>,
+}
+
+/// The publisher's state, owned by its worker.
+pub(super) struct Publisher {
+    cfg: FeedConfig,
+    xpub: SocketId,
+    snapshot: Option<SocketId>,
+    topics: Vec<Topic>,
+    payload: Vec<u8>,
+    /// Reused single-frame buffer (`topic 0x00 body`) for conflated feeds.
+    single: Vec<u8>,
+    snap_buf: Vec<u8>,
+    phase: Phase,
+    hellos: HashSet<Vec<u8>>,
+    /// Snapshot requests whose hello has not arrived yet: (routing id, hello id).
+    deferred: Vec<(Vec<u8>, Vec<u8>)>,
+    acks: HashSet<Vec<u8>>,
+    start_ns: u64,
+    /// Ticks generated so far; tick `i` is intended to leave at `start + i / rate`.
+    generated: u64,
+    /// Ticks to publish in all (paced, or `max_ticks`); `None`: until the duration ends.
+    total: Option<u64>,
+    end_ns: u64,
+    last_heartbeat: u64,
+    report: PublisherReport,
+    live: Arc<PublisherLive>,
+    started: crossbeam_channel::Sender<()>,
+    finished: crossbeam_channel::Sender<()>,
+    reports: crossbeam_channel::Sender<PublisherReport>,
+}
+
+impl Publisher {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn new(
+        cfg: FeedConfig,
+        xpub: SocketId,
+        snapshot: Option<SocketId>,
+        live: Arc<PublisherLive>,
+        started: crossbeam_channel::Sender<()>,
+        finished: crossbeam_channel::Sender<()>,
+        reports: crossbeam_channel::Sender<PublisherReport>,
+    ) -> Self {
+        let delay_ns = u64::try_from(cfg.max_delay.as_nanos()).unwrap_or(u64::MAX);
+        let topics = cfg
+            .topics
+            .iter()
+            .map(|t| Topic {
+                name: t.as_bytes().to_vec(),
+                seq: 0,
+                body: BodyWriter::new(),
+                batcher: Batcher::new(cfg.max_batch, usize::MAX, delay_ns),
+                last_value: Vec::new(),
+            })
+            .collect();
+        let payload = vec![0xA5; cfg.payload_size];
+        let deadline = Instant::now() + cfg.wait_timeout;
+        Publisher {
+            xpub,
+            snapshot,
+            topics,
+            payload,
+            single: Vec::new(),
+            snap_buf: Vec::new(),
+            phase: Phase::Waiting { deadline },
+            hellos: HashSet::new(),
+            deferred: Vec::new(),
+            acks: HashSet::new(),
+            start_ns: 0,
+            generated: 0,
+            total: None,
+            end_ns: 0,
+            last_heartbeat: 0,
+            report: PublisherReport { batch_sizes: vec![0; 17], ..Default::default() },
+            live,
+            started,
+            finished,
+            reports,
+            cfg,
+        }
+    }
+
+    fn start(&mut self, now: u64) {
+        self.start_ns = now;
+        self.last_heartbeat = now;
+        let dur = u64::try_from(self.cfg.duration.as_nanos()).unwrap_or(u64::MAX);
+        self.end_ns = now.saturating_add(dur);
+        self.total = match (self.cfg.max_ticks, self.cfg.rate_per_s) {
+            (Some(n), _) => Some(n),
+            (None, 0) => None,
+            (None, r) => Some((u128::from(r) * u128::from(dur) / 1_000_000_000) as u64),
+        };
+        self.phase = Phase::Publishing;
+        let _ = self.started.send(());
+    }
+
+    /// When tick `i` should leave under the schedule; 0 when unpaced.
+    fn intended_ns(&self, i: u64) -> u64 {
+        match self.cfg.rate_per_s {
+            0 => 0,
+            r => self.start_ns + (u128::from(i) * 1_000_000_000 / u128::from(r)) as u64,
+        }
+    }
+
+    fn flush(&mut self, ctx: &mut WorkerCtx<'_>, k: usize) -> Result<()> {
+        let t = &mut self.topics[k];
+        let n = t.body.count();
+        if n == 0 {
+            return Ok(());
+        }
+        t.body.stamp_sent(now_ns());
+        let res = if self.cfg.single_frame {
+            self.single.clear();
+            self.single.extend_from_slice(&t.name);
+            self.single.push(0);
+            self.single.extend_from_slice(t.body.as_bytes());
+            ctx.send(self.xpub, &self.single)
+        } else {
+            ctx.send_parts(self.xpub, &[&t.name, t.body.as_bytes()])
+        };
+        t.body.clear();
+        t.batcher.reset();
+        self.report.batches += 1;
+        let bucket = (15 - (n.leading_zeros() as usize)).min(16);
+        self.report.batch_sizes[bucket] += 1;
+        res
+    }
+
+    fn send_control(&mut self, ctx: &mut WorkerCtx<'_>, kind: Kind) -> Result<()> {
+        for k in 0..self.topics.len() {
+            let body = wire::control_body(kind, self.topics[k].seq);
+            let name = &self.topics[k].name;
+            if self.cfg.single_frame {
+                self.single.clear();
+                self.single.extend_from_slice(name);
+                self.single.push(0);
+                self.single.extend_from_slice(&body);
+                ctx.send(self.xpub, &self.single)?;
+            } else {
+                ctx.send_parts(self.xpub, &[name, &body])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Generates the ticks due by `now`, coalescing them per topic.
+    fn publish_due(&mut self, ctx: &mut WorkerCtx<'_>, now: u64) -> Result<u64> {
+        let due = match (self.cfg.rate_per_s, self.total) {
+            (0, total) => {
+                let burst = self.generated + (self.cfg.max_batch * self.topics.len()) as u64;
+                total.map_or(burst, |t| t.min(burst))
+            }
+            (r, total) => {
+                let elapsed = now.saturating_sub(self.start_ns);
+                let by_clock = (u128::from(elapsed) * u128::from(r) / 1_000_000_000) as u64 + 1;
+                total.map_or(by_clock, |t| t.min(by_clock))
+            }
+        };
+        let due = due.min(self.generated + MAX_TICKS_PER_PASS);
+        if self.cfg.rate_per_s > 0 && due > self.generated {
+            let lag = now.saturating_sub(self.intended_ns(self.generated));
+            self.report.max_lag_ns = self.report.max_lag_ns.max(lag);
+            if lag > STALL_THRESHOLD.as_nanos() as u64 {
+                self.report.stalls += 1;
+            }
+        }
+        let ntopics = self.topics.len();
+        let mut n = 0;
+        while self.generated < due {
+            let i = self.generated;
+            let intended = self.intended_ns(i);
+            let k = (i % ntopics as u64) as usize;
+            let t = &mut self.topics[k];
+            t.seq += 1;
+            t.body.push(t.seq, 0, intended, &self.payload);
+            if self.snapshot.is_some() {
+                t.last_value.clear();
+                t.last_value.extend_from_slice(&self.payload);
+            }
+            let full = t.batcher.push(now, self.payload.len()).is_some();
+            self.generated += 1;
+            n += 1;
+            if full || self.cfg.single_frame {
+                self.flush(ctx, k)?;
+            }
+        }
+        for k in 0..ntopics {
+            if self.topics[k].batcher.poll(now).is_some() {
+                self.flush(ctx, k)?;
+            }
+        }
+        self.report.published += n;
+        self.live.published.store(self.report.published, Ordering::Relaxed);
+        Ok(n)
+    }
+
+    fn finish_publishing(&mut self, ctx: &mut WorkerCtx<'_>, now: u64) -> Result<()> {
+        for k in 0..self.topics.len() {
+            self.flush(ctx, k)?;
+        }
+        self.report.elapsed_ns = now.saturating_sub(self.start_ns);
+        self.send_control(ctx, Kind::End)?;
+        let _ = self.finished.send(());
+        let at = Instant::now();
+        self.phase = Phase::Ending { next_eos: at + self.cfg.eos_repeat, until: at + self.cfg.eos_linger };
+        Ok(())
+    }
+
+    fn answer_snapshot(&mut self, ctx: &mut WorkerCtx<'_>, routing_id: &[u8]) -> Result<()> {
+        let Some(sock) = self.snapshot else { return Ok(()) };
+        let entries: Vec<SnapshotEntry> = self
+            .topics
+            .iter()
+            .map(|t| SnapshotEntry { topic: t.name.clone(), last_seq: t.seq, last_value: t.last_value.clone() })
+            .collect();
+        wire::encode_snapshot(&entries, &mut self.snap_buf);
+        ctx.send_parts(sock, &[routing_id, &self.snap_buf])
+    }
+}
+
+impl Handler for Publisher {
+    fn on_message(&mut self, ctx: &mut WorkerCtx<'_>, socket: SocketId, msg: &Inbound<'_>) -> Result<()> {
+        if socket == self.xpub {
+            // XPUB delivers subscriptions: 1 + prefix to subscribe, 0 + prefix to leave.
+            let f = msg.last();
+            let (Some(&op), Some(prefix)) = (f.first(), f.get(1..)) else { return Ok(()) };
+            if let Some(id) = prefix.strip_prefix(wire::HELLO_PREFIX) {
+                if op == 1 {
+                    self.hellos.insert(id.to_vec());
+                    let ready: Vec<_> = self.deferred.iter().filter(|(_, h)| h == id).map(|(r, _)| r.clone()).collect();
+                    self.deferred.retain(|(_, h)| h != id);
+                    for r in ready {
+                        self.answer_snapshot(ctx, &r)?;
+                    }
+                } else {
+                    self.hellos.remove(id);
+                }
+                self.live.subscribers.store(self.hellos.len() as u64, Ordering::Relaxed);
+            }
+            return Ok(());
+        }
+        // The snapshot ROUTER: [routing id][verb][hello id].
+        let (Some(rid), Some(verb), Some(hello)) = (msg.frame(0), msg.frame(1), msg.frame(2)) else {
+            return Err(Error::Decode {
+                context: "fan-out snapshot ROUTER".into(),
+                reason: format!("{} frames; a request has 3 (routing id, verb, hello id)", msg.len()),
+            });
+        };
+        match verb {
+            wire::SNAPSHOT_REQUEST if self.hellos.contains(hello) => self.answer_snapshot(ctx, rid),
+            // Its subscription has not reached us yet: answering now could miss updates.
+            wire::SNAPSHOT_REQUEST => {
+                self.deferred.push((rid.to_vec(), hello.to_vec()));
+                Ok(())
+            }
+            wire::DONE_ACK => {
+                self.acks.insert(hello.to_vec());
+                Ok(())
+            }
+            other => Err(Error::Decode {
+                context: "fan-out snapshot ROUTER".into(),
+                reason: format!("unknown request {:?}", String::from_utf8_lossy(other)),
+            }),
+        }
+    }
+
+    fn on_tick(&mut self, ctx: &mut WorkerCtx<'_>) -> Result<bool> {
+        let now = now_ns();
+        match self.phase {
+            Phase::Waiting { deadline } => {
+                if self.hellos.len() >= self.cfg.wait_subscribers {
+                    self.start(now);
+                    return Ok(true);
+                }
+                if Instant::now() >= deadline {
+                    ctx.stop();
+                    return Err(Error::Timeout {
+                        op: crate::error::Operation::Recv,
+                        endpoint: format!(
+                            "the publisher's socket ({} of {} subscribers connected)",
+                            self.hellos.len(),
+                            self.cfg.wait_subscribers
+                        ),
+                        ms: self.cfg.wait_timeout.as_millis() as u64,
+                    });
+                }
+                ctx.wake_at(Instant::now() + Duration::from_millis(1));
+                Ok(false)
+            }
+            Phase::Publishing => {
+                let n = self.publish_due(ctx, now)?;
+                let hb_ns = self.cfg.heartbeat.as_nanos() as u64;
+                if now.saturating_sub(self.last_heartbeat) >= hb_ns {
+                    self.last_heartbeat = now;
+                    self.send_control(ctx, Kind::Heartbeat)?;
+                }
+                let done = match self.total {
+                    Some(t) => self.generated >= t,
+                    None => now >= self.end_ns,
+                };
+                if done {
+                    self.finish_publishing(ctx, now)?;
+                    return Ok(true);
+                }
+                if self.cfg.rate_per_s > 0 {
+                    let next = self.intended_ns(self.generated);
+                    let mut wait = next.saturating_sub(now_ns());
+                    // A partial batch must leave by its deadline even if no tick is due.
+                    if let Some(d) = self.topics.iter().filter_map(|t| t.batcher.deadline_ns()).min() {
+                        wait = wait.min(d.saturating_sub(now));
+                    }
+                    ctx.wake_at(Instant::now() + Duration::from_nanos(wait));
+                }
+                Ok(n > 0)
+            }
+            Phase::Ending { next_eos, until } => {
+                let at = Instant::now();
+                if at >= until || (self.cfg.wait_subscribers > 0 && self.acks.len() >= self.cfg.wait_subscribers) {
+                    ctx.stop();
+                    return Ok(false);
+                }
+                if at >= next_eos {
+                    self.send_control(ctx, Kind::End)?;
+                    self.phase = Phase::Ending { next_eos: at + self.cfg.eos_repeat, until };
+                }
+                ctx.wake_at(next_eos.min(until));
+                Ok(false)
+            }
+        }
+    }
+
+    fn on_stop(&mut self, _ctx: &mut WorkerCtx<'_>) {
+        let mut r = std::mem::take(&mut self.report);
+        r.last_seq =
+            self.topics.iter().map(|t| (String::from_utf8_lossy(&t.name).into_owned(), t.seq)).collect();
+        r.rate_per_s = if r.elapsed_ns > 0 { r.published as f64 * 1e9 / r.elapsed_ns as f64 } else { 0.0 };
+        r.acks = self.acks.len();
+        let _ = self.reports.send(r);
+    }
+}
