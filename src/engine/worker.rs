@@ -45,6 +45,9 @@ pub struct SocketSpec {
     /// For PUB/XPUB: return EAGAIN at the HWM instead of dropping (`ZMQ_XPUB_NODROP`), so
     /// `on_full` decides; costs the publisher's pace when a subscriber is slow.
     pub xpub_nodrop: bool,
+    /// For XPUB: pass on every subscription, duplicates included (`ZMQ_XPUB_VERBOSE`), so
+    /// each subscriber's arrival is seen even when another subscribed to the same prefix.
+    pub xpub_verbose: bool,
 }
 
 impl SocketSpec {
@@ -67,6 +70,7 @@ impl SocketSpec {
             on_full: FullPolicy::default(),
             subscriptions: Vec::new(),
             xpub_nodrop: false,
+            xpub_verbose: false,
         }
     }
 
@@ -85,6 +89,12 @@ impl SocketSpec {
     /// Adds a topic-prefix subscription (SUB sockets).
     pub fn subscribe(mut self, prefix: impl Into<Vec<u8>>) -> Self {
         self.subscriptions.push(prefix.into());
+        self
+    }
+
+    /// Turns `ZMQ_XPUB_VERBOSE` on (XPUB sockets).
+    pub fn xpub_verbose(mut self, on: bool) -> Self {
+        self.xpub_verbose = on;
         self
     }
 
@@ -630,6 +640,9 @@ fn open_sockets(ctx: &RawContext, specs: &[SocketSpec]) -> Result<Vec<Sock>> {
             endpoint: Some(format!("{ep} (option {name})")),
             source: e,
         })?;
+        if spec.xpub_verbose {
+            raw.set_xpub_verbose(true).map_err(|e| err(Operation::SetOption, e))?;
+        }
         if spec.xpub_nodrop {
             raw.set_xpub_nodrop(true).map_err(|e| err(Operation::SetOption, e))?;
         }

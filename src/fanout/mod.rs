@@ -46,17 +46,25 @@ pub struct FeedConfig {
     pub max_ticks: Option<u64>,
     /// Payload bytes per tick (at most 65,535). Default 64.
     pub payload_size: usize,
+    /// Groups the topics are spread over (topic `i` in group `i % groups`, named `g0`, `g1`,
+    /// …). A message carries ticks of one group; SUB sockets filter on the group, and a
+    /// subscriber keeps only its topics. Default 1: every topic coalesces into one stream.
+    /// As many groups as topics gives per-topic filtering in libzmq, at the price of
+    /// smaller batches.
+    pub groups: usize,
     /// Most ticks coalesced into one message (1 to 65,535). Default 64.
     pub max_batch: usize,
-    /// How long a partial batch may wait for more ticks. Default 0: send at the end of the
-    /// publisher's pass whatever is due, never waiting.
+    /// The coalescing window of a paced feed: the publisher sleeps until a tick is due plus
+    /// this long, then sends everything due in one batch per group, so a tick leaves at most
+    /// this late. Default 0: wake for every tick.
     pub max_delay: Duration,
     /// Interval of the heartbeats that carry each topic's last sequence. Default 100 ms.
     pub heartbeat: Duration,
     /// Send each tick as one single-frame message (`topic 0x00 body`), for conflating
     /// subscribers (`ZMQ_CONFLATE` refuses multipart). Default false.
     pub single_frame: bool,
-    /// Subscribers to wait for before publishing. Default 0.
+    /// Subscribers to wait for before publishing. Default 0. Counted by their hello
+    /// subscriptions, or, in a single-frame (conflated) feed, by their group subscriptions.
     pub wait_subscribers: usize,
     /// How long to wait for them. Default 10 s.
     pub wait_timeout: Duration,
@@ -74,6 +82,7 @@ impl Default for FeedConfig {
             duration: Duration::from_secs(5),
             max_ticks: None,
             payload_size: 64,
+            groups: 1,
             max_batch: 64,
             max_delay: Duration::ZERO,
             heartbeat: Duration::from_millis(100),
@@ -102,6 +111,13 @@ impl FeedConfig {
         }
         if self.max_batch == 0 || self.max_batch > usize::from(u16::MAX) {
             return Err(Error::config("max_batch", self.max_batch, "1 to 65535 ticks"));
+        }
+        if self.groups == 0 || self.groups > self.topics.len() {
+            return Err(Error::config(
+                "groups",
+                self.groups,
+                format!("1 to the number of topics ({})", self.topics.len()),
+            ));
         }
         if self.heartbeat.is_zero() {
             return Err(Error::config("heartbeat", "0", "a positive interval"));
@@ -169,8 +185,10 @@ pub struct Progress {
     pub subscribers: Vec<(u64, u64, u64)>,
 }
 
-/// The publisher's worker and the channels its handler reports through.
-struct PublisherRun {
+/// A running publisher: its worker and the channels its handler reports through.
+///
+/// From [`PublisherRun::start`]; [`run`], [`run_publisher`] and the tests drive it.
+pub struct PublisherRun {
     worker: Worker,
     endpoint: Endpoint,
     snapshot_endpoint: Endpoint,
@@ -180,12 +198,86 @@ struct PublisherRun {
     report: crossbeam_channel::Receiver<PublisherReport>,
 }
 
+/// The name of group `g`: the ZeroMQ topic frame its messages carry.
+pub fn group_name(g: usize) -> String {
+    format!("g{g}")
+}
+
+/// The groups `topics` fall in, for a feed of `all` topics in `groups` groups.
+pub fn groups_of(topics: &[String], all: &[String], groups: usize) -> Vec<String> {
+    let groups = groups.clamp(1, all.len().max(1));
+    let mut gs: Vec<usize> =
+        topics.iter().filter_map(|t| all.iter().position(|a| a == t)).map(|i| i % groups).collect();
+    gs.sort_unstable();
+    gs.dedup();
+    gs.into_iter().map(group_name).collect()
+}
+
 fn hwm_options(hwm: Option<u32>) -> SocketOptions {
     let mut o = SocketOptions::default();
     if let Some(h) = hwm {
         o.hwm(h);
     }
     o
+}
+
+impl std::fmt::Debug for PublisherRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PublisherRun").field("endpoint", &self.endpoint).finish()
+    }
+}
+
+impl PublisherRun {
+    /// Starts a publisher on its own worker of `engine`: an XPUB bound at `bind` and the
+    /// snapshot/acknowledgement ROUTER at `snapshot_bind`. It publishes once
+    /// `feed.wait_subscribers` subscribers are connected.
+    pub fn start(
+        engine: &Engine,
+        bind: Endpoint,
+        snapshot_bind: Endpoint,
+        feed: FeedConfig,
+        hwm: Option<u32>,
+        idle: IdleStrategy,
+        pin: Option<usize>,
+    ) -> Result<PublisherRun> {
+        start_publisher(engine, bind, snapshot_bind, feed, hwm, idle, pin)
+    }
+
+    /// The endpoint subscribers connect to (with the port chosen, for `tcp://…:*`).
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// The snapshot/acknowledgement endpoint.
+    pub fn snapshot_endpoint(&self) -> &Endpoint {
+        &self.snapshot_endpoint
+    }
+
+    /// Ticks published so far.
+    pub fn published(&self) -> u64 {
+        self.live.published.load(Ordering::Relaxed)
+    }
+
+    /// Waits until publishing has begun (the awaited subscribers are connected).
+    pub fn wait_started(&self, timeout: Duration) -> bool {
+        self.started.recv_timeout(timeout).is_ok()
+    }
+
+    /// Waits until the last tick and the first end markers are sent.
+    pub fn wait_finished(&self, timeout: Duration) -> bool {
+        self.finished.recv_timeout(timeout).is_ok()
+    }
+
+    /// Waits for the publisher to end by itself (end markers repeated, or acknowledged),
+    /// at most `timeout`, stops it, and returns its report.
+    pub fn finish(self, timeout: Duration) -> Result<PublisherReport> {
+        let early = self.report.recv_timeout(timeout).ok();
+        let stopped = self.worker.stop();
+        let report = early.or_else(|| self.report.try_recv().ok());
+        stopped?;
+        cleanup_ipc(&[&self.endpoint, &self.snapshot_endpoint]);
+        report.ok_or_else(|| Error::Stopped("the publisher ended without its report".into()))
+    }
 }
 
 fn start_publisher(
@@ -203,7 +295,12 @@ fn start_publisher(
     let (report_tx, report) = crossbeam_channel::bounded(1);
     let live = Arc::new(PublisherLive::default());
     let mut b = engine.worker("publisher").idle(idle).pin(pin).batch_max(256);
-    let xpub = b.socket(SocketSpec::bind(SocketKind::XPub, bind).options(hwm_options(hwm)));
+    // Conflating subscribers can hold one subscription only (libzmq's conflate pipe keeps
+    // the last message, subscriptions included), so they send no hello: a single-frame feed
+    // counts each group subscription instead, which needs every one passed on (verbose).
+    let verbose = feed.single_frame;
+    let xpub =
+        b.socket(SocketSpec::bind(SocketKind::XPub, bind).options(hwm_options(hwm)).xpub_verbose(verbose));
     let router = b.socket(SocketSpec::bind(SocketKind::Router, snapshot_bind));
     let handler = publisher::Publisher::new(
         feed,
@@ -231,8 +328,10 @@ pub struct SubscriberConfig {
     pub snapshot_endpoint: Option<Endpoint>,
     /// Join through a snapshot (needs `snapshot_endpoint`).
     pub snapshot: bool,
-    /// Topics to subscribe to.
+    /// Topics to follow.
     pub topics: Vec<String>,
+    /// Groups to subscribe to (see [`FeedConfig::groups`]); must cover `topics`.
+    pub groups: Vec<String>,
     /// Receive HWM.
     pub hwm: Option<u32>,
     /// Keep only the latest message.
@@ -245,10 +344,39 @@ pub struct SubscriberConfig {
     pub pin: Option<usize>,
 }
 
-struct SubscriberRun {
+/// A running subscriber, from [`SubscriberRun::start`].
+pub struct SubscriberRun {
     worker: Worker,
     live: Arc<SubscriberLive>,
     report: crossbeam_channel::Receiver<SubscriberReport>,
+}
+
+impl std::fmt::Debug for SubscriberRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SubscriberRun").field("worker", &self.worker.name()).finish()
+    }
+}
+
+impl SubscriberRun {
+    /// Starts a subscriber on its own worker of `engine`.
+    pub fn start(engine: &Engine, cfg: &SubscriberConfig) -> Result<SubscriberRun> {
+        start_subscriber(engine, cfg)
+    }
+
+    /// Ticks received so far (updated every 1024 ticks and every second).
+    pub fn received(&self) -> u64 {
+        self.live.received.load(Ordering::Relaxed)
+    }
+
+    /// Waits up to `timeout` for the end of every topic, stops the subscriber, and returns
+    /// what it saw (`complete` says whether every end marker arrived).
+    pub fn finish(self, timeout: Duration) -> Result<SubscriberReport> {
+        let early = self.report.recv_timeout(timeout).ok();
+        let stopped = self.worker.stop();
+        let report = early.or_else(|| self.report.try_recv().ok());
+        stopped?;
+        report.ok_or_else(|| Error::Stopped("the subscriber ended without its report".into()))
+    }
 }
 
 fn start_subscriber(engine: &Engine, cfg: &SubscriberConfig) -> Result<SubscriberRun> {
@@ -263,11 +391,21 @@ fn start_subscriber(engine: &Engine, cfg: &SubscriberConfig) -> Result<Subscribe
         opts.conflate(true);
     }
     let mut spec = SocketSpec::connect(SocketKind::Sub, cfg.connect.clone()).options(opts);
-    for t in &cfg.topics {
-        spec = spec.subscribe(t.as_bytes());
+    for g in &cfg.groups {
+        spec = spec.subscribe(g.as_bytes());
     }
-    // Last: when the publisher sees this, the topic subscriptions before it are in too.
-    spec = spec.subscribe(hello_sub);
+    if cfg.conflate {
+        if cfg.snapshot || cfg.groups.len() != 1 {
+            return Err(Error::config(
+                "conflate",
+                "on",
+                "exactly one group and no snapshot join (a conflating socket keeps one subscription)",
+            ));
+        }
+    } else {
+        // Last: when the publisher sees this, the subscriptions before it are in too.
+        spec = spec.subscribe(hello_sub);
+    }
     let live = Arc::new(SubscriberLive::default());
     let (report_tx, report) = crossbeam_channel::bounded(1);
     let mut b = engine.worker(&cfg.name).idle(cfg.idle).pin(cfg.pin).batch_max(256);
@@ -325,6 +463,7 @@ pub fn run(cfg: &FanoutConfig, mut progress: Option<&mut dyn FnMut(&Progress)>) 
             connect: publisher.endpoint.clone(),
             snapshot_endpoint: Some(publisher.snapshot_endpoint.clone()),
             snapshot: cfg.snapshot,
+            groups: groups_of(&topics, &feed.topics, feed.groups),
             topics: topics.clone(),
             hwm: cfg.hwm,
             conflate: cfg.conflate,
@@ -340,25 +479,15 @@ pub fn run(cfg: &FanoutConfig, mut progress: Option<&mut dyn FnMut(&Progress)>) 
     let grace = Instant::now() + feed.eos_linger + Duration::from_secs(2);
     let mut reports = Vec::with_capacity(subs.len());
     for s in subs {
-        let wait = grace.saturating_duration_since(Instant::now());
-        let early = s.report.recv_timeout(wait).ok();
-        let stopped = s.worker.stop();
-        let report = early.or_else(|| s.report.try_recv().ok());
-        match (report, stopped) {
-            (Some(r), _) => reports.push(r),
-            (None, Err(e)) => return Err(e),
-            (None, Ok(_)) => return Err(Error::Stopped("a subscriber ended without its report".into())),
-        }
+        reports.push(s.finish(grace.saturating_duration_since(Instant::now()))?);
     }
-    let pub_stop = publisher.worker.stop();
-    let pub_report = publisher.report.try_recv().ok();
+    // Every subscriber has acknowledged (or been stopped): the publisher need not linger.
+    let pub_report = publisher.finish(Duration::ZERO);
     outcome?;
-    pub_stop?;
-    let pub_report = pub_report.ok_or_else(|| Error::Stopped("the publisher ended without its report".into()))?;
+    let pub_report = pub_report?;
     for r in &mut reports {
         r.close_with(&pub_report.last_seq);
     }
-    cleanup_ipc(&[&publisher.endpoint, &publisher.snapshot_endpoint]);
     Ok(FanoutReport::new(cfg.transport, feed, pub_report, reports))
 }
 
@@ -434,23 +563,16 @@ pub fn run_publisher(
     pin: Option<usize>,
 ) -> Result<PublisherReport> {
     let engine = Engine::new()?;
-    let p = start_publisher(&engine, bind, snapshot_bind, feed.clone(), hwm, idle, pin)?;
+    let p = PublisherRun::start(&engine, bind, snapshot_bind, feed.clone(), hwm, idle, pin)?;
     let outcome = drive(&p, &[], &feed, &mut None);
     // After the end markers the worker stops by itself (all acknowledged, or the linger).
-    let _ = p.report.recv_timeout(feed.eos_linger + Duration::from_secs(2));
-    let stopped = p.worker.stop();
+    let report = p.finish(feed.eos_linger + Duration::from_secs(2));
     outcome?;
-    stopped?;
-    p.report.try_recv().map_err(|_| Error::Stopped("the publisher ended without its report".into()))
+    report
 }
 
 /// `ztick fanout --role sub`: receives until every topic's end marker, or `timeout`.
 pub fn run_subscriber(cfg: &SubscriberConfig, timeout: Duration) -> Result<SubscriberReport> {
     let engine = Engine::new()?;
-    let s = start_subscriber(&engine, cfg)?;
-    let early = s.report.recv_timeout(timeout).ok();
-    let stopped = s.worker.stop();
-    let report = early.or_else(|| s.report.try_recv().ok());
-    stopped?;
-    report.ok_or_else(|| Error::Stopped("the subscriber ended without its report".into()))
+    SubscriberRun::start(&engine, cfg)?.finish(timeout)
 }

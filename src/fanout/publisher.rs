@@ -54,18 +54,33 @@ pub struct PublisherLive {
 
 enum Phase {
     /// Waiting for `wait_subscribers` hellos, until the deadline.
-    Waiting { deadline: Instant },
+    Waiting {
+        deadline: Instant,
+    },
     Publishing,
     /// Repeating the end markers until `until` (or every subscriber acknowledged).
-    Ending { next_eos: Instant, until: Instant },
+    Ending {
+        next_eos: Instant,
+        until: Instant,
+    },
 }
 
 struct Topic {
     name: Vec<u8>,
+    /// The last sequence given out; every sequence up to it has been sent once its
+    /// group's open batch is flushed.
     seq: u64,
+    group: usize,
+    last_value: Vec<u8>,
+}
+
+/// A group: the unit of coalescing, and the frame SUB sockets filter on.
+struct Group {
+    name: Vec<u8>,
     body: BodyWriter,
     batcher: Batcher,
-    last_value: Vec<u8>,
+    /// Indices of its topics.
+    topics: Vec<usize>,
 }
 
 /// The publisher's state, owned by its worker.
@@ -74,12 +89,17 @@ pub(super) struct Publisher {
     xpub: SocketId,
     snapshot: Option<SocketId>,
     topics: Vec<Topic>,
+    groups: Vec<Group>,
+    /// Reused body for heartbeats and end markers.
+    control: BodyWriter,
     payload: Vec<u8>,
     /// Reused single-frame buffer (`topic 0x00 body`) for conflated feeds.
     single: Vec<u8>,
     snap_buf: Vec<u8>,
     phase: Phase,
     hellos: HashSet<Vec<u8>>,
+    /// Group subscriptions seen (single-frame feeds count subscribers by these).
+    group_subscriptions: usize,
     /// Snapshot requests whose hello has not arrived yet: (routing id, hello id).
     deferred: Vec<(Vec<u8>, Vec<u8>)>,
     acks: HashSet<Vec<u8>>,
@@ -108,16 +128,25 @@ impl Publisher {
         finished: crossbeam_channel::Sender<()>,
         reports: crossbeam_channel::Sender<PublisherReport>,
     ) -> Self {
-        let delay_ns = u64::try_from(cfg.max_delay.as_nanos()).unwrap_or(u64::MAX);
+        let ngroups = cfg.groups.clamp(1, cfg.topics.len());
         let topics = cfg
             .topics
             .iter()
-            .map(|t| Topic {
+            .enumerate()
+            .map(|(i, t)| Topic {
                 name: t.as_bytes().to_vec(),
                 seq: 0,
-                body: BodyWriter::new(),
-                batcher: Batcher::new(cfg.max_batch, usize::MAX, delay_ns),
+                group: i % ngroups,
                 last_value: Vec::new(),
+            })
+            .collect();
+        let groups = (0..ngroups)
+            .map(|g| Group {
+                name: super::group_name(g).into_bytes(),
+                body: BodyWriter::new(Kind::Data),
+                // Only the size limit: the time limit is the publisher's wake-up (see `on_tick`).
+                batcher: Batcher::new(cfg.max_batch, usize::MAX, u64::MAX),
+                topics: (g..cfg.topics.len()).step_by(ngroups).collect(),
             })
             .collect();
         let payload = vec![0xA5; cfg.payload_size];
@@ -126,11 +155,14 @@ impl Publisher {
             xpub,
             snapshot,
             topics,
+            groups,
+            control: BodyWriter::new(Kind::Heartbeat),
             payload,
             single: Vec::new(),
             snap_buf: Vec::new(),
             phase: Phase::Waiting { deadline },
             hellos: HashSet::new(),
+            group_subscriptions: 0,
             deferred: Vec::new(),
             acks: HashSet::new(),
             start_ns: 0,
@@ -169,43 +201,56 @@ impl Publisher {
         }
     }
 
-    fn flush(&mut self, ctx: &mut WorkerCtx<'_>, k: usize) -> Result<()> {
-        let t = &mut self.topics[k];
-        let n = t.body.count();
+    /// Sends group `g`'s open batch, if any.
+    fn flush(&mut self, ctx: &mut WorkerCtx<'_>, g: usize) -> Result<()> {
+        let grp = &mut self.groups[g];
+        let n = grp.body.count();
         if n == 0 {
             return Ok(());
         }
-        t.body.stamp_sent(now_ns());
-        let res = if self.cfg.single_frame {
-            self.single.clear();
-            self.single.extend_from_slice(&t.name);
-            self.single.push(0);
-            self.single.extend_from_slice(t.body.as_bytes());
-            ctx.send(self.xpub, &self.single)
-        } else {
-            ctx.send_parts(self.xpub, &[&t.name, t.body.as_bytes()])
-        };
-        t.body.clear();
-        t.batcher.reset();
+        grp.body.stamp_sent(now_ns());
+        let res = send_body(
+            ctx,
+            self.xpub,
+            self.cfg.single_frame,
+            &mut self.single,
+            &grp.name,
+            grp.body.as_bytes(),
+        );
+        grp.body.clear();
+        grp.batcher.reset();
         self.report.batches += 1;
         let bucket = (15 - (n.leading_zeros() as usize)).min(16);
         self.report.batch_sizes[bucket] += 1;
         res
     }
 
+    fn flush_all(&mut self, ctx: &mut WorkerCtx<'_>) -> Result<()> {
+        for g in 0..self.groups.len() {
+            self.flush(ctx, g)?;
+        }
+        Ok(())
+    }
+
+    /// Sends each group's topics' last sequences. Open batches go first, so a heartbeat
+    /// never announces a sequence that is still waiting to be sent.
     fn send_control(&mut self, ctx: &mut WorkerCtx<'_>, kind: Kind) -> Result<()> {
-        for k in 0..self.topics.len() {
-            let body = wire::control_body(kind, self.topics[k].seq);
-            let name = &self.topics[k].name;
-            if self.cfg.single_frame {
-                self.single.clear();
-                self.single.extend_from_slice(name);
-                self.single.push(0);
-                self.single.extend_from_slice(&body);
-                ctx.send(self.xpub, &self.single)?;
-            } else {
-                ctx.send_parts(self.xpub, &[name, &body])?;
+        self.flush_all(ctx)?;
+        for g in 0..self.groups.len() {
+            self.control.start(kind);
+            for &k in &self.groups[g].topics {
+                let t = &self.topics[k];
+                self.control.push_last(&t.name, t.seq, &t.last_value);
             }
+            let name = &self.groups[g].name;
+            send_body(
+                ctx,
+                self.xpub,
+                self.cfg.single_frame,
+                &mut self.single,
+                name,
+                self.control.as_bytes(),
+            )?;
         }
         Ok(())
     }
@@ -239,32 +284,29 @@ impl Publisher {
             let k = (i % ntopics as u64) as usize;
             let t = &mut self.topics[k];
             t.seq += 1;
-            t.body.push(t.seq, 0, intended, &self.payload);
-            if self.snapshot.is_some() {
-                t.last_value.clear();
-                t.last_value.extend_from_slice(&self.payload);
-            }
-            let full = t.batcher.push(now, self.payload.len()).is_some();
+            // Snapshots and control records carry it.
+            t.last_value.clear();
+            t.last_value.extend_from_slice(&self.payload);
+            let g = t.group;
+            let grp = &mut self.groups[g];
+            grp.body.push(&t.name, t.seq, intended, &self.payload);
+            let full = grp.batcher.push(now, self.payload.len()).is_some();
             self.generated += 1;
             n += 1;
             if full || self.cfg.single_frame {
-                self.flush(ctx, k)?;
+                self.flush(ctx, g)?;
             }
         }
-        for k in 0..ntopics {
-            if self.topics[k].batcher.poll(now).is_some() {
-                self.flush(ctx, k)?;
-            }
-        }
+        // Everything due now leaves now: the coalescing window is spent asleep (see the wake
+        // time in `on_tick`), never holding a tick that could go.
+        self.flush_all(ctx)?;
         self.report.published += n;
         self.live.published.store(self.report.published, Ordering::Relaxed);
         Ok(n)
     }
 
     fn finish_publishing(&mut self, ctx: &mut WorkerCtx<'_>, now: u64) -> Result<()> {
-        for k in 0..self.topics.len() {
-            self.flush(ctx, k)?;
-        }
+        self.flush_all(ctx)?;
         self.report.elapsed_ns = now.saturating_sub(self.start_ns);
         self.send_control(ctx, Kind::End)?;
         let _ = self.finished.send(());
@@ -273,12 +315,27 @@ impl Publisher {
         Ok(())
     }
 
+    /// Subscribers connected: by hello, or by group subscription in a single-frame feed.
+    fn subscribers(&self) -> usize {
+        if self.cfg.single_frame {
+            self.group_subscriptions
+        } else {
+            self.hellos.len()
+        }
+    }
+
     fn answer_snapshot(&mut self, ctx: &mut WorkerCtx<'_>, routing_id: &[u8]) -> Result<()> {
         let Some(sock) = self.snapshot else { return Ok(()) };
+        // The snapshot must not claim sequences still in an open batch: send those first.
+        self.flush_all(ctx)?;
         let entries: Vec<SnapshotEntry> = self
             .topics
             .iter()
-            .map(|t| SnapshotEntry { topic: t.name.clone(), last_seq: t.seq, last_value: t.last_value.clone() })
+            .map(|t| SnapshotEntry {
+                topic: t.name.clone(),
+                last_seq: t.seq,
+                last_value: t.last_value.clone(),
+            })
             .collect();
         wire::encode_snapshot(&entries, &mut self.snap_buf);
         ctx.send_parts(sock, &[routing_id, &self.snap_buf])
@@ -291,10 +348,19 @@ impl Handler for Publisher {
             // XPUB delivers subscriptions: 1 + prefix to subscribe, 0 + prefix to leave.
             let f = msg.last();
             let (Some(&op), Some(prefix)) = (f.first(), f.get(1..)) else { return Ok(()) };
+            if self.cfg.single_frame && self.groups.iter().any(|g| g.name == prefix) {
+                if op == 1 {
+                    self.group_subscriptions += 1;
+                } else {
+                    self.group_subscriptions = self.group_subscriptions.saturating_sub(1);
+                }
+                self.live.subscribers.store(self.subscribers() as u64, Ordering::Relaxed);
+            }
             if let Some(id) = prefix.strip_prefix(wire::HELLO_PREFIX) {
                 if op == 1 {
                     self.hellos.insert(id.to_vec());
-                    let ready: Vec<_> = self.deferred.iter().filter(|(_, h)| h == id).map(|(r, _)| r.clone()).collect();
+                    let ready: Vec<_> =
+                        self.deferred.iter().filter(|(_, h)| h == id).map(|(r, _)| r.clone()).collect();
                     self.deferred.retain(|(_, h)| h != id);
                     for r in ready {
                         self.answer_snapshot(ctx, &r)?;
@@ -302,7 +368,7 @@ impl Handler for Publisher {
                 } else {
                     self.hellos.remove(id);
                 }
-                self.live.subscribers.store(self.hellos.len() as u64, Ordering::Relaxed);
+                self.live.subscribers.store(self.subscribers() as u64, Ordering::Relaxed);
             }
             return Ok(());
         }
@@ -335,7 +401,7 @@ impl Handler for Publisher {
         let now = now_ns();
         match self.phase {
             Phase::Waiting { deadline } => {
-                if self.hellos.len() >= self.cfg.wait_subscribers {
+                if self.subscribers() >= self.cfg.wait_subscribers {
                     self.start(now);
                     return Ok(true);
                 }
@@ -345,7 +411,7 @@ impl Handler for Publisher {
                         op: crate::error::Operation::Recv,
                         endpoint: format!(
                             "the publisher's socket ({} of {} subscribers connected)",
-                            self.hellos.len(),
+                            self.subscribers(),
                             self.cfg.wait_subscribers
                         ),
                         ms: self.cfg.wait_timeout.as_millis() as u64,
@@ -370,19 +436,20 @@ impl Handler for Publisher {
                     return Ok(true);
                 }
                 if self.cfg.rate_per_s > 0 {
-                    let next = self.intended_ns(self.generated);
-                    let mut wait = next.saturating_sub(now_ns());
-                    // A partial batch must leave by its deadline even if no tick is due.
-                    if let Some(d) = self.topics.iter().filter_map(|t| t.batcher.deadline_ns()).min() {
-                        wait = wait.min(d.saturating_sub(now));
-                    }
-                    ctx.wake_at(Instant::now() + Duration::from_nanos(wait));
+                    // Sleep until the next tick is due plus the coalescing window: the ticks
+                    // that fall due meanwhile leave together, each at most `max_delay` late
+                    // (which the latency from intended send times shows).
+                    let window = self.cfg.max_delay.as_nanos() as u64;
+                    let wake = self.intended_ns(self.generated).saturating_add(window);
+                    ctx.wake_at(Instant::now() + Duration::from_nanos(wake.saturating_sub(now_ns())));
                 }
                 Ok(n > 0)
             }
             Phase::Ending { next_eos, until } => {
                 let at = Instant::now();
-                if at >= until || (self.cfg.wait_subscribers > 0 && self.acks.len() >= self.cfg.wait_subscribers) {
+                if at >= until
+                    || (self.cfg.wait_subscribers > 0 && self.acks.len() >= self.cfg.wait_subscribers)
+                {
                     ctx.stop();
                     return Ok(false);
                 }
@@ -403,5 +470,26 @@ impl Handler for Publisher {
         r.rate_per_s = if r.elapsed_ns > 0 { r.published as f64 * 1e9 / r.elapsed_ns as f64 } else { 0.0 };
         r.acks = self.acks.len();
         let _ = self.reports.send(r);
+    }
+}
+
+/// Sends `body` under `group`: two frames, or one `group 0x00 body` frame for conflating
+/// subscribers (built in the reusable `single`).
+fn send_body(
+    ctx: &mut WorkerCtx<'_>,
+    sock: SocketId,
+    single_frame: bool,
+    single: &mut Vec<u8>,
+    group: &[u8],
+    body: &[u8],
+) -> Result<()> {
+    if single_frame {
+        single.clear();
+        single.extend_from_slice(group);
+        single.push(0);
+        single.extend_from_slice(body);
+        ctx.send(sock, single)
+    } else {
+        ctx.send_parts(sock, &[group, body])
     }
 }

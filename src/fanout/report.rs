@@ -176,10 +176,18 @@ impl FanoutReport {
                 s.received(),
                 self.expected_for(s),
                 s.missing(),
-                if s.from_snapshot() > 0 { format!(", {} from the snapshot", s.from_snapshot()) } else { String::new() },
+                if s.from_snapshot() > 0 {
+                    format!(", {} from the snapshot", s.from_snapshot())
+                } else {
+                    String::new()
+                },
                 rate(s.received(), s.elapsed_ns),
                 if s.slow { "  ** TOO SLOW: lost ticks **" } else { "" },
-                if s.decode_errors > 0 { format!(", {} undecodable messages", s.decode_errors) } else { String::new() },
+                if s.decode_errors > 0 {
+                    format!(", {} undecodable messages", s.decode_errors)
+                } else {
+                    String::new()
+                },
             );
             let gaps = s.gaps();
             if !gaps.is_empty() {

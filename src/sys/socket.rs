@@ -116,6 +116,11 @@ impl RawSocket {
         self.set_i32(zmq_sys::ZMQ_XPUB_NODROP, on as i32)
     }
 
+    /// Sets `ZMQ_XPUB_VERBOSE`: an XPUB passes on every subscription, duplicates included.
+    pub(crate) fn set_xpub_verbose(&self, on: bool) -> Result<(), ZmqErrno> {
+        self.set_i32(zmq_sys::ZMQ_XPUB_VERBOSE, on as i32)
+    }
+
     /// Applies every option that is set in `opts`. Call before bind/connect: libzmq applies
     /// HWMs and most other options only to pipes created afterwards.
     pub(crate) fn apply(&self, opts: &SocketOptions) -> Result<(), (&'static str, ZmqErrno)> {
@@ -211,7 +216,12 @@ impl RawSocket {
         let mut len = std::mem::size_of::<RawFd>();
         // SAFETY: `ptr` is live; `fd` is a writable int of `len` bytes, as ZMQ_FD wants on Unix.
         retry_eintr(|| unsafe {
-            zmq_sys::zmq_getsockopt(self.ptr, zmq_sys::ZMQ_FD as i32, &mut fd as *mut RawFd as *mut c_void, &mut len)
+            zmq_sys::zmq_getsockopt(
+                self.ptr,
+                zmq_sys::ZMQ_FD as i32,
+                &mut fd as *mut RawFd as *mut c_void,
+                &mut len,
+            )
         })?;
         Ok(fd)
     }
@@ -223,7 +233,12 @@ impl RawSocket {
         let mut len = std::mem::size_of::<i32>();
         // SAFETY: `ptr` is live; `ev` is a writable int of `len` bytes.
         retry_eintr(|| unsafe {
-            zmq_sys::zmq_getsockopt(self.ptr, zmq_sys::ZMQ_EVENTS as i32, &mut ev as *mut i32 as *mut c_void, &mut len)
+            zmq_sys::zmq_getsockopt(
+                self.ptr,
+                zmq_sys::ZMQ_EVENTS as i32,
+                &mut ev as *mut i32 as *mut c_void,
+                &mut len,
+            )
         })?;
         Ok((ev & zmq_sys::ZMQ_POLLIN as i32 != 0, ev & zmq_sys::ZMQ_POLLOUT as i32 != 0))
     }

@@ -14,19 +14,22 @@ pub fn with_timeout<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + 
     let t = std::thread::spawn(move || {
         let _ = tx.send(f());
     });
-    match rx.recv_timeout(limit) {
-        Ok(v) => {
-            let _ = t.join();
-            v
-        }
-        Err(_) => {
-            if t.is_finished() {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        match rx.recv_timeout(Duration::from_millis(20)) {
+            Ok(v) => {
+                let _ = t.join();
+                return v;
+            }
+            Err(_) if t.is_finished() => {
                 // The closure panicked: surface its message.
                 if let Err(p) = t.join() {
                     std::panic::resume_unwind(p);
                 }
+                panic!("test thread ended without a result");
             }
-            panic!("test did not finish within {limit:?}")
+            Err(_) if std::time::Instant::now() >= deadline => panic!("test did not finish within {limit:?}"),
+            Err(_) => {}
         }
     }
 }
@@ -35,3 +38,4 @@ pub fn with_timeout<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + 
 pub fn recv<T>(rx: &Receiver<T>, what: &str) -> T {
     rx.recv_timeout(WAIT).unwrap_or_else(|_| panic!("timed out waiting for {what}"))
 }
+pub mod process;

@@ -22,6 +22,7 @@ fn feed(a: &FanoutArgs) -> Result<FeedConfig, Error> {
         duration: Duration::from_secs_f64(a.duration),
         payload_size: a.size,
         max_batch: a.max_batch,
+        groups: a.groups,
         max_delay: Duration::from_micros(a.max_delay_us),
         ..FeedConfig::default()
     };
@@ -78,13 +79,16 @@ fn closing_check(report: &FanoutReport) -> Result<(), Error> {
     if report.accounting_closes() {
         Ok(())
     } else {
-        Err(Error::Stopped("the tick accounting does not close: received + missing != published (a bug)".into()))
+        Err(Error::Stopped(
+            "the tick accounting does not close: received + missing != published (a bug)".into(),
+        ))
     }
 }
 
 fn show_progress(p: &Progress) {
     let secs = p.elapsed.as_secs_f64().max(1e-9);
-    let mut line = format!("\r[{:5.1}s] published {:>10} ({:>8.0}/s)", secs, p.published, p.published as f64 / secs);
+    let mut line =
+        format!("\r[{:5.1}s] published {:>10} ({:>8.0}/s)", secs, p.published, p.published as f64 / secs);
     for (i, (rcvd, missing, p99)) in p.subscribers.iter().enumerate() {
         line.push_str(&format!(" | sub{i} {rcvd} rcvd {missing} missing p99 {:.1}us", *p99 as f64 / 1000.0));
     }
@@ -105,17 +109,23 @@ fn write_outputs(a: &FanoutArgs, corrected: &LatencyRecorder, raw: &LatencyRecor
     if let Some(path) = &a.plot {
         let paced = a.rate > 0;
         let series = [
-            PlotSeries { name: if paced { "corrected (from intended send)" } else { "latency" }, recorder: corrected },
+            PlotSeries {
+                name: if paced { "corrected (from intended send)" } else { "latency" },
+                recorder: corrected,
+            },
             PlotSeries { name: "raw (from actual send)", recorder: raw },
         ];
         let title = format!("ztick fanout: {} ticks/s, {} B, {} subscribers", a.rate, a.size, a.subscribers);
-        std::fs::write(path, percentile_svg(&title, &series[..if paced { 2 } else { 1 }])).map_err(io(path))?;
+        std::fs::write(path, percentile_svg(&title, &series[..if paced { 2 } else { 1 }]))
+            .map_err(io(path))?;
     }
     Ok(())
 }
 
 fn publisher(a: &FanoutArgs) -> Result<(), Error> {
-    let bind = a.bind.clone().ok_or_else(|| Error::config("--bind", "(missing)", "an endpoint for --role pub, e.g. tcp://*:5556"))?;
+    let bind = a.bind.clone().ok_or_else(|| {
+        Error::config("--bind", "(missing)", "an endpoint for --role pub, e.g. tcp://*:5556")
+    })?;
     let snap = match &a.snapshot_bind {
         Some(e) => e.clone(),
         None => Endpoint::tcp_loopback_any(),
@@ -125,7 +135,10 @@ fn publisher(a: &FanoutArgs) -> Result<(), Error> {
     f.single_frame = a.conflate;
     let r = fanout::run_publisher(bind, snap, f, a.hwm, idle(a), a.pin.first().copied())?;
     if a.json {
-        println!("{}", serde_json::json!({"published": r.published, "rate_per_s": r.rate_per_s.round(), "publisher": r}));
+        println!(
+            "{}",
+            serde_json::json!({"published": r.published, "rate_per_s": r.rate_per_s.round(), "publisher": r})
+        );
     } else {
         println!(
             "published {} ticks at {:.0}/s in {} messages; {} stalls; {} subscribers acknowledged",
@@ -146,6 +159,7 @@ fn subscriber(a: &FanoutArgs) -> Result<(), Error> {
         connect,
         snapshot_endpoint: a.snapshot.clone(),
         snapshot: a.snapshot_join,
+        groups: fanout::groups_of(&topics, &topics, a.groups),
         topics: topics.clone(),
         hwm: a.hwm,
         conflate: a.conflate,

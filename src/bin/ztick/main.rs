@@ -83,6 +83,10 @@ struct FanoutArgs {
     /// Number of topics (t0, t1, ...), published round-robin.
     #[arg(long, default_value_t = 8)]
     topics: usize,
+    /// Groups the topics are coalesced in: a message carries ticks of one group, and SUB
+    /// sockets filter on it. 1 (default) batches best; --groups = --topics filters per topic.
+    #[arg(long, default_value_t = 1)]
+    groups: usize,
     /// Idle strategy of every worker (default: what `ztick info` recommends here).
     #[arg(long)]
     idle: Option<IdleStrategy>,

@@ -1,0 +1,158 @@
+//! `ztick fanout` as real processes: the embedded main job, publisher and subscriber in
+//! separate processes over ipc and tcp, and the errors bad flags give.
+
+mod common;
+
+use common::process::*;
+use serde_json::Value;
+
+fn u(v: &Value, key: &str) -> u64 {
+    v[key].as_u64().unwrap_or_else(|| panic!("`{key}` missing in {v}"))
+}
+
+/// For every subscriber: received + missing + from_snapshot = expected, and the listed
+/// gaps add up to missing (when none were left unlisted).
+fn check_accounting(v: &Value, published: u64) {
+    let subs = v["subscribers"].as_array().expect("subscribers");
+    assert!(!subs.is_empty());
+    for s in subs {
+        assert_eq!(u(s, "received") + u(s, "missing") + u(s, "from_snapshot"), published, "{s}");
+        let listed: u64 =
+            s["gaps"].as_array().unwrap().iter().map(|g| u(g, "last") - u(g, "first") + 1).sum();
+        if u(s, "gap_ranges") <= 20 {
+            assert_eq!(listed, u(s, "missing"), "{s}");
+        }
+        let l = &s["latency_ns"];
+        assert!(u(l, "p50") <= u(l, "p99") && u(l, "p99") <= u(l, "max"), "{l}");
+    }
+    assert_eq!(v["accounting_closes"], Value::Bool(true));
+}
+
+#[test]
+fn embedded_fanout_json_closes_its_accounting() {
+    let f = run(&argv("fanout --duration 0.3 --rate 20000 --json"));
+    expect_success(&f);
+    let v = json(&f);
+    let published = u(&v, "published");
+    assert_eq!(published, 6000, "20,000/s for 0.3 s");
+    assert_eq!(v["subscribers"].as_array().unwrap().len(), 2);
+    check_accounting(&v, published);
+}
+
+#[test]
+fn embedded_fanout_text_and_outputs() {
+    let dir = TempDir::new();
+    let hgrm = dir.0.join("f.hgrm");
+    let svg = dir.0.join("f.svg");
+    let f = run(&[
+        "fanout",
+        "--duration",
+        "0.2",
+        "--rate",
+        "10000",
+        "--subscribers",
+        "1",
+        "--transport",
+        "inproc",
+        "--hgrm",
+        hgrm.to_str().unwrap(),
+        "--plot",
+        svg.to_str().unwrap(),
+    ]);
+    expect_success(&f);
+    assert!(f.stdout.contains("received 2000 of 2000, missing 0"), "{}", f.stdout);
+    let rows = ztick::metrics::parse_hgrm(&std::fs::read_to_string(&hgrm).unwrap()).unwrap();
+    assert_eq!(rows.last().unwrap().total_count, 2000);
+    let svg = std::fs::read_to_string(&svg).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("<polyline"));
+}
+
+fn two_process(transport: &str) {
+    for attempt in 0..2 {
+        let data = TestEndpoint::new(transport);
+        let snap = TestEndpoint::new(transport);
+        let publisher = Proc::spawn(&[
+            "fanout",
+            "--role",
+            "pub",
+            "--bind",
+            &data.url,
+            "--snapshot-bind",
+            &snap.url,
+            "--subscribers",
+            "1",
+            "--duration",
+            "0.5",
+            "--rate",
+            "20000",
+            "--json",
+        ]);
+        let subscriber = Proc::spawn(&[
+            "fanout",
+            "--role",
+            "sub",
+            "--connect",
+            &data.url,
+            "--snapshot",
+            &snap.url,
+            "--timeout-ms",
+            "20000",
+            "--json",
+        ]);
+        let mut done = wait_group(vec![publisher, subscriber], DEADLINE);
+        let sub = done.pop().unwrap();
+        let publ = done.pop().unwrap();
+        if attempt == 0 && transport == "tcp" && publ.stderr.contains("Address already in use") {
+            continue;
+        }
+        expect_success(&publ);
+        expect_success(&sub);
+        let p = json(&publ);
+        let s = json(&sub);
+        assert_eq!(u(&p, "published"), 10_000);
+        assert_eq!(u(&s, "published"), 10_000, "the subscriber learns the total from the end markers");
+        check_accounting(&s, 10_000);
+        assert_eq!(u(&s["subscribers"][0], "missing"), 0);
+        assert_eq!(u(&p["publisher"], "acks"), 1, "the subscriber acknowledged the end");
+        return;
+    }
+}
+
+#[test]
+fn publisher_and_subscriber_processes_over_ipc() {
+    two_process("ipc");
+}
+
+#[test]
+fn publisher_and_subscriber_processes_over_tcp() {
+    two_process("tcp");
+}
+
+#[test]
+fn bad_flags_say_what_to_fix() {
+    let cases: &[(&str, &[&str])] = &[
+        ("fanout --topics 0", &["topics", "1 to 10000"]),
+        ("fanout --duration 0", &["duration"]),
+        ("fanout --duration nan", &["duration"]),
+        ("fanout --groups 9", &["groups", "number of topics"]),
+        ("fanout --size 70000", &["size", "65535"]),
+        ("fanout --max-batch 0", &["max_batch"]),
+        ("fanout --subscribers 0", &["subscribers"]),
+        ("fanout --transport udp", &["udp"]),
+        ("fanout --role pub", &["--bind"]),
+        ("fanout --role sub", &["--connect"]),
+        ("fanout --role sub --connect tcp://127.0.0.1 ", &["port"]),
+        ("fanout --rate=-5", &["rate"]),
+    ];
+    for (line, needles) in cases {
+        let f = run(&argv(line));
+        expect_failure_mentioning(&f, needles);
+    }
+}
+
+#[test]
+fn a_subscriber_without_a_publisher_times_out_clearly() {
+    let ep = TestEndpoint::new("ipc");
+    let f = run(&["fanout", "--role", "sub", "--connect", &ep.url, "--timeout-ms", "300"]);
+    expect_failure_mentioning(&f, &["timed out", "end of stream"]);
+}
