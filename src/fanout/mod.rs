@@ -56,7 +56,9 @@ pub struct FeedConfig {
     pub max_batch: usize,
     /// The coalescing window of a paced feed: the publisher sleeps until a tick is due plus
     /// this long, then sends everything due in one batch per group, so a tick leaves at most
-    /// this late. Default 0: wake for every tick.
+    /// this late. Default 20 µs (0: wake for every tick). Measured here at 100,000 ticks/s,
+    /// 8 topics, 2 subscribers over ipc: 20 µs cut p99 from 1.2 ms to 0.3 ms for 20 µs more
+    /// at p50, because the subscribers then wake for a third as many messages.
     pub max_delay: Duration,
     /// Interval of the heartbeats that carry each topic's last sequence. Default 100 ms.
     pub heartbeat: Duration,
@@ -84,7 +86,7 @@ impl Default for FeedConfig {
             payload_size: 64,
             groups: 1,
             max_batch: 64,
-            max_delay: Duration::ZERO,
+            max_delay: Duration::from_micros(20),
             heartbeat: Duration::from_millis(100),
             single_frame: false,
             wait_subscribers: 0,
@@ -153,6 +155,8 @@ pub struct FanoutConfig {
     pub snapshot: bool,
     /// Let spinning workers exceed the core budget.
     pub force: bool,
+    /// Cores for libzmq's I/O thread; empty: unpinned.
+    pub io_cores: Vec<usize>,
 }
 
 impl Default for FanoutConfig {
@@ -170,6 +174,7 @@ impl Default for FanoutConfig {
             consumer_work: Duration::ZERO,
             snapshot: false,
             force: false,
+            io_cores: Vec::new(),
         }
     }
 }
@@ -444,7 +449,9 @@ pub fn run(cfg: &FanoutConfig, mut progress: Option<&mut dyn FnMut(&Progress)>) 
     feed.single_frame |= cfg.conflate;
     feed.validate()?;
     let mut eb = Engine::builder();
-    eb.io_threads(if cfg.transport == Transport::Inproc { 0 } else { 1 }).force_core_budget(cfg.force);
+    eb.io_threads(if cfg.transport == Transport::Inproc { 0 } else { 1 })
+        .force_core_budget(cfg.force)
+        .io_cores(&cfg.io_cores);
     let engine = eb.build()?;
     let publisher = start_publisher(
         &engine,

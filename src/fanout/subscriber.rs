@@ -247,7 +247,12 @@ impl Subscriber {
                 100.0 * self.window_missing as f64 / total as f64
             );
         }
-        self.live.p99_ns.store(self.window.value_at_quantile(0.99), Ordering::Relaxed);
+        if !self.window.is_empty() {
+            // One `tracing` span per interval (fields in ns); shown with RUST_LOG=info.
+            let summary = self.window.summary();
+            self.live.p99_ns.store(summary.p99, Ordering::Relaxed);
+            summary.emit("fanout subscriber");
+        }
         self.window.reset();
         self.window_start = now;
         self.window_received = 0;

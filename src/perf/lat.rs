@@ -47,6 +47,8 @@ pub struct LatOptions {
     pub echo_pin: Option<usize>,
     /// Let spinning workers exceed the core budget.
     pub force: bool,
+    /// Cores for libzmq's I/O thread (`ZMQ_THREAD_AFFINITY_CPU_ADD`); empty: unpinned.
+    pub io_cores: Vec<usize>,
 }
 
 /// The result of a latency run: libzmq's figures plus the full distribution.
@@ -270,7 +272,9 @@ pub(super) fn wait(
 pub fn run_lat(opts: &LatOptions) -> Result<LatReport> {
     let mut eb = Engine::builder();
     // inproc needs no I/O thread; with none, two spinning workers fit on two cores.
-    eb.io_threads(if opts.transport == Transport::Inproc { 0 } else { 1 }).force_core_budget(opts.force);
+    eb.io_threads(if opts.transport == Transport::Inproc { 0 } else { 1 })
+        .force_core_budget(opts.force)
+        .io_cores(&opts.io_cores);
     let engine = eb.build()?;
     let ep = Endpoint::local(opts.transport, "ztick-lat");
     let side = &opts.side;

@@ -57,6 +57,8 @@ pub struct ThrOptions {
     pub recv_pin: Option<usize>,
     /// Let spinning workers exceed the core budget.
     pub force: bool,
+    /// Cores for libzmq's I/O thread; empty: unpinned.
+    pub io_cores: Vec<usize>,
 }
 
 /// The result of a throughput run, as libzmq's `local_thr` reports it.
@@ -248,7 +250,9 @@ pub fn run_thr(opts: &ThrOptions) -> Result<ThrReport> {
         return Ok(ThrReport { size: opts.side.size, count: 0, elapsed_ns: 0 });
     }
     let mut eb = Engine::builder();
-    eb.io_threads(if opts.transport == Transport::Inproc { 0 } else { 1 }).force_core_budget(opts.force);
+    eb.io_threads(if opts.transport == Transport::Inproc { 0 } else { 1 })
+        .force_core_budget(opts.force)
+        .io_cores(&opts.io_cores);
     let engine = eb.build()?;
     let ep = Endpoint::local(opts.transport, "ztick-thr");
     let mut recv_side = opts.side.clone();

@@ -58,6 +58,7 @@ fn embedded(a: &FanoutArgs) -> Result<(), Error> {
         consumer_work: Duration::from_nanos(a.consumer_work_ns),
         snapshot: a.snapshot_join,
         force: a.force,
+        io_cores: a.io_cores.clone(),
         ..FanoutConfig::default()
     };
     let live = !a.json && std::io::stdout().is_terminal();

@@ -103,8 +103,10 @@ struct FanoutArgs {
     /// Most ticks coalesced into one ZeroMQ message.
     #[arg(long, default_value_t = 64)]
     max_batch: usize,
-    /// Microseconds a partial batch may wait for more ticks (0: never wait).
-    #[arg(long, default_value_t = 0)]
+    /// Coalescing window of a paced feed, in microseconds: the publisher wakes when a tick
+    /// is due plus this long and sends everything due in one message per group, so a tick
+    /// leaves at most this late (0: wake for every tick; see BENCHMARKS.md for the trade).
+    #[arg(long, default_value_t = 20)]
     max_delay_us: u64,
     /// Busy work per tick in each subscriber, in nanoseconds, to play a slow consumer.
     #[arg(long, default_value_t = 0)]
@@ -140,6 +142,9 @@ struct FanoutArgs {
     /// Run spinning workers even past the core budget (with a warning).
     #[arg(long)]
     force: bool,
+    /// Core(s) for libzmq's I/O thread, comma-separated (ZMQ_THREAD_AFFINITY_CPU_ADD).
+    #[arg(long, value_delimiter = ',')]
+    io_cores: Vec<usize>,
 }
 
 /// Options every measuring verb takes.
@@ -166,6 +171,9 @@ struct Common {
     /// Run spinning workers even past the core budget (with a warning).
     #[arg(long)]
     force: bool,
+    /// Core(s) for libzmq's I/O thread, comma-separated (ZMQ_THREAD_AFFINITY_CPU_ADD).
+    #[arg(long, value_delimiter = ',')]
+    io_cores: Vec<usize>,
 }
 
 #[derive(Args, Debug)]
@@ -259,6 +267,7 @@ fn run(verb: Verb) -> Result<(), Error> {
                 side,
                 echo_pin: a.common.pin.get(1).copied(),
                 force: a.common.force,
+                io_cores: a.common.io_cores.clone(),
             };
             let report = perf::run_lat(&opts)?;
             print_lat(&report, &a.common)
@@ -272,6 +281,7 @@ fn run(verb: Verb) -> Result<(), Error> {
                 side,
                 recv_pin: a.common.pin.get(1).copied(),
                 force: a.common.force,
+                io_cores: a.common.io_cores.clone(),
             };
             let report = perf::run_thr(&opts)?;
             print_out(&report.to_text(), &report.to_json(), a.common.json);
@@ -304,7 +314,7 @@ fn run(verb: Verb) -> Result<(), Error> {
 mod fanout;
 
 fn engine(c: &Common) -> Result<Engine, Error> {
-    Engine::builder().force_core_budget(c.force).build()
+    Engine::builder().force_core_budget(c.force).io_cores(&c.io_cores).build()
 }
 
 fn timeout(c: &Common) -> Option<Duration> {
