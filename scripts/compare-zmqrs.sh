@@ -22,7 +22,8 @@
 #                 steps interleaved) and table it with the ratio ztick / zmq.rs. A step
 #                 passes when every subscriber missed nothing AND the publisher achieved
 #                 at least 97 % of the rate asked (a publisher that cannot keep the pace
-#                 has not sustained it).
+#                 has not sustained it). The table shows the worst subscriber's
+#                 corrected p99 at the rate found.
 #   --only-zmqrs  run zmq.rs only (also what happens, with a message, when
 #                 `ztick fanout` does not exist or does not build)
 #   --quick       1 round of 2 s (latency); 5 steps of 1 s (max-rate): a smoke run
@@ -31,7 +32,10 @@
 # Environment:
 #   ROUNDS (3)  RATE (100000)  DURATION (5)  TRANSPORTS ("ipc tcp")  SUBS ("1 2 4")
 #   TOPICS (8)  SIZE (64)  MAX_LO (10000)  MAX_HI (5000000)  MAX_STEPS (8)
-#   MAX_DURATION (2)  RUN_TIMEOUT (60 s per run)  OUT_DIR (target/compare-zmqrs)
+#   MAX_DURATION (2)  MAX_P99_US (0 = off): in --max-rate, a step also fails when the
+#   worst subscriber's corrected p99 exceeds this many us (zmq.rs queues up to 100,000
+#   ticks per subscriber instead of dropping, so "zero loss" alone can mean seconds of lag)
+#   RUN_TIMEOUT (60 s per run)  OUT_DIR (target/compare-zmqrs)
 #   ZTICK (target/release/ztick)  ZMQRS (peers/zmqrs-fanout/target/release/zmqrs-fanout)
 #   ZMQRS_ARGS (""): extra flags for zmqrs-fanout, e.g. "--runtime multi"
 #   ZTICK_ARGS (""): extra flags for ztick fanout
@@ -76,6 +80,7 @@ MAX_LO=${MAX_LO:-10000}
 MAX_HI=${MAX_HI:-5000000}
 MAX_STEPS=${MAX_STEPS:-8}
 MAX_DURATION=${MAX_DURATION:-2}
+MAX_P99_US=${MAX_P99_US:-0}
 RUN_TIMEOUT=${RUN_TIMEOUT:-60}
 OUT_DIR=${OUT_DIR:-target/compare-zmqrs}
 ZTICK=${ZTICK:-target/release/ztick}
@@ -113,6 +118,15 @@ def pct(lat, key):
 
 def us(ns):
     return "-" if ns is None else (f"{ns/1000:.0f}" if ns >= 100_000 else f"{ns/1000:.1f}")
+
+def dur(ns):
+    if ns is None:
+        return "-"
+    if ns >= 1e9:
+        return f"{ns/1e9:.2f} s"
+    if ns >= 1e6:
+        return f"{ns/1e6:.1f} ms"
+    return f"{ns/1e3:.0f} us"
 
 def rate(r):
     if r is None:
@@ -177,8 +191,12 @@ mx = cells("max")
 if mx:
     print("### Highest rate with zero missing ticks (ticks/s published; every subscriber "
           "gets every tick)\n")
+    bound = [r.get("p99_bound_us") for r in runs if r.get("bench") == "max" and r.get("p99_bound_us")]
     print("Geometric bisection over --rate; a step passes when no subscriber missed a tick "
-          "and the publisher achieved >= 97 % of the rate. `<` = even the lowest rate failed.\n")
+          "and the publisher achieved >= 97 % of the rate"
+          + (f" and the worst corrected p99 stayed <= {bound[0]:g} us" if bound else "")
+          + ". In brackets: the worst subscriber's corrected p99 at that rate. "
+          "`<` = even the lowest rate failed.\n")
     head = "| transport | subs |" + "".join(f" {name} |" for _, name in stacks)
     both = {"zmq.rs", "ztick"} <= {s for s, _ in stacks}
     if both:
@@ -190,14 +208,17 @@ if mx:
         best = {}
         for s, _ in stacks:
             rs = mx.get((t, n, s), [])
-            passed = [r["rate"] for r in rs if r.get("pass")]
+            passed = [r for r in rs if r.get("pass")]
             tried = [r["rate"] for r in rs]
             if not rs:
                 row += " - |"
                 continue
             if passed:
-                best[s] = max(passed)
-                row += f" {rate(best[s])} |"
+                top = max(passed, key=lambda r: r["rate"])
+                best[s] = top["rate"]
+                p99 = max((pct(sub.get("latency_ns"), "p99") or 0
+                           for sub in top["result"].get("subscribers", [])), default=None)
+                row += f" {rate(best[s])} (p99 {dur(p99)}) |"
             else:
                 row += f" < {rate(min(tried))} |"
         if both:
@@ -205,6 +226,9 @@ if mx:
             row += f" {a / b:.2f} |" if a and b else " - |"
         print(row)
     print()
+    fails = [r for r in runs if r.get("bench") == "max" and "error" in r]
+    if fails:
+        print(f"({len(fails)} run(s) failed outright; counted as failed steps)\n")
 PY
     log "(table also in $TABLE; raw runs in $RESULTS)"
 }
@@ -294,6 +318,7 @@ run_one() {
     quiet
     local out rc=0
     out=$(timeout "$RUN_TIMEOUT" "${pin[@]}" "${cmd[@]}" 2>"$ERRF") || rc=$?
+    export MAX_P99_US
     LAST_JSON=$(printf '%s\n' "$out" | grep -E '^\{' | tail -n 1 || true)
     if [ "$rc" != 0 ] || [ -z "$LAST_JSON" ]; then
         local why detail
@@ -308,15 +333,21 @@ run_one() {
         return 0
     fi
     printf '%s' "$LAST_JSON" | python3 -c '
-import json, sys
+import json, os, sys
 stack, bench, transport, subs, rnd, rate = sys.argv[1:7]
 res = json.load(sys.stdin)
 subs_ = res.get("subscribers", [])
 missing = sum(s.get("missing", 0) for s in subs_)
 achieved = res.get("rate_per_s") or 0
 ok = bool(subs_) and missing == 0 and (int(rate) == 0 or achieved >= 0.97 * int(rate))
+p99_bound = float(os.environ.get("MAX_P99_US") or 0)
+worst_p99 = max(((s.get("latency_ns") or {}).get("p99") or 0 for s in subs_), default=0)
+if bench == "max" and p99_bound > 0 and worst_p99 > p99_bound * 1000:
+    ok = False
 line = {"stack": stack, "bench": bench, "transport": transport, "subscribers": int(subs),
         "round": int(rnd), "rate": int(rate), "pass": ok, "result": res}
+if bench == "max" and p99_bound > 0:
+    line["p99_bound_us"] = p99_bound
 print(json.dumps(line, separators=(",", ":")))
 lat = [s.get("latency_ns") or {} for s in subs_]
 w = {k: max((l.get(k) or 0 for l in lat), default=0) / 1000 for k in ("p50", "p99", "p99_9")}

@@ -579,8 +579,8 @@ fn print_human(v: &Value) {
         let f = |x: &Value| x.as_u64().map(us).unwrap_or_else(|| "-".into());
         println!(
             "{i:>3} {:>9} {:>10}  {} / {} / {} / {} / {}  (raw {} / {})",
-            s["received"],
-            s["missing"],
+            s["received"].as_u64().unwrap_or(0),
+            s["missing"].as_u64().unwrap_or(0),
             f(&l["p50"]),
             f(&l["p90"]),
             f(&l["p99"]),
