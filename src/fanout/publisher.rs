@@ -262,6 +262,16 @@ impl Publisher {
                 let burst = self.generated + (self.cfg.max_batch * self.topics.len()) as u64;
                 total.map_or(burst, |t| t.min(burst))
             }
+            (_, _)
+                if now
+                    < self
+                        .intended_ns(self.generated)
+                        .saturating_add(self.cfg.max_delay.as_nanos() as u64) =>
+            {
+                // The oldest due tick has not yet waited out the coalescing window: let more
+                // ticks fall due so they leave together.
+                return Ok(0);
+            }
             (r, total) => {
                 let elapsed = now.saturating_sub(self.start_ns);
                 let by_clock = (u128::from(elapsed) * u128::from(r) / 1_000_000_000) as u64 + 1;

@@ -358,7 +358,7 @@ async fn publisher(
         }
     } else {
         loop {
-            if i % 64 == 0 {
+            if i.is_multiple_of(64) {
                 if now_ns() >= end_ns {
                     break;
                 }
@@ -378,9 +378,9 @@ async fn publisher(
 
     // End of stream: per topic, the tick count, repeated so a late queue still gets one.
     for _ in 0..EOS_REPEATS {
-        for k in 0..topics {
-            let last = per_topic[k].checked_sub(1).unwrap_or(u64::MAX);
-            let m = make_tick(&topic_frames, k, size, EOS, per_topic[k], last);
+        for (k, &count) in per_topic.iter().enumerate() {
+            let last = count.checked_sub(1).unwrap_or(u64::MAX);
+            let m = make_tick(&topic_frames, k, size, EOS, count, last);
             sock.send(m).await.map_err(|e| format!("publish eos: {e}"))?;
         }
         tokio::time::sleep(EOS_INTERVAL).await;
@@ -557,14 +557,14 @@ async fn run(args: Arc<Args>) -> Result<Value, String> {
 fn print_human(v: &Value) {
     let g = |k: &str| v[k].to_string();
     println!(
-        "zmq.rs fan-out ({}): {} -> {} subscribers, {} topics, {} B, rate {} ({}), {} s",
+        "zmq.rs fan-out ({}): {} -> {} subscribers, {} topics, {} B, rate {} (achieved {}/s), {} s",
         v["runtime"].as_str().unwrap_or(""),
         v["transport"].as_str().unwrap_or(""),
         v["subscribers"].as_array().map(|a| a.len()).unwrap_or(0),
         g("topics"),
         g("size"),
         if v["rate"] == 0 { "max".to_string() } else { format!("{}/s", g("rate")) },
-        format!("achieved {}/s", g("rate_per_s")),
+        g("rate_per_s"),
         g("duration_s"),
     );
     println!(
@@ -604,7 +604,7 @@ fn main() {
         eprintln!("zmqrs-fanout: --size must be at least {HEADER} (the tick header)");
         std::process::exit(2);
     }
-    if args.subscribers == 0 || args.topics == 0 || !(args.duration > 0.0) {
+    if args.subscribers == 0 || args.topics == 0 || args.duration.is_nan() || args.duration <= 0.0 {
         eprintln!("zmqrs-fanout: --subscribers, --topics and --duration must be positive");
         std::process::exit(2);
     }

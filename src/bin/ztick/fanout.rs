@@ -51,8 +51,8 @@ fn embedded(a: &FanoutArgs) -> Result<(), Error> {
         transport: a.transport,
         subscribers: a.subscribers,
         hwm: a.hwm,
-        publisher_idle: idle(a),
-        subscriber_idle: idle(a),
+        publisher_idle: a.pub_idle.unwrap_or_else(|| idle(a)),
+        subscriber_idle: a.sub_idle.unwrap_or_else(|| idle(a)),
         pins: a.pin.clone(),
         conflate: a.conflate,
         consumer_work: Duration::from_nanos(a.consumer_work_ns),
@@ -134,7 +134,14 @@ fn publisher(a: &FanoutArgs) -> Result<(), Error> {
     let mut f = feed(a)?;
     f.wait_subscribers = a.subscribers;
     f.single_frame = a.conflate;
-    let r = fanout::run_publisher(bind, snap, f, a.hwm, idle(a), a.pin.first().copied())?;
+    let r = fanout::run_publisher(
+        bind,
+        snap,
+        f,
+        a.hwm,
+        a.pub_idle.unwrap_or_else(|| idle(a)),
+        a.pin.first().copied(),
+    )?;
     if a.json {
         println!(
             "{}",
@@ -165,7 +172,7 @@ fn subscriber(a: &FanoutArgs) -> Result<(), Error> {
         hwm: a.hwm,
         conflate: a.conflate,
         consumer_work: Duration::from_nanos(a.consumer_work_ns),
-        idle: idle(a),
+        idle: a.sub_idle.unwrap_or_else(|| idle(a)),
         pin: a.pin.first().copied(),
     };
     let r = fanout::run_subscriber(&cfg, Duration::from_millis(a.timeout_ms))?;

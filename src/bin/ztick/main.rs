@@ -90,6 +90,12 @@ struct FanoutArgs {
     /// Idle strategy of every worker (default: what `ztick info` recommends here).
     #[arg(long)]
     idle: Option<IdleStrategy>,
+    /// Idle strategy of the publisher only (overrides --idle).
+    #[arg(long)]
+    pub_idle: Option<IdleStrategy>,
+    /// Idle strategy of the subscribers only (overrides --idle).
+    #[arg(long)]
+    sub_idle: Option<IdleStrategy>,
     /// Cores, comma-separated: the publisher's first, then one per subscriber.
     #[arg(long, value_delimiter = ',')]
     pin: Vec<usize>,
