@@ -954,14 +954,7 @@ impl Loop<'_> {
                 });
                 continue;
             }
-            let mut ctx = WorkerCtx {
-                socks: self.socks,
-                shared: self.shared,
-                tally: &self.tally,
-                stop: &self.stop,
-                wake_at: &self.wake_at,
-                first_error: &self.first_error,
-            };
+            let mut ctx = self.ctx();
             let inbound = Inbound { frames: &self.frames[i][..n] };
             if let Err(e) = handler.on_message(&mut ctx, SocketId(i), &inbound) {
                 self.handler_error(&e);

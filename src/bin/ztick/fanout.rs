@@ -67,13 +67,18 @@ fn embedded(a: &FanoutArgs) -> Result<(), Error> {
     if live {
         eprintln!();
     }
+    print_report(a, &report)
+}
+
+/// Writes --hgrm/--plot, prints the report, and fails if its accounting does not close.
+fn print_report(a: &FanoutArgs, report: &FanoutReport) -> Result<(), Error> {
     write_outputs(a, &report.merged_latency(), &report.merged_latency_raw())?;
     if a.json {
         println!("{}", report.to_json());
     } else {
         print!("{}", report.to_text());
     }
-    closing_check(&report)
+    closing_check(report)
 }
 
 fn closing_check(report: &FanoutReport) -> Result<(), Error> {
@@ -191,11 +196,5 @@ fn subscriber(a: &FanoutArgs) -> Result<(), Error> {
         ..Default::default()
     };
     let report = FanoutReport::new(cfg.connect.transport(), feed, pubr, vec![r]);
-    write_outputs(a, &report.merged_latency(), &report.merged_latency_raw())?;
-    if a.json {
-        println!("{}", report.to_json());
-    } else {
-        print!("{}", report.to_text());
-    }
-    closing_check(&report)
+    print_report(a, &report)
 }
