@@ -1,7 +1,6 @@
 //! A worker: one pinned OS thread that owns its libzmq sockets and runs a synchronous loop.
 
 use std::cell::Cell;
-use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -730,7 +729,7 @@ fn run_worker(
         rx,
         cfg,
         frames: (0..socks.len()).map(|_| vec![Msg::new()]).collect(),
-        pending: VecDeque::new(),
+        pending: None,
         stop: Cell::new(false),
         wake_at: Cell::new(None),
         first_error: Cell::new(None),
@@ -761,8 +760,9 @@ struct Loop<'a> {
     cfg: LoopConfig,
     /// Reusable receive slots, one list per socket; grows to the largest frame count seen.
     frames: Vec<Vec<Msg>>,
-    /// Hand-offs that met a full HWM under `FullPolicy::Block`, oldest first.
-    pending: VecDeque<(SocketId, Outbound)>,
+    /// The hand-off that met a full HWM under `FullPolicy::Block`. At most one: the inbox
+    /// is not drained while it waits, which is the back-pressure.
+    pending: Option<(SocketId, Outbound)>,
     stop: Cell<bool>,
     wake_at: Cell<Option<Instant>>,
     first_error: Cell<Option<String>>,
@@ -790,7 +790,7 @@ impl Loop<'_> {
         let mut stop_deadline: Option<Instant> = None;
         loop {
             let mut did_work = self.flush_pending()?;
-            if self.pending.is_empty() {
+            if self.pending.is_none() {
                 did_work |= self.drain_inbox()?;
             }
             for i in 0..self.socks.len() {
@@ -803,12 +803,11 @@ impl Loop<'_> {
             }
             if self.stop.get() {
                 let deadline = *stop_deadline.get_or_insert_with(|| Instant::now() + self.cfg.drain_timeout);
-                if self.pending.is_empty() && self.rx.is_empty() {
+                if self.pending.is_none() && self.rx.is_empty() {
                     return Ok(());
                 }
                 if Instant::now() >= deadline {
-                    let left = self.pending.len() as u64;
-                    self.pending.clear();
+                    let left = u64::from(self.pending.take().is_some());
                     Tally::add(&self.tally.dropped, left);
                     tracing::warn!(worker = %self.shared.name, left, "drain timeout: unsent messages counted as dropped");
                     return Ok(());
@@ -831,7 +830,7 @@ impl Loop<'_> {
                 Ok(Command::Send(id, msg)) => {
                     n += 1;
                     self.send_handed(id, msg);
-                    if !self.pending.is_empty() {
+                    if self.pending.is_some() {
                         break;
                     }
                 }
@@ -868,7 +867,7 @@ impl Loop<'_> {
             Ok(()) => {
                 Tally::add(&self.tally.sent, 1);
             }
-            Err(e) if e.is_again() && sock.on_full == FullPolicy::Block => self.pending.push_back((id, msg)),
+            Err(e) if e.is_again() && sock.on_full == FullPolicy::Block => self.pending = Some((id, msg)),
             Err(e) => {
                 Tally::add(&self.tally.dropped, 1);
                 if sock.on_full == FullPolicy::Error || !e.is_again() {
@@ -881,27 +880,22 @@ impl Loop<'_> {
         }
     }
 
-    /// Retries blocked hand-offs in order; true if any left.
+    /// Retries the blocked hand-off; true if it left (or failed for good).
     fn flush_pending(&mut self) -> Result<bool> {
-        let mut progressed = false;
-        while let Some((id, mut msg)) = self.pending.pop_front() {
-            let sock = &self.socks[id.0];
-            match send_outbound(&sock.raw, &mut msg) {
-                Ok(()) => {
-                    Tally::add(&self.tally.sent, 1);
-                    progressed = true;
-                }
-                Err(e) if e.is_again() => {
-                    self.pending.push_front((id, msg));
-                    break;
-                }
-                Err(e) => {
-                    Tally::add(&self.tally.dropped, 1);
-                    tracing::warn!(worker = %self.shared.name, error = %zmq_err(Operation::Send, sock, e), "send failed; message dropped");
-                }
+        let Some((id, mut msg)) = self.pending.take() else { return Ok(false) };
+        let sock = &self.socks[id.0];
+        match send_outbound(&sock.raw, &mut msg) {
+            Ok(()) => Tally::add(&self.tally.sent, 1),
+            Err(e) if e.is_again() => {
+                self.pending = Some((id, msg));
+                return Ok(false);
+            }
+            Err(e) => {
+                Tally::add(&self.tally.dropped, 1);
+                tracing::warn!(worker = %self.shared.name, error = %zmq_err(Operation::Send, sock, e), "send failed; message dropped");
             }
         }
-        Ok(progressed)
+        Ok(true)
     }
 
     /// Receives up to `batch_max` messages from socket `i`; true if any.
@@ -985,7 +979,7 @@ impl Loop<'_> {
         if let Some(at) = self.wake_at.take() {
             timeout = timeout.min(at.saturating_duration_since(Instant::now()));
         }
-        let blocked = self.pending.front().map(|(id, _)| id.0);
+        let blocked = self.pending.as_ref().map(|(id, _)| id.0);
         if timeout < Duration::from_millis(1) && !timeout.is_zero() {
             let res = self.park_fine(timeout, blocked);
             shared.parked.store(false, Ordering::Relaxed);
