@@ -605,6 +605,21 @@ impl WorkerCtx<'_> {
         Err(err)
     }
 
+    /// Starts reporting `socket`'s peer disconnections on the inproc PAIR `endpoint`: connect
+    /// a PAIR socket of this worker there (`SocketSpec::connect`) and each disconnection
+    /// arrives as a message for which [`WorkerCtx::is_disconnect_event`] is true.
+    pub fn monitor_disconnects(&mut self, socket: SocketId, endpoint: &Endpoint) -> Result<()> {
+        let sock = self.sock(socket)?;
+        sock.raw
+            .monitor(&endpoint.to_string(), sys::EVENT_DISCONNECTED)
+            .map_err(|e| zmq_err(Operation::SetOption, sock, e))
+    }
+
+    /// True when `msg`, received on a monitor PAIR socket, reports a peer disconnection.
+    pub fn is_disconnect_event(msg: &Inbound<'_>) -> bool {
+        msg.frame(0).and_then(sys::monitor_event) == Some(sys::EVENT_DISCONNECTED as u16)
+    }
+
     /// Subscribes a SUB socket to another topic prefix.
     pub fn subscribe(&mut self, socket: SocketId, prefix: &[u8]) -> Result<()> {
         let sock = self.sock(socket)?;

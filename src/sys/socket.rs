@@ -243,6 +243,14 @@ impl RawSocket {
         Ok((ev & zmq_sys::ZMQ_POLLIN as i32 != 0, ev & zmq_sys::ZMQ_POLLOUT as i32 != 0))
     }
 
+    /// Publishes this socket's connection events on an inproc PAIR endpoint
+    /// (`zmq_socket_monitor`); `events` is a mask of libzmq's `ZMQ_EVENT_*` values.
+    pub(crate) fn monitor(&self, endpoint: &str, events: u32) -> Result<(), ZmqErrno> {
+        let c = c_string(endpoint)?;
+        // SAFETY: `ptr` is live; `c` is NUL-terminated.
+        retry_eintr(|| unsafe { zmq_sys::zmq_socket_monitor(self.ptr, c.as_ptr(), events as i32) }).map(drop)
+    }
+
     /// A poll item for this socket.
     pub(crate) fn poll_item(&self, readable: bool, writable: bool) -> PollItem {
         PollItem::new(self.ptr, 0, readable, writable)

@@ -41,7 +41,9 @@ enum Verb {
     /// libzmq's `local_thr`: a PULL socket that counts COUNT messages of SIZE bytes and prints
     /// the throughput from the first message on.
     LocalThr(TwoProcThr),
-    /// libzmq's `remote_thr`: a PUSH socket that sends COUNT messages of SIZE bytes.
+    /// libzmq's `remote_thr`: a PUSH socket that sends COUNT messages of SIZE bytes, then
+    /// exits once the receiver has hung up (libzmq's and our local-thr do after the last
+    /// message), which confirms delivery; --timeout-ms bounds the wait.
     RemoteThr(TwoProcThr),
     /// Tick fan-out, the main job: one paced publisher, N subscribers, every lost tick found
     /// (exact missing ranges per topic) and every tick's latency counted. With no arguments:
