@@ -386,3 +386,28 @@ fn multipart_messages_arrive_whole() {
         assert_eq!(recv(&rx, "multipart"), vec![b"topic".to_vec(), vec![9; 200]]);
     });
 }
+
+#[test]
+fn stop_ends_a_worker_whose_send_is_blocked_and_counts_what_it_drops() {
+    with_timeout(WAIT, || {
+        const N: u64 = 50;
+        let engine = engine();
+        let ep = Endpoint::unique_inproc("stuck");
+        let (puller, release, _) = stalled_puller(&engine, ep.clone());
+        let mut o = SocketOptions::default();
+        o.hwm(1);
+        let mut b = engine.worker("stuck").drain_timeout(Duration::from_millis(200));
+        let push = b.socket(SocketSpec::connect(SocketKind::Push, ep).options(o));
+        let worker = b.spawn().unwrap();
+        for i in 0..N {
+            worker.handle().send(push, i.to_le_bytes().to_vec()).unwrap();
+        }
+        // The peer never reads: a send waits at the HWM with the rest behind it, and stop
+        // must still end the worker after the drain timeout, counting what it dropped.
+        let report = worker.stop().unwrap();
+        assert_eq!(report.stats.sent + report.stats.dropped, N, "{report:?}");
+        assert!(report.stats.dropped > 0, "{report:?}");
+        release.send(()).unwrap();
+        drop(puller);
+    });
+}

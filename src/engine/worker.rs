@@ -307,7 +307,7 @@ impl<'e> WorkerBuilder<'e> {
                 // Timed parks (paced publishers) want microseconds, not Linux's 50 µs slack.
                 sys::set_timer_slack_ns(1_000);
                 let worker_name = shared2.name.clone();
-                let result = catch_unwind(AssertUnwindSafe(|| {
+                let mut result = catch_unwind(AssertUnwindSafe(|| {
                     run_worker(&ctx, core, &specs, &shared2, &rx, cfg, &ready_tx, handler.as_mut())
                 }));
                 // Whatever is still in the channel was handed over and never sent: count it.
@@ -317,6 +317,9 @@ impl<'e> WorkerBuilder<'e> {
                 }
                 if left > 0 {
                     shared2.counters.dropped.fetch_add(left, Ordering::Relaxed);
+                    if let Ok(Ok(report)) = &mut result {
+                        report.stats.dropped += left;
+                    }
                     tracing::warn!(worker = %worker_name, left, "messages still queued at exit counted as dropped");
                 }
                 drop(rx);
@@ -804,6 +807,11 @@ impl Loop<'_> {
         let mut idler = Idler::new(self.cfg.idle);
         let mut stop_deadline: Option<Instant> = None;
         loop {
+            // A stop request must be seen even while a blocked send keeps the inbox (and the
+            // Stop command in it) unread.
+            if !self.stop.get() && self.shared.stop_requested.load(Ordering::Acquire) {
+                self.stop.set(true);
+            }
             let mut did_work = self.flush_pending()?;
             if self.pending.is_none() {
                 did_work |= self.drain_inbox()?;
@@ -986,7 +994,10 @@ impl Loop<'_> {
         let shared = self.shared;
         shared.parked.store(true, Ordering::Relaxed);
         std::sync::atomic::fence(Ordering::SeqCst);
-        if !self.rx.is_empty() || self.stop.get() {
+        // With a send blocked at the HWM the inbox is left unread on purpose: then wait for
+        // the socket to become writable instead of spinning on the full inbox.
+        let inbox_ready = self.pending.is_none() && !self.rx.is_empty();
+        if inbox_ready || (self.stop.get() && self.pending.is_none()) {
             shared.parked.store(false, Ordering::Relaxed);
             return Ok(());
         }

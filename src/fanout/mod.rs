@@ -100,8 +100,8 @@ impl Default for FeedConfig {
 impl FeedConfig {
     /// Checks every field; the error names the field, the value and what is accepted.
     pub fn validate(&self) -> Result<()> {
-        if self.topics.is_empty() {
-            return Err(Error::config("topics", 0, "at least one topic"));
+        if self.topics.is_empty() || self.topics.len() > usize::from(u16::MAX) {
+            return Err(Error::config("topics", self.topics.len(), "1 to 65535 topics"));
         }
         for t in &self.topics {
             if t.is_empty() || t.len() > 255 || t.contains('\0') {
@@ -203,9 +203,10 @@ pub struct PublisherRun {
     report: crossbeam_channel::Receiver<PublisherReport>,
 }
 
-/// The name of group `g`: the ZeroMQ topic frame its messages carry.
+/// The name of group `g`: the ZeroMQ topic frame its messages carry. The trailing dot
+/// keeps names prefix-free (SUB filters match prefixes: `g1` would also match `g10`).
 pub fn group_name(g: usize) -> String {
-    format!("g{g}")
+    format!("g{g}.")
 }
 
 /// The groups `topics` fall in, for a feed of `all` topics in `groups` groups.
@@ -416,6 +417,9 @@ fn start_subscriber(engine: &Engine, cfg: &SubscriberConfig) -> Result<Subscribe
     let mut b = engine.worker(&cfg.name).idle(cfg.idle).pin(cfg.pin).batch_max(256);
     b.socket(spec);
     let dealer = match &cfg.snapshot_endpoint {
+        // A conflating subscriber sends no hello, so the publisher could not tell its
+        // acknowledgement from a stray one: it neither asks nor acknowledges.
+        Some(_) if cfg.conflate => None,
         Some(ep) => Some(b.socket(SocketSpec::connect(SocketKind::Dealer, ep.clone()))),
         None if cfg.snapshot => {
             return Err(Error::config("snapshot", "on", "a snapshot endpoint to ask (--snapshot ENDPOINT)"))

@@ -396,10 +396,16 @@ impl Handler for Publisher {
                 self.deferred.push((rid.to_vec(), hello.to_vec()));
                 Ok(())
             }
-            wire::DONE_ACK => {
+            // Only a subscriber the publisher has seen can acknowledge (a stray peer must not
+            // end the end markers' repetition early).
+            wire::DONE_ACK if self.hellos.contains(hello) => {
                 self.acks.insert(hello.to_vec());
                 Ok(())
             }
+            wire::DONE_ACK => Err(Error::Decode {
+                context: "fan-out snapshot ROUTER".into(),
+                reason: "end acknowledgement from an unknown subscriber".into(),
+            }),
             other => Err(Error::Decode {
                 context: "fan-out snapshot ROUTER".into(),
                 reason: format!("unknown request {:?}", String::from_utf8_lossy(other)),

@@ -35,6 +35,8 @@ pub enum SeqOutcome {
     Gap(Gap),
     /// Already received or covered by a snapshot: ignored.
     Stale,
+    /// Sequence 0 or `u64::MAX`, which no publisher sends: refused, nothing changed.
+    Invalid,
 }
 
 /// Tracks one topic's sequences. Pure logic, unit-tested.
@@ -62,6 +64,7 @@ impl SeqTracker {
 
     /// Starts after a snapshot that covered sequences up to `seq`.
     pub fn start_after_snapshot(&mut self, seq: u64) {
+        let seq = seq.min(u64::MAX - 1);
         self.base = seq;
         if self.next <= seq {
             self.next = seq + 1;
@@ -70,6 +73,9 @@ impl SeqTracker {
 
     /// Accounts for one received tick.
     pub fn on_tick(&mut self, seq: u64) -> SeqOutcome {
+        if seq == 0 || seq == u64::MAX {
+            return SeqOutcome::Invalid;
+        }
         if seq < self.next {
             self.stale += 1;
             return SeqOutcome::Stale;
@@ -88,7 +94,8 @@ impl SeqTracker {
     /// Accounts for the publisher's word that `last_seq` was published (heartbeat or end):
     /// anything expected up to there and not received is missing. Returns the new gap.
     pub fn on_last(&mut self, last_seq: u64) -> Option<Gap> {
-        if last_seq < self.next {
+        // u64::MAX would overflow `next`; no publisher gets there, so a peer sent garbage.
+        if last_seq < self.next || last_seq == u64::MAX {
             return None;
         }
         let gap = Gap { first: self.next, last: last_seq };
@@ -104,7 +111,7 @@ impl SeqTracker {
     }
 
     fn add_gap(&mut self, gap: Gap) {
-        self.missing += gap.len();
+        self.missing = self.missing.saturating_add(gap.len());
         if self.gaps.len() < MAX_GAPS_KEPT {
             self.gaps.push(gap);
         } else {
@@ -197,6 +204,21 @@ mod tests {
         assert_eq!(t.on_tick(101), SeqOutcome::InOrder);
         t.on_end(101);
         assert_eq!((t.from_snapshot(), t.received(), t.missing()), (100, 1, 0));
+    }
+
+    #[test]
+    fn extreme_sequences_from_a_peer_never_overflow() {
+        let mut t = SeqTracker::new();
+        assert_eq!(t.on_tick(0), SeqOutcome::Invalid);
+        assert_eq!(t.on_tick(u64::MAX), SeqOutcome::Invalid);
+        assert_eq!(t.on_last(u64::MAX), None);
+        t.start_after_snapshot(u64::MAX);
+        assert_eq!(t.on_tick(u64::MAX - 1), SeqOutcome::Stale);
+        let mut t = SeqTracker::new();
+        t.on_tick(u64::MAX - 1);
+        assert_eq!(t.missing(), u64::MAX - 2);
+        t.on_last(u64::MAX - 1);
+        assert_eq!(t.accounted_up_to(), u64::MAX - 1);
     }
 
     #[test]

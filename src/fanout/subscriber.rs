@@ -192,8 +192,13 @@ impl Subscriber {
     /// Applies one tick: sequence accounting and latency.
     fn apply(&mut self, k: usize, seq: u64, sent_ns: u64, intended_ns: u64, now: u64) {
         let before = self.trackers[k].missing();
-        if self.trackers[k].on_tick(seq) == super::seq::SeqOutcome::Stale {
-            return;
+        match self.trackers[k].on_tick(seq) {
+            super::seq::SeqOutcome::Stale => return,
+            super::seq::SeqOutcome::Invalid => {
+                self.decode_errors += 1;
+                return;
+            }
+            _ => {}
         }
         self.window_missing += self.trackers[k].missing() - before;
         self.window_received += 1;
@@ -389,6 +394,16 @@ impl Handler for Subscriber {
     }
 
     fn on_stop(&mut self, _ctx: &mut WorkerCtx<'_>) {
+        // Stopped before the snapshot came: what was received still counts as received.
+        if let Join::Waiting { held } = std::mem::replace(&mut self.join, Join::Live) {
+            if !held.is_empty() {
+                tracing::warn!(subscriber = %self.name, held = held.len(), "no snapshot arrived; applying the updates held for it");
+            }
+            let now = now_ns();
+            for (k, seq, sent, intended) in held {
+                self.apply(k, seq, sent, intended, now);
+            }
+        }
         // The last, partial window counts too: a short run can be too slow.
         self.judge_window();
         self.publish_live();
