@@ -220,7 +220,8 @@ impl<'e> WorkerBuilder<'e> {
         self
     }
 
-    /// How long a stop waits for queued messages to leave before counting them dropped. Default 5 s.
+    /// How long a stopping worker waits without progress (a peer that stopped reading) before
+    /// counting what is still queued as dropped. Default 5 s.
     pub fn drain_timeout(mut self, d: Duration) -> Self {
         self.drain_timeout = d;
         self
@@ -825,7 +826,12 @@ impl Loop<'_> {
                 Err(e) => self.handler_error(&e),
             }
             if self.stop.get() {
-                let deadline = *stop_deadline.get_or_insert_with(|| Instant::now() + self.cfg.drain_timeout);
+                // The drain may take as long as it keeps making progress; it is cut off only
+                // after `drain_timeout` without any (a peer that stopped reading).
+                if did_work || stop_deadline.is_none() {
+                    stop_deadline = Some(Instant::now() + self.cfg.drain_timeout);
+                }
+                let deadline = stop_deadline.unwrap_or_else(Instant::now);
                 if self.pending.is_none() && self.rx.is_empty() {
                     return Ok(());
                 }
