@@ -260,7 +260,9 @@ fn stop_sends_everything_already_handed_over() {
     with_timeout(WAIT, || {
         const N: u64 = 20_000;
         let engine = engine();
-        let ep = Endpoint::unique_ipc("drain");
+        // tcp: libzmq 4.3.4 can lose the tail of an ipc stream when the sender closes right
+        // after sending (issue #4660), which is libzmq's to fix, not this test's subject.
+        let ep = Endpoint::tcp_loopback_any();
         let got = Arc::new(AtomicU64::new(0));
         let got2 = Arc::clone(&got);
         let mut b = engine.worker("pull");
@@ -274,7 +276,11 @@ fn stop_sends_everything_already_handed_over() {
             .unwrap();
         let bound: Endpoint = puller.endpoint(pull).unwrap().parse().unwrap();
         let mut b = engine.worker("push").inbox_capacity(N as usize);
-        let push = b.socket(SocketSpec::connect(SocketKind::Push, bound));
+        // An infinite linger: closing must not discard what a slow (debug, loaded) receiver
+        // has not read yet; ztick's own 1 s default would.
+        let mut o = SocketOptions::default();
+        o.linger(None);
+        let push = b.socket(SocketSpec::connect(SocketKind::Push, bound).options(o));
         let pusher = b.spawn().unwrap();
         for i in 0..N {
             pusher.handle().send(push, i.to_le_bytes().to_vec()).unwrap();
@@ -283,7 +289,6 @@ fn stop_sends_everything_already_handed_over() {
         assert_eq!((report.stats.sent, report.stats.dropped), (N, 0));
         wait_for(&got, N);
         puller.stop().unwrap();
-        let _ = std::fs::remove_file(ep.ipc_path().unwrap());
     });
 }
 
