@@ -20,8 +20,12 @@ fn main() {
         }
     };
     println!("cargo:rustc-env=ZTICK_LIBZMQ_LINK={mode}");
-    let flags = std::env::var("CXXFLAGS_x86_64_unknown_linux_gnu")
-        .or_else(|_| std::env::var("CXXFLAGS"))
-        .unwrap_or_default();
+    // The flags only mean something when this build compiled libzmq.
+    let flags = match mode {
+        "vendored" => std::env::var("CXXFLAGS_x86_64_unknown_linux_gnu")
+            .or_else(|_| std::env::var("CXXFLAGS"))
+            .unwrap_or_default(),
+        _ => String::new(),
+    };
     println!("cargo:rustc-env=ZTICK_LIBZMQ_CXXFLAGS={flags}");
 }

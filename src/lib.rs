@@ -46,8 +46,8 @@ pub use batch::{Batcher, FlushReason};
 pub use config::{FullPolicy, SocketKind, SocketOptions};
 pub use endpoint::{Endpoint, Transport};
 pub use engine::{
-    Engine, EngineBuilder, Handle, Handler, IdleStrategy, MessageHandler, SendError, SocketId, SocketSpec,
-    TickHandler, Worker, WorkerBuilder, WorkerCtx, WorkerReport, WorkerStats,
+    Engine, EngineBuilder, Handle, Handler, IdleStrategy, MessageHandler, Received, SendError, SocketId,
+    SocketSpec, TickHandler, Worker, WorkerBuilder, WorkerCtx, WorkerReport, WorkerStats,
 };
 pub use error::{Error, Operation, Result, ZmqErrno};
 pub use message::{BufferPool, Frame, Inbound, Outbound, PoolStats, PooledBuf};

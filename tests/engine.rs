@@ -416,3 +416,21 @@ fn stop_ends_a_worker_whose_send_is_blocked_and_counts_what_it_drops() {
         drop(puller);
     });
 }
+
+#[test]
+fn received_messages_can_go_to_a_channel() {
+    with_timeout(WAIT, || {
+        let engine = engine();
+        let ep = Endpoint::unique_inproc("forward");
+        let (tx, rx) = crossbeam_channel::bounded(16);
+        let mut b = engine.worker("pull");
+        let pull = b.socket(SocketSpec::bind(SocketKind::Pull, ep.clone()));
+        let _puller = b.forward_to(tx).spawn().unwrap();
+        let mut b = engine.worker("push");
+        let push = b.socket(SocketSpec::connect(SocketKind::Push, ep));
+        let pusher = b.spawn().unwrap();
+        pusher.handle().send(push, b"hello".to_vec()).unwrap();
+        let got = recv(&rx, "forwarded message");
+        assert_eq!((got.socket, got.frames), (pull, vec![b"hello".to_vec()]));
+    });
+}

@@ -11,7 +11,8 @@ use std::sync::Arc;
 pub use handle::{Handle, SendError, WorkerStats};
 pub use idle::IdleStrategy;
 pub use worker::{
-    Handler, MessageHandler, SocketSpec, TickHandler, Worker, WorkerBuilder, WorkerCtx, WorkerReport,
+    Handler, MessageHandler, Received, SocketSpec, TickHandler, Worker, WorkerBuilder, WorkerCtx,
+    WorkerReport,
 };
 
 use crate::error::{Error, Operation, Result};

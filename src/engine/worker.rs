@@ -127,6 +127,15 @@ pub trait Handler: Send {
     fn on_stop(&mut self, _ctx: &mut WorkerCtx<'_>) {}
 }
 
+/// A received message, copied out of the worker (see [`WorkerBuilder::forward_to`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    /// The socket it arrived on.
+    pub socket: SocketId,
+    /// Its frames, in order.
+    pub frames: Vec<Vec<u8>>,
+}
+
 /// Called on the worker thread for every received message.
 pub type MessageHandler = Box<dyn FnMut(&mut WorkerCtx<'_>, SocketId, &Inbound<'_>) -> Result<()> + Send>;
 /// Called on the worker thread on every pass of its loop; returns whether it did work.
@@ -240,6 +249,17 @@ impl<'e> WorkerBuilder<'e> {
     ) -> Self {
         self.closures.message = Some(Box::new(f));
         self
+    }
+
+    /// Sends a copy of every received message to `tx` instead of running a handler on the
+    /// worker: the simplest way to consume on an application thread. A full channel makes
+    /// the worker wait, which pushes back on the sockets' HWMs.
+    pub fn forward_to(self, tx: crossbeam_channel::Sender<Received>) -> Self {
+        self.on_message(move |_, socket, msg| {
+            tx.send(Received { socket, frames: msg.to_vec() }).map_err(|_| {
+                Error::Stopped("the channel received messages are forwarded to is closed".into())
+            })
+        })
     }
 
     /// Sets a handler run on every pass of the loop (for timers and paced publishing).

@@ -46,8 +46,8 @@ pub struct FeedConfig {
     pub max_ticks: Option<u64>,
     /// Payload bytes per tick (at most 65,535). Default 64.
     pub payload_size: usize,
-    /// Groups the topics are spread over (topic `i` in group `i % groups`, named `g0`, `g1`,
-    /// …). A message carries ticks of one group; SUB sockets filter on the group, and a
+    /// Groups the topics are spread over (topic `i` in group `i % groups`, named `g0.`,
+    /// `g1.`, … by [`group_name`]). A message carries ticks of one group; SUB sockets filter on the group, and a
     /// subscriber keeps only its topics. Default 1: every topic coalesces into one stream.
     /// As many groups as topics gives per-topic filtering in libzmq, at the price of
     /// smaller batches.
