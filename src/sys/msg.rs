@@ -8,7 +8,8 @@ use std::ffi::c_void;
 /// content before it stores the new one, so steady-state receives make no Rust allocation.
 #[repr(C, align(8))]
 pub(crate) struct Msg {
-    /// libzmq wants 8-byte alignment; bindgen's `[u8; 64]` has none, hence the wrapper.
+    /// libzmq wants 8-byte alignment; zmq-sys 0.12 declares it, and `align(8)` here keeps
+    /// that true should a future binding drop it.
     raw: zmq_sys::zmq_msg_t,
 }
 
