@@ -191,16 +191,7 @@ pub fn measure_round_trips(engine: &Engine, endpoint: Endpoint, side: &LatSide) 
         done: done_tx,
     };
     let worker = b.handler(timer).spawn()?;
-    let result = match side.timeout {
-        Some(t) => done_rx.recv_timeout(t).map_err(|_| Error::Timeout {
-            op: Operation::Recv,
-            endpoint: ep_text.clone(),
-            ms: t.as_millis() as u64,
-        }),
-        None => {
-            done_rx.recv().map_err(|_| Error::Stopped("latency worker ended before the last reply".into()))
-        }
-    };
+    let result = wait(&done_rx, side.timeout, &ep_text, Operation::Recv);
     let report = worker.stop()?;
     if report.stats.handler_errors > 0 {
         return Err(Error::Decode {
@@ -238,7 +229,7 @@ pub fn serve_echo(engine: &Engine, endpoint: Endpoint, bind: bool, side: &LatSid
             Ok(())
         })
         .spawn()?;
-    let res = wait(&done_rx, side.timeout, &endpoint, Operation::Recv);
+    let res = wait(&done_rx, side.timeout, &endpoint.to_string(), Operation::Recv);
     worker.stop()?;
     res
 }
@@ -251,21 +242,24 @@ pub(super) fn lingering(timeout: Option<Duration>) -> SocketOptions {
     o
 }
 
-pub(super) fn wait(
-    rx: &crossbeam_channel::Receiver<()>,
+/// Waits for a worker's result: up to `timeout` (then a timeout error naming `endpoint`
+/// and `op`), or for as long as it takes when `None`.
+pub(super) fn wait<T>(
+    rx: &crossbeam_channel::Receiver<T>,
     timeout: Option<Duration>,
-    ep: &Endpoint,
+    endpoint: &str,
     op: Operation,
-) -> Result<()> {
-    let r = match timeout {
+) -> Result<T> {
+    match timeout {
         Some(t) => rx.recv_timeout(t).map_err(|_| Error::Timeout {
             op,
-            endpoint: ep.to_string(),
+            endpoint: endpoint.to_owned(),
             ms: t.as_millis() as u64,
         }),
-        None => rx.recv().map_err(|_| Error::Stopped("worker ended early".into())),
-    };
-    r.map(drop)
+        None => {
+            rx.recv().map_err(|_| Error::Stopped(format!("the worker on {endpoint} ended before finishing")))
+        }
+    }
 }
 
 /// `ztick lat`: REP echo and REQ timer on two workers of one engine.

@@ -154,14 +154,7 @@ impl Counter {
 
     fn wait(self) -> Result<ThrReport> {
         let Counter { worker, done_rx, endpoint, side } = self;
-        let res = match side.timeout {
-            Some(t) => done_rx.recv_timeout(t).map_err(|_| Error::Timeout {
-                op: crate::error::Operation::Recv,
-                endpoint: endpoint.clone(),
-                ms: t.as_millis() as u64,
-            }),
-            None => done_rx.recv().map_err(|_| Error::Stopped("receiver ended early".into())),
-        };
+        let res = wait(&done_rx, side.timeout, &endpoint, crate::error::Operation::Recv);
         worker.stop()?;
         let (elapsed_ns, wrong) = res?;
         if wrong > 0 {
@@ -191,7 +184,7 @@ pub fn send_burst(engine: &Engine, endpoint: Endpoint, bind: bool, side: &ThrSid
         return Ok(());
     }
     let (worker, done_rx) = start_burst(engine, endpoint.clone(), bind, side)?;
-    let res = wait(&done_rx, side.timeout, &endpoint, crate::error::Operation::Send);
+    let res = wait(&done_rx, side.timeout, &endpoint.to_string(), crate::error::Operation::Send);
     worker.stop()?;
     res
 }
