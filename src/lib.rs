@@ -38,6 +38,7 @@ pub mod fanout;
 pub mod info;
 mod message;
 pub mod metrics;
+pub mod patterns;
 pub mod perf;
 #[allow(unsafe_code)]
 mod sys;
@@ -50,5 +51,6 @@ pub use engine::{
     SocketSpec, TickHandler, Worker, WorkerBuilder, WorkerCtx, WorkerReport, WorkerStats,
 };
 pub use error::{Error, Operation, Result, ZmqErrno};
+pub use message::codec;
 pub use message::{BufferPool, Frame, Inbound, Outbound, PoolStats, PooledBuf};
 pub use sys::now_ns;

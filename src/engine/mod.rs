@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 pub use handle::{Handle, SendError, WorkerStats};
 pub use idle::IdleStrategy;
+pub(crate) use worker::open_socket;
 pub use worker::{
     Handler, MessageHandler, Received, SocketSpec, TickHandler, Worker, WorkerBuilder, WorkerCtx,
     WorkerReport,
@@ -170,5 +171,10 @@ impl Engine {
     /// libzmq I/O threads in this engine's context.
     pub fn io_threads(&self) -> usize {
         self.io_threads
+    }
+
+    /// The libzmq context, for sockets that live on an application thread (`patterns`).
+    pub(crate) fn context(&self) -> &Arc<RawContext> {
+        &self.ctx
     }
 }

@@ -700,39 +700,52 @@ fn wait_writable(raw: &RawSocket, timeout_ms: i64) -> Result<()> {
 fn open_sockets(ctx: &RawContext, specs: &[SocketSpec]) -> Result<Vec<Sock>> {
     let mut socks = Vec::with_capacity(specs.len());
     for spec in specs {
-        let kind = spec.kind.as_str();
-        let ep = spec.endpoint.to_string();
-        let err = |op, source| Error::Zmq { op, kind, endpoint: Some(ep.clone()), source };
-        let raw = RawSocket::new(ctx, spec.kind).map_err(|e| err(Operation::Socket, e))?;
-        let mut opts = spec.options.clone();
-        if opts.linger.is_none() {
-            opts.linger = Some(Some(SocketOptions::DEFAULT_LINGER));
-        }
-        raw.apply(&opts).map_err(|(name, e)| Error::Zmq {
-            op: Operation::SetOption,
-            kind,
-            endpoint: Some(format!("{ep} (option {name})")),
+        let (raw, endpoint) = open_socket(ctx, spec)?;
+        let fd = raw.fd().map_err(|e| Error::Zmq {
+            op: Operation::GetOption,
+            kind: spec.kind.as_str(),
+            endpoint: Some(endpoint.clone()),
             source: e,
         })?;
-        if spec.xpub_verbose {
-            raw.set_xpub_verbose(true).map_err(|e| err(Operation::SetOption, e))?;
-        }
-        if spec.xpub_nodrop {
-            raw.set_xpub_nodrop(true).map_err(|e| err(Operation::SetOption, e))?;
-        }
-        for prefix in &spec.subscriptions {
-            raw.subscribe(prefix).map_err(|e| err(Operation::SetOption, e))?;
-        }
-        let endpoint = if spec.bind {
-            raw.bind(&ep).map_err(|e| err(Operation::Bind, e))?
-        } else {
-            raw.connect(&ep).map_err(|e| err(Operation::Connect, e))?;
-            ep.clone()
-        };
-        let fd = raw.fd().map_err(|e| err(Operation::GetOption, e))?;
         socks.push(Sock { raw, fd, endpoint, on_full: spec.on_full });
     }
     Ok(socks)
+}
+
+/// Creates one socket as `spec` says: options first (libzmq applies most of them only to
+/// connections made afterwards), ztick's default linger, then bind or connect. Returns the
+/// socket and its endpoint (for a bind, the one libzmq resolved, with the real tcp port).
+pub(crate) fn open_socket(ctx: &RawContext, spec: &SocketSpec) -> Result<(RawSocket, String)> {
+    let kind = spec.kind.as_str();
+    let ep = spec.endpoint.to_string();
+    let err = |op, source| Error::Zmq { op, kind, endpoint: Some(ep.clone()), source };
+    let raw = RawSocket::new(ctx, spec.kind).map_err(|e| err(Operation::Socket, e))?;
+    let mut opts = spec.options.clone();
+    if opts.linger.is_none() {
+        opts.linger = Some(Some(SocketOptions::DEFAULT_LINGER));
+    }
+    raw.apply(&opts).map_err(|(name, e)| Error::Zmq {
+        op: Operation::SetOption,
+        kind,
+        endpoint: Some(format!("{ep} (option {name})")),
+        source: e,
+    })?;
+    if spec.xpub_verbose {
+        raw.set_xpub_verbose(true).map_err(|e| err(Operation::SetOption, e))?;
+    }
+    if spec.xpub_nodrop {
+        raw.set_xpub_nodrop(true).map_err(|e| err(Operation::SetOption, e))?;
+    }
+    for prefix in &spec.subscriptions {
+        raw.subscribe(prefix).map_err(|e| err(Operation::SetOption, e))?;
+    }
+    let endpoint = if spec.bind {
+        raw.bind(&ep).map_err(|e| err(Operation::Bind, e))?
+    } else {
+        raw.connect(&ep).map_err(|e| err(Operation::Connect, e))?;
+        ep.clone()
+    };
+    Ok((raw, endpoint))
 }
 
 #[allow(clippy::too_many_arguments)]

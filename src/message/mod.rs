@@ -1,5 +1,7 @@
 //! Messages going out (owned frames, pooled or copied) and coming in (borrowed, reused frames).
 
+pub mod codec;
+
 use crate::sys::Msg;
 pub use crate::sys::{BufferPool, PoolStats, PooledBuf};
 

@@ -1,0 +1,14 @@
+//! The messaging patterns of the ZeroMQ guide, on the engine and on caller-thread sockets:
+//! request/reply, publish/subscribe, pipeline, DEALER/ROUTER, PAIR, and the reliable
+//! request/reply of the guide's chapter 4 (Lazy, Simple and Paranoid Pirate).
+//!
+//! Servers (replier, router, subscriber, puller) run on engine workers and never stop for a
+//! peer's bad input: each malformed message is counted in [`InputStats`] and traced with
+//! the peer's context, and the next one is served. Clients that wait for an answer use a
+//! [`Socket`] on the calling thread, which saves a hop.
+
+mod input;
+mod socket;
+
+pub use input::{InputCounters, InputStats, Malformed};
+pub use socket::Socket;

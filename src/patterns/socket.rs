@@ -1,0 +1,236 @@
+//! A libzmq socket driven from the calling thread: the client side of the patterns, where
+//! a call waits for its answer and a hop to a worker thread would only add latency.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::config::{SocketKind, SocketOptions};
+use crate::endpoint::Endpoint;
+use crate::engine::{open_socket, Engine, SocketSpec};
+use crate::error::{Error, Operation, Result, ZmqErrno};
+use crate::sys::{self, Msg, RawContext, RawSocket};
+
+/// A libzmq socket owned by one thread at a time: `Send`, not `Sync`, like libzmq's own.
+///
+/// Every receive returns whole messages (libzmq delivers the frames of one message together
+/// or not at all) and every send is one atomic multipart message.
+///
+/// ```
+/// use ztick::{Engine, Endpoint, SocketKind, SocketOptions};
+/// use ztick::patterns::Socket;
+///
+/// let engine = Engine::new()?;
+/// let ep = Endpoint::unique_inproc("socket-doc");
+/// let mut a = Socket::bind(&engine, SocketKind::Pair, &ep, &SocketOptions::default())?;
+/// let mut b = Socket::connect(&engine, SocketKind::Pair, &ep, &SocketOptions::default())?;
+/// a.send(&[b"topic", b"body"])?;
+/// assert_eq!(b.recv()?, vec![b"topic".to_vec(), b"body".to_vec()]);
+/// # Ok::<(), ztick::Error>(())
+/// ```
+pub struct Socket {
+    /// Declared before `_ctx`, so the socket closes before the context can terminate.
+    raw: RawSocket,
+    endpoint: String,
+    /// Reused for every frame received.
+    msg: Msg,
+    _ctx: Arc<RawContext>,
+}
+
+impl std::fmt::Debug for Socket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Socket").field("kind", &self.raw.kind()).field("endpoint", &self.endpoint).finish()
+    }
+}
+
+impl Socket {
+    /// Opens a socket as `spec` says (options, then bind or connect) in `engine`'s context.
+    pub fn open(engine: &Engine, spec: &SocketSpec) -> Result<Socket> {
+        let ctx = Arc::clone(engine.context());
+        let (raw, endpoint) = open_socket(&ctx, spec)?;
+        Ok(Socket { raw, endpoint, msg: Msg::new(), _ctx: ctx })
+    }
+
+    /// A socket of `kind` bound to `endpoint`.
+    pub fn bind(
+        engine: &Engine,
+        kind: SocketKind,
+        endpoint: &Endpoint,
+        options: &SocketOptions,
+    ) -> Result<Socket> {
+        Socket::open(engine, &SocketSpec::bind(kind, endpoint.clone()).options(options.clone()))
+    }
+
+    /// A socket of `kind` connected to `endpoint` (libzmq connects in the background and
+    /// reconnects by itself; messages queue meanwhile, up to the HWM).
+    pub fn connect(
+        engine: &Engine,
+        kind: SocketKind,
+        endpoint: &Endpoint,
+        options: &SocketOptions,
+    ) -> Result<Socket> {
+        Socket::open(engine, &SocketSpec::connect(kind, endpoint.clone()).options(options.clone()))
+    }
+
+    /// The socket's kind.
+    pub fn kind(&self) -> SocketKind {
+        self.raw.kind()
+    }
+
+    /// The endpoint: for a bind, the one libzmq resolved (a tcp `*` port becomes the real one).
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// Sends `frames` as one message, blocking while the HWM is reached (libzmq's behaviour
+    /// for PUSH, DEALER, REQ and PAIR; PUB drops instead).
+    pub fn send(&mut self, frames: &[&[u8]]) -> Result<()> {
+        self.send_frames(frames, false).map_err(|e| self.err(Operation::Send, e))
+    }
+
+    /// Sends `frames` as one message, waiting at most `timeout` for room.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] when the peer did not take it in time (nothing was sent).
+    pub fn send_timeout(&mut self, frames: &[&[u8]], timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.send_frames(frames, true) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.is_again() => {}
+                Err(e) => return Err(self.err(Operation::Send, e)),
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(self.timeout(Operation::Send, timeout));
+            }
+            self.wait(false, left)?;
+        }
+    }
+
+    /// Sends `frames` as one message if there is room now; `Ok(false)` when the HWM is reached.
+    pub fn try_send(&mut self, frames: &[&[u8]]) -> Result<bool> {
+        match self.send_frames(frames, true) {
+            Ok(()) => Ok(true),
+            Err(e) if e.is_again() => Ok(false),
+            Err(e) => Err(self.err(Operation::Send, e)),
+        }
+    }
+
+    /// Receives one whole message, waiting for as long as it takes.
+    pub fn recv(&mut self) -> Result<Vec<Vec<u8>>> {
+        let mut frames = Vec::new();
+        self.recv_frames(&mut frames, false).map_err(|e| self.err(Operation::Recv, e))?;
+        Ok(frames)
+    }
+
+    /// Receives one whole message, waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] when nothing arrived in time.
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Vec<Vec<u8>>> {
+        let mut frames = Vec::new();
+        if self.recv_into(&mut frames, timeout)? {
+            Ok(frames)
+        } else {
+            Err(self.timeout(Operation::Recv, timeout))
+        }
+    }
+
+    /// Receives one whole message into `frames` (cleared first, its buffers reused), waiting
+    /// at most `timeout`; `Ok(false)` when nothing arrived in time.
+    pub fn recv_into(&mut self, frames: &mut Vec<Vec<u8>>, timeout: Duration) -> Result<bool> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.recv_frames(frames, true) {
+                Ok(()) => return Ok(true),
+                Err(e) if e.is_again() => {}
+                Err(e) => return Err(self.err(Operation::Recv, e)),
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(false);
+            }
+            self.wait(true, left)?;
+        }
+    }
+
+    /// Adds a topic prefix to a SUB socket's filter (an empty prefix takes everything).
+    pub fn subscribe(&mut self, prefix: &[u8]) -> Result<()> {
+        self.raw.subscribe(prefix).map_err(|e| self.err(Operation::SetOption, e))
+    }
+
+    /// Removes a prefix added by [`Socket::subscribe`].
+    pub fn unsubscribe(&mut self, prefix: &[u8]) -> Result<()> {
+        self.raw.unsubscribe(prefix).map_err(|e| self.err(Operation::SetOption, e))
+    }
+
+    /// Makes a PUB/XPUB socket return EAGAIN at the HWM instead of dropping (`ZMQ_XPUB_NODROP`).
+    pub fn set_xpub_nodrop(&mut self, on: bool) -> Result<()> {
+        self.raw.set_xpub_nodrop(on).map_err(|e| self.err(Operation::SetOption, e))
+    }
+
+    /// Makes an XPUB socket pass on duplicate subscriptions (`ZMQ_XPUB_VERBOSE`).
+    pub fn set_xpub_verbose(&mut self, on: bool) -> Result<()> {
+        self.raw.set_xpub_verbose(on).map_err(|e| self.err(Operation::SetOption, e))
+    }
+
+    /// Waits until a message can be received, at most `timeout`; whether one can.
+    pub fn readable(&mut self, timeout: Duration) -> Result<bool> {
+        self.wait(true, timeout)
+    }
+
+    fn send_frames(&mut self, frames: &[&[u8]], dont_wait: bool) -> std::result::Result<(), ZmqErrno> {
+        let Some((last, head)) = frames.split_last() else {
+            // A message has at least one frame; send an empty one rather than nothing.
+            return self.raw.send_bytes(&[], false, dont_wait);
+        };
+        for (i, f) in head.iter().enumerate() {
+            // Once the first frame is queued the rest always are (multipart messages are
+            // atomic), so only the first may see EAGAIN.
+            self.raw.send_bytes(f, true, dont_wait && i == 0)?;
+        }
+        self.raw.send_bytes(last, false, dont_wait && head.is_empty())
+    }
+
+    fn recv_frames(
+        &mut self,
+        frames: &mut Vec<Vec<u8>>,
+        dont_wait: bool,
+    ) -> std::result::Result<(), ZmqErrno> {
+        let mut n = 0;
+        loop {
+            // Later frames of a message are already here: libzmq delivers them together.
+            self.raw.recv_msg(&mut self.msg, dont_wait && n == 0)?;
+            if n < frames.len() {
+                frames[n].clear();
+                frames[n].extend_from_slice(self.msg.as_bytes());
+            } else {
+                frames.push(self.msg.as_bytes().to_vec());
+            }
+            n += 1;
+            if !self.msg.more() {
+                frames.truncate(n);
+                return Ok(());
+            }
+        }
+    }
+
+    fn wait(&mut self, readable: bool, timeout: Duration) -> Result<bool> {
+        let mut items = [self.raw.poll_item(readable, !readable)];
+        let ms = i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX).max(1);
+        let n = sys::poll(&mut items, ms).map_err(|e| self.err(Operation::Poll, e))?;
+        Ok(n > 0)
+    }
+
+    fn err(&self, op: Operation, source: ZmqErrno) -> Error {
+        Error::Zmq { op, kind: self.raw.kind().as_str(), endpoint: Some(self.endpoint.clone()), source }
+    }
+
+    fn timeout(&self, op: Operation, after: Duration) -> Error {
+        Error::Timeout {
+            op,
+            endpoint: format!("{} {}", self.raw.kind().as_str(), self.endpoint),
+            ms: u64::try_from(after.as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+}
