@@ -126,6 +126,16 @@ pub enum Error {
         /// How long it waited.
         ms: u64,
     },
+    /// A request got no answer after every try.
+    #[error("no reply from {endpoint} after {tries} tries of {each_ms} ms each; is the server running and reachable?")]
+    NoReply {
+        /// The server's endpoint.
+        endpoint: String,
+        /// How many times the request was sent.
+        tries: u32,
+        /// How long each try waited.
+        each_ms: u64,
+    },
     /// A feature is not available in this libzmq build.
     #[error("{feature} is not available: {hint}")]
     Unsupported {

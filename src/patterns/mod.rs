@@ -7,8 +7,18 @@
 //! the peer's context, and the next one is served. Clients that wait for an answer use a
 //! [`Socket`] on the calling thread, which saves a hop.
 
+mod envelope;
 mod input;
+mod pirate;
+mod reqrep;
+mod router;
 mod socket;
 
 pub use input::{InputCounters, InputStats, Malformed};
+pub use pirate::{
+    Heartbeat, PirateQueue, PirateQueueBuilder, PirateWorker, PirateWorkerBuilder, PirateWorkerStats,
+    QueueStats, HEARTBEAT, READY,
+};
+pub use reqrep::{Replier, ReplierBuilder, Requester, RequesterBuilder, RequesterStats};
+pub use router::{Peer, Replies, Router, RouterBuilder, RouterSender};
 pub use socket::Socket;

@@ -28,12 +28,14 @@ use crate::sys::{self, Msg, RawContext, RawSocket};
 /// # Ok::<(), ztick::Error>(())
 /// ```
 pub struct Socket {
-    /// Declared before `_ctx`, so the socket closes before the context can terminate.
+    /// Declared before `ctx`, so the socket closes before the context can terminate.
     raw: RawSocket,
     endpoint: String,
     /// Reused for every frame received.
     msg: Msg,
-    _ctx: Arc<RawContext>,
+    /// How it was opened, for [`Socket::reopen`].
+    spec: SocketSpec,
+    ctx: Arc<RawContext>,
 }
 
 impl std::fmt::Debug for Socket {
@@ -47,7 +49,20 @@ impl Socket {
     pub fn open(engine: &Engine, spec: &SocketSpec) -> Result<Socket> {
         let ctx = Arc::clone(engine.context());
         let (raw, endpoint) = open_socket(&ctx, spec)?;
-        Ok(Socket { raw, endpoint, msg: Msg::new(), _ctx: ctx })
+        Ok(Socket { raw, endpoint, msg: Msg::new(), spec: spec.clone(), ctx })
+    }
+
+    /// Closes the socket and opens a fresh one the same way: what a client does after a
+    /// timeout, since a REQ socket that sent and got no answer cannot send again (EFSM),
+    /// and a new socket also drops anything queued for the old connection. The old socket
+    /// closes with its linger, so a short one (or zero) makes this quick. Meant for
+    /// connecting sockets: a bound one would bind its endpoint again.
+    pub fn reopen(&mut self) -> Result<()> {
+        let (raw, endpoint) = open_socket(&self.ctx, &self.spec)?;
+        // The assignment drops (closes) the old socket.
+        self.raw = raw;
+        self.endpoint = endpoint;
+        Ok(())
     }
 
     /// A socket of `kind` bound to `endpoint`.
