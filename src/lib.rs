@@ -31,6 +31,7 @@
 
 mod batch;
 mod config;
+pub mod curve;
 mod endpoint;
 mod engine;
 mod error;
@@ -42,6 +43,7 @@ pub mod patterns;
 pub mod perf;
 #[allow(unsafe_code)]
 mod sys;
+pub mod zap;
 
 pub use batch::{Batcher, FlushReason};
 pub use config::{FullPolicy, SocketKind, SocketOptions};

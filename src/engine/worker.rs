@@ -719,6 +719,9 @@ pub(crate) fn open_socket(ctx: &RawContext, spec: &SocketSpec) -> Result<(RawSoc
     let kind = spec.kind.as_str();
     let ep = spec.endpoint.to_string();
     let err = |op, source| Error::Zmq { op, kind, endpoint: Some(ep.clone()), source };
+    if spec.options.curve.is_some() {
+        crate::curve::require()?;
+    }
     let raw = RawSocket::new(ctx, spec.kind).map_err(|e| err(Operation::Socket, e))?;
     let mut opts = spec.options.clone();
     if opts.linger.is_none() {

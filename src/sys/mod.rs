@@ -10,7 +10,9 @@ mod msg;
 mod pool;
 mod socket;
 
+mod curve;
 pub(crate) use context::{opt as ctx_opt, RawContext};
+pub(crate) use curve::{curve_keypair, curve_public};
 pub(crate) use msg::Msg;
 pub use pool::{BufferPool, PoolStats, PooledBuf};
 pub(crate) use socket::{poll, poll_fds, PollItem, RawSocket, Wakeup};

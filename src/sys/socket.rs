@@ -7,6 +7,7 @@ use super::context::RawContext;
 use super::msg::Msg;
 use super::{last_errno, retry_eintr};
 use crate::config::{SocketKind, SocketOptions};
+use crate::curve::Curve;
 use crate::error::ZmqErrno;
 
 /// An owned libzmq socket. `Send` but not `Sync`: libzmq sockets are not thread-safe, so a
@@ -146,6 +147,26 @@ impl RawSocket {
         }
         if let Some(id) = &opts.routing_id {
             self.set_bytes(zmq_sys::ZMQ_ROUTING_ID, id).map_err(|e| ("routing_id", e))?;
+        }
+        if let Some(domain) = &opts.zap_domain {
+            self.set_bytes(zmq_sys::ZMQ_ZAP_DOMAIN, domain.as_bytes()).map_err(|e| ("zap_domain", e))?;
+        }
+        match &opts.curve {
+            None => {}
+            Some(Curve::Server { secret }) => {
+                self.set_i32(zmq_sys::ZMQ_CURVE_SERVER, 1).map_err(|e| ("curve_server", e))?;
+                self.set_bytes(zmq_sys::ZMQ_CURVE_SECRETKEY, secret.as_bytes())
+                    .map_err(|e| ("curve_secretkey", e))?;
+            }
+            Some(Curve::Client { secret, server }) => {
+                let public = super::curve_public(secret.as_bytes())
+                    .ok_or(("curve_publickey", super::errno_of(libc::ENOTSUP)))?;
+                self.set_bytes(zmq_sys::ZMQ_CURVE_SERVERKEY, server.as_bytes())
+                    .map_err(|e| ("curve_serverkey", e))?;
+                self.set_bytes(zmq_sys::ZMQ_CURVE_PUBLICKEY, &public).map_err(|e| ("curve_publickey", e))?;
+                self.set_bytes(zmq_sys::ZMQ_CURVE_SECRETKEY, secret.as_bytes())
+                    .map_err(|e| ("curve_secretkey", e))?;
+            }
         }
         Ok(())
     }
