@@ -8,7 +8,16 @@
 //! [`Socket`] on the calling thread, which saves a hop.
 
 mod input;
+mod pair;
+mod pipeline;
+mod pubsub;
 mod socket;
 
 pub use input::{InputCounters, InputStats, Malformed};
+pub use pair::{pair, PairEnd};
+pub use pipeline::{Done, PipelineWorker, Sink, SinkReport, StageConfig, Task, ToSink, Ventilator};
+pub use pubsub::{
+    Publication, Publisher, PublisherBuilder, PublisherStats, SlowSubscriber, Subscriber, SubscriberBuilder,
+    Subscriptions, DEFAULT_MAX_PAYLOAD_BYTES,
+};
 pub use socket::Socket;
