@@ -511,9 +511,9 @@ where
         let done = match codec::decode::<ToSink<R>>(msg.last(), "pipeline worker") {
             Ok(ToSink::Done(d)) => d,
             Ok(ToSink::Ready { worker }) => {
+                self.input.handled();
                 self.shared.lock().ready.push(worker);
                 self.shared.changed.notify_all();
-                self.input.handled();
                 return Ok(());
             }
             Err(e) => {
@@ -521,17 +521,20 @@ where
                 return Ok(());
             }
         };
+        // Counted and handed on before the ledger moves, so whoever waits on the ledger
+        // finds both done.
+        self.input.handled();
+        let (id, worker) = (done.id, done.worker.clone());
+        (self.on_result)(done);
         {
             let mut st = self.shared.lock();
-            if !st.ids.insert(done.id) {
+            if !st.ids.insert(id) {
                 st.duplicates += 1;
-                tracing::warn!(peer = %peer(), id = done.id, worker = %done.worker, "duplicate result");
+                tracing::warn!(peer = %peer(), id, %worker, "duplicate result");
             }
-            *st.per_worker.entry(done.worker.clone()).or_insert(0) += 1;
+            *st.per_worker.entry(worker).or_insert(0) += 1;
         }
         self.shared.changed.notify_all();
-        self.input.handled();
-        (self.on_result)(done);
         Ok(())
     }
 }
