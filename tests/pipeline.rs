@@ -48,7 +48,7 @@ fn every_task_reaches_the_sink_exactly_once_on_every_transport() {
                 let _ = tx.send(d);
             })
             .unwrap();
-            let vent =
+            let mut vent =
                 Ventilator::<Job>::bind(&engine, &Endpoint::local(t, "pl-vent"), &stage("vent")).unwrap();
             let workers: Vec<_> = (0..WORKERS)
                 .map(|i| {
@@ -127,7 +127,7 @@ fn malformed_results_are_counted_and_the_pipeline_still_completes() {
             let cfg = StageConfig { max_msg_bytes: 4096, ..stage("sink") };
             let sink =
                 Sink::<Answer>::bind(&engine, &Endpoint::local(t, "pl-badsink"), &cfg, |_| {}).unwrap();
-            let vent =
+            let mut vent =
                 Ventilator::<Job>::bind(&engine, &Endpoint::local(t, "pl-vent"), &stage("vent")).unwrap();
 
             // Garbage first, from a raw PUSH: one of each kind.

@@ -20,7 +20,7 @@
 //! let engine = Engine::new()?;
 //! let cfg = StageConfig::default();
 //! let sink = Sink::<u64>::bind(&engine, &Endpoint::unique_inproc("sink"), &cfg, |_| {})?;
-//! let vent = Ventilator::<u64>::bind(&engine, &Endpoint::unique_inproc("vent"), &cfg)?;
+//! let mut vent = Ventilator::<u64>::bind(&engine, &Endpoint::unique_inproc("vent"), &cfg)?;
 //! let workers = (0..2)
 //!     .map(|i| {
 //!         let cfg = StageConfig { name: format!("square-{i}"), ..StageConfig::default() };
@@ -39,7 +39,6 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -112,8 +111,9 @@ pub struct Ventilator<T> {
     handle: Handle,
     sock: SocketId,
     endpoint: Endpoint,
-    /// The id the next task gets; ids below it have been handed to the worker.
-    next_id: AtomicU64,
+    /// The id the next task gets; ids below it have been handed to the worker, so the
+    /// sink's ledger expects exactly `0..next_id`.
+    next_id: u64,
     worker: Worker,
     _task: PhantomData<fn(&T)>,
 }
@@ -122,7 +122,7 @@ impl<T> std::fmt::Debug for Ventilator<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Ventilator")
             .field("endpoint", &self.endpoint.to_string())
-            .field("sent", &self.next_id.load(Ordering::Relaxed))
+            .field("sent", &self.next_id)
             .finish()
     }
 }
@@ -138,14 +138,7 @@ impl<T: Serialize> Ventilator<T> {
             b.socket(SocketSpec::bind(SocketKind::Push, endpoint.clone()).options(cfg.options.clone()));
         let worker = b.spawn()?;
         let endpoint = resolved(&worker, sock)?;
-        Ok(Ventilator {
-            handle: worker.handle(),
-            sock,
-            endpoint,
-            next_id: AtomicU64::new(0),
-            worker,
-            _task: PhantomData,
-        })
+        Ok(Ventilator { handle: worker.handle(), sock, endpoint, next_id: 0, worker, _task: PhantomData })
     }
 
     /// The endpoint workers connect to (for tcp, with the real port).
@@ -153,20 +146,22 @@ impl<T: Serialize> Ventilator<T> {
         &self.endpoint
     }
 
-    /// Sends one task; returns its id. Waits while the hand-off channel is full.
+    /// Sends one task; returns its id. Waits while the hand-off channel is full. An id is
+    /// used up only by a task handed over, so ids stay contiguous whatever fails.
     ///
     /// # Errors
     /// [`Error::Decode`] if serde refuses the value; [`Error::Stopped`] if the worker stopped.
-    pub fn send(&self, value: &T) -> Result<u64> {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+    pub fn send(&mut self, value: &T) -> Result<u64> {
+        let id = self.next_id;
         let bytes = codec::encode(&Task { id, value })?;
         self.handle.send(self.sock, bytes).map_err(|e| Error::Stopped(format!("ventilator: {e}")))?;
+        self.next_id += 1;
         Ok(id)
     }
 
     /// Tasks handed over so far (ids `0..sent()`).
     pub fn sent(&self) -> u64 {
-        self.next_id.load(Ordering::Relaxed)
+        self.next_id
     }
 
     /// Stops after every task handed over has gone to libzmq (up to the drain timeout);
@@ -438,9 +433,11 @@ impl<R> Sink<R> {
         let deadline = Instant::now() + timeout;
         let mut st = self.shared.lock();
         loop {
-            let have = st.ids.iter().filter(|&&id| id < expected).count() as u64;
+            // Scanning for ids in range costs O(ids): do it only when there may be enough.
+            let done = st.ids.len() as u64 >= expected
+                && st.ids.iter().filter(|&&id| id < expected).count() as u64 >= expected;
             let left = deadline.saturating_duration_since(Instant::now());
-            if have >= expected || left.is_zero() {
+            if done || left.is_zero() {
                 return report_of(&st, &self.input, expected);
             }
             st = self.shared.changed.wait_timeout(st, left).unwrap_or_else(|e| e.into_inner()).0;

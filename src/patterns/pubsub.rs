@@ -738,7 +738,8 @@ impl<T: Send> Handler for SubscriberHandler<T> {
                 f(topic, payload)
             }
             Target::Channel { tx, decode } => {
-                let value = match decode(payload, &peer()) {
+                // The peer's name is built only for a refusal: nothing allocated per message.
+                let value = match decode(payload, "a publication's payload") {
                     Ok(v) => v,
                     Err(e) => {
                         let detail = format!("topic {:?}: {e}", String::from_utf8_lossy(topic));
@@ -773,7 +774,7 @@ impl<T: Send> Handler for SubscriberHandler<T> {
 /// It never stops for a publisher's bad input: empty messages, a frame count other than
 /// two, messages over [`SubscriberBuilder::max_payload_bytes`] and (typed) payloads that do
 /// not decode are refused, counted in [`Subscriber::input_stats`] and traced with the
-/// endpoint they came from.
+/// endpoint of the socket they arrived on.
 pub struct Subscriber<T> {
     handle: Handle,
     socks: Vec<SocketId>,
