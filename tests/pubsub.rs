@@ -121,7 +121,7 @@ fn typed_publications_decode_and_garbage_is_counted_while_service_goes_on() {
             let sub = Subscriber::builder()
                 .bind(Endpoint::local(t, "ps-typed"))
                 .topic("")
-                .max_payload_bytes(1024)
+                .max_msg_bytes(1024)
                 .spawn_typed::<Quote>(&engine)
                 .unwrap();
             let ep = sub.endpoints()[0].clone();

@@ -18,6 +18,6 @@ pub use pair::{pair, PairEnd};
 pub use pipeline::{Done, PipelineWorker, Sink, SinkReport, StageConfig, Task, ToSink, Ventilator};
 pub use pubsub::{
     Publication, Publisher, PublisherBuilder, PublisherStats, SlowSubscriber, Subscriber, SubscriberBuilder,
-    Subscriptions, DEFAULT_MAX_PAYLOAD_BYTES,
+    Subscriptions, DEFAULT_MAX_MSG_BYTES,
 };
 pub use socket::Socket;

@@ -46,7 +46,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::input::{InputCounters, InputStats, Malformed};
-use super::pubsub::{check_shape, resolved};
+use super::pubsub::{check_shape, resolved, DEFAULT_MAX_MSG_BYTES};
 use crate::config::{SocketKind, SocketOptions};
 use crate::endpoint::Endpoint;
 use crate::engine::{Engine, Handle, Handler, SocketId, SocketSpec, Worker, WorkerCtx, WorkerStats};
@@ -94,13 +94,17 @@ pub struct StageConfig {
     /// Default: libzmq's, with ztick's 1 s linger.
     pub options: SocketOptions,
     /// The largest task or result accepted, in bytes; bigger ones are refused and counted
-    /// as [`Malformed::TooLarge`]. Default 1 MiB.
+    /// as [`Malformed::TooLarge`]. Default [`DEFAULT_MAX_MSG_BYTES`] (1 MiB).
     pub max_msg_bytes: usize,
 }
 
 impl Default for StageConfig {
     fn default() -> Self {
-        StageConfig { name: "stage".to_owned(), options: SocketOptions::default(), max_msg_bytes: 1 << 20 }
+        StageConfig {
+            name: "stage".to_owned(),
+            options: SocketOptions::default(),
+            max_msg_bytes: DEFAULT_MAX_MSG_BYTES,
+        }
     }
 }
 

@@ -47,8 +47,9 @@ use crate::engine::{Engine, Handle, Handler, SendError, SocketId, SocketSpec, Wo
 use crate::error::{Error, Operation, Result};
 use crate::message::{codec, Frame, Inbound, Outbound};
 
-/// The largest publication a [`Subscriber`] accepts unless told otherwise: 1 MiB.
-pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 1 << 20;
+/// The largest message a serving pattern ([`Subscriber`], pipeline worker, sink) accepts
+/// unless told otherwise: 1 MiB.
+pub const DEFAULT_MAX_MSG_BYTES: usize = 1 << 20;
 
 /// How long a control round trip to a worker (subscribe, flush) may take before it fails.
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -521,7 +522,7 @@ pub struct SubscriberBuilder {
     endpoints: Vec<(Endpoint, bool)>,
     topics: Vec<Vec<u8>>,
     options: SocketOptions,
-    max_payload_bytes: usize,
+    max_msg_bytes: usize,
     capacity: usize,
 }
 
@@ -532,7 +533,7 @@ impl Default for SubscriberBuilder {
             endpoints: Vec::new(),
             topics: Vec::new(),
             options: SocketOptions::default(),
-            max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
+            max_msg_bytes: DEFAULT_MAX_MSG_BYTES,
             capacity: 4096,
         }
     }
@@ -578,12 +579,12 @@ impl SubscriberBuilder {
     }
 
     /// The largest message (topic plus payload) accepted, in bytes; bigger ones are
-    /// refused and counted as [`Malformed::TooLarge`]. Default [`DEFAULT_MAX_PAYLOAD_BYTES`].
+    /// refused and counted as [`Malformed::TooLarge`]. Default [`DEFAULT_MAX_MSG_BYTES`].
     ///
     /// (libzmq's own `ZMQ_MAXMSGSIZE` would instead drop the publisher's connection, and
     /// everything after the bad message with it.)
-    pub fn max_payload_bytes(mut self, bytes: usize) -> Self {
-        self.max_payload_bytes = bytes;
+    pub fn max_msg_bytes(mut self, bytes: usize) -> Self {
+        self.max_msg_bytes = bytes;
         self
     }
 
@@ -654,7 +655,7 @@ impl SubscriberBuilder {
         };
         let handler = SubscriberHandler {
             input: Arc::clone(&input),
-            max_bytes: self.max_payload_bytes,
+            max_bytes: self.max_msg_bytes,
             stopping: Arc::clone(&stopping),
             target: deliver,
         };
@@ -772,7 +773,7 @@ impl<T: Send> Handler for SubscriberHandler<T> {
 /// `[topic][payload]` publications and counting everything else.
 ///
 /// It never stops for a publisher's bad input: empty messages, a frame count other than
-/// two, messages over [`SubscriberBuilder::max_payload_bytes`] and (typed) payloads that do
+/// two, messages over [`SubscriberBuilder::max_msg_bytes`] and (typed) payloads that do
 /// not decode are refused, counted in [`Subscriber::input_stats`] and traced with the
 /// endpoint of the socket they arrived on.
 pub struct Subscriber<T> {
