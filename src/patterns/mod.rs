@@ -9,15 +9,24 @@
 
 mod envelope;
 mod input;
+mod pair;
+mod pipeline;
 mod pirate;
+mod pubsub;
 mod reqrep;
 mod router;
 mod socket;
 
 pub use input::{InputCounters, InputStats, Malformed};
+pub use pair::{pair, PairEnd};
+pub use pipeline::{Done, PipelineWorker, Sink, SinkReport, StageConfig, Task, ToSink, Ventilator};
 pub use pirate::{
     Heartbeat, PirateQueue, PirateQueueBuilder, PirateWorker, PirateWorkerBuilder, PirateWorkerStats,
     QueueStats, HEARTBEAT, READY,
+};
+pub use pubsub::{
+    Publication, Publisher, PublisherBuilder, PublisherStats, SlowSubscriber, Subscriber, SubscriberBuilder,
+    Subscriptions, DEFAULT_MAX_MSG_BYTES,
 };
 pub use reqrep::{Replier, ReplierBuilder, Requester, RequesterBuilder, RequesterStats};
 pub use router::{Peer, Replies, Router, RouterBuilder, RouterSender};
