@@ -1047,7 +1047,17 @@ impl Loop<'_> {
         if let Some(at) = self.wake_at.take() {
             timeout = timeout.min(at.saturating_duration_since(Instant::now()));
         }
-        let blocked = self.pending.as_ref().map(|(id, _)| id.0);
+        let mut blocked = self.pending.as_ref().map(|(id, _)| id.0);
+        if let Some(i) = blocked {
+            if matches!(self.socks[i].raw.kind(), SocketKind::Pub | SocketKind::XPub) {
+                // libzmq reports PUB/XPUB as always writable, even when ZMQ_XPUB_NODROP
+                // refuses the send, so polling for writability would return at once and
+                // spin: retry on a short timer instead (about 5,000 wake-ups a second while
+                // a slow subscriber holds the publisher back).
+                blocked = None;
+                timeout = timeout.min(PUB_BLOCKED_RETRY);
+            }
+        }
         if timeout < Duration::from_millis(1) && !timeout.is_zero() {
             let res = self.park_fine(timeout, blocked);
             shared.parked.store(false, Ordering::Relaxed);
@@ -1077,6 +1087,9 @@ impl Loop<'_> {
         }
     }
 }
+
+/// How long a worker whose PUB/XPUB send is refused at the HWM waits before retrying.
+const PUB_BLOCKED_RETRY: Duration = Duration::from_micros(200);
 
 impl Loop<'_> {
     /// A park shorter than `zmq_poll`'s millisecond: `ppoll` on the sockets' `ZMQ_FD`s and
