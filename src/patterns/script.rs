@@ -426,8 +426,11 @@ impl Run<'_> {
             Some(t) => self.sock.send_timeout(&frames, t),
             None => self.sock.send(&frames),
         };
-        let sent = self.outcome.sent;
-        r.map_err(|e| self.explain(e, format!("{sent} message(s) sent before")))?;
+        let progress = match self.outcome.sent {
+            0 => "nothing sent yet".to_owned(),
+            n => format!("{n} message(s) sent before this one"),
+        };
+        r.map_err(|e| self.explain(e, progress))?;
         self.outcome.sent += 1;
         Ok(())
     }
