@@ -15,9 +15,13 @@
 //! peer's identity frame first, always in hex (`"identity": "0x…"` in JSON), so a reply can
 //! be addressed to it.
 //!
-//! **Ends.** Senders stop at the end of their input and close with the socket's linger
-//! (ztick's default 1 s, or `ZMQ_LINGER_MS`) so that queued messages still go out. Receivers
-//! stop after `count` messages, or never. A wait longer than `timeout` is an
+//! **Ends.** Senders stop at the end of their input, receivers after `count` messages (or
+//! never). A script whose last act was a send (pub, push, rep, an echoing router, a dealer
+//! expecting no reply) then keeps its socket open until every peer has hung up, for at most
+//! the linger (ztick's default 1 s, or `ZMQ_LINGER_MS`): libzmq 4.3.4 can lose messages sent
+//! right before a close whatever the linger (libzmq issues #1264, #3774, #4660; measured
+//! here: about 1 reply in 30 between two processes on a busy machine), and a peer that hangs
+//! up has received everything. A peer that stays connected costs the full linger at exit. A wait longer than `timeout` is an
 //! [`Error::Timeout`] that says how far the script got and, for a connecting socket whose
 //! peer is absent, whether the endpoint refused the connection.
 //!
@@ -55,11 +59,12 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use crate::config::{SocketKind, SocketOptions};
-use crate::endpoint::Transport;
+use crate::endpoint::{Endpoint, Transport};
 use crate::engine::{Engine, SocketSpec};
 use crate::error::{Error, Operation, Result};
 use crate::patterns::Socket;
 use crate::settings::Attach;
+use crate::sys;
 
 /// What a script does with its socket; each is one `ztick` verb.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -322,16 +327,26 @@ impl Script {
             Verb::Sub { topics } => spec.subscriptions.clone_from(topics),
             _ => {}
         }
-        let sock = Socket::open(engine, &spec)?;
+        let mut sock = Socket::open(engine, &spec)?;
+        let may_end_sending = !matches!(self.verb, Verb::Sub { .. } | Verb::Pull | Verb::Req { .. });
+        let peers = if may_end_sending { Some(Peers::watch(engine, &mut sock)?) } else { None };
         let mut run = Run {
             script: self,
             outcome: Outcome { endpoint: sock.endpoint().to_owned(), sent: 0, received: 0 },
             sock,
+            peers,
             output,
             closed: false,
+            last_was_send: false,
             frames: Vec::new(),
         };
         run.verb(input)?;
+        if run.last_was_send {
+            if let Some(peers) = &mut run.peers {
+                let linger = self.options.linger.unwrap_or(Some(SocketOptions::DEFAULT_LINGER));
+                peers.wait_gone(linger)?;
+            }
+        }
         Ok(run.outcome)
     }
 }
@@ -340,9 +355,13 @@ impl Script {
 struct Run<'a> {
     script: &'a Script,
     sock: Socket,
+    /// The socket's peers, for the verbs that may end with a send.
+    peers: Option<Peers>,
     output: &'a mut dyn Write,
     /// The output was closed by its reader: stop quietly.
     closed: bool,
+    /// The last operation was a send, which the peers may not have received yet.
+    last_was_send: bool,
     /// The last message received, its buffers reused.
     frames: Vec<Vec<u8>>,
     outcome: Outcome,
@@ -432,6 +451,7 @@ impl Run<'_> {
         };
         r.map_err(|e| self.explain(e, progress))?;
         self.outcome.sent += 1;
+        self.last_was_send = true;
         Ok(())
     }
 
@@ -454,6 +474,7 @@ impl Run<'_> {
         };
         r.map_err(|e| self.explain(e, progress))?;
         self.outcome.received += 1;
+        self.last_was_send = false;
         Ok(())
     }
 
@@ -519,6 +540,59 @@ impl Run<'_> {
                 Error::Timeout { op, endpoint: format!("{endpoint} ({hint}{progress})"), ms }
             }
             other => other,
+        }
+    }
+}
+
+/// A socket's connected peers, counted from its monitor's events.
+struct Peers {
+    /// The PAIR socket the monitor's events arrive on.
+    events: Socket,
+    /// Handshakes completed minus disconnections seen; below zero only when an arrival
+    /// happened before the monitor started.
+    connected: i64,
+    frames: Vec<Vec<u8>>,
+}
+
+impl Peers {
+    fn watch(engine: &Engine, sock: &mut Socket) -> Result<Peers> {
+        let endpoint = Endpoint::unique_inproc("ztick-script-peers");
+        sock.monitor_peers(&endpoint)?;
+        let mut options = SocketOptions::default();
+        options.recv_hwm(0);
+        let events = Socket::connect(engine, SocketKind::Pair, &endpoint, &options)?;
+        Ok(Peers { events, connected: 0, frames: Vec::new() })
+    }
+
+    /// Takes one event, waiting at most `timeout`; false when none came.
+    fn next(&mut self, timeout: Duration) -> Result<bool> {
+        if !self.events.recv_into(&mut self.frames, timeout)? {
+            return Ok(false);
+        }
+        match self.frames.first().and_then(|f| sys::monitor_event(f)) {
+            Some(e) if u32::from(e) == sys::EVENT_HANDSHAKE_SUCCEEDED => self.connected += 1,
+            Some(e) if u32::from(e) == sys::EVENT_DISCONNECTED => self.connected -= 1,
+            _ => {}
+        }
+        Ok(true)
+    }
+
+    /// Waits until no peer is connected, at most `limit` (`None`: for as long as it takes).
+    fn wait_gone(&mut self, limit: Option<Duration>) -> Result<()> {
+        let deadline = limit.map(|l| Instant::now() + l);
+        loop {
+            while self.next(Duration::ZERO)? {}
+            if self.connected <= 0 {
+                return Ok(());
+            }
+            let left = match deadline {
+                Some(d) => d.saturating_duration_since(Instant::now()),
+                None => Duration::from_secs(3600),
+            };
+            if left.is_zero() {
+                return Ok(());
+            }
+            self.next(left)?;
         }
     }
 }
