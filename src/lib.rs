@@ -41,6 +41,7 @@ mod message;
 pub mod metrics;
 pub mod patterns;
 pub mod perf;
+pub mod settings;
 #[allow(unsafe_code)]
 mod sys;
 pub mod zap;

@@ -189,6 +189,13 @@ impl Socket {
         self.raw.set_xpub_verbose(on).map_err(|e| self.err(Operation::SetOption, e))
     }
 
+    /// Publishes this socket's peer arrivals (ZMTP handshake done) and departures on the
+    /// inproc PAIR `endpoint` (`zmq_socket_monitor`), for a PAIR socket connected there.
+    pub(crate) fn monitor_peers(&mut self, endpoint: &Endpoint) -> Result<()> {
+        let events = sys::EVENT_HANDSHAKE_SUCCEEDED | sys::EVENT_DISCONNECTED;
+        self.raw.monitor(&endpoint.to_string(), events).map_err(|e| self.err(Operation::SetOption, e))
+    }
+
     /// Waits until a message can be received, at most `timeout`; whether one can.
     pub fn readable(&mut self, timeout: Duration) -> Result<bool> {
         self.wait(true, timeout)

@@ -28,6 +28,9 @@ pub(crate) const EFSM: i32 = 156_384_712 + 51;
 /// libzmq's monitor event for a peer connection closing (`ZMQ_EVENT_DISCONNECTED`).
 pub(crate) const EVENT_DISCONNECTED: u32 = zmq_sys::ZMQ_EVENT_DISCONNECTED;
 
+/// libzmq's monitor event for a peer's ZMTP handshake completing (`ZMQ_EVENT_HANDSHAKE_SUCCEEDED`).
+pub(crate) const EVENT_HANDSHAKE_SUCCEEDED: u32 = zmq_sys::ZMQ_EVENT_HANDSHAKE_SUCCEEDED;
+
 /// Decodes a monitor message's first frame: the event (u16) and its value (u32), native order.
 pub(crate) fn monitor_event(frame: &[u8]) -> Option<u16> {
     frame.get(..2).map(|b| u16::from_ne_bytes([b[0], b[1]]))

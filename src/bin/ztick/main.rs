@@ -1,5 +1,5 @@
 //! `ztick`: the command-line face of the library. Parses flags into library configs; the
-//! work itself lives in `ztick::perf` and friends.
+//! work itself lives in `ztick::perf`, `ztick::patterns::Script` and friends.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,6 +50,9 @@ enum Verb {
     /// one process, 1 publisher and 2 subscribers over ipc, 100,000 ticks/s for 5 s, 64-byte
     /// payloads, 8 topics. `--role pub|sub` runs one side, for several processes or hosts.
     Fanout(Box<FanoutArgs>),
+    /// Scripting verbs that talk to any ZMTP peer (libzmq, pyzmq, czmq) from the shell.
+    #[command(flatten)]
+    Script(verbs::ScriptVerb),
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -312,6 +315,7 @@ fn run(verb: Verb) -> Result<(), Error> {
             Ok(())
         }
         Verb::Fanout(a) => fanout::run(*a),
+        Verb::Script(v) => verbs::run(v),
         Verb::RemoteThr(a) => {
             let side = thr_side(a.size, a.count, &a.common);
             perf::send_burst(&engine(&a.common)?, a.endpoint, false, &side)
@@ -320,6 +324,7 @@ fn run(verb: Verb) -> Result<(), Error> {
 }
 
 mod fanout;
+mod verbs;
 
 fn engine(c: &Common) -> Result<Engine, Error> {
     Engine::builder().force_core_budget(c.force).io_cores(&c.io_cores).build()
