@@ -34,7 +34,20 @@ fn main() -> ztick::Result<()> {
         Err(e) => println!("req3 failed as it should: {e}"),
     }
 
-    let server = Replier::builder(endpoint).spawn(&engine, echo)?;
+    // libzmq releases the old listening port on its I/O thread just after the close, so a
+    // restart on the same port may need a moment: retry for up to a second.
+    let mut tries = 0;
+    let server = loop {
+        match Replier::builder(endpoint.clone()).spawn(&engine, echo) {
+            Ok(s) => break s,
+            Err(e) if tries < 100 => {
+                tries += 1;
+                tracing::debug!("rebind: {e}");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => return Err(e),
+        }
+    };
     println!("new server on {}", server.endpoint());
     let reply = client.request(&[b"req4"])?;
     println!("req4 -> {}", String::from_utf8_lossy(&reply[0]));

@@ -146,7 +146,9 @@ fn a_worker_reconnects_after_the_queue_restarts() {
         while worker.stats().reconnects == 0 && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5)); // polling a counter, bounded by WAIT
         }
-        let second = PirateQueue::builder(front.clone(), back).heartbeat(Some(HB)).spawn(&engine).unwrap();
+        let second = common::rebind(|| {
+            PirateQueue::builder(front.clone(), back.clone()).heartbeat(Some(HB)).spawn(&engine)
+        });
         run_clients(&engine, &front, 5);
         let stats = worker.stop().unwrap();
         assert_eq!(stats.served, 10);

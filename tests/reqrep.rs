@@ -203,7 +203,7 @@ fn lazy_pirate_survives_a_server_restart() {
             common::recv(&progress_rx, "client progress");
         }
         let served_before = first.stop().unwrap().handled;
-        let second = Replier::builder(target).spawn(&engine, serve).unwrap();
+        let second = common::rebind(|| Replier::builder(target.clone()).spawn(&engine, serve));
         let (answers, stats) = client.join().unwrap();
         assert_eq!(answers.len(), 40);
         for (i, reply) in &answers {

@@ -39,3 +39,20 @@ pub fn recv<T>(rx: &Receiver<T>, what: &str) -> T {
     rx.recv_timeout(WAIT).unwrap_or_else(|_| panic!("timed out waiting for {what}"))
 }
 pub mod process;
+
+/// Retries `open` (a bind of an endpoint that a stopped server just released) until it
+/// succeeds or [`WAIT`] passes: libzmq closes a listening socket on its I/O thread, shortly
+/// after `zmq_close` returns, so an immediate rebind of the same tcp port can meet EADDRINUSE.
+pub fn rebind<T>(mut open: impl FnMut() -> ztick::Result<T>) -> T {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        match open() {
+            Ok(v) => return v,
+            Err(e) if std::time::Instant::now() < deadline => {
+                eprintln!("rebind: {e}; retrying");
+                std::thread::sleep(Duration::from_millis(10)); // bounded by WAIT
+            }
+            Err(e) => panic!("could not bind again within {WAIT:?}: {e}"),
+        }
+    }
+}
