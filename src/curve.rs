@@ -5,7 +5,7 @@
 //! CURVE support (libsodium); see [`KeyPair::generate`].
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use crate::error::{Error, Result};
@@ -179,7 +179,7 @@ fn unsupported() -> Error {
     Error::Unsupported {
         feature: "CURVE".into(),
         hint: "this libzmq has no CURVE (the vendored build has no libsodium); build ztick against the \
-               system libzmq instead: see \"System libzmq\" in README.md"
+               system libzmq instead: scripts/system-libzmq.sh (README: \"Vendored or system libzmq\")"
             .into(),
     }
 }
@@ -191,6 +191,108 @@ pub(crate) fn require() -> Result<()> {
     } else {
         Err(unsupported())
     }
+}
+
+/// The CURVE settings of a command line: key files, the server's public key and an
+/// allow-list, checked together so a half-given setup is an error, not plaintext.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CurveConfig {
+    /// A secret key file (Z85 line or czmq secret certificate): be a CURVE server.
+    pub server_secret: Option<PathBuf>,
+    /// A secret key file: be a CURVE client (with `server_public`).
+    pub client_secret: Option<PathBuf>,
+    /// The server's public key: Z85 text, or a file holding it (Z85 line or czmq certificate).
+    pub server_public: Option<String>,
+    /// Client public keys allowed by a server (see [`load_public_keys`]).
+    pub zap_allow: Option<PathBuf>,
+}
+
+impl CurveConfig {
+    /// True when no CURVE setting was given.
+    pub fn is_empty(&self) -> bool {
+        *self == CurveConfig::default()
+    }
+
+    /// The server role, when a server secret key was given.
+    pub fn server(&self) -> Result<Option<Curve>> {
+        self.check()?;
+        let Some(path) = &self.server_secret else { return Ok(None) };
+        Ok(Some(Curve::Server { secret: KeyPair::load(path)?.secret }))
+    }
+
+    /// The client role, when a client secret key (and so the server's public key) was given.
+    pub fn client(&self) -> Result<Option<Curve>> {
+        self.check()?;
+        let (Some(path), Some(server)) = (&self.client_secret, &self.server_public) else { return Ok(None) };
+        let secret = KeyPair::load(path)?.secret;
+        Ok(Some(Curve::Client { secret, server: parse_public(server)? }))
+    }
+
+    /// The role of a socket that is either a server or a client; both at once is an error.
+    pub fn role(&self) -> Result<Option<Curve>> {
+        if self.server_secret.is_some() && self.client_secret.is_some() {
+            return Err(Error::config(
+                "--curve-client-secret",
+                "given with --curve-server-secret",
+                "one of the two: this socket is either the CURVE server or a client",
+            ));
+        }
+        Ok(self.server()?.or(self.client()?))
+    }
+
+    /// The allowed client keys, when an allow-list was given.
+    pub fn allowed_keys(&self) -> Result<Option<Vec<CurveKey>>> {
+        self.check()?;
+        self.zap_allow.as_deref().map(load_public_keys).transpose()
+    }
+
+    fn check(&self) -> Result<()> {
+        if self.client_secret.is_some() && self.server_public.is_none() {
+            return Err(Error::config(
+                "--curve-client-secret",
+                "given alone",
+                "also --curve-server-public KEY (the server's public key, Z85 or a certificate file)",
+            ));
+        }
+        if self.server_public.is_some() && self.client_secret.is_none() {
+            return Err(Error::config(
+                "--curve-server-public",
+                "given alone",
+                "also --curve-client-secret FILE (this client's secret key; `ztick keygen` makes one)",
+            ));
+        }
+        if self.zap_allow.is_some() && self.server_secret.is_none() {
+            return Err(Error::config(
+                "--zap-allow",
+                "given without --curve-server-secret",
+                "an allow-list of client keys applies to a CURVE server: add --curve-server-secret FILE",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A public key given as Z85 text or as a file holding one (a Z85 line or a czmq
+/// certificate).
+pub fn parse_public(text: &str) -> Result<CurveKey> {
+    if let Ok(key) = text.parse::<CurveKey>() {
+        return Ok(key);
+    }
+    let path = Path::new(text);
+    if !path.is_file() {
+        return Err(Error::config(
+            "CURVE public key",
+            abbreviate(text),
+            "40 characters of Z85, or a file holding one (Z85 line or czmq certificate)",
+        ));
+    }
+    let file = read(path)?;
+    if let Some(cert) = Zcert::parse(&file) {
+        return Ok(cert.public);
+    }
+    first_line(&file).and_then(|l| l.parse().ok()).ok_or_else(|| {
+        Error::config(format!("{}", path.display()), "no public key", "one Z85 line or a czmq certificate")
+    })
 }
 
 /// Reads public keys, for an allow-list: a file with one Z85 key per line (`#` starts a
@@ -216,10 +318,7 @@ pub fn load_public_keys(path: &Path) -> Result<Vec<CurveKey>> {
     let text = read(path)?;
     let mut keys = Vec::new();
     for (n, raw) in text.lines().enumerate() {
-        let line = raw.split('#').next().unwrap_or("").trim();
-        if line.is_empty() {
-            continue;
-        }
+        let Some(line) = key_token(raw) else { continue };
         let key = line.parse::<CurveKey>().map_err(|_| {
             Error::config(
                 format!("{} line {}", path.display(), n + 1),
@@ -238,7 +337,13 @@ fn read(path: &Path) -> Result<String> {
 }
 
 fn first_line(text: &str) -> Option<&str> {
-    text.lines().map(|l| l.split('#').next().unwrap_or("").trim()).find(|l| !l.is_empty())
+    text.lines().find_map(key_token)
+}
+
+/// The key on a line of a key file: its first word, unless the line is blank or a
+/// comment. `#` is a Z85 character, so a comment starts only at the beginning of a word.
+fn key_token(line: &str) -> Option<&str> {
+    line.split_whitespace().next().filter(|w| !w.starts_with('#'))
 }
 
 /// Creates `path` with mode 0600 (failing if it exists, so a key is never silently
@@ -263,9 +368,9 @@ impl Zcert {
     fn parse(text: &str) -> Option<Zcert> {
         let mut in_curve = false;
         let (mut public, mut secret) = (None, None);
-        for line in text.lines() {
-            let content = line.split('#').next().unwrap_or("");
-            if content.trim().is_empty() {
+        for content in text.lines() {
+            // Comments are whole lines; values are quoted and may contain `#` (Z85).
+            if content.trim().is_empty() || content.trim_start().starts_with('#') {
                 continue;
             }
             if !content.starts_with(' ') && !content.starts_with('\t') {
@@ -383,6 +488,18 @@ mod tests {
         let czmq = "#   ****  Generated on 2026-01-01 00:00:00 by CZMQ  ****\n#   ZeroMQ CURVE Public Certificate\n\nmetadata\n    name = \"alice\"\ncurve\n    public-key = \"rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7\"\n";
         assert_eq!(Zcert::parse(czmq).unwrap().public, pair.public);
         assert!(Zcert::parse("metadata\n    name = \"x\"\n").is_none());
+    }
+
+    #[test]
+    fn keys_containing_hash_survive_comments() {
+        // 84 is the index of `#` in the Z85 alphabet.
+        let key = CurveKey::from_bytes(std::array::from_fn(|i| if i % 4 == 3 { 84 } else { 0 }));
+        let text = key.to_string();
+        assert!(text.contains('#'), "{text}");
+        assert_eq!(key_token(&format!("{text}  # a comment")), Some(text.as_str()));
+        assert_eq!(key_token("   # only a comment"), None);
+        let pair = KeyPair { public: key, secret: key };
+        assert_eq!(Zcert::parse(&Zcert::render(&pair, true)).unwrap().secret, Some(key));
     }
 
     #[test]

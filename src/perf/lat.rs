@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::config::{SocketKind, SocketOptions};
+use crate::curve::Curve;
 use crate::endpoint::{Endpoint, Transport};
 use crate::engine::{Engine, Handler, IdleStrategy, SocketId, SocketSpec, WorkerCtx};
 use crate::error::{Error, Operation, Result};
@@ -27,12 +28,22 @@ pub struct LatSide {
     pub pin: Option<usize>,
     /// Give up when no reply arrives for this long (`None`: wait forever, as libzmq's tools do).
     pub timeout: Option<Duration>,
+    /// This side's CURVE role (the system libzmq build only).
+    pub curve: Option<Curve>,
 }
 
 impl LatSide {
     /// `count` round trips of `size` bytes, 1000 warm-up, blocking idle, no pinning.
     pub fn new(size: usize, count: u64) -> Self {
-        LatSide { size, count, warmup: 1000, idle: IdleStrategy::BLOCK, pin: None, timeout: None }
+        LatSide {
+            size,
+            count,
+            warmup: 1000,
+            idle: IdleStrategy::BLOCK,
+            pin: None,
+            timeout: None,
+            curve: None,
+        }
     }
 }
 
@@ -49,6 +60,8 @@ pub struct LatOptions {
     pub force: bool,
     /// Cores for libzmq's I/O thread (`ZMQ_THREAD_AFFINITY_CPU_ADD`); empty: unpinned.
     pub io_cores: Vec<usize>,
+    /// The REP (echo) worker's CURVE role; `side.curve` is the REQ worker's.
+    pub echo_curve: Option<Curve>,
 }
 
 /// The result of a latency run: libzmq's figures plus the full distribution.
@@ -178,7 +191,10 @@ pub fn measure_round_trips(engine: &Engine, endpoint: Endpoint, side: &LatSide) 
     let (done_tx, done_rx) = crossbeam_channel::bounded(1);
     let mut b = engine.worker("req").idle(side.idle).pin(side.pin);
     let ep_text = endpoint.to_string();
-    let req = b.socket(SocketSpec::connect(SocketKind::Req, endpoint));
+    let req = b.socket(
+        SocketSpec::connect(SocketKind::Req, endpoint)
+            .options(with_curve(SocketOptions::default(), &side.curve)),
+    );
     let timer = Timer {
         req,
         payload: vec![0u8; side.size],
@@ -217,7 +233,7 @@ pub fn serve_echo(engine: &Engine, endpoint: Endpoint, bind: bool, side: &LatSid
         SocketSpec::connect(SocketKind::Rep, endpoint.clone())
     };
     let mut b = engine.worker("rep").idle(side.idle).pin(side.pin);
-    b.socket(spec.options(lingering(side.timeout)));
+    b.socket(spec.options(with_curve(lingering(side.timeout), &side.curve)));
     let worker = b
         .on_message(move |ctx, id, msg| {
             ctx.send(id, msg.last())?;
@@ -240,6 +256,14 @@ pub(super) fn lingering(timeout: Option<Duration>) -> SocketOptions {
     let mut o = SocketOptions::default();
     o.linger(timeout);
     o
+}
+
+/// `opts` with `curve` set when there is one.
+pub(super) fn with_curve(mut opts: SocketOptions, curve: &Option<Curve>) -> SocketOptions {
+    if curve.is_some() {
+        opts.curve.clone_from(curve);
+    }
+    opts
 }
 
 /// Waits for a worker's result: up to `timeout` (then a timeout error naming `endpoint`
@@ -274,7 +298,8 @@ pub fn run_lat(opts: &LatOptions) -> Result<LatReport> {
     let side = &opts.side;
     let total = side.warmup + side.count;
     let mut echo = engine.worker("rep").idle(side.idle).pin(opts.echo_pin).batch_max(1);
-    let rep = echo.socket(SocketSpec::bind(SocketKind::Rep, ep.clone()));
+    let echo_opts = with_curve(SocketOptions::default(), &opts.echo_curve);
+    let rep = echo.socket(SocketSpec::bind(SocketKind::Rep, ep.clone()).options(echo_opts));
     let mut echoed = 0u64;
     let echo = echo
         .on_message(move |ctx, id, msg| {

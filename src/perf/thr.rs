@@ -4,8 +4,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::lat::{lingering, wait};
-use crate::config::SocketKind;
+use super::lat::{lingering, wait, with_curve};
+use crate::config::{SocketKind, SocketOptions};
+use crate::curve::Curve;
 use crate::endpoint::{Endpoint, Transport};
 use crate::engine::{Engine, Handler, IdleStrategy, SocketId, SocketSpec, WorkerCtx};
 use crate::error::{Error, Result};
@@ -30,6 +31,8 @@ pub struct ThrSide {
     pub pooled: bool,
     /// Give up when the run has not finished after this long (`None`: never).
     pub timeout: Option<Duration>,
+    /// This side's CURVE role (the system libzmq build only).
+    pub curve: Option<Curve>,
 }
 
 impl ThrSide {
@@ -43,6 +46,7 @@ impl ThrSide {
             batch: 256,
             pooled: false,
             timeout: None,
+            curve: None,
         }
     }
 }
@@ -60,6 +64,8 @@ pub struct ThrOptions {
     pub force: bool,
     /// Cores for libzmq's I/O thread; empty: unpinned.
     pub io_cores: Vec<usize>,
+    /// The receiver's CURVE role; `side.curve` is the sender's.
+    pub recv_curve: Option<Curve>,
 }
 
 /// The result of a throughput run, as libzmq's `local_thr` reports it.
@@ -127,7 +133,7 @@ impl Counter {
             SocketSpec::connect(SocketKind::Pull, endpoint)
         };
         let mut b = engine.worker("pull").idle(side.idle).pin(side.pin).batch_max(side.batch);
-        let pull = b.socket(spec);
+        let pull = b.socket(spec.options(with_curve(SocketOptions::default(), &side.curve)));
         let (count, size) = (side.count, side.size);
         let mut got = 0u64;
         let mut first_ns = 0u64;
@@ -205,7 +211,7 @@ fn start_burst(
     let mut b = engine.worker("push").idle(side.idle).pin(side.pin);
     // IMMEDIATE: queue only on a completed connection, so a missing peer shows as a
     // timeout instead of messages queued for nobody (libzmq's remote_thr would hang).
-    let mut opts = lingering(side.timeout);
+    let mut opts = with_curve(lingering(side.timeout), &side.curve);
     opts.immediate(true);
     let push = b.socket(spec.options(opts));
     // The receiver closes once it has every message; its disconnection is the delivery
@@ -296,6 +302,7 @@ pub fn run_thr(opts: &ThrOptions) -> Result<ThrReport> {
     let ep = Endpoint::local(opts.transport, "ztick-thr");
     let mut recv_side = opts.side.clone();
     recv_side.pin = opts.recv_pin;
+    recv_side.curve.clone_from(&opts.recv_curve);
     if recv_side.timeout.is_none() {
         recv_side.timeout = Some(Duration::from_secs(600));
     }

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use ztick::curve::{Curve, KeyPair};
 use ztick::info::BuildInfo;
 use ztick::perf::{self, LatOptions, LatReport, LatSide, ThrOptions, ThrSide};
 use ztick::{Endpoint, Engine, Error, IdleStrategy, Transport};
@@ -50,6 +51,9 @@ enum Verb {
     /// one process, 1 publisher and 2 subscribers over ipc, 100,000 ticks/s for 5 s, 64-byte
     /// payloads, 8 topics. `--role pub|sub` runs one side, for several processes or hosts.
     Fanout(Box<FanoutArgs>),
+    /// Make a CURVE key pair: writes the secret key to --secret-out (mode 0600) and prints
+    /// the public key in Z85. Needs the system libzmq build (the vendored one has no CURVE).
+    Keygen(security::KeygenArgs),
     /// Scripting verbs that talk to any ZMTP peer (libzmq, pyzmq, czmq) from the shell.
     #[command(flatten)]
     Script(verbs::ScriptVerb),
@@ -185,6 +189,8 @@ struct Common {
     /// Core(s) for libzmq's I/O thread, comma-separated (ZMQ_THREAD_AFFINITY_CPU_ADD).
     #[arg(long, value_delimiter = ',')]
     io_cores: Vec<usize>,
+    #[command(flatten)]
+    curve: security::CurveFlags,
 }
 
 #[derive(Args, Debug)]
@@ -201,6 +207,10 @@ struct LatArgs {
     /// Untimed round trips first.
     #[arg(long, default_value_t = 1000)]
     warmup: u64,
+    /// Encrypt with CURVE, fresh keys for both ends (or give the --curve-* key flags: the
+    /// echo side is the server, the timing side the client).
+    #[arg(long)]
+    curve: bool,
     #[command(flatten)]
     common: Common,
 }
@@ -222,6 +232,10 @@ struct ThrArgs {
     /// Send from pooled buffers without copying (pays above 33 bytes; see BENCHMARKS.md).
     #[arg(long)]
     pooled: bool,
+    /// Encrypt with CURVE, fresh keys for both ends (or give the --curve-* key flags: the
+    /// receiver is the server, the sender the client).
+    #[arg(long)]
+    curve: bool,
     #[command(flatten)]
     common: Common,
 }
@@ -272,13 +286,16 @@ fn run(verb: Verb) -> Result<(), Error> {
     match verb {
         Verb::Info { json } => info(json),
         Verb::Lat(a) => {
-            let side = lat_side(a.size, a.count, &a.common, Some(a.warmup));
+            let mut side = lat_side(a.size, a.count, &a.common, Some(a.warmup));
+            let (server, client) = in_process_curve(a.curve, &a.common)?;
+            side.curve = client;
             let opts = LatOptions {
                 transport: a.transport,
                 side,
                 echo_pin: a.common.pin.get(1).copied(),
                 force: a.common.force,
                 io_cores: a.common.io_cores.clone(),
+                echo_curve: server,
             };
             let report = perf::run_lat(&opts)?;
             print_lat(&report, &a.common)
@@ -287,12 +304,15 @@ fn run(verb: Verb) -> Result<(), Error> {
             let mut side = thr_side(a.size, a.count, &a.common);
             side.batch = a.batch.max(1);
             side.pooled = a.pooled;
+            let (server, client) = in_process_curve(a.curve, &a.common)?;
+            side.curve = client;
             let opts = ThrOptions {
                 transport: a.transport,
                 side,
                 recv_pin: a.common.pin.get(1).copied(),
                 force: a.common.force,
                 io_cores: a.common.io_cores.clone(),
+                recv_curve: server,
             };
             let report = perf::run_thr(&opts)?;
             print_out(&report.to_text(), &report.to_json(), a.common.json);
@@ -300,31 +320,74 @@ fn run(verb: Verb) -> Result<(), Error> {
         }
         Verb::LocalLat(a) => {
             // libzmq's tools do no warm-up: every round trip counts, on both sides.
-            let side = lat_side(a.size, a.roundtrips, &a.common, Some(0));
-            perf::serve_echo(&engine(&a.common)?, a.endpoint, true, &side)
+            let mut side = lat_side(a.size, a.roundtrips, &a.common, Some(0));
+            side.curve = a.common.curve.config().role()?;
+            let engine = engine(&a.common)?;
+            let zap = a.common.curve.zap(&engine)?;
+            let r = perf::serve_echo(&engine, a.endpoint, true, &side);
+            security::report_zap(zap);
+            r
         }
         Verb::RemoteLat(a) => {
-            let side = lat_side(a.size, a.roundtrips, &a.common, Some(0));
+            let mut side = lat_side(a.size, a.roundtrips, &a.common, Some(0));
+            side.curve = a.common.curve.config().role()?;
             let report = perf::measure_round_trips(&engine(&a.common)?, a.endpoint, &side)?;
             print_lat(&report, &a.common)
         }
         Verb::LocalThr(a) => {
-            let side = thr_side(a.size, a.count, &a.common);
-            let report = perf::count_incoming(&engine(&a.common)?, a.endpoint, true, &side)?;
+            let mut side = thr_side(a.size, a.count, &a.common);
+            side.curve = a.common.curve.config().role()?;
+            let engine = engine(&a.common)?;
+            let zap = a.common.curve.zap(&engine)?;
+            let report = perf::count_incoming(&engine, a.endpoint, true, &side);
+            security::report_zap(zap);
+            let report = report?;
             print_out(&report.to_text(), &report.to_json(), a.common.json);
             Ok(())
         }
         Verb::Fanout(a) => fanout::run(*a),
+        Verb::Keygen(a) => security::keygen(&a),
         Verb::Script(v) => verbs::run(v),
         Verb::RemoteThr(a) => {
-            let side = thr_side(a.size, a.count, &a.common);
+            let mut side = thr_side(a.size, a.count, &a.common);
+            side.curve = a.common.curve.config().role()?;
             perf::send_burst(&engine(&a.common)?, a.endpoint, false, &side)
         }
     }
 }
 
 mod fanout;
+mod security;
 mod verbs;
+
+/// The (server, client) CURVE roles of an in-process run: fresh keys with `--curve`, else
+/// from the key flags (both must then be given), else none.
+fn in_process_curve(fresh: bool, c: &Common) -> Result<(Option<Curve>, Option<Curve>), Error> {
+    if c.curve.zap_allow.is_some() {
+        return Err(Error::config(
+            "--zap-allow",
+            "given to an in-process run",
+            "use it with local-lat, local-thr or a verb, where clients come from elsewhere",
+        ));
+    }
+    if fresh {
+        let (server, client) = (KeyPair::generate()?, KeyPair::generate()?);
+        return Ok((
+            Some(Curve::Server { secret: server.secret }),
+            Some(Curve::Client { secret: client.secret, server: server.public }),
+        ));
+    }
+    let cfg = c.curve.config();
+    let (server, client) = (cfg.server()?, cfg.client()?);
+    if server.is_some() != client.is_some() {
+        return Err(Error::config(
+            "--curve-server-secret / --curve-client-secret",
+            "only one side given",
+            "both sides for an in-process run (plus --curve-server-public), or just --curve for fresh keys",
+        ));
+    }
+    Ok((server, client))
+}
 
 fn engine(c: &Common) -> Result<Engine, Error> {
     Engine::builder().force_core_budget(c.force).io_cores(&c.io_cores).build()

@@ -9,6 +9,8 @@ use ztick::patterns::{Format, Script, Verb};
 use ztick::settings::{Key, Settings, Source};
 use ztick::{Engine, Error, SocketKind};
 
+use crate::security::{report_zap, CurveFlags};
+
 const SETTINGS_HELP: &str = "\
 Settings: the endpoint, high-water mark and linger come from, highest first: the flags, the
 environment (ZMQ_BIND_ADDRESS, ZMQ_CONNECT_ADDRESS, ZMQ_HWM, ZMQ_LINGER_MS), the --config
@@ -95,6 +97,8 @@ pub(crate) struct Conn {
     /// hwm, linger_ms (integers). The environment and the flags override it.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    #[command(flatten)]
+    curve: CurveFlags,
 }
 
 /// Flags of the verbs that print what they receive.
@@ -300,6 +304,7 @@ fn script(
             Error::config("--routing-id", id, "1 to 255 bytes, not starting with a zero byte")
         })?;
     }
+    options.curve = conn.curve.config().role()?;
     let mut script = Script::new(verb, attach);
     script
         .options(options)
@@ -307,8 +312,10 @@ fn script(
         .timeout(timeout_ms.filter(|&ms| ms > 0).map(Duration::from_millis))
         .format(if json { Format::Json } else { Format::Text });
     let engine = Engine::new()?;
-    script.run(&engine, &mut std::io::stdin().lock(), &mut std::io::stdout().lock())?;
-    Ok(())
+    let zap = conn.curve.zap(&engine)?;
+    let outcome = script.run(&engine, &mut std::io::stdin().lock(), &mut std::io::stdout().lock());
+    report_zap(zap);
+    outcome.map(drop)
 }
 
 /// `ztick run`: finds the pattern, then parses `ztick PATTERN ARGS...` as that verb.

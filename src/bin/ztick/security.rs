@@ -1,0 +1,93 @@
+//! `ztick keygen` and the CURVE flags shared by the verbs and the perf tools.
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use ztick::curve::{CurveConfig, KeyPair};
+use ztick::zap::{ZapHandler, ZapPolicy};
+use ztick::{Engine, Error};
+
+/// CURVE encryption and ZAP authentication (the system libzmq build only; the vendored
+/// build refuses them with a clear error).
+#[derive(Args, Debug, Default, Clone)]
+pub(crate) struct CurveFlags {
+    /// Be a CURVE server with the secret key in FILE (a Z85 line from `ztick keygen`, or a
+    /// czmq secret certificate).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) curve_server_secret: Option<PathBuf>,
+    /// Be a CURVE client with the secret key in FILE; needs --curve-server-public.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) curve_client_secret: Option<PathBuf>,
+    /// The server's public key: 40 characters of Z85, or a file holding it.
+    #[arg(long, value_name = "KEY")]
+    pub(crate) curve_server_public: Option<String>,
+    /// Allow only these clients: a file of Z85 public keys, one per line (# comments), or a
+    /// directory of czmq public certificates. Needs --curve-server-secret.
+    #[arg(long, value_name = "FILE|DIR")]
+    pub(crate) zap_allow: Option<PathBuf>,
+}
+
+impl CurveFlags {
+    pub(crate) fn config(&self) -> CurveConfig {
+        CurveConfig {
+            server_secret: self.curve_server_secret.clone(),
+            client_secret: self.curve_client_secret.clone(),
+            server_public: self.curve_server_public.clone(),
+            zap_allow: self.zap_allow.clone(),
+        }
+    }
+
+    /// Starts a ZAP handler on `engine` when an allow-list was given; keep it while serving.
+    pub(crate) fn zap(&self, engine: &Engine) -> Result<Option<ZapHandler>, Error> {
+        match self.config().allowed_keys()? {
+            Some(keys) => {
+                eprintln!("zap: {} client key(s) allowed", keys.len());
+                Ok(Some(ZapHandler::spawn(engine, ZapPolicy::default().allow_keys(keys))?))
+            }
+            None => Ok(None),
+        }
+    }
+}
+
+/// Reports a ZAP handler's decisions on standard error when the command ends.
+pub(crate) fn report_zap(zap: Option<ZapHandler>) {
+    if let Some(z) = zap {
+        if let Ok(s) = z.stop() {
+            eprintln!("zap: {} allowed, {} refused, {} malformed", s.allowed, s.denied, s.malformed);
+        }
+    }
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum KeyFormat {
+    /// One Z85 line: the secret key.
+    #[default]
+    Z85,
+    /// czmq's certificate files, as `zmakecert` writes them: the public certificate at FILE
+    /// and the secret one at FILE_secret.
+    Zcert,
+}
+
+/// `ztick keygen`.
+#[derive(Args, Debug)]
+pub(crate) struct KeygenArgs {
+    /// Where to write the secret key (created with mode 0600; an existing file is never
+    /// overwritten). With --format zcert: the public certificate, the secret one going to
+    /// FILE_secret.
+    #[arg(long, value_name = "FILE")]
+    secret_out: PathBuf,
+    /// File format.
+    #[arg(long, value_enum, default_value = "z85")]
+    format: KeyFormat,
+}
+
+/// Writes a new key pair and prints its public key in Z85.
+pub(crate) fn keygen(a: &KeygenArgs) -> Result<(), Error> {
+    let pair = KeyPair::generate()?;
+    match a.format {
+        KeyFormat::Z85 => pair.save_secret(&a.secret_out)?,
+        KeyFormat::Zcert => pair.save_zcert(&a.secret_out)?,
+    }
+    println!("{}", pair.public);
+    Ok(())
+}
