@@ -1,0 +1,138 @@
+//! `ztick keygen` and the CURVE flags of the verbs, as real processes. With CURVE (the
+//! system build) they encrypt and authenticate; in the vendored build each asks for the
+//! system build in one clear line.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+use common::process::*;
+use ztick::info::BuildInfo;
+
+const SECRET: &str = "JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6";
+
+fn has_curve() -> bool {
+    BuildInfo::current().curve
+}
+
+fn mode(path: &std::path::Path) -> u32 {
+    std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).permissions().mode() & 0o777
+}
+
+#[test]
+fn keygen_writes_a_private_key_and_prints_the_public_one() {
+    let dir = TempDir::new();
+    let key = dir.0.join("server");
+    let f = run(&["keygen", "--secret-out", key.to_str().unwrap()]);
+    if !has_curve() {
+        expect_failure_mentioning(&f, &["CURVE", "system libzmq"]);
+        assert!(!key.exists(), "no key file without CURVE");
+        return;
+    }
+    expect_success(&f);
+    let public = f.stdout.trim();
+    assert_eq!(public.len(), 40, "a Z85 public key: {public:?}");
+    assert_eq!(mode(&key), 0o600);
+    assert_eq!(std::fs::read_to_string(&key).unwrap().trim().len(), 40);
+    // An existing key is never overwritten.
+    let again = run(&["keygen", "--secret-out", key.to_str().unwrap()]);
+    expect_failure_mentioning(&again, &["exists"]);
+
+    let cert = dir.0.join("alice.key");
+    let f = run(&["keygen", "--secret-out", cert.to_str().unwrap(), "--format", "zcert"]);
+    expect_success(&f);
+    let public_cert = std::fs::read_to_string(&cert).unwrap();
+    assert!(public_cert.contains(&format!("public-key = \"{}\"", f.stdout.trim())), "{public_cert}");
+    assert!(!public_cert.contains("secret-key"));
+    let secret_cert = dir.0.join("alice.key_secret");
+    assert_eq!(mode(&secret_cert), 0o600);
+    assert!(std::fs::read_to_string(&secret_cert).unwrap().contains("secret-key = \""));
+}
+
+#[test]
+fn half_given_curve_flags_are_one_clear_error() {
+    let dir = TempDir::new();
+    let key = dir.0.join("client");
+    std::fs::write(&key, format!("{SECRET}\n")).unwrap();
+    let ep = TestEndpoint::new("ipc");
+    let f = run(&["req", "--connect", &ep.url, "--curve-client-secret", key.to_str().unwrap(), "hi"]);
+    expect_failure_mentioning(&f, &["--curve-client-secret", "--curve-server-public"]);
+    let f = run(&["rep", "--bind", &ep.url, "--zap-allow", key.to_str().unwrap()]);
+    expect_failure_mentioning(&f, &["--zap-allow", "--curve-server-secret"]);
+}
+
+#[test]
+fn verbs_talk_curve_and_the_allow_list_refuses_strangers() {
+    let dir = TempDir::new();
+    let path = |name: &str| dir.0.join(name).to_string_lossy().into_owned();
+    if !has_curve() {
+        std::fs::write(path("server"), format!("{SECRET}\n")).unwrap();
+        let ep = TestEndpoint::new("ipc");
+        let f = run(&["rep", "--bind", &ep.url, "--count", "1", "--curve-server-secret", &path("server")]);
+        expect_failure_mentioning(&f, &["CURVE", "system libzmq"]);
+        return;
+    }
+    let keygen = |name: &str| {
+        let f = run(&["keygen", "--secret-out", &path(name)]);
+        expect_success(&f);
+        f.stdout.trim().to_owned()
+    };
+    let server = keygen("server");
+    let alice = keygen("alice");
+    keygen("mallory");
+    std::fs::write(path("allow"), format!("# who may connect\n{alice}  # alice\n")).unwrap();
+
+    let ep = TestEndpoint::new("tcp");
+    let rep = Proc::spawn(&[
+        "rep",
+        "--bind",
+        &ep.url,
+        "--count",
+        "1",
+        "--timeout-ms",
+        "20000",
+        "--curve-server-secret",
+        &path("server"),
+        "--zap-allow",
+        &path("allow"),
+    ]);
+    // Mallory knows the server's key but is not on the list: no answer.
+    let refused = run_for(
+        &[
+            "req",
+            "--connect",
+            &ep.url,
+            "--timeout-ms",
+            "1000",
+            "--curve-client-secret",
+            &path("mallory"),
+            "--curve-server-public",
+            &server,
+            "intruder",
+        ],
+        Duration::from_secs(20),
+    );
+    expect_failure_mentioning(&refused, &["timed out"]);
+    let ok = run_for(
+        &[
+            "req",
+            "--connect",
+            &ep.url,
+            "--timeout-ms",
+            "10000",
+            "--curve-client-secret",
+            &path("alice"),
+            "--curve-server-public",
+            &server,
+            "secret",
+            "order",
+        ],
+        Duration::from_secs(20),
+    );
+    expect_success(&ok);
+    assert_eq!(ok.stdout.trim(), "secret order");
+    let served = wait_group(vec![rep], Duration::from_secs(20)).remove(0);
+    expect_success(&served);
+    assert!(served.stderr.contains("1 allowed, 1 refused"), "{}", describe(&served));
+}
