@@ -3,7 +3,8 @@
 # own libzmq build) on loopback: REQ/REP, PUB/SUB, PUSH/PULL and ROUTER/DEALER, with ztick
 # on each side in turn. Prints PASS or FAIL per case and exits non-zero if any failed.
 #
-#   scripts/pyzmq-interop.sh
+#   scripts/pyzmq-interop.sh            # the vendored build
+#   scripts/pyzmq-interop.sh --system   # the system-libzmq build, plus CURVE both ways
 #
 # Needs python3 with the venv module (Debian: apt-get install -y python3-venv); installs
 # pyzmq from PyPI into target/pyzmq-venv the first time.
@@ -24,9 +25,13 @@ if ! "$VENV/bin/python" -c 'import zmq' 2>/dev/null; then
         exit 2
     }
 fi
-cargo build --quiet --bin ztick || exit 2
-
-ZTICK="$TARGET/debug/ztick"
+if [ "${1:-}" = "--system" ]; then
+    scripts/system-libzmq.sh cargo build --quiet --bin ztick || exit 2
+    ZTICK="$TARGET/system/debug/ztick"
+else
+    cargo build --quiet --bin ztick || exit 2
+    ZTICK="$TARGET/debug/ztick"
+fi
 PY=("$VENV/bin/python" scripts/pyzmq_peer.py)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/ztick-pyzmq.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
@@ -113,6 +118,39 @@ check "ztick router <- pyzmq DEALER" "hi router" "$WORK/client.out" $rc_s $rc_c
 E=$(ep)
 pair "${PY[@]}" router bind "$E" --count 1 -- "$ZTICK" dealer --connect "$E" --timeout-ms $T hi dealer </dev/null
 check "ztick dealer -> pyzmq ROUTER" "hi dealer" "$WORK/client.out" $rc_s $rc_c
+
+# --- CURVE, both ways (needs a libzmq with CURVE on ztick's side: --system)
+if "$ZTICK" info | grep -q 'curve=true'; then
+    KEYS="$TARGET/pyzmq-curve-keys"
+    rm -rf "$KEYS" && mkdir -p "$KEYS"
+    SERVER_PUB=$("$ZTICK" keygen --secret-out "$KEYS/server")
+    CLIENT_PUB=$("$ZTICK" keygen --secret-out "$KEYS/client")
+
+    E=$(ep)
+    pair "$ZTICK" rep --bind "$E" --count 1 --timeout-ms $T --curve-server-secret "$KEYS/server" -- \
+        "${PY[@]}" req connect "$E" --curve-server-public "$SERVER_PUB" hello curve </dev/null
+    check "ztick rep (CURVE server) <- pyzmq REQ (CURVE client)" "hello curve" "$WORK/client.out" $rc_s $rc_c
+
+    E=$(ep)
+    pair "${PY[@]}" rep bind "$E" --count 1 --curve-server-secret "$(cat "$KEYS/server")" -- \
+        "$ZTICK" req --connect "$E" --timeout-ms $T --curve-client-secret "$KEYS/client" \
+        --curve-server-public "$SERVER_PUB" hello curve </dev/null
+    check "ztick req (CURVE client) -> pyzmq REP (CURVE server)" "hello curve" "$WORK/client.out" $rc_s $rc_c
+
+    # A pyzmq client without the right server key gets nothing from ztick's CURVE server.
+    E=$(ep)
+    pair "$ZTICK" rep --bind "$E" --count 1 --timeout-ms 2000 --curve-server-secret "$KEYS/server" -- \
+        "${PY[@]}" req connect "$E" --timeout-ms 1000 --curve-server-public "$CLIENT_PUB" wrong key </dev/null
+    if [ "$rc_c" != 0 ] && [ "$rc_s" != 0 ] && [ ! -s "$WORK/server.out" ]; then
+        echo "PASS  pyzmq REQ with the wrong server key gets nothing from ztick's CURVE server"
+    else
+        echo "FAIL  a wrong-key client was answered (exit codes $rc_s and $rc_c)"
+        failed=1
+    fi
+    rm -f "$WORK"/*
+else
+    echo "SKIP  CURVE cases: this ztick's libzmq has no CURVE (vendored build); run with --system"
+fi
 
 if [ "$failed" = 0 ]; then
     echo "pyzmq interop: all cases passed"

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """A pyzmq peer for scripts/pyzmq-interop.sh: one socket, the other end of a ztick verb.
 
-    pyzmq_peer.py KIND bind|connect ENDPOINT [--count N] [--topic T] [--wait-subscribers N] [FRAME...]
+    pyzmq_peer.py KIND bind|connect ENDPOINT [--count N] [--topic T] [--wait-subscribers N]
+                  [--curve-server-secret Z85 | --curve-server-public Z85] [FRAME...]
 
 Receivers print one line per message, frames as text joined by a space (as `ztick sub`
 does for UTF-8 frames); senders send FRAME... as one message (req, dealer) or each FRAME
@@ -41,6 +42,8 @@ def main():
     p.add_argument("--topic", default=None)
     p.add_argument("--wait-subscribers", type=int, default=0)
     p.add_argument("--timeout-ms", type=int, default=20000)
+    p.add_argument("--curve-server-secret", default=None, help="be a CURVE server with this Z85 secret key")
+    p.add_argument("--curve-server-public", default=None, help="be a CURVE client of this Z85 server key")
     p.add_argument("frames", nargs="*")
     a = p.parse_intermixed_args()
 
@@ -52,6 +55,14 @@ def main():
     # Counts peers, so that a sender can stay open until they have hung up: libzmq can lose
     # a message sent right before close (libzmq issues #1264, #4660).
     mon = s.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED)
+    if a.curve_server_secret:
+        s.curve_secretkey = a.curve_server_secret.encode()
+        s.curve_server = True
+    if a.curve_server_public:
+        public, secret = zmq.curve_keypair()
+        s.curve_serverkey = a.curve_server_public.encode()
+        s.curve_publickey = public
+        s.curve_secretkey = secret
     if a.kind == "pub":
         s.setsockopt(zmq.XPUB_VERBOSE, 1)
     if a.kind == "sub":
