@@ -28,6 +28,19 @@ impl Malformed {
     }
 }
 
+/// Why a message body must be refused, if it must: no content at all, or more than
+/// `max_bytes` in total.
+pub(crate) fn check_body(body: &[&[u8]], max_bytes: usize) -> Option<(Malformed, String)> {
+    let size: usize = body.iter().map(|f| f.len()).sum();
+    if size == 0 {
+        Some((Malformed::Empty, format!("{} empty body frame(s)", body.len())))
+    } else if size > max_bytes {
+        Some((Malformed::TooLarge, format!("{size} bytes > limit {max_bytes}")))
+    } else {
+        None
+    }
+}
+
 /// What a serving pattern did with its input so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct InputStats {

@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::envelope::{body_start, PeerContext};
-use super::input::{InputCounters, InputStats, Malformed};
+use super::input::{check_body, InputCounters, InputStats, Malformed};
 use super::socket::Socket;
 use crate::config::{SocketKind, SocketOptions};
 use crate::endpoint::Endpoint;
@@ -191,17 +191,8 @@ impl<F: FnMut(&[&[u8]]) -> Served + Send> Handler for Serve<F> {
             return Ok(());
         };
         let body = &frames[start..];
-        let size: usize = body.iter().map(|f| f.len()).sum();
-        if body.is_empty() || size == 0 {
-            self.counters.refuse(Malformed::Empty, &peer, &format_args!("{} empty body frames", body.len()));
-            return Ok(());
-        }
-        if size > self.max_bytes {
-            self.counters.refuse(
-                Malformed::TooLarge,
-                &peer,
-                &format_args!("{size} bytes > limit {}", self.max_bytes),
-            );
+        if let Some((why, detail)) = check_body(body, self.max_bytes) {
+            self.counters.refuse(why, &peer, &detail);
             return Ok(());
         }
         match (self.serve)(body) {

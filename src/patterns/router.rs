@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::envelope::{PeerContext, PeerId};
-use super::input::{InputCounters, InputStats, Malformed};
+use super::input::{check_body, InputCounters, InputStats, Malformed};
 use crate::config::{SocketKind, SocketOptions};
 use crate::endpoint::Endpoint;
 use crate::engine::{Engine, Handle, Handler, SocketId, SocketSpec, Worker, WorkerCtx};
@@ -224,15 +224,10 @@ where
             None => 1,
         };
         let body = frames.get(start..).unwrap_or(&[]);
-        let size: usize = body.iter().map(|f| f.len()).sum();
         let refused = if frames.len() < 2 {
             Some((Malformed::Frames, format!("{} frame(s), no body after the routing id", frames.len())))
-        } else if size == 0 {
-            Some((Malformed::Empty, format!("{} empty body frame(s)", body.len())))
-        } else if size > self.max_bytes {
-            Some((Malformed::TooLarge, format!("{size} bytes > limit {}", self.max_bytes)))
         } else {
-            None
+            check_body(body, self.max_bytes)
         };
         if let Some((why, detail)) = refused {
             self.counters.refuse(why, &peer_ctx, &detail);
