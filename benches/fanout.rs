@@ -25,7 +25,7 @@ use ztick::{
     Transport, Worker, WorkerCtx,
 };
 
-use common::{cores, engine, remove_ipc, report_hdr, size_label, STALL, TRANSPORTS};
+use common::{cores, engine, pinning, remove_ipc, report_hdr, size_label, STALL, TRANSPORTS};
 
 const SUITE: &str = "fanout";
 const SIZE: usize = 64;
@@ -162,7 +162,7 @@ impl Fanout {
     fn start(transport: Transport, subs: usize) -> ztick::Result<Fanout> {
         assert!(subs <= 64, "acknowledgements are tracked in a 64-bit mask");
         let engine = engine(transport);
-        let cores = cores();
+        let cores = if pinning() { cores() } else { Vec::new() };
         let core = |i: usize| (!cores.is_empty()).then(|| cores[i % cores.len()]);
         let (jobs_tx, jobs) = crossbeam_channel::bounded(1);
         let (results_tx, results) = crossbeam_channel::bounded(1);

@@ -18,6 +18,8 @@
 #                  --baseline NAME (compare against a saved baseline instead of the last run)
 # Environment:
 #   BENCHES ("latency throughput fanout codec metrics peers")  OUT (target/ztick-bench)
+#   ZTICK_BENCH_PIN=0: do not pin the benches' threads (default: the two ends of a pair on
+#   the first and the last core, fan-out workers round-robin)
 #
 # The machine should be quiet: one run at a time, nothing heavy beside it.
 set -euo pipefail
@@ -72,7 +74,7 @@ if [ "$TABLES_ONLY" = 0 ]; then
     commands=("$CARGO_CMD")
     [ "$COMPARE" = 1 ] && commands+=("$COMPARE_CMD")
     python3 - "$META" "$QUICK" "$LOAD1 $LOAD5" "${commands[@]}" <<'EOF'
-import json, platform, subprocess, sys, time
+import json, os, platform, subprocess, sys, time
 path, quick, load, *commands = sys.argv[1:]
 def sh(*cmd):
     try:
@@ -99,6 +101,7 @@ meta = {
     "git": sh("git", "rev-parse", "--short", "HEAD") + (" (dirty)" if sh("git", "status", "--porcelain", "--untracked-files=no") not in ("", "?") else ""),
     "quick": quick == "1",
     "load": load,
+    "pinning": "off (ZTICK_BENCH_PIN=0)" if os.environ.get("ZTICK_BENCH_PIN") == "0" else "on",
     "commands": ["scripts/bench.sh" + (" --quick" if quick == "1" else ""), "# which runs:"] + commands,
 }
 json.dump(meta, open(path, "w"), indent=1)

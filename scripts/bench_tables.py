@@ -445,8 +445,15 @@ def main():
     for cmd in meta.get("commands", []):
         out.append(cmd)
     out.append("```\n")
+    notes = []
     if meta.get("load"):
-        out.append(f"Load average when the run started: {meta['load']}.\n")
+        notes.append(f"load average when the run started: {meta['load']} (1 and 5 min)")
+    if meta.get("pinning") == "on":
+        notes.append("bench threads pinned (the two ends of a pair on the first and last core)")
+    elif meta.get("pinning"):
+        notes.append(f"bench threads not pinned ({meta['pinning']})")
+    if notes:
+        out.append("Conditions: " + "; ".join(notes) + ".\n")
     latency_tables(d, out)
     peers_tables(d, out)
     batching_tables(d, out)

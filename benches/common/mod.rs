@@ -2,7 +2,8 @@
 //! lines for `scripts/bench.sh`), thread pinning, the core-budget probe, and the measured
 //! pairs in [`rtt`] (round trips) and [`flow`] (throughput).
 //!
-//! Each suite includes this module and uses part of it.
+//! Each suite includes this module and uses part of it. `ZTICK_BENCH_PIN=0` turns thread
+//! pinning off (to compare placements; the default pins, see [`pair_cores`]).
 #![allow(dead_code)]
 
 pub mod flow;
@@ -152,9 +153,18 @@ pub fn cores() -> Vec<usize> {
     c
 }
 
+/// Whether bench threads are pinned: yes unless `ZTICK_BENCH_PIN=0`.
+pub fn pinning() -> bool {
+    std::env::var("ZTICK_BENCH_PIN").map_or(true, |v| v != "0")
+}
+
 /// The two cores the ends of a pair are pinned to: the first and the last (the same one on
-/// a single-core machine). Both stacks of a comparison get the same placement.
+/// a single-core machine), or none with `ZTICK_BENCH_PIN=0`. Both stacks of a comparison
+/// get the same placement.
 pub fn pair_cores() -> (Option<usize>, Option<usize>) {
+    if !pinning() {
+        return (None, None);
+    }
     let c = cores();
     (c.first().copied(), c.last().copied())
 }
