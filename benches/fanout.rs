@@ -21,11 +21,11 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use crossbeam_channel::{Receiver, Sender};
 use ztick::metrics::LatencyRecorder;
 use ztick::{
-    now_ns, Endpoint, Engine, Handle, Handler, IdleStrategy, Inbound, SocketId, SocketKind, SocketSpec,
-    Transport, Worker, WorkerCtx,
+    now_ns, Endpoint, Engine, Handle, Handler, IdleStrategy, Inbound, SocketId, SocketKind, SocketOptions,
+    SocketSpec, Transport, Worker, WorkerCtx,
 };
 
-use common::{cores, engine, pinning, remove_ipc, report_hdr, size_label, STALL, TRANSPORTS};
+use common::{cores, engine, pinning, remove_ipc, report_hdr, size_label, warm, STALL, TRANSPORTS};
 
 const SUITE: &str = "fanout";
 const SIZE: usize = 64;
@@ -167,9 +167,18 @@ impl Fanout {
         let (jobs_tx, jobs) = crossbeam_channel::bounded(1);
         let (results_tx, results) = crossbeam_channel::bounded(1);
         let mut b = engine.worker("fan-pub").idle(IdleStrategy::BLOCK).pin(core(0));
-        let publ = b.socket(SocketSpec::bind(SocketKind::Pub, Endpoint::local(transport, "ztick-bench-fan")));
-        let acks =
-            b.socket(SocketSpec::bind(SocketKind::Pull, Endpoint::local(transport, "ztick-bench-ack")));
+        // A late duplicate acknowledgement (after a resend) must not hold the closing sockets
+        // for libzmq's linger.
+        let mut opts = SocketOptions::default();
+        opts.linger(Some(Duration::ZERO));
+        let publ = b.socket(
+            SocketSpec::bind(SocketKind::Pub, Endpoint::local(transport, "ztick-bench-fan"))
+                .options(opts.clone()),
+        );
+        let acks = b.socket(
+            SocketSpec::bind(SocketKind::Pull, Endpoint::local(transport, "ztick-bench-ack"))
+                .options(opts.clone()),
+        );
         let publisher = Publisher {
             publ,
             acks,
@@ -193,8 +202,12 @@ impl Fanout {
         let mut workers = vec![publisher];
         for i in 0..subs {
             let mut b = engine.worker(&format!("fan-sub-{i}")).idle(IdleStrategy::BLOCK).pin(core(i + 1));
-            let sub = b.socket(SocketSpec::connect(SocketKind::Sub, pub_ep.clone()).subscribe(Vec::new()));
-            let push = b.socket(SocketSpec::connect(SocketKind::Push, ack_ep.clone()));
+            let sub = b.socket(
+                SocketSpec::connect(SocketKind::Sub, pub_ep.clone())
+                    .options(opts.clone())
+                    .subscribe(Vec::new()),
+            );
+            let push = b.socket(SocketSpec::connect(SocketKind::Push, ack_ep.clone()).options(opts.clone()));
             let mut ack = [0u8; 24];
             ack[16..].copy_from_slice(&(i as u64).to_le_bytes());
             let w = b
@@ -225,7 +238,7 @@ impl Fanout {
             endpoints: vec![pub_ep.to_string(), ack_ep.to_string()],
             _engine: engine,
         };
-        f.run(200);
+        f.run(warm(200));
         Ok(f)
     }
 
@@ -242,7 +255,8 @@ impl Fanout {
 
 impl Drop for Fanout {
     fn drop(&mut self) {
-        for w in self.workers.drain(..) {
+        // Subscribers first, while the publisher still reads their acknowledgements.
+        for w in self.workers.drain(..).rev() {
             if let Err(e) = w.stop() {
                 eprintln!("warning: stopping a fan-out worker: {e}");
             }

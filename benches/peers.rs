@@ -33,7 +33,7 @@ use zeromq::{PullSocket, PushSocket, RepSocket, ReqSocket, Socket, SocketRecv, S
 use ztick::metrics::LatencyRecorder;
 use ztick::{now_ns, IdleStrategy, Transport};
 
-use common::flow::{bench_flow, Flow, FlowCase, FlowPair, Pattern, Sends, Source};
+use common::flow::{bench_flow, flow_warmup, Flow, FlowCase, FlowPair, Pattern, Sends, Source};
 use common::rtt::{bench_round_trip, warmup, EnginePair, Outcome, RoundTrip};
 use common::{pair_cores, pin_current, remove_ipc, size_label, SIZES, STALL};
 
@@ -299,7 +299,7 @@ impl ZmqrsFlow {
             Err(_) => panic!("zmq.rs flow did not start within {STALL:?}"),
         };
         let mut f = ZmqrsFlow { jobs: Some(jobs_tx), results, thread: Some(thread), endpoint };
-        f.run(if size >= 16 * 1024 { 200 } else { 2000 });
+        f.run(flow_warmup(size));
         f
     }
 }

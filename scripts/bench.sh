@@ -164,8 +164,10 @@ fi
 if [ -f "$LOG" ] && [ "$TABLES_ONLY" = 0 ]; then
     regressed=$(awk '/^[a-z_]+\/[^ ]+/ { id = $1; sub(/:$/, "", id) } /Performance has regressed/ { print "  " id }' "$LOG")
     if [ -n "$regressed" ]; then
-        log "criterion found these slower than the previous run (or the --baseline):"
-        log "$regressed"
+        n=$(printf '%s\n' "$regressed" | wc -l)
+        log "criterion found $n case(s) slower than the previous run (or the --baseline)$( [ "$QUICK" = 1 ] && echo '; quick runs are too short to trust this'):"
+        log "$(printf '%s\n' "$regressed" | head -n 20)"
+        [ "$n" -le 20 ] || log "  ... (all of them: grep -B3 'regressed' $LOG)"
     fi
 fi
 [ "$BENCH_RC" = 0 ] && [ "$COMPARE_RC" = 0 ]

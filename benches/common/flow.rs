@@ -17,7 +17,7 @@ use ztick::{
     SocketId, SocketKind, SocketSpec, Transport, Worker, WorkerCtx,
 };
 
-use super::{engine, pair_cores, remove_ipc, STALL};
+use super::{engine, pair_cores, remove_ipc, warm, STALL};
 
 /// The socket pattern.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,6 +144,11 @@ pub struct FlowPair {
     receiver: Option<Worker>,
     endpoint: String,
     _engine: Engine,
+}
+
+/// Untimed messages moved after start-up.
+pub fn flow_warmup(size: usize) -> u64 {
+    warm(if size >= 16 * 1024 { 200 } else { 2000 })
 }
 
 /// Pool buffers: enough for the hand-off channel and both HWMs at small sizes, at most
@@ -305,7 +310,7 @@ impl FlowPair {
         if pattern == Pattern::PubSub {
             pair.await_subscription();
         }
-        pair.run(if size >= 16 * 1024 { 200 } else { 2000 });
+        pair.run(flow_warmup(size));
         Ok(pair)
     }
 

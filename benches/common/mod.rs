@@ -58,6 +58,16 @@ pub fn measuring() -> bool {
     std::env::args().any(|a| a == "--bench")
 }
 
+/// Untimed warm-up work before a case is measured: `n` when measuring, a token amount under
+/// `cargo test --benches` (where only whether the case runs matters).
+pub fn warm(n: u64) -> u64 {
+    if measuring() {
+        n
+    } else {
+        n.min(4)
+    }
+}
+
 /// Where the JSON lines go: `$ZTICK_BENCH_OUT`, or `target/ztick-bench`.
 fn out_dir() -> PathBuf {
     std::env::var_os("ZTICK_BENCH_OUT")

@@ -18,7 +18,7 @@ use ztick::{
     SocketSpec, Transport, Worker, WorkerCtx,
 };
 
-use super::{engine, pair_cores, pin_current, remove_ipc, report_hdr, spin_until, STALL};
+use super::{engine, pair_cores, pin_current, remove_ipc, report_hdr, spin_until, warm, STALL};
 
 /// The sum of N round trips (ns) and each of them.
 pub type Outcome = Result<(u64, LatencyRecorder), String>;
@@ -31,11 +31,7 @@ pub trait RoundTrip {
 
 /// Untimed round trips after start-up: connections made, caches and allocators warm.
 pub fn warmup(size: usize) -> u64 {
-    if size >= 16 * 1024 {
-        20
-    } else {
-        200
-    }
+    warm(if size >= 16 * 1024 { 20 } else { 200 })
 }
 
 /// Registers one round-trip benchmark `name` in `group`. The pair is started on the first
