@@ -12,11 +12,11 @@
 //!   - `zmqrs_2rt`: each socket on its own current-thread runtime and pinned thread, the
 //!     same placement as ztick's two workers.
 //! - `peers/push_pull/<ipc|tcp>/msg_<size>/<stack>`: messages per second, as in
-//!   `benches/throughput.rs` at batch 256, pooled (zero-copy) sends above 33 bytes and
-//!   copied ones below (libzmq copies those into the message anyway): `ztick` produces them
-//!   in the sending worker's handler, `ztick_handoff` hands each over from the bench thread.
-//!   `zmqrs` sends clones of one `Bytes` (no copy) from one task and receives in another,
-//!   on one current-thread runtime.
+//!   `benches/throughput.rs` at batch 256: `ztick` produces them in the sending worker's
+//!   handler with copying sends, `ztick_pooled` the same with pooled (zero-copy) sends,
+//!   `ztick_handoff` hands each over from the bench thread (copying). The tables compare
+//!   zmq.rs with the best of the three. `zmqrs` sends clones of one `Bytes` (no copy) from
+//!   one task and receives in another, on one current-thread runtime.
 //!
 //! zmq.rs has no inproc transport. `cargo bench --bench peers -- 'round_trip/tcp/'`
 
@@ -350,15 +350,13 @@ fn throughput(c: &mut Criterion) {
             let group = format!("peers/push_pull/{transport}/{}", size_label(size));
             let mut g = c.benchmark_group(&group);
             g.throughput(Throughput::Elements(1)).sampling_mode(SamplingMode::Flat);
-            for (name, source) in [("ztick", Source::Worker), ("ztick_handoff", Source::Handoff)] {
-                let case = FlowCase {
-                    pattern: Pattern::PushPull,
-                    transport,
-                    size,
-                    batch: 256,
-                    sends: Sends::best_for(size),
-                    source,
-                };
+            for (name, source, sends) in [
+                ("ztick", Source::Worker, Sends::Copy),
+                ("ztick_pooled", Source::Worker, Sends::Pooled),
+                ("ztick_handoff", Source::Handoff, Sends::Copy),
+            ] {
+                let case =
+                    FlowCase { pattern: Pattern::PushPull, transport, size, batch: 256, sends, source };
                 bench_flow(&mut g, name, || FlowPair::start(case).expect("flow pair"), |_| {});
             }
             bench_flow(&mut g, "zmqrs", || ZmqrsFlow::start(transport, size), |_| {});

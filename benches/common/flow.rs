@@ -70,18 +70,6 @@ pub enum Sends {
 }
 
 impl Sends {
-    /// What the library recommends for `size`: libzmq copies messages of 33 bytes or less
-    /// into the message itself anyway, so the pool pays only above that.
-    pub fn best_for(size: usize) -> Sends {
-        if size <= 33 {
-            Sends::Copy
-        } else {
-            Sends::Pooled
-        }
-    }
-}
-
-impl Sends {
     /// The label in group names.
     pub fn label(self) -> &'static str {
         match self {
