@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use criterion::measurement::WallTime;
 use criterion::BenchmarkGroup;
@@ -261,16 +261,28 @@ impl BarePair {
                 pin_current(echo_core);
                 let mut frames = Vec::new();
                 let wait = if spin { Duration::ZERO } else { Duration::from_millis(100) };
+                // Even a spinning echo gives up after a stall (its timer gone without a stop).
+                let mut last = Instant::now();
+                let mut idle = 0u32;
                 while !stop2.load(Ordering::Relaxed) {
                     match rep.recv_into(&mut frames, wait) {
                         Ok(true) => {
+                            idle = 0;
+                            last = Instant::now();
                             let parts: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
                             if let Err(e) = rep.send(&parts) {
                                 eprintln!("bare echo: {e}");
                                 return;
                             }
                         }
-                        Ok(false) => std::hint::spin_loop(),
+                        Ok(false) => {
+                            idle = idle.wrapping_add(1);
+                            if idle % 1024 == 0 && last.elapsed() > STALL {
+                                eprintln!("bare echo: nothing for {STALL:?}, giving up");
+                                return;
+                            }
+                            std::hint::spin_loop();
+                        }
                         Err(e) => {
                             eprintln!("bare echo: {e}");
                             return;
