@@ -9,8 +9,9 @@
 //!   copying sends; the batching gain is `batch_256` over `batch_1`. PUB uses
 //!   `ZMQ_XPUB_NODROP`, so nothing is dropped at the HWM and every message is counted. NB:
 //!   libzmq 4.3.4 reports a PUB socket as always writable (`dist_t::has_out` returns true),
-//!   so a worker that waits for room at the HWM polls again at once instead of sleeping:
-//!   on two cores that loop competes with the receiver, which the PUB/SUB figures include.
+//!   so a worker that waits for room at the HWM cannot sleep until there is room: it
+//!   retries every 200 µs (see `PUB_BLOCKED_RETRY` in the engine), which the PUB/SUB
+//!   figures include.
 //! - `throughput/zero_copy/<inproc|tcp>/msg_<size>/<handoff|worker>/<copy|pooled>`:
 //!   PUSH/PULL at batch 256, copied sends (from a `Vec` per hand-off, or from the handler's
 //!   buffer) against pooled ones (a `PooledBuf` filled and lent to libzmq, which gives it
