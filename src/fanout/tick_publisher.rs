@@ -508,15 +508,29 @@ impl Handler for AppPublisher {
     }
 
     fn on_stop(&mut self, ctx: &mut WorkerCtx<'_>) {
-        // Stopped without `finish` (dropped): what was handed over still goes out.
+        // Stopped before the end was sent (dropped, or a `finish` that did not wait): what
+        // was handed over still goes out, and the end markers once if they were asked for.
         if self.ending.is_none() {
-            while let Ok(Cmd::Tick { topic, handed_ns, payload }) = self.inbox.try_recv() {
-                if self.stream.push(ctx, usize::from(topic), handed_ns, &payload, now_ns()).is_err() {
-                    break;
+            let mut end = false;
+            while let Ok(cmd) = self.inbox.try_recv() {
+                match cmd {
+                    Cmd::Tick { topic, handed_ns, payload } => {
+                        if self.stream.push(ctx, usize::from(topic), handed_ns, &payload, now_ns()).is_err() {
+                            break;
+                        }
+                        self.last_ns = now_ns();
+                    }
+                    Cmd::End => {
+                        end = true;
+                        break;
+                    }
                 }
             }
             let _ = self.stream.flush_all(ctx);
             self.stream.set_elapsed(self.last_ns.saturating_sub(self.first_ns));
+            if end {
+                let _ = self.stream.send_control(ctx, Kind::End);
+            }
         }
         self.stream.publish_live();
         let _ = self.reports.send(self.stream.take_report());
