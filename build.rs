@@ -42,6 +42,7 @@ fn header() {
 
     println!("cargo:rerun-if-changed=src/ffi");
     println!("cargo:rerun-if-changed=cbindgen.toml");
+    println!("cargo:rerun-if-changed=include/ztick.h");
     println!("cargo:rerun-if-env-changed=ZTICK_WRITE_HEADER");
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into()));
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap_or_else(|_| ".".into()));
@@ -57,7 +58,10 @@ fn header() {
         .generate()
         .unwrap_or_else(|e| fail("generating the C header from src/ffi/", &e));
     bindings.write_to_file(out.join("ztick.h"));
+    let committed = root.join("include/ztick.h");
     if std::env::var("ZTICK_WRITE_HEADER").as_deref() == Ok("1") {
-        bindings.write_to_file(root.join("include/ztick.h"));
+        bindings.write_to_file(&committed);
+    } else if std::fs::read(&committed).ok() != std::fs::read(out.join("ztick.h")).ok() {
+        println!("cargo:warning=include/ztick.h is stale: run scripts/capi.sh header and commit it");
     }
 }

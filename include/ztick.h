@@ -521,6 +521,16 @@ ztick_result ztick_publisher_wait_subscribers(const struct ztick_publisher *publ
 size_t ztick_publisher_subscribers(const struct ztick_publisher *publisher);
 
 /**
+ * Ticks the publisher's worker has sequenced so far (it lags the publish calls by the
+ * ticks still waiting in the hand-off); 0 for NULL or a finished publisher.
+ *
+ * # Safety
+ *
+ * `publisher` must be NULL or a live publisher.
+ */
+uint64_t ztick_publisher_published(const struct ztick_publisher *publisher);
+
+/**
  * Publishes a copy of `payload` (`len` bytes, at most 65535; NULL if 0) as the next tick
  * of topic `topic` (its index in the array given to `ztick_publisher_new`), waiting while
  * `capacity` ticks are already waiting for the worker. Safe to call from several threads.

@@ -8,6 +8,7 @@
 #   scripts/capi.sh examples [--debug] # build and run the C examples (with a ztick subscriber)
 #   scripts/capi.sh valgrind [--debug] # the C examples under valgrind: no leak, no bad access
 #   scripts/capi.sh install PREFIX    # lib/, include/, lib/pkgconfig/ under PREFIX
+#   scripts/capi.sh bench             # a call through the C ABI vs from Rust (BENCHMARKS.md)
 #   scripts/capi.sh ci                # what CI runs: all of the above (debug) + the capi tests
 #                                     # and clippy in both builds
 #
@@ -25,6 +26,10 @@ root=$PWD
 triple=$(rustc -vV | sed -n 's/^host: //p')
 override="target.${triple}.zmq.rustc-link-lib=[\"zmq\"]"
 system_dir="$root/target/system"
+
+# Temporary directories, removed on exit.
+tmp_dirs=()
+trap 'rm -rf "${tmp_dirs[@]}"' EXIT
 
 profile=release
 profile_flag=(--release)
@@ -44,9 +49,14 @@ system_cargo() {
 build() {
     scripts/system-libzmq.sh install
     echo "== libztick.so and libztick.a ($profile, system libzmq)"
-    local native
-    native=$(system_cargo rustc "${profile_flag[@]}" --lib --features capi --crate-type cdylib,staticlib \
-        -- --print native-static-libs 2>&1 | tee /dev/stderr | sed -n 's/.*native-static-libs: //p' | tail -1)
+    local out native
+    if ! out=$(system_cargo rustc "${profile_flag[@]}" --lib --features capi --crate-type cdylib,staticlib \
+        -- --print native-static-libs 2>&1); then
+        echo "$out" >&2
+        exit 1
+    fi
+    native=$(echo "$out" | sed -n 's/.*native-static-libs: //p' | tail -1)
+    ls -l "$(libdir)/libztick.so" "$(libdir)/libztick.a"
     write_pc "$(libdir)" "$root/include" "$(libdir)/pkgconfig" "${native:--lzmq -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc}"
 }
 
@@ -88,7 +98,7 @@ run_examples() {
     fi
     local dir ztick
     dir=$(mktemp -d)
-    trap 'rm -rf "$dir"' RETURN
+    tmp_dirs+=("$dir")
     ztick="$system_dir/$profile/ztick"
     [ -x "$ztick" ] || system_cargo build "${profile_flag[@]}" --quiet --bin ztick
 
@@ -150,14 +160,33 @@ install_to() {
     write_pc "$prefix/lib" "$prefix/include" "$prefix/lib/pkgconfig" "$native"
 }
 
+# Everything in the system build: with the `capi` feature, the vendored build would compile
+# libzmq once more (cbindgen's build dependencies change those of zmq-sys's build script),
+# which costs CI minutes and tests nothing new. Its refusal to share a context is covered
+# by the default test suite (engine unit test) and by `cargo test --features capi`.
+# The cost of a call through the C ABI vs the same call from Rust (BENCHMARKS.md): the
+# release libraries, examples/c/abi_cost.c against libztick.so and libztick.a, and the
+# Rust side (tests/capi.rs, abi_cost) in the same release build.
+bench() {
+    parse_profile
+    build
+    make -s -C examples/c ZTICK_LIB_DIR="$(libdir)" build/abi_cost build/abi_cost-static
+    echo "== machine: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), load $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "-- C, libztick.so"
+    examples/c/build/abi_cost
+    echo "-- C, libztick.a"
+    examples/c/build/abi_cost-static
+    echo "-- Rust (release)"
+    system_cargo test --release --features capi --quiet --test capi -- --ignored --nocapture abi_cost
+}
+
 ci() {
     parse_profile --debug
-    echo "== vendored build: clippy and the C ABI tests (the shared context is refused here)"
-    cargo clippy --all-targets --features capi --quiet -- -D warnings
-    cargo test --features capi --quiet --lib ffi
-    cargo test --features capi --quiet --test capi
-    echo "== system build: the C ABI tests (the shared context works here), header included"
     scripts/system-libzmq.sh install
+    echo "== clippy with the capi feature"
+    system_cargo clippy --all-targets --features capi --quiet -- -D warnings
+    echo "== the C ABI tests: panic boundary, header freshness, handles, the shared context"
+    system_cargo test --features capi --quiet --lib ffi
     system_cargo test --features capi --quiet --test capi
     build
     examples
@@ -173,9 +202,10 @@ case "$cmd" in
     examples) parse_profile "${1:-}"; examples ;;
     valgrind) parse_profile "${1:-}"; valgrind_examples ;;
     install) install_to "${1:-}" ;;
+    bench) bench ;;
     ci) ci ;;
     *)
-        sed -n '2,15p' "$0" >&2
+        sed -n '2,17p' "$0" >&2
         exit 2
         ;;
 esac

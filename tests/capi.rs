@@ -134,6 +134,7 @@ extern "C" {
     fn ztick_publisher_snapshot_endpoint(p: *const Publisher) -> *const c_char;
     fn ztick_publisher_wait_subscribers(p: *const Publisher, n: usize, timeout_ms: u32) -> ZtickResult;
     fn ztick_publisher_subscribers(p: *const Publisher) -> usize;
+    fn ztick_publisher_published(p: *const Publisher) -> u64;
     fn ztick_publisher_publish(
         p: *const Publisher,
         topic: usize,
@@ -304,12 +305,13 @@ fn nulls_and_bad_arguments_are_result_codes_with_a_message() {
         expect(ztick_publisher_publish(p, 0, null(), 3), NULL_PARAMETER, &["payload"]);
         ok(ztick_publisher_publish(p, 0, null(), 0));
         expect(ztick_publisher_wait_subscribers(p, 1, 10), TIMEOUT, &["0 of 1"]);
+        assert!(ztick_publisher_published(p) <= 1);
         let mut stats = PublisherStats::default();
         ok(ztick_publisher_finish(p, 0, &mut stats));
         assert_eq!(stats.published, 1);
         expect(ztick_publisher_publish(p, 0, b"x".as_ptr(), 1), STOPPED, &["finished"]);
         expect(ztick_publisher_finish(p, 0, null_mut()), STOPPED, &["already"]);
-        assert_eq!(ztick_publisher_subscribers(p), 0);
+        assert_eq!((ztick_publisher_subscribers(p), ztick_publisher_published(p)), (0, 0));
         ztick_publisher_free(p);
         ztick_engine_free(engine);
     }
@@ -568,4 +570,132 @@ fn a_callers_context_is_shared_in_the_system_build_and_refused_in_the_vendored_o
             assert_eq!(zmq_sys::zmq_ctx_term(ctx), 0);
         }
     });
+}
+
+/// The cost of a call through the C ABI against the same call from Rust, side by side in
+/// one run (BENCHMARKS.md, "The C ABI"); examples/c/abi_cost.c makes the same calls from C.
+/// Each round times both ways, alternating which goes first; a publisher's worker is let
+/// drain before the next loop starts, so the two never compete for the cores.
+/// A measurement, not a test:
+///   scripts/capi.sh bench
+/// or cargo test --release --features capi --test capi -- --ignored --nocapture abi_cost
+#[test]
+#[ignore = "a measurement: scripts/capi.sh bench"]
+fn abi_cost() {
+    use std::time::{Duration, Instant};
+    use ztick::fanout::{TickPublisher, TickPublisherConfig};
+
+    const CALLS: u64 = 10_000_000;
+    const PUBLISHES: u64 = 50_000;
+    const ROUNDS: usize = 9;
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let mut rust = ztick::metrics::LatencyRecorder::new();
+    let mut c = null_mut();
+    // SAFETY: a fresh recorder, used by this thread only, freed at the end.
+    unsafe { ok(ztick_recorder_new(&mut c)) };
+    let engine = ztick::Engine::builder().io_threads(0).build().unwrap();
+    let cfg = TickPublisherConfig { topics: vec!["t0".into()], capacity: 1 << 16, ..Default::default() };
+    let rust_pub =
+        TickPublisher::start(&engine, ztick::Endpoint::unique_inproc("abi-rust"), None, cfg).unwrap();
+    let (mut c_engine, mut c_pub) = (null_mut(), null_mut());
+    let name = CString::new(format!("inproc://abi-c-{}", std::process::id())).unwrap();
+    let t0 = CString::new("t0").unwrap();
+    let topics = [t0.as_ptr()];
+    let mut o = std::mem::MaybeUninit::<PublisherOptions>::uninit();
+    // SAFETY: fresh handles, freed at the end; the options are initialised before use.
+    unsafe {
+        ok(ztick_publisher_options_init(o.as_mut_ptr()));
+        let mut o = o.assume_init();
+        o.capacity = 1 << 16;
+        ok(ztick_engine_new(0, &mut c_engine));
+        ok(ztick_publisher_new(c_engine, name.as_ptr(), topics.as_ptr(), 1, &o, &mut c_pub));
+    }
+    let tick = [0u8; 16];
+    // Waits (sleeping, not spinning) until a worker has taken every tick handed to it.
+    let drained = |published: &dyn Fn() -> u64, want: u64| {
+        let deadline = Instant::now() + WAIT;
+        while published() < want {
+            assert!(Instant::now() < deadline, "the publisher's worker did not drain");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    };
+    let time = |n: u64, f: &mut dyn FnMut()| {
+        let t = Instant::now();
+        f();
+        t.elapsed().as_nanos() as f64 / n as f64
+    };
+    let (mut r_rec, mut c_rec, mut r_pub, mut c_pubs) = (vec![], vec![], vec![], vec![]);
+    for round in 0..ROUNDS {
+        let mut rust_record = || {
+            r_rec.push(time(CALLS, &mut || {
+                for i in 0..CALLS {
+                    rust.record((i & 0xffff) + 1);
+                }
+            }))
+        };
+        let mut c_record = || {
+            c_rec.push(time(CALLS, &mut || {
+                for i in 0..CALLS {
+                    // SAFETY: a live recorder used by this thread only.
+                    if unsafe { ztick_recorder_record(c, (i & 0xffff) + 1) } != OK {
+                        std::process::abort();
+                    }
+                }
+            }))
+        };
+        if round % 2 == 0 {
+            rust_record();
+            c_record();
+        } else {
+            c_record();
+            rust_record();
+        }
+        let done = (round as u64 + 1) * PUBLISHES;
+        let mut rust_publish = || {
+            r_pub.push(time(PUBLISHES, &mut || {
+                for _ in 0..PUBLISHES {
+                    rust_pub.publish(0, &tick).unwrap();
+                }
+            }));
+            drained(&|| rust_pub.published(), done);
+        };
+        let mut c_publish = || {
+            c_pubs.push(time(PUBLISHES, &mut || {
+                for _ in 0..PUBLISHES {
+                    // SAFETY: a live publisher; the tick is readable for its length.
+                    if unsafe { ztick_publisher_publish(c_pub, 0, tick.as_ptr(), tick.len()) } != OK {
+                        std::process::abort();
+                    }
+                }
+            }));
+            // SAFETY: a live publisher.
+            drained(&|| unsafe { ztick_publisher_published(c_pub) }, done);
+        };
+        if round % 2 == 0 {
+            rust_publish();
+            c_publish();
+        } else {
+            c_publish();
+            rust_publish();
+        }
+    }
+    // SAFETY: live handles, freed once.
+    unsafe {
+        assert_eq!(ztick_recorder_count(c), rust.len());
+        ztick_recorder_free(c);
+        ok(ztick_publisher_finish(c_pub, 0, null_mut()));
+        ztick_publisher_free(c_pub);
+        ztick_engine_free(c_engine);
+    }
+    rust_pub.finish(Duration::ZERO).unwrap();
+    let (rr, cr, rp, cp) = (median(r_rec), median(c_rec), median(r_pub), median(c_pubs));
+    println!("Rust LatencyRecorder::record          {rr:7.2} ns/call (median of {ROUNDS} rounds of {CALLS})");
+    println!("Rust ztick_recorder_record (C ABI)    {cr:7.2} ns/call ({:+.2} ns)", cr - rr);
+    println!(
+        "Rust TickPublisher::publish           {rp:7.2} ns/call (median of {ROUNDS} rounds of {PUBLISHES})"
+    );
+    println!("Rust ztick_publisher_publish (C ABI)  {cp:7.2} ns/call ({:+.2} ns)", cp - rp);
 }

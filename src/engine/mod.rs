@@ -217,3 +217,22 @@ impl Engine {
         &self.ctx
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_callers_context_needs_the_system_build() {
+        // A context made here stands in for the caller's (owned, so it is terminated after).
+        let ctx = RawContext::new().unwrap();
+        match (Engine::from_context(ctx), LIBZMQ_LINK) {
+            (Err(Error::Unsupported { feature, hint }), "vendored") => {
+                assert_eq!(feature, "sharing a libzmq context");
+                assert!(hint.contains("system build"), "{hint}");
+            }
+            (Ok(engine), "system") => assert_eq!(engine.io_threads(), 1, "the context's own setting"),
+            (other, link) => panic!("{link} build: {other:?}"),
+        }
+    }
+}

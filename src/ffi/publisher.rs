@@ -222,6 +222,23 @@ pub unsafe extern "C" fn ztick_publisher_subscribers(publisher: *const ztick_pub
     })
 }
 
+/// Ticks the publisher's worker has sequenced so far (it lags the publish calls by the
+/// ticks still waiting in the hand-off); 0 for NULL or a finished publisher.
+///
+/// # Safety
+///
+/// `publisher` must be NULL or a live publisher.
+#[no_mangle]
+pub unsafe extern "C" fn ztick_publisher_published(publisher: *const ztick_publisher) -> u64 {
+    guard_or(0, || {
+        // SAFETY: NULL or live, by the caller's contract.
+        unsafe { arg(publisher, "publisher") }
+            .ok()
+            .and_then(|p| p.inner.as_ref())
+            .map_or(0, |p| p.published())
+    })
+}
+
 fn publish_failure(e: PublishError) -> Failure {
     let code = match e {
         PublishError::Full => ztick_result::Full,
