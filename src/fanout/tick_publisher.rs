@@ -209,6 +209,8 @@ pub struct TickPublisher {
     free: Receiver<Vec<u8>>,
     /// True while a wake-up is on its way to the worker (see the module doc).
     wake_pending: Arc<AtomicBool>,
+    /// Set by `finish`: a worker stopped before it saw the end command still sends the end.
+    end_requested: Arc<AtomicBool>,
     watch: Arc<SubscriberWatch>,
     live: Arc<PublisherLive>,
     report: Receiver<PublisherReport>,
@@ -242,6 +244,7 @@ impl TickPublisher {
         let (free_tx, free) = crossbeam_channel::bounded(cfg.capacity.min(1024));
         let (report_tx, report) = crossbeam_channel::bounded(1);
         let wake_pending = Arc::new(AtomicBool::new(false));
+        let end_requested = Arc::new(AtomicBool::new(false));
         let watch = Arc::new(SubscriberWatch::default());
         let live = Arc::new(PublisherLive::default());
         let mut b = engine.worker("tick-publisher").idle(cfg.idle).pin(cfg.pin).batch_max(256);
@@ -268,6 +271,7 @@ impl TickPublisher {
             inbox: inbox_rx,
             free: free_tx,
             wake_pending: Arc::clone(&wake_pending),
+            end_requested: Arc::clone(&end_requested),
             coalesce: !cfg.max_delay.is_zero(),
             heartbeat_ns: u64::try_from(cfg.heartbeat.as_nanos()).unwrap_or(u64::MAX),
             eos_repeat: cfg.eos_repeat,
@@ -293,6 +297,7 @@ impl TickPublisher {
             inbox,
             free,
             wake_pending,
+            end_requested,
             watch,
             live,
             report,
@@ -395,6 +400,7 @@ impl TickPublisher {
     /// A worker that panicked or failed; [`Error::Stopped`] when it ended without a report.
     pub fn finish(self, timeout: Duration) -> Result<PublisherReport> {
         let deadline = Instant::now() + timeout;
+        self.end_requested.store(true, Ordering::Release);
         let sent = self.inbox.send_timeout(Cmd::End, timeout).is_ok() && self.wake().is_ok();
         let early = match sent {
             true => self.report.recv_timeout(deadline.saturating_duration_since(Instant::now())).ok(),
@@ -417,6 +423,7 @@ struct AppPublisher {
     inbox: Receiver<Cmd>,
     free: Sender<Vec<u8>>,
     wake_pending: Arc<AtomicBool>,
+    end_requested: Arc<AtomicBool>,
     /// Hold batches for `max_delay` (else send everything at the end of each pass).
     coalesce: bool,
     heartbeat_ns: u64,
@@ -528,7 +535,8 @@ impl Handler for AppPublisher {
             }
             let _ = self.stream.flush_all(ctx);
             self.stream.set_elapsed(self.last_ns.saturating_sub(self.first_ns));
-            if end {
+            // `finish` may have given up handing the end command over (a full channel).
+            if end || self.end_requested.load(Ordering::Acquire) {
                 let _ = self.stream.send_control(ctx, Kind::End);
             }
         }
