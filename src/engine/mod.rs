@@ -19,6 +19,11 @@ pub use worker::{
 use crate::error::{Error, Operation, Result};
 use crate::sys::{self, ctx_opt, RawContext};
 
+/// How this build links libzmq: `vendored` (a private static copy) or `system` (the shared
+/// library, which a C program's own contexts also come from). Set by `build.rs`.
+#[cfg_attr(not(feature = "capi"), allow(dead_code))]
+pub(crate) const LIBZMQ_LINK: &str = env!("ZTICK_LIBZMQ_LINK");
+
 /// Names one socket of a worker, in the order the sockets were added.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SocketId(pub(crate) usize);
@@ -173,8 +178,61 @@ impl Engine {
         self.io_threads
     }
 
+    /// An engine whose sockets live in `ctx`, a context the caller owns (for the C ABI: a C
+    /// program's own context, so its inproc endpoints and ztick's are one namespace). The
+    /// context is not configured (its I/O threads are the caller's) and never terminated here.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] in the vendored build, whose libzmq is a private copy that
+    /// cannot use another copy's context; a pointer libzmq does not take for a context.
+    #[cfg_attr(not(feature = "capi"), allow(dead_code))]
+    pub(crate) fn from_context(ctx: RawContext) -> Result<Engine> {
+        if LIBZMQ_LINK != "system" {
+            return Err(Error::Unsupported {
+                feature: "sharing a libzmq context".into(),
+                hint: "it needs the system build of ztick, linked with the libzmq that made the \
+                       context (scripts/capi.sh build; README, \"Using ztick from C\"); this \
+                       vendored build carries a private copy of libzmq, whose contexts are not \
+                       the program's"
+                    .into(),
+            });
+        }
+        let io = ctx.get(ctx_opt::IO_THREADS).map_err(|source| Error::Zmq {
+            op: Operation::Context,
+            kind: "context",
+            endpoint: Some("the caller's context (is it a live libzmq context?)".into()),
+            source,
+        })?;
+        Ok(Engine {
+            ctx: Arc::new(ctx),
+            io_threads: usize::try_from(io).unwrap_or(0),
+            cores: sys::available_cores(),
+            force: false,
+            spinning: Arc::new(AtomicUsize::new(0)),
+        })
+    }
+
     /// The libzmq context, for sockets that live on an application thread (`patterns`).
     pub(crate) fn context(&self) -> &Arc<RawContext> {
         &self.ctx
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_callers_context_needs_the_system_build() {
+        // A context made here stands in for the caller's (owned, so it is terminated after).
+        let ctx = RawContext::new().unwrap();
+        match (Engine::from_context(ctx), LIBZMQ_LINK) {
+            (Err(Error::Unsupported { feature, hint }), "vendored") => {
+                assert_eq!(feature, "sharing a libzmq context");
+                assert!(hint.contains("system build"), "{hint}");
+            }
+            (Ok(engine), "system") => assert_eq!(engine.io_threads(), 1, "the context's own setting"),
+            (other, link) => panic!("{link} build: {other:?}"),
+        }
     }
 }

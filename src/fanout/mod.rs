@@ -17,6 +17,8 @@ mod publisher;
 mod report;
 mod seq;
 mod subscriber;
+mod tick_publisher;
+mod tick_subscriber;
 pub mod wire;
 
 use std::sync::atomic::Ordering;
@@ -27,6 +29,8 @@ pub use publisher::{PublisherLive, PublisherReport, STALL_THRESHOLD};
 pub use report::FanoutReport;
 pub use seq::{Gap, SeqOutcome, SeqTracker, MAX_GAPS_KEPT};
 pub use subscriber::{SubscriberLive, SubscriberReport, TopicGap, SLOW_GAP_RATE};
+pub use tick_publisher::{PublishError, TickPublisher, TickPublisherConfig, MAX_PAYLOAD};
+pub use tick_subscriber::{Delivered, Event, OwnedEvent, OwnedTick, TickSubscriber};
 
 use crate::config::{SocketKind, SocketOptions};
 use crate::endpoint::{Endpoint, Transport};
@@ -350,6 +354,27 @@ pub struct SubscriberConfig {
     pub pin: Option<usize>,
 }
 
+impl SubscriberConfig {
+    /// A subscriber named `sub` of `connect` following `topics`, subscribed to every group
+    /// (the empty prefix), without snapshot endpoint, with the defaults elsewhere: libzmq's
+    /// HWM, no conflation, [`IdleStrategy::BLOCK`], not pinned.
+    pub fn new(connect: Endpoint, topics: &[&str]) -> SubscriberConfig {
+        SubscriberConfig {
+            name: "sub".into(),
+            connect,
+            snapshot_endpoint: None,
+            snapshot: false,
+            topics: topics.iter().map(|t| (*t).to_owned()).collect(),
+            groups: vec![String::new()],
+            hwm: None,
+            conflate: false,
+            consumer_work: Duration::ZERO,
+            idle: IdleStrategy::BLOCK,
+            pin: None,
+        }
+    }
+}
+
 /// A running subscriber, from [`SubscriberRun::start`].
 pub struct SubscriberRun {
     worker: Worker,
@@ -366,7 +391,7 @@ impl std::fmt::Debug for SubscriberRun {
 impl SubscriberRun {
     /// Starts a subscriber on its own worker of `engine`.
     pub fn start(engine: &Engine, cfg: &SubscriberConfig) -> Result<SubscriberRun> {
-        start_subscriber(engine, cfg)
+        start_subscriber_with(engine, cfg, None)
     }
 
     /// Ticks received so far (updated every 1024 ticks and every second).
@@ -385,7 +410,11 @@ impl SubscriberRun {
     }
 }
 
-fn start_subscriber(engine: &Engine, cfg: &SubscriberConfig) -> Result<SubscriberRun> {
+fn start_subscriber_with(
+    engine: &Engine,
+    cfg: &SubscriberConfig,
+    sink: Option<subscriber::Sink>,
+) -> Result<SubscriberRun> {
     if cfg.topics.is_empty() {
         return Err(Error::config("subscriber topics", 0, "at least one topic"));
     }
@@ -437,6 +466,10 @@ fn start_subscriber(engine: &Engine, cfg: &SubscriberConfig) -> Result<Subscribe
         Arc::clone(&live),
         report_tx,
     );
+    let handler = match sink {
+        Some(sink) => handler.with_sink(sink),
+        None => handler,
+    };
     let worker = b.handler(handler).spawn()?;
     Ok(SubscriberRun { worker, live, report })
 }
@@ -482,7 +515,7 @@ pub fn run(cfg: &FanoutConfig, mut progress: Option<&mut dyn FnMut(&Progress)>) 
             idle: cfg.subscriber_idle,
             pin: cfg.pins.get(1 + i).copied(),
         };
-        subs.push(start_subscriber(&engine, &sc)?);
+        subs.push(start_subscriber_with(&engine, &sc, None)?);
     }
     let outcome = drive(&publisher, &subs, &feed, &mut progress);
     // Subscribers end by themselves at the end markers; stragglers are stopped, and every

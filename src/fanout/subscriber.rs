@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::seq::{Gap, SeqTracker};
+use super::seq::{Gap, SeqOutcome, SeqTracker};
+use super::tick_subscriber::{Delivered, Event};
 use super::wire::{self, Kind};
 use crate::engine::{Handler, SocketId, WorkerCtx};
 use crate::error::{Error, Result};
@@ -147,7 +148,12 @@ pub(super) struct Subscriber {
     join: Join,
     live: Arc<SubscriberLive>,
     reports: crossbeam_channel::Sender<SubscriberReport>,
+    /// Where an app-driven subscriber hands ticks, gaps and ends (see `TickSubscriber`).
+    sink: Option<Sink>,
 }
+
+/// Called on the worker thread with every event an app-driven subscriber delivers.
+pub(super) type Sink = Box<dyn FnMut(&Event<'_>) + Send>;
 
 impl Subscriber {
     #[allow(clippy::too_many_arguments)]
@@ -186,17 +192,27 @@ impl Subscriber {
             join: if snapshot { Join::Waiting { held: Vec::new() } } else { Join::Live },
             live,
             reports,
+            sink: None,
         }
     }
 
+    /// Hands every in-order tick, every gap found and every topic's end to `sink`, on the
+    /// worker thread (snapshot joins hold updates without their payloads, so they are not
+    /// combined with a sink: the caller refuses that).
+    pub(super) fn with_sink(mut self, sink: Sink) -> Self {
+        self.sink = Some(sink);
+        self
+    }
+
     /// Applies one tick: sequence accounting and latency.
-    fn apply(&mut self, k: usize, seq: u64, sent_ns: u64, intended_ns: u64, now: u64) {
+    fn apply(&mut self, k: usize, seq: u64, sent_ns: u64, intended_ns: u64, now: u64) -> SeqOutcome {
         let before = self.trackers[k].missing();
-        match self.trackers[k].on_tick(seq) {
-            super::seq::SeqOutcome::Stale => return,
-            super::seq::SeqOutcome::Invalid => {
+        let outcome = self.trackers[k].on_tick(seq);
+        match outcome {
+            SeqOutcome::Stale => return outcome,
+            SeqOutcome::Invalid => {
                 self.decode_errors += 1;
-                return;
+                return outcome;
             }
             _ => {}
         }
@@ -208,22 +224,30 @@ impl Subscriber {
         self.latency_raw.record(raw);
         self.latency.record(corrected);
         self.window.record(corrected);
+        outcome
     }
 
     fn on_control(&mut self, k: usize, kind: Kind, last_seq: u64) {
         let t = &mut self.trackers[k];
         let before = t.missing();
-        match kind {
+        let (gap, ended) = match kind {
             Kind::End if t.ended_at().is_none() => {
-                t.on_end(last_seq);
                 self.ended += 1;
+                (t.on_end(last_seq), true)
             }
-            Kind::End => {}
-            _ => {
-                t.on_last(last_seq);
+            Kind::End => (None, false),
+            _ => (t.on_last(last_seq), false),
+        };
+        self.window_missing += self.trackers[k].missing() - before;
+        if let Some(sink) = self.sink.as_mut() {
+            let topic = self.names[k].as_str();
+            if let Some(g) = gap {
+                sink(&Event::Gap { topic, topic_index: k, first: g.first, last: g.last });
+            }
+            if ended {
+                sink(&Event::End { topic, topic_index: k, last_seq });
             }
         }
-        self.window_missing += self.trackers[k].missing() - before;
     }
 
     fn roll_window(&mut self, now: u64) {
@@ -342,7 +366,12 @@ impl Subscriber {
                 v.1.extend_from_slice(rec.payload);
             }
             match &mut self.join {
-                Join::Live => self.apply(k, rec.seq, rec.sent_ns, rec.intended_ns, now),
+                Join::Live => {
+                    let outcome = self.apply(k, rec.seq, rec.sent_ns, rec.intended_ns, now);
+                    if let Some(sink) = self.sink.as_mut() {
+                        deliver(sink, &self.names[k], k, outcome, &rec, now);
+                    }
+                }
                 Join::Waiting { held } if held.len() < MAX_HELD => {
                     held.push((k, rec.seq, rec.sent_ns, rec.intended_ns))
                 }
@@ -425,4 +454,23 @@ impl Handler for Subscriber {
         };
         let _ = self.reports.send(report);
     }
+}
+
+/// Hands a received tick to the application: the gap before it first, if any; nothing for
+/// a stale or invalid sequence.
+fn deliver(sink: &mut Sink, topic: &str, k: usize, outcome: SeqOutcome, rec: &wire::Tick<'_>, now: u64) {
+    match outcome {
+        SeqOutcome::Stale | SeqOutcome::Invalid => return,
+        SeqOutcome::Gap(g) => sink(&Event::Gap { topic, topic_index: k, first: g.first, last: g.last }),
+        SeqOutcome::InOrder => {}
+    }
+    sink(&Event::Tick(Delivered {
+        topic,
+        topic_index: k,
+        seq: rec.seq,
+        sent_ns: rec.sent_ns,
+        intended_ns: rec.intended_ns,
+        received_ns: now,
+        payload: rec.payload,
+    }));
 }

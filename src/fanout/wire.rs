@@ -23,7 +23,8 @@
 //! only the newest message, still ends holding the latest value when an end marker is the
 //! newest message.
 //! `intended_ns` is the time the schedule meant the tick to leave (0 when unpaced), so a
-//! receiver can measure latency without coordinated omission. `sent_ns` and `intended_ns`
+//! receiver can measure latency without coordinated omission; ticks from a
+//! [`TickPublisher`](super::TickPublisher) carry the time the application handed them over. `sent_ns` and `intended_ns`
 //! are CLOCK_MONOTONIC, comparable across processes of one host.
 
 /// The format version this code writes and reads.

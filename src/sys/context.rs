@@ -1,6 +1,7 @@
 //! The libzmq context: its I/O threads and their placement.
 
 use std::ffi::c_void;
+use std::ptr::NonNull;
 
 use super::{last_errno, retry_eintr};
 use crate::error::ZmqErrno;
@@ -31,6 +32,26 @@ impl RawContext {
             return Err(last_errno());
         }
         Ok(RawContext { ptr, owned: true })
+    }
+
+    /// A context the caller created and will terminate itself: never terminated here.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must come from `zmq_ctx_new` of the libzmq this process links (not a second,
+    /// private copy), and must stay live, not terminated, while this value and every socket
+    /// created from it exist.
+    #[cfg_attr(not(feature = "capi"), allow(dead_code))]
+    pub(crate) unsafe fn borrowed(ptr: NonNull<c_void>) -> Self {
+        RawContext { ptr: ptr.as_ptr(), owned: false }
+    }
+
+    /// Reads a context option (`ZMQ_IO_THREADS`, ...). libzmq checks the context's tag
+    /// first, so a pointer to something else that is readable fails with EFAULT.
+    #[cfg_attr(not(feature = "capi"), allow(dead_code))]
+    pub(crate) fn get(&self, option: u32) -> Result<i32, ZmqErrno> {
+        // SAFETY: `ptr` is a live context (the contract of `new` and `borrowed`).
+        retry_eintr(|| unsafe { zmq_sys::zmq_ctx_get(self.ptr, option as i32) })
     }
 
     /// Sets a context option (`ZMQ_IO_THREADS`, `ZMQ_THREAD_AFFINITY_CPU_ADD`, ...).

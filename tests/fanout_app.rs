@@ -1,0 +1,222 @@
+//! The app-driven fan-out API: the application's own ticks through `TickPublisher`, handed
+//! back by `TickSubscriber` (callback and channel), exact gaps under forced drops, and a
+//! `ztick fanout --role sub` process as the subscriber.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::process::{expect_success, json, wait_group, Proc, TestEndpoint, DEADLINE, TIMEOUT_MS};
+use common::{with_timeout, WAIT};
+use crossbeam_channel::RecvTimeoutError;
+use ztick::fanout::{
+    Event, PublishError, SubscriberConfig, TickPublisher, TickPublisherConfig, TickSubscriber,
+};
+use ztick::{Endpoint, Engine};
+
+fn topics(names: &[&str]) -> TickPublisherConfig {
+    TickPublisherConfig { topics: names.iter().map(|t| (*t).to_owned()).collect(), ..Default::default() }
+}
+
+#[test]
+fn callback_subscriber_gets_every_tick_in_order_then_the_ends() {
+    with_timeout(WAIT, || {
+        let engine = Engine::new().unwrap();
+        let publisher =
+            TickPublisher::start(&engine, Endpoint::unique_inproc("app-cb"), None, topics(&["a", "b", "c"]))
+                .unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let seen2 = Arc::clone(&seen);
+        let cfg = SubscriberConfig::new(publisher.endpoint().clone(), &["a", "b", "c"]);
+        let sub = TickSubscriber::with_callback(&engine, &cfg, move |ev| {
+            let rec = match ev {
+                Event::Tick(t) => {
+                    assert!(t.intended_ns > 0 && t.intended_ns <= t.sent_ns && t.sent_ns <= t.received_ns);
+                    format!("{}#{}={}", t.topic, t.seq, String::from_utf8_lossy(t.payload))
+                }
+                Event::Gap { topic, first, last, .. } => format!("gap {topic} {first}-{last}"),
+                Event::End { topic, last_seq, .. } => format!("end {topic} {last_seq}"),
+            };
+            seen2.lock().unwrap().push(rec);
+        })
+        .unwrap();
+        assert!(publisher.wait_subscribers(1, WAIT), "the subscriber's hello arrives");
+        assert_eq!(publisher.topic_index("b"), Some(1));
+        for i in 0..300u32 {
+            publisher.publish((i % 3) as usize, format!("v{i}").as_bytes()).unwrap();
+        }
+        let p = publisher.finish(Duration::from_millis(200)).unwrap();
+        assert_eq!(p.published, 300);
+        assert_eq!(p.last_seq, vec![("a".into(), 100), ("b".into(), 100), ("c".into(), 100)]);
+        let r = sub.finish(WAIT).unwrap();
+        assert!(r.complete, "every end marker arrived");
+        assert_eq!((r.received(), r.missing()), (300, 0));
+        assert_eq!(r.latency.len(), 300, "latency from the hand-off, per tick");
+        let seen = seen.lock().unwrap();
+        let ticks: Vec<_> = seen.iter().filter(|s| !s.starts_with("end")).collect();
+        assert_eq!(ticks.len(), 300, "no gap event: {seen:?}");
+        for (n, name) in ["a", "b", "c"].iter().enumerate() {
+            let mine: Vec<_> = ticks.iter().filter(|s| s.starts_with(&format!("{name}#"))).collect();
+            let want: Vec<_> = (0..100).map(|j| format!("{name}#{}=v{}", j + 1, 3 * j + n as u32)).collect();
+            assert_eq!(mine.iter().map(|s| s.as_str()).collect::<Vec<_>>(), want);
+        }
+        let ends: Vec<_> = seen.iter().filter(|s| s.starts_with("end")).cloned().collect();
+        assert_eq!(ends, vec!["end a 100", "end b 100", "end c 100"], "after the last tick");
+        assert!(seen[seen.len() - 3..].iter().all(|s| s.starts_with("end")));
+    });
+}
+
+#[test]
+fn channel_subscriber_sees_exact_gaps_when_it_falls_behind() {
+    with_timeout(WAIT, || {
+        let engine = Engine::builder().io_threads(0).build().unwrap();
+        let mut pcfg = topics(&["x", "y"]);
+        pcfg.max_batch = 1;
+        pcfg.hwm = Some(4);
+        pcfg.eos_linger = Duration::from_secs(10);
+        let publisher = TickPublisher::start(
+            &engine,
+            Endpoint::unique_inproc("app-gap"),
+            Some(Endpoint::unique_inproc("app-gap-snap")),
+            pcfg,
+        )
+        .unwrap();
+        let mut cfg = SubscriberConfig::new(publisher.endpoint().clone(), &["x", "y"]);
+        cfg.snapshot_endpoint = publisher.snapshot_endpoint().cloned();
+        cfg.hwm = Some(4);
+        // A one-event channel nobody reads yet: the subscriber stalls, its HWM fills, and the
+        // publisher's XPUB must drop.
+        let sub = TickSubscriber::with_channel(&engine, &cfg, 1).unwrap();
+        assert!(publisher.wait_subscribers(1, WAIT));
+        const N: u64 = 20_000;
+        let payload = [7u8; 256];
+        for i in 0..N {
+            publisher.publish((i % 2) as usize, &payload).unwrap();
+        }
+        // The end markers repeat until the subscriber acknowledges: read meanwhile.
+        let finisher = std::thread::spawn(move || publisher.finish(WAIT).unwrap());
+        let mut next = [1u64; 2];
+        let (mut ticks, mut lost, mut ends) = (0u64, 0u64, 0);
+        loop {
+            let ev = match sub.recv_timeout(WAIT) {
+                Ok(ev) => ev,
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => panic!("no event within {WAIT:?}"),
+            };
+            match ev.as_event() {
+                Event::Tick(t) => {
+                    assert_eq!(t.seq, next[t.topic_index], "in order, after any gap");
+                    assert_eq!(t.payload, &payload[..]);
+                    next[t.topic_index] += 1;
+                    ticks += 1;
+                }
+                Event::Gap { topic_index, first, last, .. } => {
+                    assert_eq!(first, next[topic_index], "a gap starts where the stream stopped");
+                    next[topic_index] = last + 1;
+                    lost += last - first + 1;
+                }
+                Event::End { topic_index, last_seq, .. } => {
+                    assert_eq!(last_seq, N / 2);
+                    assert_eq!(next[topic_index], last_seq + 1, "everything accounted for at the end");
+                    ends += 1;
+                }
+            }
+            sub.recycle(ev);
+        }
+        let p = finisher.join().unwrap();
+        assert_eq!(p.acks, 1, "the subscriber acknowledged the end");
+        let r = sub.finish(WAIT).unwrap();
+        assert_eq!(ends, 2);
+        assert!(lost > 0, "the stalled subscriber lost ticks");
+        assert_eq!((r.received(), r.missing()), (ticks, lost), "the events match the accounting");
+        assert_eq!(ticks + lost, N);
+    });
+}
+
+#[test]
+fn bad_arguments_are_refused_with_what_to_fix() {
+    with_timeout(WAIT, || {
+        let engine = Engine::new().unwrap();
+        for (cfg, needle) in [
+            (topics(&[]), "topics"),
+            (topics(&["has\0nul"]), "topic"),
+            (TickPublisherConfig { groups: 3, ..topics(&["a"]) }, "groups"),
+            (TickPublisherConfig { max_batch: 0, ..topics(&["a"]) }, "max_batch"),
+            (TickPublisherConfig { capacity: 0, ..topics(&["a"]) }, "capacity"),
+        ] {
+            let e = TickPublisher::start(&engine, Endpoint::unique_inproc("bad"), None, cfg).unwrap_err();
+            assert!(e.to_string().contains(needle), "{e}");
+        }
+        let publisher =
+            TickPublisher::start(&engine, Endpoint::unique_inproc("app-args"), None, topics(&["a"])).unwrap();
+        assert_eq!(publisher.publish(1, b"x"), Err(PublishError::NoSuchTopic { topic: 1, topics: 1 }));
+        let big = vec![0u8; ztick::fanout::MAX_PAYLOAD + 1];
+        assert_eq!(publisher.try_publish(0, &big), Err(PublishError::TooLarge { len: big.len() }));
+        assert!(PublishError::NoSuchTopic { topic: 1, topics: 1 }.to_string().contains("topics 0 to 0"));
+        let mut cfg = SubscriberConfig::new(publisher.endpoint().clone(), &["a"]);
+        cfg.snapshot = true;
+        let e = TickSubscriber::with_channel(&engine, &cfg, 8).unwrap_err();
+        assert!(e.to_string().contains("snapshot"), "{e}");
+        cfg.snapshot = false;
+        assert!(TickSubscriber::with_channel(&engine, &cfg, 0).unwrap_err().to_string().contains("capacity"));
+        // Nobody subscribed: the end goes out to no one and finish returns after the linger.
+        assert_eq!(publisher.finish(WAIT).unwrap().published, 0);
+    });
+}
+
+#[test]
+fn dropping_an_unread_channel_subscriber_does_not_hang() {
+    with_timeout(WAIT, || {
+        let engine = Engine::new().unwrap();
+        let publisher =
+            TickPublisher::start(&engine, Endpoint::unique_inproc("app-drop"), None, topics(&["a"])).unwrap();
+        let cfg = SubscriberConfig::new(publisher.endpoint().clone(), &["a"]);
+        let sub = TickSubscriber::with_channel(&engine, &cfg, 1).unwrap();
+        assert!(publisher.wait_subscribers(1, WAIT));
+        for _ in 0..100 {
+            publisher.publish(0, b"tick").unwrap();
+        }
+        // Its worker is blocked on the full channel; dropping must release it.
+        drop(sub);
+        drop(publisher);
+    });
+}
+
+#[test]
+fn a_ztick_subscriber_process_receives_the_applications_ticks() {
+    let data = TestEndpoint::new("ipc");
+    let snap = TestEndpoint::new("ipc");
+    let engine = Engine::new().unwrap();
+    let publisher = TickPublisher::start(
+        &engine,
+        data.url.parse().unwrap(),
+        Some(snap.url.parse().unwrap()),
+        TickPublisherConfig::default(),
+    )
+    .unwrap();
+    let sub = Proc::spawn(&[
+        "fanout",
+        "--role",
+        "sub",
+        "--connect",
+        &data.url,
+        "--snapshot",
+        &snap.url,
+        "--timeout-ms",
+        TIMEOUT_MS,
+        "--json",
+    ]);
+    assert!(publisher.wait_subscribers(1, DEADLINE), "the ztick subscriber process connects");
+    for i in 0..8_000u64 {
+        publisher.publish((i % 8) as usize, &i.to_le_bytes()).unwrap();
+    }
+    let p = publisher.finish(DEADLINE).unwrap();
+    assert_eq!((p.published, p.acks), (8_000, 1));
+    let done = wait_group(vec![sub], DEADLINE);
+    expect_success(&done[0]);
+    let v = json(&done[0]);
+    let s = &v["subscribers"][0];
+    assert_eq!(v["published"].as_u64(), Some(8_000), "learnt from the end markers");
+    assert_eq!((s["received"].as_u64(), s["missing"].as_u64()), (Some(8_000), Some(0)), "{v}");
+}
