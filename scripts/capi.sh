@@ -183,6 +183,12 @@ bench() {
 ci() {
     parse_profile --debug
     scripts/system-libzmq.sh install
+    # A fresh machine may lack make or valgrind; install them when we can (as root).
+    for tool in make valgrind; do
+        if ! command -v "$tool" >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+            apt-get install -y -qq "$tool" >/dev/null
+        fi
+    done
     echo "== clippy with the capi feature"
     system_cargo clippy --all-targets --features capi --quiet -- -D warnings
     echo "== the C ABI tests: panic boundary, header freshness, handles, the shared context"
