@@ -70,7 +70,7 @@ if [ "$TABLES_ONLY" = 0 ]; then
     bench_flags=()
     for b in $BENCHES; do bench_flags+=(--bench "$b"); done
     CARGO_CMD="cargo bench ${bench_flags[*]} -- ${CRIT_ARGS[*]}"
-    COMPARE_CMD="scripts/compare-libzmq.sh --busy$( [ "$QUICK" = 1 ] && echo ' --quick')"
+    COMPARE_CMD="scripts/compare-libzmq.sh --busy$( [ "$QUICK" = 1 ] && echo ' --quick' || true)"
     commands=("$CARGO_CMD")
     [ "$COMPARE" = 1 ] && commands+=("$COMPARE_CMD")
     python3 - "$META" "$QUICK" "$LOAD1 $LOAD5" "${commands[@]}" <<'EOF'
@@ -165,7 +165,7 @@ if [ -f "$LOG" ] && [ "$TABLES_ONLY" = 0 ]; then
     regressed=$(awk '/^[a-z_]+\/[^ ]+/ { id = $1; sub(/:$/, "", id) } /Performance has regressed/ { print "  " id }' "$LOG")
     if [ -n "$regressed" ]; then
         n=$(printf '%s\n' "$regressed" | wc -l)
-        log "criterion found $n case(s) slower than the previous run (or the --baseline)$( [ "$QUICK" = 1 ] && echo '; quick runs are too short to trust this'):"
+        log "criterion found $n case(s) slower than the previous run (or the --baseline)$( [ "$QUICK" = 1 ] && echo '; quick runs are too short to trust this' || true):"
         log "$(printf '%s\n' "$regressed" | head -n 20)"
         [ "$n" -le 20 ] || log "  ... (all of them: grep -B3 'regressed' $LOG)"
     fi
