@@ -180,3 +180,37 @@ fn the_plaintext_never_crosses_the_wire() {
         f.replier.stop().unwrap();
     });
 }
+
+/// The fan-out over CURVE: every subscriber gets every tick, encrypted; without CURVE the
+/// run is refused up front.
+#[test]
+fn a_fanout_run_over_curve_loses_nothing() {
+    with_timeout(WAIT, || {
+        use ztick::curve::Curve;
+        use ztick::fanout::{self, FanoutConfig, FeedConfig};
+        let mut cfg = FanoutConfig {
+            feed: FeedConfig {
+                rate_per_s: 20_000,
+                duration: Duration::from_millis(300),
+                ..FeedConfig::default()
+            },
+            transport: ztick::Transport::Tcp,
+            ..FanoutConfig::default()
+        };
+        if !BuildInfo::current().curve {
+            cfg.feed.curve = Some(Curve::Server { secret: ztick::curve::CurveKey::from_bytes([7; 32]) });
+            let err = fanout::run(&cfg, None).unwrap_err();
+            assert!(err.to_string().contains("CURVE"), "{err}");
+            return;
+        }
+        let (server, client) = (KeyPair::generate().unwrap(), KeyPair::generate().unwrap());
+        cfg.feed.curve = Some(Curve::Server { secret: server.secret });
+        cfg.subscriber_curve = Some(Curve::Client { secret: client.secret, server: server.public });
+        let r = fanout::run(&cfg, None).unwrap();
+        assert!(r.accounting_closes(), "{}", r.to_json());
+        assert!(r.publisher.published > 0);
+        for s in &r.subscribers {
+            assert_eq!((s.received(), s.missing()), (r.publisher.published, 0), "{}", r.to_json());
+        }
+    });
+}

@@ -105,6 +105,7 @@ fn a_late_joiner_gets_snapshot_then_updates_without_gap_or_duplicate() {
             consumer_work: Duration::ZERO,
             idle: IdleStrategy::BLOCK,
             pin: None,
+            curve: None,
         };
         let early = SubscriberRun::start(&engine, &sub_cfg("early", false)).unwrap();
         assert!(publisher.wait_started(WAIT));
@@ -179,6 +180,7 @@ fn garbage_from_a_peer_is_counted_and_the_subscriber_keeps_serving() {
             consumer_work: Duration::ZERO,
             idle: IdleStrategy::BLOCK,
             pin: None,
+            curve: None,
         };
         let victim = SubscriberRun::start(&engine, &cfg).unwrap();
         subscribed_rx.recv_timeout(WAIT).expect("victim subscribed");

@@ -33,9 +33,11 @@ pub use tick_publisher::{PublishError, TickPublisher, TickPublisherConfig, MAX_P
 pub use tick_subscriber::{Delivered, Event, OwnedEvent, OwnedTick, TickSubscriber};
 
 use crate::config::{SocketKind, SocketOptions};
+use crate::curve::Curve;
 use crate::endpoint::{Endpoint, Transport};
 use crate::engine::{Engine, IdleStrategy, SocketSpec, Worker};
 use crate::error::{Error, Result};
+use crate::zap::{ZapHandler, ZapPolicy};
 
 /// What the publisher publishes and how. Every field has a documented default.
 #[derive(Debug, Clone)]
@@ -78,6 +80,12 @@ pub struct FeedConfig {
     pub eos_repeat: Duration,
     /// How long they are repeated (less if every awaited subscriber acknowledges). Default 1 s.
     pub eos_linger: Duration,
+    /// The publisher's CURVE server role, for its feed and snapshot sockets (the system
+    /// libzmq build only). Default none.
+    pub curve: Option<Curve>,
+    /// With CURVE: the clients [`run_publisher`] lets in (a ZAP handler on its engine).
+    /// Default none: any client that knows the server's public key.
+    pub zap: Option<ZapPolicy>,
 }
 
 impl Default for FeedConfig {
@@ -97,6 +105,8 @@ impl Default for FeedConfig {
             wait_timeout: Duration::from_secs(10),
             eos_repeat: Duration::from_millis(10),
             eos_linger: Duration::from_secs(1),
+            curve: None,
+            zap: None,
         }
     }
 }
@@ -161,6 +171,8 @@ pub struct FanoutConfig {
     pub force: bool,
     /// Cores for libzmq's I/O thread; empty: unpinned.
     pub io_cores: Vec<usize>,
+    /// The subscribers' CURVE client role (the publisher's is `feed.curve`).
+    pub subscriber_curve: Option<Curve>,
 }
 
 impl Default for FanoutConfig {
@@ -178,6 +190,7 @@ impl Default for FanoutConfig {
             consumer_work: Duration::ZERO,
             snapshot: false,
             force: false,
+            subscriber_curve: None,
             io_cores: Vec::new(),
         }
     }
@@ -309,9 +322,12 @@ fn start_publisher(
     // the last message, subscriptions included), so they send no hello: a single-frame feed
     // counts each group subscription instead, which needs every one passed on (verbose).
     let verbose = feed.single_frame;
-    let xpub =
-        b.socket(SocketSpec::bind(SocketKind::XPub, bind).options(hwm_options(hwm)).xpub_verbose(verbose));
-    let router = b.socket(SocketSpec::bind(SocketKind::Router, snapshot_bind));
+    let mut xpub_opts = hwm_options(hwm);
+    xpub_opts.curve.clone_from(&feed.curve);
+    let xpub = b.socket(SocketSpec::bind(SocketKind::XPub, bind).options(xpub_opts).xpub_verbose(verbose));
+    let mut router_opts = SocketOptions::default();
+    router_opts.curve.clone_from(&feed.curve);
+    let router = b.socket(SocketSpec::bind(SocketKind::Router, snapshot_bind).options(router_opts));
     let handler = publisher::Publisher::new(
         feed,
         xpub,
@@ -352,6 +368,8 @@ pub struct SubscriberConfig {
     pub idle: IdleStrategy,
     /// Core.
     pub pin: Option<usize>,
+    /// CURVE client role, for the feed and snapshot sockets (the system libzmq build only).
+    pub curve: Option<Curve>,
 }
 
 impl SubscriberConfig {
@@ -371,6 +389,7 @@ impl SubscriberConfig {
             consumer_work: Duration::ZERO,
             idle: IdleStrategy::BLOCK,
             pin: None,
+            curve: None,
         }
     }
 }
@@ -425,6 +444,7 @@ fn start_subscriber_with(
     if cfg.conflate {
         opts.conflate(true);
     }
+    opts.curve.clone_from(&cfg.curve);
     let mut spec = SocketSpec::connect(SocketKind::Sub, cfg.connect.clone()).options(opts);
     for g in &cfg.groups {
         spec = spec.subscribe(g.as_bytes());
@@ -449,7 +469,11 @@ fn start_subscriber_with(
         // A conflating subscriber sends no hello, so the publisher could not tell its
         // acknowledgement from a stray one: it neither asks nor acknowledges.
         Some(_) if cfg.conflate => None,
-        Some(ep) => Some(b.socket(SocketSpec::connect(SocketKind::Dealer, ep.clone()))),
+        Some(ep) => {
+            let mut o = SocketOptions::default();
+            o.curve.clone_from(&cfg.curve);
+            Some(b.socket(SocketSpec::connect(SocketKind::Dealer, ep.clone()).options(o)))
+        }
         None if cfg.snapshot => {
             return Err(Error::config("snapshot", "on", "a snapshot endpoint to ask (--snapshot ENDPOINT)"))
         }
@@ -514,6 +538,7 @@ pub fn run(cfg: &FanoutConfig, mut progress: Option<&mut dyn FnMut(&Progress)>) 
             consumer_work: cfg.consumer_work,
             idle: cfg.subscriber_idle,
             pin: cfg.pins.get(1 + i).copied(),
+            curve: cfg.subscriber_curve.clone(),
         };
         subs.push(start_subscriber_with(&engine, &sc, None)?);
     }
@@ -607,10 +632,16 @@ pub fn run_publisher(
     pin: Option<usize>,
 ) -> Result<PublisherReport> {
     let engine = Engine::new()?;
+    // Before the sockets: libzmq asks the handler about every CURVE client from the start.
+    let zap = feed.zap.clone().map(|policy| ZapHandler::spawn(&engine, policy)).transpose()?;
     let p = PublisherRun::start(&engine, bind, snapshot_bind, feed.clone(), hwm, idle, pin)?;
     let outcome = drive(&p, &[], &feed, &mut None);
     // After the end markers the worker stops by itself (all acknowledged, or the linger).
     let report = p.finish(feed.eos_linger + Duration::from_secs(2));
+    if let Some(z) = zap {
+        let s = z.stop()?;
+        tracing::info!(allowed = s.allowed, refused = s.denied, "ZAP decisions of the publisher");
+    }
     outcome?;
     report
 }

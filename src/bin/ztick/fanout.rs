@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use ztick::fanout::{self, FanoutConfig, FanoutReport, FeedConfig, Progress, SubscriberConfig};
 use ztick::metrics::{percentile_svg, LatencyRecorder, PlotSeries};
+use ztick::zap::ZapPolicy;
 use ztick::{Endpoint, Error, IdleStrategy};
 
 use super::{FanoutArgs, Role};
@@ -46,7 +47,7 @@ fn embedded(a: &FanoutArgs) -> Result<(), Error> {
     if a.subscribers == 0 || a.subscribers > 256 {
         return Err(Error::config("--subscribers", a.subscribers, "1 to 256"));
     }
-    let cfg = FanoutConfig {
+    let mut cfg = FanoutConfig {
         feed: feed(a)?,
         transport: a.transport,
         subscribers: a.subscribers,
@@ -61,6 +62,9 @@ fn embedded(a: &FanoutArgs) -> Result<(), Error> {
         io_cores: a.io_cores.clone(),
         ..FanoutConfig::default()
     };
+    let (server, client) = super::security::in_process_roles(a.curve, &a.curve_keys)?;
+    cfg.feed.curve = server;
+    cfg.subscriber_curve = client;
     let live = !a.json && std::io::stdout().is_terminal();
     let mut show = |p: &Progress| show_progress(p);
     let report = fanout::run(&cfg, if live { Some(&mut show) } else { None })?;
@@ -139,6 +143,16 @@ fn publisher(a: &FanoutArgs) -> Result<(), Error> {
     let mut f = feed(a)?;
     f.wait_subscribers = a.subscribers;
     f.single_frame = a.conflate;
+    let keys = a.curve_keys.config();
+    if keys.client_secret.is_some() {
+        return Err(Error::config(
+            "--curve-client-secret",
+            "given to --role pub",
+            "a subscriber's flag; the publisher takes --curve-server-secret (and --zap-allow)",
+        ));
+    }
+    f.curve = keys.server()?;
+    f.zap = keys.allowed_keys()?.map(|k| ZapPolicy::default().allow_keys(k));
     let r = fanout::run_publisher(
         bind,
         snap,
@@ -179,7 +193,15 @@ fn subscriber(a: &FanoutArgs) -> Result<(), Error> {
         consumer_work: Duration::from_nanos(a.consumer_work_ns),
         idle: a.sub_idle.unwrap_or_else(|| idle(a)),
         pin: a.pin.first().copied(),
+        curve: a.curve_keys.config().client()?,
     };
+    if a.curve_keys.curve_server_secret.is_some() || a.curve_keys.zap_allow.is_some() {
+        return Err(Error::config(
+            "--curve-server-secret / --zap-allow",
+            "given to --role sub",
+            "the publisher's flags; a subscriber takes --curve-client-secret and --curve-server-public",
+        ));
+    }
     let r = fanout::run_subscriber(&cfg, Duration::from_millis(a.timeout_ms))?;
     if !r.complete {
         return Err(Error::Timeout {

@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use ztick::curve::{Curve, KeyPair};
 use ztick::info::BuildInfo;
 use ztick::perf::{self, LatOptions, LatReport, LatSide, ThrOptions, ThrSide};
 use ztick::{Endpoint, Engine, Error, IdleStrategy, Transport};
@@ -160,6 +159,14 @@ struct FanoutArgs {
     /// Core(s) for libzmq's I/O thread, comma-separated (ZMQ_THREAD_AFFINITY_CPU_ADD).
     #[arg(long, value_delimiter = ',')]
     io_cores: Vec<usize>,
+    /// Encrypt the embedded run with CURVE, fresh keys for publisher and subscribers (the
+    /// system libzmq build only). Across processes give the key flags instead: the
+    /// publisher --curve-server-secret (and --zap-allow), each subscriber
+    /// --curve-client-secret and --curve-server-public.
+    #[arg(long)]
+    curve: bool,
+    #[command(flatten)]
+    curve_keys: security::CurveFlags,
 }
 
 /// Options every measuring verb takes.
@@ -287,7 +294,7 @@ fn run(verb: Verb) -> Result<(), Error> {
         Verb::Info { json } => info(json),
         Verb::Lat(a) => {
             let mut side = lat_side(a.size, a.count, &a.common, Some(a.warmup));
-            let (server, client) = in_process_curve(a.curve, &a.common)?;
+            let (server, client) = security::in_process_roles(a.curve, &a.common.curve)?;
             side.curve = client;
             let opts = LatOptions {
                 transport: a.transport,
@@ -304,7 +311,7 @@ fn run(verb: Verb) -> Result<(), Error> {
             let mut side = thr_side(a.size, a.count, &a.common);
             side.batch = a.batch.max(1);
             side.pooled = a.pooled;
-            let (server, client) = in_process_curve(a.curve, &a.common)?;
+            let (server, client) = security::in_process_roles(a.curve, &a.common.curve)?;
             side.curve = client;
             let opts = ThrOptions {
                 transport: a.transport,
@@ -359,35 +366,6 @@ fn run(verb: Verb) -> Result<(), Error> {
 mod fanout;
 mod security;
 mod verbs;
-
-/// The (server, client) CURVE roles of an in-process run: fresh keys with `--curve`, else
-/// from the key flags (both must then be given), else none.
-fn in_process_curve(fresh: bool, c: &Common) -> Result<(Option<Curve>, Option<Curve>), Error> {
-    if c.curve.zap_allow.is_some() {
-        return Err(Error::config(
-            "--zap-allow",
-            "given to an in-process run",
-            "use it with local-lat, local-thr or a verb, where clients come from elsewhere",
-        ));
-    }
-    if fresh {
-        let (server, client) = (KeyPair::generate()?, KeyPair::generate()?);
-        return Ok((
-            Some(Curve::Server { secret: server.secret }),
-            Some(Curve::Client { secret: client.secret, server: server.public }),
-        ));
-    }
-    let cfg = c.curve.config();
-    let (server, client) = (cfg.server()?, cfg.client()?);
-    if server.is_some() != client.is_some() {
-        return Err(Error::config(
-            "--curve-server-secret / --curve-client-secret",
-            "only one side given",
-            "both sides for an in-process run (plus --curve-server-public), or just --curve for fresh keys",
-        ));
-    }
-    Ok((server, client))
-}
 
 fn engine(c: &Common) -> Result<Engine, Error> {
     Engine::builder().force_core_budget(c.force).io_cores(&c.io_cores).build()

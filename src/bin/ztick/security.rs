@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use ztick::curve::{CurveConfig, KeyPair};
+use ztick::curve::{Curve, CurveConfig, KeyPair};
 use ztick::zap::{ZapHandler, ZapPolicy};
 use ztick::{Engine, Error};
 
@@ -90,4 +90,36 @@ pub(crate) fn keygen(a: &KeygenArgs) -> Result<(), Error> {
     }
     println!("{}", pair.public);
     Ok(())
+}
+
+/// The (server, client) CURVE roles of an in-process run: fresh keys with `--curve`, else
+/// from the key flags (both must then be given), else none.
+pub(crate) fn in_process_roles(
+    fresh: bool,
+    flags: &CurveFlags,
+) -> Result<(Option<Curve>, Option<Curve>), Error> {
+    if flags.zap_allow.is_some() {
+        return Err(Error::config(
+            "--zap-allow",
+            "given to an in-process run",
+            "use it where clients come from elsewhere: local-lat, local-thr, fanout --role pub or a verb",
+        ));
+    }
+    if fresh {
+        let (server, client) = (KeyPair::generate()?, KeyPair::generate()?);
+        return Ok((
+            Some(Curve::Server { secret: server.secret }),
+            Some(Curve::Client { secret: client.secret, server: server.public }),
+        ));
+    }
+    let cfg = flags.config();
+    let (server, client) = (cfg.server()?, cfg.client()?);
+    if server.is_some() != client.is_some() {
+        return Err(Error::config(
+            "--curve-server-secret / --curve-client-secret",
+            "only one side given",
+            "both sides for an in-process run (plus --curve-server-public), or just --curve for fresh keys",
+        ));
+    }
+    Ok((server, client))
 }
