@@ -23,6 +23,7 @@ fn main() -> ztick::Result<()> {
     )
     .map_err(|e| ztick::Error::Io { context: format!("writing {}", path.display()), source: e })?;
     let _cleanup = Cleanup(path.clone());
+    let _socket_file = ipc.ipc_path().map(|p| Cleanup(p.to_path_buf()));
 
     // A flag beats both the file and the environment.
     let mut flags = Settings::default();
@@ -58,7 +59,7 @@ fn main() -> ztick::Result<()> {
     Ok(())
 }
 
-/// Removes the example's config file when main ends, however it ends.
+/// Removes a file the example made when main ends, however it ends.
 struct Cleanup(PathBuf);
 
 impl Drop for Cleanup {

@@ -254,18 +254,24 @@ fn lat_hgrm_file_parses_and_counts_every_round_trip() {
 
 /// Runs `lat` or `thr` and checks that it left no ipc socket file of its own behind.
 fn run_one_process(args: &[String]) -> Finished {
+    let ipc_files = || -> std::collections::HashSet<String> {
+        std::fs::read_dir(std::env::temp_dir())
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                    .filter(|n| n.ends_with(".ipc"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    // Files left by earlier runs may carry the same (reused) pid: only new ones count.
+    let before = ipc_files();
     let proc = Proc::spawn(args);
     let pid = proc.child.id();
     let f = wait_group(vec![proc], DEADLINE).pop().expect("one result");
     let marker = format!("-{pid}-");
-    let leftovers: Vec<String> = std::fs::read_dir(std::env::temp_dir())
-        .map(|entries| {
-            entries
-                .filter_map(|e| e.ok()?.file_name().into_string().ok())
-                .filter(|n| n.contains(&marker) && n.ends_with(".ipc"))
-                .collect()
-        })
-        .unwrap_or_default();
+    let leftovers: Vec<String> =
+        ipc_files().into_iter().filter(|n| n.contains(&marker) && !before.contains(n)).collect();
     assert!(leftovers.is_empty(), "`{}` left {leftovers:?} in the temp dir", f.line);
     f
 }

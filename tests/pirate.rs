@@ -53,10 +53,9 @@ fn run_clients(engine: &Engine, frontend: &Endpoint, requests: u32) -> Vec<(u32,
 
 fn crash_test(heartbeat: Option<Heartbeat>) {
     let engine = Engine::new().unwrap();
-    let queue = PirateQueue::builder(Endpoint::unique_ipc("pq-front"), Endpoint::unique_ipc("pq-back"))
-        .heartbeat(heartbeat)
-        .spawn(&engine)
-        .unwrap();
+    let (front_ep, back_ep) = (Endpoint::unique_ipc("pq-front"), Endpoint::unique_ipc("pq-back"));
+    let queue =
+        PirateQueue::builder(front_ep.clone(), back_ep.clone()).heartbeat(heartbeat).spawn(&engine).unwrap();
     let backend = ep(queue.backend());
     let doomed = PirateWorker::builder(backend.clone())
         .heartbeat(heartbeat)
@@ -83,6 +82,11 @@ fn crash_test(heartbeat: Option<Heartbeat>) {
     assert!(by_steady >= 28, "the survivor answered the rest: {by_steady}");
     let q = queue.stop().unwrap();
     assert!(q.replied >= 30, "{q:?}");
+    for ep in [front_ep, back_ep] {
+        if let Some(p) = ep.ipc_path() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
 }
 
 #[test]
