@@ -110,7 +110,7 @@ run_examples() {
         [ -n "${wrap[*]}" ] && [ "$exe" = publisher-static ] && continue
         echo "-- $exe: a C publisher feeding \`ztick fanout --role sub\`"
         local ep="ipc://$dir/px-$exe.ipc" snap="ipc://$dir/px-$exe-snap.ipc" n=20000
-        "$ztick" fanout --role sub --connect "$ep" --snapshot "$snap" --timeout-ms 60000 --json \
+        "$ztick" fanout --role sub --connect "$ep" --snapshot "$snap" --hwm 100000 --timeout-ms 60000 --json \
             >"$dir/sub.json" 2>"$dir/sub.err" &
         local sub=$!
         if ! timeout 120 "${wrap[@]}" "examples/c/build/$exe" "$ep" "$snap" "$n" "$dir/calls.hgrm"; then
