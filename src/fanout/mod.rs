@@ -114,32 +114,35 @@ impl Default for FeedConfig {
 impl FeedConfig {
     /// Checks every field; the error names the field, the value and what is accepted.
     pub fn validate(&self) -> Result<()> {
-        if self.topics.is_empty() || self.topics.len() > usize::from(u16::MAX) {
-            return Err(Error::config("topics", self.topics.len(), "1 to 65535 topics"));
-        }
-        for t in &self.topics {
-            if t.is_empty() || t.len() > 255 || t.contains('\0') {
-                return Err(Error::config("topic", t, "1 to 255 bytes without a NUL"));
-            }
-        }
+        check_stream(&self.topics, self.max_batch, self.groups, self.heartbeat)?;
         if self.payload_size > usize::from(u16::MAX) {
             return Err(Error::config("size", self.payload_size, "at most 65535 bytes"));
         }
-        if self.max_batch == 0 || self.max_batch > usize::from(u16::MAX) {
-            return Err(Error::config("max_batch", self.max_batch, "1 to 65535 ticks"));
-        }
-        if self.groups == 0 || self.groups > self.topics.len() {
-            return Err(Error::config(
-                "groups",
-                self.groups,
-                format!("1 to the number of topics ({})", self.topics.len()),
-            ));
-        }
-        if self.heartbeat.is_zero() {
-            return Err(Error::config("heartbeat", "0", "a positive interval"));
-        }
         Ok(())
     }
+}
+
+/// The checks every publisher's stream settings share (the synthetic feed's and the
+/// application's): topics the wire format can carry, batch size, groups, heartbeat.
+fn check_stream(topics: &[String], max_batch: usize, groups: usize, heartbeat: Duration) -> Result<()> {
+    if topics.is_empty() || topics.len() > usize::from(u16::MAX) {
+        return Err(Error::config("topics", topics.len(), "1 to 65535 topics"));
+    }
+    for t in topics {
+        if t.is_empty() || t.len() > 255 || t.contains('\0') {
+            return Err(Error::config("topic", t, "1 to 255 bytes without a NUL"));
+        }
+    }
+    if max_batch == 0 || max_batch > usize::from(u16::MAX) {
+        return Err(Error::config("max_batch", max_batch, "1 to 65535 ticks"));
+    }
+    if groups == 0 || groups > topics.len() {
+        return Err(Error::config("groups", groups, format!("1 to the number of topics ({})", topics.len())));
+    }
+    if heartbeat.is_zero() {
+        return Err(Error::config("heartbeat", "0", "a positive interval"));
+    }
+    Ok(())
 }
 
 /// One in-process fan-out run: a publisher and `subscribers` subscribers on their own workers.

@@ -17,7 +17,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use super::publisher::{Stream, SubscriberWatch};
 use super::wire::Kind;
-use super::{cleanup_ipc, hwm_options, PublisherLive, PublisherReport};
+use super::{check_stream, cleanup_ipc, hwm_options, PublisherLive, PublisherReport};
 use crate::config::SocketKind;
 use crate::endpoint::Endpoint;
 use crate::engine::{Engine, Handle, Handler, IdleStrategy, SocketId, SocketSpec, Worker, WorkerCtx};
@@ -92,27 +92,7 @@ impl Default for TickPublisherConfig {
 impl TickPublisherConfig {
     /// Checks every field; the error names the field, the value and what is accepted.
     pub fn validate(&self) -> Result<()> {
-        if self.topics.is_empty() || self.topics.len() > usize::from(u16::MAX) {
-            return Err(Error::config("topics", self.topics.len(), "1 to 65535 topics"));
-        }
-        for t in &self.topics {
-            if t.is_empty() || t.len() > 255 || t.contains('\0') {
-                return Err(Error::config("topic", t, "1 to 255 bytes without a NUL"));
-            }
-        }
-        if self.max_batch == 0 || self.max_batch > usize::from(u16::MAX) {
-            return Err(Error::config("max_batch", self.max_batch, "1 to 65535 ticks"));
-        }
-        if self.groups == 0 || self.groups > self.topics.len() {
-            return Err(Error::config(
-                "groups",
-                self.groups,
-                format!("1 to the number of topics ({})", self.topics.len()),
-            ));
-        }
-        if self.heartbeat.is_zero() {
-            return Err(Error::config("heartbeat", "0", "a positive interval"));
-        }
+        check_stream(&self.topics, self.max_batch, self.groups, self.heartbeat)?;
         if self.capacity == 0 {
             return Err(Error::config("capacity", 0, "at least 1 tick"));
         }
