@@ -336,8 +336,7 @@ impl Handler for Queue {
             alive
         });
         self.counters.expired.fetch_add((before - self.ready.len()) as u64, Ordering::Relaxed);
-        let ids: Vec<Vec<u8>> = self.ready.iter().map(|(id, _)| id.clone()).collect();
-        for id in &ids {
+        for (id, _) in &self.ready {
             ctx.send_parts(self.back, &[id, HEARTBEAT])?;
         }
         self.next_beat = now + hb.interval;
