@@ -606,7 +606,9 @@ impl WorkerCtx<'_> {
                     if sock.on_full == FullPolicy::Block {
                         let d = *deadline.get_or_insert_with(|| Instant::now() + BLOCK_SEND_LIMIT);
                         if Instant::now() < d && !self.shared.stop_requested.load(Ordering::Acquire) {
-                            wait_room(sock)?;
+                            sock.raw
+                                .wait_room(Duration::from_millis(100), PUB_BLOCKED_RETRY)
+                                .map_err(|e| zmq_err(Operation::Poll, sock, e))?;
                             continue;
                         }
                     }
@@ -684,34 +686,6 @@ impl WorkerCtx<'_> {
 
 fn zmq_err(op: Operation, sock: &Sock, source: ZmqErrno) -> Error {
     Error::Zmq { op, kind: sock.raw.kind().as_str(), endpoint: Some(sock.endpoint.clone()), source }
-}
-
-fn wait_writable(raw: &RawSocket, timeout_ms: i64) -> Result<()> {
-    let mut items = [raw.poll_item(false, true)];
-    sys::poll(&mut items, timeout_ms).map(drop).map_err(|e| Error::Zmq {
-        op: Operation::Poll,
-        kind: raw.kind().as_str(),
-        endpoint: None,
-        source: e,
-    })
-}
-
-/// Waits (briefly) for room to send on `sock` after EAGAIN at the HWM.
-///
-/// PUB/XPUB need care: libzmq reports them as always writable (`ZMQ_POLLOUT` set even when
-/// `ZMQ_XPUB_NODROP` refuses a send), so polling for writability would return at once and
-/// spin. Room comes back with a command from the subscriber's pipe (activate_write), which
-/// the socket's `ZMQ_FD` signals: wait for that, at most [`PUB_BLOCKED_RETRY`], then let
-/// `ZMQ_EVENTS` process it so the next send sees the room.
-fn wait_room(sock: &Sock) -> Result<()> {
-    if !matches!(sock.raw.kind(), SocketKind::Pub | SocketKind::XPub) {
-        return wait_writable(&sock.raw, 100);
-    }
-    let mut fds = [libc::pollfd { fd: sock.fd, events: libc::POLLIN, revents: 0 }];
-    sys::poll_fds(&mut fds, PUB_BLOCKED_RETRY)
-        .map_err(|e| Error::Io { context: format!("waiting for room on {}", sock.endpoint), source: e })?;
-    sock.raw.events().map_err(|e| zmq_err(Operation::Poll, sock, e))?;
-    Ok(())
 }
 
 /// Creates, configures and binds/connects every socket, in order.

@@ -10,6 +10,10 @@ use crate::engine::{open_socket, Engine, SocketSpec};
 use crate::error::{Error, Operation, Result, ZmqErrno};
 use crate::sys::{self, Msg, RawContext, RawSocket};
 
+/// How long a send refused by a PUB/XPUB at the HWM waits before trying again (see
+/// `RawSocket::wait_room`).
+const PUB_RETRY: Duration = Duration::from_micros(200);
+
 /// A libzmq socket owned by one thread at a time: `Send`, not `Sync`, like libzmq's own.
 ///
 /// Every receive returns whole messages (libzmq delivers the frames of one message together
@@ -118,7 +122,7 @@ impl Socket {
             if left.is_zero() {
                 return Err(self.timeout(Operation::Send, timeout));
             }
-            self.wait(false, left)?;
+            self.raw.wait_room(left, PUB_RETRY).map_err(|e| self.err(Operation::Poll, e))?;
         }
     }
 
@@ -165,7 +169,7 @@ impl Socket {
             if left.is_zero() {
                 return Ok(false);
             }
-            self.wait(true, left)?;
+            self.wait_readable(left)?;
         }
     }
 
@@ -198,7 +202,7 @@ impl Socket {
 
     /// Waits until a message can be received, at most `timeout`; whether one can.
     pub fn readable(&mut self, timeout: Duration) -> Result<bool> {
-        self.wait(true, timeout)
+        self.wait_readable(timeout)
     }
 
     fn send_frames(&mut self, frames: &[&[u8]], dont_wait: bool) -> std::result::Result<(), ZmqErrno> {
@@ -237,8 +241,8 @@ impl Socket {
         }
     }
 
-    fn wait(&mut self, readable: bool, timeout: Duration) -> Result<bool> {
-        let mut items = [self.raw.poll_item(readable, !readable)];
+    fn wait_readable(&mut self, timeout: Duration) -> Result<bool> {
+        let mut items = [self.raw.poll_item(true, false)];
         let ms = i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX).max(1);
         let n = sys::poll(&mut items, ms).map_err(|e| self.err(Operation::Poll, e))?;
         Ok(n > 0)

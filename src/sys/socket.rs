@@ -272,6 +272,28 @@ impl RawSocket {
         retry_eintr(|| unsafe { zmq_sys::zmq_socket_monitor(self.ptr, c.as_ptr(), events as i32) }).map(drop)
     }
 
+    /// Waits at most `timeout` for room to send after EAGAIN at the HWM.
+    ///
+    /// PUB/XPUB need care: libzmq reports them as always writable (`ZMQ_POLLOUT` set even
+    /// when `ZMQ_XPUB_NODROP` refuses a send), so polling for writability would return at
+    /// once and spin. Room comes back with a command from the subscriber's pipe
+    /// (activate_write), which the socket's `ZMQ_FD` signals: wait for that, at most
+    /// `pub_retry`, then let `ZMQ_EVENTS` process it so the next send sees the room.
+    pub(crate) fn wait_room(
+        &self,
+        timeout: std::time::Duration,
+        pub_retry: std::time::Duration,
+    ) -> Result<(), ZmqErrno> {
+        if !matches!(self.kind, SocketKind::Pub | SocketKind::XPub) {
+            let ms = i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX).max(1);
+            return poll(&mut [self.poll_item(false, true)], ms).map(drop);
+        }
+        let mut fds = [libc::pollfd { fd: self.fd()?, events: libc::POLLIN, revents: 0 }];
+        poll_fds(&mut fds, timeout.min(pub_retry))
+            .map_err(|e| super::errno_of(e.raw_os_error().unwrap_or(libc::EIO)))?;
+        self.events().map(drop)
+    }
+
     /// A poll item for this socket.
     pub(crate) fn poll_item(&self, readable: bool, writable: bool) -> PollItem {
         PollItem::new(self.ptr, 0, readable, writable)
