@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{recv, with_timeout, WAIT};
-use ztick::patterns::Socket;
+use ztick::patterns::{PeerEvent, Socket};
 use ztick::{
     BufferPool, Endpoint, Engine, Frame, Outbound, SocketKind, SocketOptions, SocketSpec, Transport,
 };
@@ -162,6 +162,31 @@ fn linger_zero_discards_queued_messages_and_linger_delivers_them() {
         with_timeout(WAIT, move || {
             assert_eq!(delivered_after_close(&unbound(t), Duration::ZERO, 100), 0, "{t}: linger 0");
             assert_eq!(delivered_after_close(&unbound(t), Duration::from_secs(5), 100), 100, "{t}");
+        });
+    }
+}
+
+#[test]
+fn a_connecting_socket_sees_its_peer_arrive_and_leave() {
+    for t in [Transport::Ipc, Transport::Tcp] {
+        with_timeout(WAIT, move || {
+            let engine = Engine::new().unwrap();
+            let opts = SocketOptions::default();
+            // Connect before anyone is bound, so the monitor is running before the
+            // handshake can happen; libzmq retries the connection by itself.
+            let ep = unbound(t);
+            let mut push = Socket::connect(&engine, SocketKind::Push, &ep, &opts).unwrap();
+            let mut peers = push.monitor_peers().unwrap();
+            assert_eq!(peers.next_event(Duration::ZERO).unwrap(), None, "{t}: nobody there yet");
+            let mut pull = Socket::bind(&engine, SocketKind::Pull, &ep, &opts).unwrap();
+            assert_eq!(peers.next_event(WAIT).unwrap(), Some(PeerEvent::Connected), "{t}");
+            push.send(&[b"hello"]).unwrap();
+            assert_eq!(pull.recv_timeout(WAIT).unwrap(), vec![b"hello".to_vec()], "{t}");
+            drop(pull);
+            assert_eq!(peers.next_event(WAIT).unwrap(), Some(PeerEvent::Disconnected), "{t}");
+            if let Some(p) = ep.ipc_path() {
+                let _ = std::fs::remove_file(p);
+            }
         });
     }
 }

@@ -10,6 +10,7 @@
 
 mod envelope;
 mod input;
+mod monitor;
 mod pair;
 mod pipeline;
 mod pirate;
@@ -20,6 +21,7 @@ mod script;
 mod socket;
 
 pub use input::{InputCounters, InputStats, Malformed};
+pub use monitor::{PeerEvent, PeerMonitor};
 pub use pair::{pair, PairEnd};
 pub use pipeline::{Done, PipelineWorker, Sink, SinkReport, StageConfig, Task, ToSink, Ventilator};
 pub use pirate::{

@@ -59,12 +59,11 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use crate::config::{SocketKind, SocketOptions};
-use crate::endpoint::{Endpoint, Transport};
+use crate::endpoint::Transport;
 use crate::engine::{Engine, SocketSpec};
 use crate::error::{Error, Operation, Result};
-use crate::patterns::Socket;
+use crate::patterns::{PeerEvent, PeerMonitor, Socket};
 use crate::settings::Attach;
-use crate::sys;
 
 /// What a script does with its socket; each is one `ztick` verb.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -329,7 +328,7 @@ impl Script {
         }
         let mut sock = Socket::open(engine, &spec)?;
         let may_end_sending = !matches!(self.verb, Verb::Sub { .. } | Verb::Pull | Verb::Req { .. });
-        let peers = if may_end_sending { Some(Peers::watch(engine, &mut sock)?) } else { None };
+        let peers = if may_end_sending { Some(Peers::watch(&mut sock)?) } else { None };
         let mut run = Run {
             script: self,
             outcome: Outcome { endpoint: sock.endpoint().to_owned(), sent: 0, received: 0 },
@@ -546,33 +545,23 @@ impl Run<'_> {
 
 /// A socket's connected peers, counted from its monitor's events.
 struct Peers {
-    /// The PAIR socket the monitor's events arrive on.
-    events: Socket,
+    events: PeerMonitor,
     /// Handshakes completed minus disconnections seen; below zero only when an arrival
     /// happened before the monitor started.
     connected: i64,
-    frames: Vec<Vec<u8>>,
 }
 
 impl Peers {
-    fn watch(engine: &Engine, sock: &mut Socket) -> Result<Peers> {
-        let endpoint = Endpoint::unique_inproc("ztick-script-peers");
-        sock.monitor_peers(&endpoint)?;
-        let mut options = SocketOptions::default();
-        options.recv_hwm(0);
-        let events = Socket::connect(engine, SocketKind::Pair, &endpoint, &options)?;
-        Ok(Peers { events, connected: 0, frames: Vec::new() })
+    fn watch(sock: &mut Socket) -> Result<Peers> {
+        Ok(Peers { events: sock.monitor_peers()?, connected: 0 })
     }
 
     /// Takes one event, waiting at most `timeout`; false when none came.
     fn next(&mut self, timeout: Duration) -> Result<bool> {
-        if !self.events.recv_into(&mut self.frames, timeout)? {
-            return Ok(false);
-        }
-        match self.frames.first().and_then(|f| sys::monitor_event(f)) {
-            Some(e) if u32::from(e) == sys::EVENT_HANDSHAKE_SUCCEEDED => self.connected += 1,
-            Some(e) if u32::from(e) == sys::EVENT_DISCONNECTED => self.connected -= 1,
-            _ => {}
+        match self.events.next_event(timeout)? {
+            Some(PeerEvent::Connected) => self.connected += 1,
+            Some(PeerEvent::Disconnected) => self.connected -= 1,
+            None => return Ok(false),
         }
         Ok(true)
     }

@@ -8,6 +8,7 @@ use crate::config::{SocketKind, SocketOptions};
 use crate::endpoint::Endpoint;
 use crate::engine::{open_socket, Engine, SocketSpec};
 use crate::error::{Error, Operation, Result, ZmqErrno};
+use crate::patterns::PeerMonitor;
 use crate::sys::{self, Msg, RawContext, RawSocket};
 
 /// How long a send refused by a PUB/XPUB at the HWM waits before trying again (see
@@ -51,9 +52,12 @@ impl std::fmt::Debug for Socket {
 impl Socket {
     /// Opens a socket as `spec` says (options, then bind or connect) in `engine`'s context.
     pub fn open(engine: &Engine, spec: &SocketSpec) -> Result<Socket> {
-        let ctx = Arc::clone(engine.context());
-        let (raw, endpoint) = open_socket(&ctx, spec)?;
-        Ok(Socket { raw, endpoint, msg: Msg::new(), spec: spec.clone(), ctx })
+        Socket::open_in(engine.context(), spec)
+    }
+
+    fn open_in(ctx: &Arc<RawContext>, spec: &SocketSpec) -> Result<Socket> {
+        let (raw, endpoint) = open_socket(ctx, spec)?;
+        Ok(Socket { raw, endpoint, msg: Msg::new(), spec: spec.clone(), ctx: Arc::clone(ctx) })
     }
 
     /// Closes the socket and opens a fresh one the same way: what a client does after a
@@ -193,11 +197,23 @@ impl Socket {
         self.raw.set_xpub_verbose(on).map_err(|e| self.err(Operation::SetOption, e))
     }
 
-    /// Publishes this socket's peer arrivals (ZMTP handshake done) and departures on the
-    /// inproc PAIR `endpoint` (`zmq_socket_monitor`), for a PAIR socket connected there.
-    pub(crate) fn monitor_peers(&mut self, endpoint: &Endpoint) -> Result<()> {
+    /// Starts reporting this socket's peer arrivals (ZMTP handshake done) and departures
+    /// (libzmq's socket monitor), to be read from the returned [`PeerMonitor`].
+    ///
+    /// One monitor per socket: a second call replaces the first, whose monitor then sees
+    /// nothing more, and so does [`Socket::reopen`] (the new socket is not monitored).
+    ///
+    /// # Errors
+    /// [`Error::Zmq`] when libzmq refuses to start the monitor or its socket cannot open.
+    pub fn monitor_peers(&mut self) -> Result<PeerMonitor> {
+        let endpoint = Endpoint::unique_inproc("ztick-peer-monitor");
         let events = sys::EVENT_HANDSHAKE_SUCCEEDED | sys::EVENT_DISCONNECTED;
-        self.raw.monitor(&endpoint.to_string(), events).map_err(|e| self.err(Operation::SetOption, e))
+        self.raw.monitor(&endpoint.to_string(), events).map_err(|e| self.err(Operation::SetOption, e))?;
+        // No HWM: events are few, and a dropped disconnection would make a peer look alive.
+        let mut options = SocketOptions::default();
+        options.recv_hwm(0);
+        let spec = SocketSpec::connect(SocketKind::Pair, endpoint).options(options);
+        Ok(PeerMonitor::new(Socket::open_in(&self.ctx, &spec)?))
     }
 
     /// Waits until a message can be received, at most `timeout`; whether one can.

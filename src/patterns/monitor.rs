@@ -1,0 +1,114 @@
+//! Peer arrivals and departures of a caller-thread [`Socket`], from libzmq's socket monitor
+//! (`zmq_socket_monitor`): what a program needs to know that its peers have connected
+//! before it sends, or have all hung up (and so received everything) before it closes.
+
+use std::time::{Duration, Instant};
+
+use crate::error::Result;
+use crate::patterns::Socket;
+use crate::sys;
+
+/// A change in the set of a socket's connected peers.
+///
+/// Only tcp and ipc connections report events: inproc has no handshake and no connection
+/// to lose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PeerEvent {
+    /// A peer completed the ZMTP handshake (`ZMQ_EVENT_HANDSHAKE_SUCCEEDED`): messages can
+    /// flow to and from it now.
+    Connected,
+    /// A peer's connection closed (`ZMQ_EVENT_DISCONNECTED`); a connecting socket then
+    /// reconnects by itself.
+    Disconnected,
+}
+
+impl PeerEvent {
+    /// The event a monitor message's first frame reports (a native-order u16 event code,
+    /// then its u32 value), or `None` for an event this type does not describe.
+    fn decode(frame: &[u8]) -> Option<PeerEvent> {
+        let event = u32::from(sys::monitor_event(frame)?);
+        if event == sys::EVENT_HANDSHAKE_SUCCEEDED {
+            Some(PeerEvent::Connected)
+        } else if event == sys::EVENT_DISCONNECTED {
+            Some(PeerEvent::Disconnected)
+        } else {
+            None
+        }
+    }
+}
+
+/// The peer events of one [`Socket`], made by [`Socket::monitor_peers`].
+///
+/// Events queue without limit until taken (they are rare: one per connection and one per
+/// disconnection), so a monitor that is read late loses none. Events that happened before
+/// the monitor started are not reported. Like a [`Socket`], it belongs to one thread at a
+/// time.
+///
+/// ```
+/// use std::time::Duration;
+/// use ztick::{Endpoint, Engine, SocketKind, SocketOptions};
+/// use ztick::patterns::{PeerEvent, Socket};
+///
+/// let engine = Engine::new()?;
+/// let opts = SocketOptions::default();
+/// let mut server = Socket::bind(&engine, SocketKind::Pull, &Endpoint::tcp_loopback_any(), &opts)?;
+/// let mut peers = server.monitor_peers()?;
+/// let client = Socket::connect(&engine, SocketKind::Push, &server.endpoint().parse()?, &opts)?;
+/// assert_eq!(peers.next_event(Duration::from_secs(10))?, Some(PeerEvent::Connected));
+/// drop(client);
+/// assert_eq!(peers.next_event(Duration::from_secs(10))?, Some(PeerEvent::Disconnected));
+/// # Ok::<(), ztick::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct PeerMonitor {
+    /// The PAIR socket connected to the monitored socket's monitor endpoint.
+    events: Socket,
+    /// The last monitor message, its buffers reused.
+    frames: Vec<Vec<u8>>,
+}
+
+impl PeerMonitor {
+    pub(super) fn new(events: Socket) -> PeerMonitor {
+        PeerMonitor { events, frames: Vec::new() }
+    }
+
+    /// Takes the next event, waiting at most `timeout` (zero: only one already queued);
+    /// `Ok(None)` when none came in time.
+    ///
+    /// # Errors
+    /// [`Error::Zmq`](crate::Error::Zmq) when receiving on the monitor's socket fails (the
+    /// context is terminating, for one).
+    pub fn next_event(&mut self, timeout: Duration) -> Result<Option<PeerEvent>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if !self.events.recv_into(&mut self.frames, left)? {
+                return Ok(None);
+            }
+            if let Some(event) = self.frames.first().and_then(|f| PeerEvent::decode(f)) {
+                return Ok(Some(event));
+            }
+            // Not an event we asked for: libzmq sends only those, but a stray one is skipped.
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(event: u32) -> Vec<u8> {
+        let mut f = u16::try_from(event).unwrap().to_ne_bytes().to_vec();
+        f.extend_from_slice(&7u32.to_ne_bytes());
+        f
+    }
+
+    #[test]
+    fn decodes_the_two_peer_events_and_nothing_else() {
+        assert_eq!(PeerEvent::decode(&frame(sys::EVENT_HANDSHAKE_SUCCEEDED)), Some(PeerEvent::Connected));
+        assert_eq!(PeerEvent::decode(&frame(sys::EVENT_DISCONNECTED)), Some(PeerEvent::Disconnected));
+        assert_eq!(PeerEvent::decode(&frame(0x0001)), None, "ZMQ_EVENT_CONNECTED is not a peer event here");
+        assert_eq!(PeerEvent::decode(&[0x01]), None, "a short frame");
+    }
+}
