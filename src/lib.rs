@@ -45,7 +45,6 @@ mod message;
 pub mod metrics;
 pub mod patterns;
 pub mod perf;
-pub mod settings;
 #[allow(unsafe_code)]
 mod sys;
 pub mod zap;

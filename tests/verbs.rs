@@ -295,3 +295,43 @@ fn bad_config_files_name_the_file_and_key() {
     let f = run_with(&["pull", "--config", missing.to_str().unwrap()], &[]);
     expect_failure_mentioning(&f, &["config file", "missing.toml"]);
 }
+
+#[test]
+fn one_config_file_serves_a_server_and_its_client_and_config_shows_where_each_value_came_from() {
+    let dir = TempDir::new();
+    let file = dir.0.join("ztick.toml");
+    let ep = TestEndpoint::new("ipc");
+    let text =
+        format!("bind_address = \"{0}\"\nconnect_address = \"{0}\"\nhwm = 1000\nlinger_ms = 5000\n", ep.url);
+    std::fs::write(&file, text).unwrap();
+    let config = file.to_str().unwrap();
+
+    // A flag beats the file; what no source sets shows its default.
+    let f = run_with(&["config", "--config", config, "--hwm", "2000"], &[]);
+    expect_success(&f);
+    assert_eq!(
+        lines(&f),
+        [
+            format!("bind_address = {}  # from bind_address in {config}", ep.url),
+            format!("connect_address = {}  # from connect_address in {config}", ep.url),
+            "pattern = (none)  # default".to_owned(),
+            "hwm = 2000  # from --hwm".to_owned(),
+            format!("linger_ms = 5000  # from linger_ms in {config}"),
+        ]
+    );
+
+    // The server binds bind_address, the client connects to connect_address: one file.
+    // (The linger lets the reply leave before the server closes; it waits for the client
+    // to hang up, so it does not cost the full 5 s.)
+    let done = all_succeed(vec![
+        spawn(&["rep", "--config", config, "--count", "1", "--timeout-ms", TIMEOUT_MS], &[], b""),
+        spawn(&["req", "--config", config, "--timeout-ms", TIMEOUT_MS, "configured"], &[], b""),
+    ]);
+    assert_eq!(lines(&done[0]), ["configured"]);
+    assert_eq!(lines(&done[1]), ["configured"]);
+
+    // A bad value in the file names the key, the file, the value and the accepted form.
+    std::fs::write(&file, "linger_ms = -5\n").unwrap();
+    let f = run_with(&["config", "--config", config], &[]);
+    expect_failure_mentioning(&f, &["linger_ms in", config, "-5", "-1 to wait forever"]);
+}

@@ -5,8 +5,8 @@
 //! Servers (replier, router, subscriber, puller) run on engine workers and never stop for a
 //! peer's bad input: each malformed message is counted in [`InputStats`] and traced with
 //! the peer's context, and the next one is served. Clients that wait for an answer use a
-//! [`Socket`] on the calling thread, which saves a hop. [`Script`] drives one socket from
-//! standard input and output: the `ztick pub|sub|req|rep|push|pull|router|dealer` verbs.
+//! [`Socket`] on the calling thread, which saves a hop; its [`PeerMonitor`] tells when its
+//! peers arrive and leave.
 
 mod envelope;
 mod input;
@@ -17,7 +17,6 @@ mod pirate;
 mod pubsub;
 mod reqrep;
 mod router;
-mod script;
 mod socket;
 
 pub use input::{InputCounters, InputStats, Malformed};
@@ -34,5 +33,4 @@ pub use pubsub::{
 };
 pub use reqrep::{Replier, ReplierBuilder, Requester, RequesterBuilder, RequesterStats};
 pub use router::{Peer, Replies, Router, RouterBuilder, RouterSender};
-pub use script::{Format, Outcome, Script, Verb};
 pub use socket::Socket;

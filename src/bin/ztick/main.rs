@@ -364,7 +364,9 @@ fn run(verb: Verb) -> Result<(), Error> {
 }
 
 mod fanout;
+mod script;
 mod security;
+mod settings;
 mod verbs;
 
 fn engine(c: &Common) -> Result<Engine, Error> {

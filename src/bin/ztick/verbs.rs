@@ -1,15 +1,16 @@
 //! The scripting verbs (`pub`, `sub`, `req`, `rep`, `push`, `pull`, `router`, `dealer`),
-//! `run` and `config`: flags mapped onto `ztick::settings` and `ztick::patterns::Script`.
+//! `run` and `config`: their flags, mapped onto [`Settings`] (`settings.rs`) and
+//! [`Script`] (`script.rs`).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use ztick::patterns::{Format, Script, Verb};
-use ztick::settings::{Key, Settings, Source};
 use ztick::{Engine, Error, SocketKind};
 
+use crate::script::{Format, Script, Verb};
 use crate::security::{report_zap, CurveFlags};
+use crate::settings::{Key, Settings, Source};
 
 const SETTINGS_HELP: &str = "\
 Settings: the endpoint, high-water mark and linger come from, highest first: the flags, the

@@ -1,4 +1,6 @@
-//! Settings from the environment, a TOML file and the command line (the guide's §10.1).
+//! `ztick`'s settings from the environment, a TOML file and the command line (the guide's
+//! §10.1): what the scripting verbs, `ztick run` and `ztick config` read. The library takes
+//! plain structs ([`SocketOptions`], [`Endpoint`]); this module maps the sources onto them.
 //!
 //! Five settings, each from one of three sources; a higher source overrides a lower one:
 //!
@@ -19,35 +21,18 @@
 //! Everything here is pure except [`Settings::from_file`] and [`Settings::from_process_env`]:
 //! tests hand [`Settings::from_env`] a lookup function and [`Settings::from_toml`] a string.
 //!
-//! ```
-//! use std::collections::HashMap;
-//! use std::path::Path;
-//! use ztick::settings::{Key, Settings, Source};
-//!
-//! let file = Settings::from_toml("hwm = 100\nbind_address = \"tcp://*:5555\"", Path::new("z.toml"))?;
-//! let env: HashMap<&str, &str> = [("ZMQ_HWM", "200")].into();
-//! let env = Settings::from_env(|k| env.get(k).map(Into::into))?;
-//! let mut flags = Settings::default();
-//! flags.set(Key::LingerMs, "0", Source::Flag("--linger-ms"))?;
-//!
-//! let s = file.overlay(env).overlay(flags);
-//! assert_eq!(s.hwm_msgs.as_ref().map(|v| v.value), Some(200)); // the environment beat the file
-//! assert_eq!(s.bind_address.as_ref().map(|v| v.value.to_string()).as_deref(), Some("tcp://*:5555"));
-//! # Ok::<(), ztick::Error>(())
-//! ```
+//! (`tests::file_then_environment_then_flags`, below, stacks the three.)
 
 use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::config::{SocketKind, SocketOptions};
-use crate::endpoint::{Endpoint, Transport};
-use crate::error::{Error, Result};
+use ztick::{Endpoint, Error, Result, SocketKind, SocketOptions, Transport};
 
 /// One of the settings, with its names in each source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Key {
+pub(crate) enum Key {
     /// The endpoint to bind.
     BindAddress,
     /// The endpoint to connect to.
@@ -62,10 +47,11 @@ pub enum Key {
 
 impl Key {
     /// Every key, in the order they are documented.
-    pub const ALL: [Key; 5] = [Key::BindAddress, Key::ConnectAddress, Key::Pattern, Key::Hwm, Key::LingerMs];
+    pub(crate) const ALL: [Key; 5] =
+        [Key::BindAddress, Key::ConnectAddress, Key::Pattern, Key::Hwm, Key::LingerMs];
 
     /// The environment variable, e.g. `ZMQ_HWM`.
-    pub fn env_var(self) -> &'static str {
+    pub(crate) fn env_var(self) -> &'static str {
         match self {
             Key::BindAddress => "ZMQ_BIND_ADDRESS",
             Key::ConnectAddress => "ZMQ_CONNECT_ADDRESS",
@@ -76,7 +62,7 @@ impl Key {
     }
 
     /// The key in a TOML file, e.g. `hwm`.
-    pub fn toml_key(self) -> &'static str {
+    pub(crate) fn toml_key(self) -> &'static str {
         match self {
             Key::BindAddress => "bind_address",
             Key::ConnectAddress => "connect_address",
@@ -87,7 +73,7 @@ impl Key {
     }
 
     /// The command-line flag of the `ztick` verbs, e.g. `--hwm`.
-    pub fn flag(self) -> &'static str {
+    pub(crate) fn flag(self) -> &'static str {
         match self {
             Key::BindAddress => "--bind",
             Key::ConnectAddress => "--connect",
@@ -98,7 +84,7 @@ impl Key {
     }
 
     /// What a value must look like, for error messages.
-    pub fn accepted(self) -> &'static str {
+    pub(crate) fn accepted(self) -> &'static str {
         match self {
             Key::BindAddress => {
                 "an endpoint to bind: tcp://HOST:PORT, tcp://*:PORT, tcp://127.0.0.1:*, ipc://PATH or inproc://NAME"
@@ -115,8 +101,7 @@ impl Key {
 
 /// Where a setting's value came from, named the way a user would look for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Source {
+pub(crate) enum Source {
     /// A command-line flag, e.g. `--bind`.
     Flag(&'static str),
     /// An environment variable, e.g. `ZMQ_HWM`.
@@ -142,16 +127,16 @@ impl fmt::Display for Source {
 
 /// A value together with the place it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Sourced<T> {
+pub(crate) struct Sourced<T> {
     /// The checked value.
-    pub value: T,
+    pub(crate) value: T,
     /// Where it was set.
-    pub source: Source,
+    pub(crate) source: Source,
 }
 
 /// How a socket attaches to its endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Attach {
+pub(crate) enum Attach {
     /// Bind the endpoint and wait for peers.
     Bind(Endpoint),
     /// Connect to a peer's endpoint (libzmq connects in the background and reconnects).
@@ -159,15 +144,8 @@ pub enum Attach {
 }
 
 impl Attach {
-    /// The endpoint, either way.
-    pub fn endpoint(&self) -> &Endpoint {
-        match self {
-            Attach::Bind(e) | Attach::Connect(e) => e,
-        }
-    }
-
     /// True for [`Attach::Bind`].
-    pub fn is_bind(&self) -> bool {
+    pub(crate) fn is_bind(&self) -> bool {
         matches!(self, Attach::Bind(_))
     }
 }
@@ -183,19 +161,18 @@ impl fmt::Display for Attach {
 
 /// Resolved settings: each is `None` when no source set it (the default then applies).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Settings {
+pub(crate) struct Settings {
     /// The endpoint to bind (`ZMQ_BIND_ADDRESS`); default: none.
-    pub bind_address: Option<Sourced<Endpoint>>,
+    pub(crate) bind_address: Option<Sourced<Endpoint>>,
     /// The endpoint to connect to (`ZMQ_CONNECT_ADDRESS`); default: none.
-    pub connect_address: Option<Sourced<Endpoint>>,
+    pub(crate) connect_address: Option<Sourced<Endpoint>>,
     /// The socket kind (`ZMQ_PATTERN`); default: none (a verb's own kind).
-    pub pattern: Option<Sourced<SocketKind>>,
+    pub(crate) pattern: Option<Sourced<SocketKind>>,
     /// Send and receive HWM in messages (`ZMQ_HWM`); default: libzmq's 1000.
-    pub hwm_msgs: Option<Sourced<u32>>,
+    pub(crate) hwm_msgs: Option<Sourced<u32>>,
     /// Linger (`ZMQ_LINGER_MS`), `None` inside meaning forever; default:
     /// [`SocketOptions::DEFAULT_LINGER`] (1 s).
-    pub linger: Option<Sourced<Option<Duration>>>,
+    pub(crate) linger: Option<Sourced<Option<Duration>>>,
 }
 
 impl Settings {
@@ -204,7 +181,7 @@ impl Settings {
     ///
     /// # Errors
     /// [`Error::Config`] naming the first variable whose value is bad or not UTF-8.
-    pub fn from_env(lookup: impl Fn(&str) -> Option<OsString>) -> Result<Settings> {
+    pub(crate) fn from_env(lookup: impl Fn(&str) -> Option<OsString>) -> Result<Settings> {
         let mut s = Settings::default();
         for key in Key::ALL {
             let var = key.env_var();
@@ -221,7 +198,7 @@ impl Settings {
     }
 
     /// Reads the `ZMQ_*` variables of this process.
-    pub fn from_process_env() -> Result<Settings> {
+    pub(crate) fn from_process_env() -> Result<Settings> {
         Settings::from_env(|var| std::env::var_os(var))
     }
 
@@ -231,7 +208,7 @@ impl Settings {
     ///
     /// # Errors
     /// [`Error::Config`] for a syntax error (with its line), an unknown key, or a bad value.
-    pub fn from_toml(text: &str, path: &Path) -> Result<Settings> {
+    pub(crate) fn from_toml(text: &str, path: &Path) -> Result<Settings> {
         let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
             let line = e.span().map_or(1, |span| line_of(text, span.start));
             let snippet = text.lines().nth(line - 1).unwrap_or("").trim();
@@ -276,7 +253,7 @@ impl Settings {
     ///
     /// # Errors
     /// [`Error::Io`] when the file cannot be read, else as [`Settings::from_toml`].
-    pub fn from_file(path: &Path) -> Result<Settings> {
+    pub(crate) fn from_file(path: &Path) -> Result<Settings> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
             context: format!("reading the config file {} (given with --config)", path.display()),
             source: e,
@@ -285,7 +262,7 @@ impl Settings {
     }
 
     /// The usual stack: `file` (if any) < this process's environment < `flags`.
-    pub fn load(file: Option<&Path>, flags: Settings) -> Result<Settings> {
+    pub(crate) fn load(file: Option<&Path>, flags: Settings) -> Result<Settings> {
         let base = match file {
             Some(path) => Settings::from_file(path)?,
             None => Settings::default(),
@@ -297,7 +274,7 @@ impl Settings {
     ///
     /// # Errors
     /// [`Error::Config`] naming `source`, `text` and the accepted form.
-    pub fn set(&mut self, key: Key, text: &str, source: Source) -> Result<&mut Self> {
+    pub(crate) fn set(&mut self, key: Key, text: &str, source: Source) -> Result<&mut Self> {
         let bad = |why: Option<String>| {
             let accepted = match why {
                 Some(why) => format!("{why}; expected {}", key.accepted()),
@@ -347,7 +324,7 @@ impl Settings {
 
     /// These settings with every value that `higher` sets replaced by `higher`'s.
     #[must_use]
-    pub fn overlay(self, higher: Settings) -> Settings {
+    pub(crate) fn overlay(self, higher: Settings) -> Settings {
         Settings {
             bind_address: higher.bind_address.or(self.bind_address),
             connect_address: higher.connect_address.or(self.connect_address),
@@ -366,7 +343,7 @@ impl Settings {
     ///
     /// # Errors
     /// [`Error::Config`] when no address is set anywhere.
-    pub fn attach(&self, binds_by_default: bool) -> Result<Attach> {
+    pub(crate) fn attach(&self, binds_by_default: bool) -> Result<Attach> {
         let is_flag =
             |v: &Option<Sourced<Endpoint>>| matches!(v, Some(Sourced { source: Source::Flag(_), .. }));
         let bind = || self.bind_address.as_ref().map(|v| Attach::Bind(v.value.clone()));
@@ -391,7 +368,7 @@ impl Settings {
     }
 
     /// The socket options these settings ask for: both HWMs and the linger.
-    pub fn socket_options(&self) -> SocketOptions {
+    pub(crate) fn socket_options(&self) -> SocketOptions {
         let mut o = SocketOptions::default();
         if let Some(h) = &self.hwm_msgs {
             o.hwm(h.value);
@@ -403,7 +380,7 @@ impl Settings {
     }
 
     /// The settings as lines of `key = value  # from SOURCE`, unset ones with their default.
-    pub fn to_text(&self) -> String {
+    pub(crate) fn to_text(&self) -> String {
         self.rows()
             .into_iter()
             .map(|(key, value, source)| match source {
@@ -415,7 +392,7 @@ impl Settings {
 
     /// The settings as one JSON object: `{"hwm": {"value": 100, "source": "ZMQ_HWM"}, ...}`,
     /// with `"source": null` for defaults.
-    pub fn to_json(&self) -> String {
+    pub(crate) fn to_json(&self) -> String {
         let mut map = serde_json::Map::new();
         for (key, value, source) in self.rows() {
             let value = match value.parse::<i64>() {
@@ -494,6 +471,20 @@ mod tests {
 
     fn err(r: Result<Settings>) -> String {
         r.expect_err("should fail").to_string()
+    }
+
+    #[test]
+    fn file_then_environment_then_flags() -> Result<()> {
+        let file = Settings::from_toml("hwm = 100\nbind_address = \"tcp://*:5555\"", Path::new("z.toml"))?;
+        let env: HashMap<&str, &str> = [("ZMQ_HWM", "200")].into();
+        let env = Settings::from_env(|k| env.get(k).map(Into::into))?;
+        let mut flags = Settings::default();
+        flags.set(Key::LingerMs, "0", Source::Flag("--linger-ms"))?;
+
+        let s = file.overlay(env).overlay(flags);
+        assert_eq!(s.hwm_msgs.as_ref().map(|v| v.value), Some(200)); // the environment beat the file
+        assert_eq!(s.bind_address.as_ref().map(|v| v.value.to_string()).as_deref(), Some("tcp://*:5555"));
+        Ok(())
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! Scripting verbs: one socket between standard input/output and any ZMTP peer (libzmq,
-//! pyzmq, czmq), for shell pipelines and interop tests. `ztick pub|sub|req|rep|push|pull|
-//! router|dealer` are thin flag mappers onto [`Script`].
+//! The scripting verbs' line protocol: one socket between standard input/output and any
+//! ZMTP peer (libzmq, pyzmq, czmq), for shell pipelines and interop tests. `ztick pub|sub|
+//! req|rep|push|pull|router|dealer` (`verbs.rs`) are thin flag mappers onto [`Script`]; it
+//! uses only ztick's public API (a caller-thread [`Socket`] and its [`PeerMonitor`]).
 //!
 //! **Input.** Senders read standard input one line at a time (bytes, so not only UTF-8);
 //! each line, without its `\n` or `\r\n`, is one single-frame message (after the topic frame
@@ -29,46 +30,21 @@
 //! send waits for a live connection (and times out when nobody is there) instead of
 //! queueing into the void.
 //!
-//! ```
-//! use std::io::Cursor;
-//! use ztick::{Endpoint, Engine};
-//! use ztick::patterns::{Script, Verb};
-//! use ztick::settings::Attach;
-//!
-//! let engine = Engine::new()?;
-//! let ep = Endpoint::unique_inproc("script-doc");
-//! let mut pull = Script::new(Verb::Pull, Attach::Bind(ep.clone()));
-//! pull.count(Some(2));
-//! let push = Script::new(Verb::Push, Attach::Connect(ep));
-//!
-//! let puller = std::thread::scope(|s| {
-//!     let puller = s.spawn(|| {
-//!         let mut out = Vec::new();
-//!         pull.run(&engine, &mut std::io::empty(), &mut out).map(|_| out)
-//!     });
-//!     push.run(&engine, &mut Cursor::new("hello\nworld\n"), &mut std::io::sink())?;
-//!     puller.join().expect("the puller thread")
-//! })?;
-//! assert_eq!(String::from_utf8_lossy(&puller), "hello\nworld\n");
-//! # Ok::<(), ztick::Error>(())
-//! ```
+//! (`tests::a_pull_prints_what_a_push_reads`, below, runs one such pair in-process.)
 
 use std::fmt::Write as _;
 use std::io::{BufRead, ErrorKind, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-use crate::config::{SocketKind, SocketOptions};
-use crate::endpoint::Transport;
-use crate::engine::{Engine, SocketSpec};
-use crate::error::{Error, Operation, Result};
-use crate::patterns::{PeerEvent, PeerMonitor, Socket};
+use ztick::patterns::{PeerEvent, PeerMonitor, Socket};
+use ztick::{Endpoint, Engine, Error, Operation, Result, SocketKind, SocketOptions, SocketSpec, Transport};
+
 use crate::settings::Attach;
 
 /// What a script does with its socket; each is one `ztick` verb.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Verb {
+pub(crate) enum Verb {
     /// PUB: publishes each input line, after `topic` as its own first frame when given.
     Pub {
         /// The topic frame sent before each line (none: single-frame messages).
@@ -116,7 +92,7 @@ pub enum Verb {
 
 impl Verb {
     /// The verb's name on the command line.
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             Verb::Pub { .. } => "pub",
             Verb::Sub { .. } => "sub",
@@ -130,7 +106,7 @@ impl Verb {
     }
 
     /// The socket kind the verb opens (XPUB for a publisher that waits for subscribers).
-    pub fn kind(&self) -> SocketKind {
+    pub(crate) fn kind(&self) -> SocketKind {
         match self {
             Verb::Pub { wait_subscribers: 0, .. } => SocketKind::Pub,
             Verb::Pub { .. } => SocketKind::XPub,
@@ -146,12 +122,12 @@ impl Verb {
 
     /// True for the server side of each pattern (pub, rep, pull, router), which binds when
     /// the settings do not say otherwise (see [`crate::settings::Settings::attach`]).
-    pub fn binds_by_default(&self) -> bool {
+    pub(crate) fn binds_by_default(&self) -> bool {
         matches!(self, Verb::Pub { .. } | Verb::Rep | Verb::Pull | Verb::Router { .. })
     }
 
     /// The verbs there are, by name, for messages that list them.
-    pub const NAMES: &'static str = "pub, sub, req, rep, push, pull, router, dealer";
+    pub(crate) const NAMES: &'static str = "pub, sub, req, rep, push, pull, router, dealer";
 
     /// True for the verbs that start by sending and so wait for a live connection.
     fn sends_first(&self) -> bool {
@@ -161,7 +137,7 @@ impl Verb {
 
 /// How received messages are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Format {
+pub(crate) enum Format {
     /// One line per message, frames separated by a space, text or `0x…` hex.
     #[default]
     Text,
@@ -171,15 +147,7 @@ pub enum Format {
 
 impl Format {
     /// One message as one line (without the newline); `identity` is a ROUTER's sender.
-    ///
-    /// ```
-    /// use ztick::patterns::Format;
-    /// let frames = vec![b"topic".to_vec(), vec![0, 255]];
-    /// assert_eq!(Format::Text.line(None, &frames), "topic 0x00ff");
-    /// assert_eq!(Format::Json.line(Some(&[0, 1][..]), &frames),
-    ///            r#"{"frames":["topic",{"hex":"00ff"}],"identity":"0x0001"}"#);
-    /// ```
-    pub fn line(self, identity: Option<&[u8]>, frames: &[Vec<u8>]) -> String {
+    pub(crate) fn line(self, identity: Option<&[u8]>, frames: &[Vec<u8>]) -> String {
         match self {
             Format::Text => {
                 let mut line = String::new();
@@ -235,39 +203,37 @@ fn hex(bytes: &[u8], prefix: bool) -> String {
 
 /// One verb with its socket settings; [`Script::run`] runs it.
 #[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct Script {
+pub(crate) struct Script {
     /// What to do.
-    pub verb: Verb,
+    pub(crate) verb: Verb,
     /// Where the socket binds or connects.
-    pub attach: Attach,
+    pub(crate) attach: Attach,
     /// Socket options (HWM, linger, ...), applied before bind or connect.
-    pub options: SocketOptions,
+    pub(crate) options: SocketOptions,
     /// Messages to receive before stopping (receivers; dealer: replies); `None`: no limit
     /// (dealer: one per message sent).
-    pub count: Option<u64>,
+    pub(crate) count: Option<u64>,
     /// Longest wait for one send, one receive or the subscribers; `None`: forever.
-    pub timeout: Option<Duration>,
+    pub(crate) timeout: Option<Duration>,
     /// How messages are printed.
-    pub format: Format,
+    pub(crate) format: Format,
 }
 
 /// What a finished script did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// The endpoint, as libzmq resolved it for a bind.
-    pub endpoint: String,
+    pub(crate) endpoint: String,
     /// Messages sent (echoes included).
-    pub sent: u64,
+    pub(crate) sent: u64,
     /// Messages received (subscriptions excluded).
-    pub received: u64,
+    pub(crate) received: u64,
 }
 
 impl Script {
     /// `verb` on a socket attached as `attach`, with default options, no count, no
     /// timeout, text output.
-    pub fn new(verb: Verb, attach: Attach) -> Script {
+    pub(crate) fn new(verb: Verb, attach: Attach) -> Script {
         Script {
             verb,
             attach,
@@ -279,25 +245,25 @@ impl Script {
     }
 
     /// Sets the socket options.
-    pub fn options(&mut self, options: SocketOptions) -> &mut Self {
+    pub(crate) fn options(&mut self, options: SocketOptions) -> &mut Self {
         self.options = options;
         self
     }
 
     /// Sets how many messages to receive.
-    pub fn count(&mut self, count: Option<u64>) -> &mut Self {
+    pub(crate) fn count(&mut self, count: Option<u64>) -> &mut Self {
         self.count = count;
         self
     }
 
     /// Sets the longest single wait.
-    pub fn timeout(&mut self, timeout: Option<Duration>) -> &mut Self {
+    pub(crate) fn timeout(&mut self, timeout: Option<Duration>) -> &mut Self {
         self.timeout = timeout;
         self
     }
 
     /// Sets the output format.
-    pub fn format(&mut self, format: Format) -> &mut Self {
+    pub(crate) fn format(&mut self, format: Format) -> &mut Self {
         self.format = format;
         self
     }
@@ -310,7 +276,12 @@ impl Script {
     /// [`Error::Zmq`] when the socket cannot be opened, bound or connected;
     /// [`Error::Timeout`] when a wait exceeds the timeout; [`Error::Io`] when the input
     /// cannot be read or the output written.
-    pub fn run(&self, engine: &Engine, input: &mut dyn BufRead, output: &mut dyn Write) -> Result<Outcome> {
+    pub(crate) fn run(
+        &self,
+        engine: &Engine,
+        input: &mut dyn BufRead,
+        output: &mut dyn Write,
+    ) -> Result<Outcome> {
         let kind = self.verb.kind();
         let mut spec = match &self.attach {
             Attach::Bind(e) => SocketSpec::bind(kind, e.clone()),
@@ -561,6 +532,7 @@ impl Peers {
         match self.events.next_event(timeout)? {
             Some(PeerEvent::Connected) => self.connected += 1,
             Some(PeerEvent::Disconnected) => self.connected -= 1,
+            Some(_) => {}
             None => return Ok(false),
         }
         Ok(true)
@@ -592,7 +564,7 @@ fn millis(d: Duration) -> u64 {
 
 /// Why nobody may have answered at `endpoint`, found by trying it once outside libzmq: a tcp
 /// port that refuses connections, an ipc path with no socket file or no listener.
-fn probe(endpoint: &crate::endpoint::Endpoint) -> Option<String> {
+fn probe(endpoint: &Endpoint) -> Option<String> {
     match endpoint.transport() {
         Transport::Tcp => {
             let (host, port) = endpoint.address().rsplit_once(':')?;
@@ -629,6 +601,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_pull_prints_what_a_push_reads() -> Result<()> {
+        use std::io::Cursor;
+
+        let engine = Engine::new()?;
+        let ep = Endpoint::unique_inproc("script-doc");
+        let mut pull = Script::new(Verb::Pull, Attach::Bind(ep.clone()));
+        pull.count(Some(2));
+        let push = Script::new(Verb::Push, Attach::Connect(ep));
+
+        let puller = std::thread::scope(|s| {
+            let puller = s.spawn(|| {
+                let mut out = Vec::new();
+                pull.run(&engine, &mut std::io::empty(), &mut out).map(|_| out)
+            });
+            push.run(&engine, &mut Cursor::new("hello\nworld\n"), &mut std::io::sink())?;
+            puller.join().expect("the puller thread")
+        })?;
+        assert_eq!(String::from_utf8_lossy(&puller), "hello\nworld\n");
+        Ok(())
+    }
+
+    #[test]
+    fn a_line_per_message_in_text_or_json() {
+        let frames = vec![b"topic".to_vec(), vec![0, 255]];
+        assert_eq!(Format::Text.line(None, &frames), "topic 0x00ff");
+        assert_eq!(
+            Format::Json.line(Some(&[0, 1][..]), &frames),
+            r#"{"frames":["topic",{"hex":"00ff"}],"identity":"0x0001"}"#
+        );
+    }
+
+    #[test]
     fn text_shows_utf8_as_text_and_the_rest_as_hex() {
         let frames =
             vec![b"A".to_vec(), b"hello world".to_vec(), vec![0xff, 0x00], Vec::new(), b"a\nb".to_vec()];
@@ -659,10 +663,10 @@ mod tests {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         // The listener is dropped: nothing listens on `port` now (barring a race we accept
         // here, since the assertion below only reads the hint).
-        let e: crate::endpoint::Endpoint = format!("tcp://127.0.0.1:{port}").parse().unwrap();
+        let e: Endpoint = format!("tcp://127.0.0.1:{port}").parse().unwrap();
         let hint = probe(&e);
         assert!(hint.as_deref().is_none_or(|h| h.contains("refused")), "{hint:?}");
-        let e = crate::endpoint::Endpoint::unique_ipc("ztick-probe");
+        let e = Endpoint::unique_ipc("ztick-probe");
         assert!(probe(&e).unwrap().contains("no socket file"));
     }
 }
