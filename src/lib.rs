@@ -44,7 +44,6 @@ pub mod info;
 mod message;
 pub mod metrics;
 pub mod patterns;
-pub mod perf;
 #[allow(unsafe_code)]
 mod sys;
 pub mod zap;

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use ztick::info::BuildInfo;
-use ztick::perf::{self, LatOptions, LatReport, LatSide, ThrOptions, ThrSide};
 use ztick::{Endpoint, Engine, Error, IdleStrategy, Transport};
+
+use crate::perf::{LatOptions, LatReport, LatSide, ThrOptions, ThrSide};
 
 /// ztick: a low-latency messaging engine on libzmq, and its measuring tools.
 #[derive(Parser, Debug)]
@@ -364,6 +365,7 @@ fn run(verb: Verb) -> Result<(), Error> {
 }
 
 mod fanout;
+mod perf;
 mod script;
 mod security;
 mod settings;

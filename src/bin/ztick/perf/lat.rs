@@ -4,37 +4,35 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::config::{SocketKind, SocketOptions};
-use crate::curve::Curve;
-use crate::endpoint::{Endpoint, Transport};
-use crate::engine::{Engine, Handler, IdleStrategy, SocketId, SocketSpec, WorkerCtx};
-use crate::error::{Error, Operation, Result};
-use crate::message::Inbound;
-use crate::metrics::{LatencyRecorder, LatencySummary};
-use crate::sys::now_ns;
+use ztick::curve::Curve;
+use ztick::metrics::{LatencyRecorder, LatencySummary};
+use ztick::{
+    now_ns, Endpoint, Engine, Error, Handler, IdleStrategy, Inbound, Operation, Result, SocketId, SocketKind,
+    SocketOptions, SocketSpec, Transport, WorkerCtx,
+};
 
 /// Settings shared by the latency tools.
 #[derive(Debug, Clone)]
-pub struct LatSide {
+pub(crate) struct LatSide {
     /// Message size in bytes.
-    pub size: usize,
+    pub(crate) size: usize,
     /// Timed round trips.
-    pub count: u64,
+    pub(crate) count: u64,
     /// Untimed round trips before timing starts.
-    pub warmup: u64,
+    pub(crate) warmup: u64,
     /// The worker's idle strategy.
-    pub idle: IdleStrategy,
+    pub(crate) idle: IdleStrategy,
     /// Core to pin the worker to.
-    pub pin: Option<usize>,
+    pub(crate) pin: Option<usize>,
     /// Give up when no reply arrives for this long (`None`: wait forever, as libzmq's tools do).
-    pub timeout: Option<Duration>,
+    pub(crate) timeout: Option<Duration>,
     /// This side's CURVE role (the system libzmq build only).
-    pub curve: Option<Curve>,
+    pub(crate) curve: Option<Curve>,
 }
 
 impl LatSide {
     /// `count` round trips of `size` bytes, 1000 warm-up, blocking idle, no pinning.
-    pub fn new(size: usize, count: u64) -> Self {
+    pub(crate) fn new(size: usize, count: u64) -> Self {
         LatSide {
             size,
             count,
@@ -49,32 +47,32 @@ impl LatSide {
 
 /// Settings for `ztick lat`: both ends in one process.
 #[derive(Debug, Clone)]
-pub struct LatOptions {
+pub(crate) struct LatOptions {
     /// The transport between the two workers.
-    pub transport: Transport,
+    pub(crate) transport: Transport,
     /// Size, count, idle strategy and the REQ worker's core.
-    pub side: LatSide,
+    pub(crate) side: LatSide,
     /// Core for the REP (echo) worker.
-    pub echo_pin: Option<usize>,
+    pub(crate) echo_pin: Option<usize>,
     /// Let spinning workers exceed the core budget.
-    pub force: bool,
+    pub(crate) force: bool,
     /// Cores for libzmq's I/O thread (`ZMQ_THREAD_AFFINITY_CPU_ADD`); empty: unpinned.
-    pub io_cores: Vec<usize>,
+    pub(crate) io_cores: Vec<usize>,
     /// The REP (echo) worker's CURVE role; `side.curve` is the REQ worker's.
-    pub echo_curve: Option<Curve>,
+    pub(crate) echo_curve: Option<Curve>,
 }
 
 /// The result of a latency run: libzmq's figures plus the full distribution.
 #[derive(Debug, Clone)]
-pub struct LatReport {
+pub(crate) struct LatReport {
     /// Message size in bytes.
-    pub size: usize,
+    pub(crate) size: usize,
     /// Timed round trips.
-    pub count: u64,
+    pub(crate) count: u64,
     /// Wall time of the timed round trips, in nanoseconds.
-    pub elapsed_ns: u64,
+    pub(crate) elapsed_ns: u64,
     /// Every round trip, in nanoseconds.
-    pub round_trips: LatencyRecorder,
+    pub(crate) round_trips: LatencyRecorder,
 }
 
 #[derive(Serialize)]
@@ -87,7 +85,7 @@ struct LatJson<'a> {
 
 impl LatReport {
     /// libzmq's figure: elapsed / (round trips x 2), in microseconds (one way).
-    pub fn avg_latency_us(&self) -> f64 {
+    pub(crate) fn avg_latency_us(&self) -> f64 {
         if self.count == 0 {
             return 0.0;
         }
@@ -95,7 +93,7 @@ impl LatReport {
     }
 
     /// The lines libzmq's `remote_lat` prints, then HDR percentiles of the round trip.
-    pub fn to_text(&self) -> String {
+    pub(crate) fn to_text(&self) -> String {
         let s = self.round_trips.summary();
         let us = |ns: u64| ns as f64 / 1000.0;
         format!(
@@ -115,7 +113,7 @@ impl LatReport {
     }
 
     /// One JSON object: `size`, `count`, `avg_latency_us`, and `latency_ns` per round trip.
-    pub fn to_json(&self) -> String {
+    pub(crate) fn to_json(&self) -> String {
         let summary = self.round_trips.summary();
         let j = LatJson {
             size: self.size,
@@ -187,7 +185,7 @@ impl Handler for Timer {
 
 /// Runs the REQ side against a REP at `endpoint` (bound elsewhere): `remote-lat`, and the
 /// timing half of `lat`. Sends `warmup + count` requests, timing the last `count`.
-pub fn measure_round_trips(engine: &Engine, endpoint: Endpoint, side: &LatSide) -> Result<LatReport> {
+pub(crate) fn measure_round_trips(engine: &Engine, endpoint: Endpoint, side: &LatSide) -> Result<LatReport> {
     let (done_tx, done_rx) = crossbeam_channel::bounded(1);
     let mut b = engine.worker("req").idle(side.idle).pin(side.pin);
     let ep_text = endpoint.to_string();
@@ -220,7 +218,7 @@ pub fn measure_round_trips(engine: &Engine, endpoint: Endpoint, side: &LatSide) 
 }
 
 /// Runs a REP echo server for `count` round trips (`local-lat`); with `bind` false it connects.
-pub fn serve_echo(engine: &Engine, endpoint: Endpoint, bind: bool, side: &LatSide) -> Result<()> {
+pub(crate) fn serve_echo(engine: &Engine, endpoint: Endpoint, bind: bool, side: &LatSide) -> Result<()> {
     let total = side.warmup + side.count;
     if total == 0 {
         return Ok(());
@@ -287,7 +285,7 @@ pub(super) fn wait<T>(
 }
 
 /// `ztick lat`: REP echo and REQ timer on two workers of one engine.
-pub fn run_lat(opts: &LatOptions) -> Result<LatReport> {
+pub(crate) fn run_lat(opts: &LatOptions) -> Result<LatReport> {
     let mut eb = Engine::builder();
     // inproc needs no I/O thread; with none, two spinning workers fit on two cores.
     eb.io_threads(if opts.transport == Transport::Inproc { 0 } else { 1 })

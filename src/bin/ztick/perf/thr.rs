@@ -2,42 +2,38 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use ztick::curve::Curve;
+use ztick::{
+    now_ns, BufferPool, Endpoint, Engine, Error, Handler, IdleStrategy, Inbound, Operation, Result, SocketId,
+    SocketKind, SocketOptions, SocketSpec, Transport, Worker, WorkerCtx,
+};
 
 use super::lat::{lingering, wait, with_curve};
-use crate::config::{SocketKind, SocketOptions};
-use crate::curve::Curve;
-use crate::endpoint::{Endpoint, Transport};
-use crate::engine::{Engine, Handler, IdleStrategy, SocketId, SocketSpec, WorkerCtx};
-use crate::error::{Error, Result};
-use crate::message::BufferPool;
-use crate::message::Inbound;
-use crate::sys::now_ns;
 
 /// Settings shared by the throughput tools.
 #[derive(Debug, Clone)]
-pub struct ThrSide {
+pub(crate) struct ThrSide {
     /// Message size in bytes.
-    pub size: usize,
+    pub(crate) size: usize,
     /// Messages to move.
-    pub count: u64,
+    pub(crate) count: u64,
     /// The worker's idle strategy.
-    pub idle: IdleStrategy,
+    pub(crate) idle: IdleStrategy,
     /// Core to pin the worker to.
-    pub pin: Option<usize>,
+    pub(crate) pin: Option<usize>,
     /// Messages sent per pass of the sender's loop.
-    pub batch: usize,
+    pub(crate) batch: usize,
     /// Send from pooled buffers without copying (above 33 bytes).
-    pub pooled: bool,
+    pub(crate) pooled: bool,
     /// Give up when the run has not finished after this long (`None`: never).
-    pub timeout: Option<Duration>,
+    pub(crate) timeout: Option<Duration>,
     /// This side's CURVE role (the system libzmq build only).
-    pub curve: Option<Curve>,
+    pub(crate) curve: Option<Curve>,
 }
 
 impl ThrSide {
     /// `count` messages of `size` bytes, blocking idle, batches of 256, copying sends.
-    pub fn new(size: usize, count: u64) -> Self {
+    pub(crate) fn new(size: usize, count: u64) -> Self {
         ThrSide {
             size,
             count,
@@ -53,35 +49,35 @@ impl ThrSide {
 
 /// Settings for `ztick thr`: both ends in one process.
 #[derive(Debug, Clone)]
-pub struct ThrOptions {
+pub(crate) struct ThrOptions {
     /// The transport.
-    pub transport: Transport,
+    pub(crate) transport: Transport,
     /// The sender's settings (the receiver uses the same size, count and idle strategy).
-    pub side: ThrSide,
+    pub(crate) side: ThrSide,
     /// Core for the receiver.
-    pub recv_pin: Option<usize>,
+    pub(crate) recv_pin: Option<usize>,
     /// Let spinning workers exceed the core budget.
-    pub force: bool,
+    pub(crate) force: bool,
     /// Cores for libzmq's I/O thread; empty: unpinned.
-    pub io_cores: Vec<usize>,
+    pub(crate) io_cores: Vec<usize>,
     /// The receiver's CURVE role; `side.curve` is the sender's.
-    pub recv_curve: Option<Curve>,
+    pub(crate) recv_curve: Option<Curve>,
 }
 
 /// The result of a throughput run, as libzmq's `local_thr` reports it.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct ThrReport {
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ThrReport {
     /// Message size in bytes.
-    pub size: usize,
+    pub(crate) size: usize,
     /// Messages received.
-    pub count: u64,
+    pub(crate) count: u64,
     /// From the first message received to the last, in nanoseconds.
-    pub elapsed_ns: u64,
+    pub(crate) elapsed_ns: u64,
 }
 
 impl ThrReport {
     /// Messages per second (libzmq: count / elapsed).
-    pub fn msgs_per_s(&self) -> f64 {
+    pub(crate) fn msgs_per_s(&self) -> f64 {
         if self.elapsed_ns == 0 {
             return 0.0;
         }
@@ -89,12 +85,12 @@ impl ThrReport {
     }
 
     /// Megabits per second of payload (libzmq: msgs/s x size x 8 / 1e6).
-    pub fn mbit_per_s(&self) -> f64 {
+    pub(crate) fn mbit_per_s(&self) -> f64 {
         self.msgs_per_s() * self.size as f64 * 8.0 / 1e6
     }
 
     /// The four lines libzmq's `local_thr` prints.
-    pub fn to_text(&self) -> String {
+    pub(crate) fn to_text(self) -> String {
         format!(
             "message size: {} [B]\nmessage count: {}\nmean throughput: {} [msg/s]\nmean throughput: {:.3} [Mb/s]\n",
             self.size,
@@ -105,7 +101,7 @@ impl ThrReport {
     }
 
     /// One JSON object: `size`, `count`, `msgs_per_s`, `mbit_per_s`.
-    pub fn to_json(&self) -> String {
+    pub(crate) fn to_json(self) -> String {
         serde_json::json!({
             "size": self.size,
             "count": self.count,
@@ -118,7 +114,7 @@ impl ThrReport {
 
 /// A PULL worker counting messages; started before the sender so its endpoint is known.
 struct Counter {
-    worker: crate::engine::Worker,
+    worker: Worker,
     done_rx: crossbeam_channel::Receiver<(u64, u64)>,
     endpoint: String,
     side: ThrSide,
@@ -160,7 +156,7 @@ impl Counter {
 
     fn wait(self) -> Result<ThrReport> {
         let Counter { worker, done_rx, endpoint, side } = self;
-        let res = wait(&done_rx, side.timeout, &endpoint, crate::error::Operation::Recv);
+        let res = wait(&done_rx, side.timeout, &endpoint, Operation::Recv);
         worker.stop()?;
         let (elapsed_ns, wrong) = res?;
         if wrong > 0 {
@@ -174,7 +170,12 @@ impl Counter {
 }
 
 /// Receives `count` messages on a PULL socket (`local-thr`); times from the first.
-pub fn count_incoming(engine: &Engine, endpoint: Endpoint, bind: bool, side: &ThrSide) -> Result<ThrReport> {
+pub(crate) fn count_incoming(
+    engine: &Engine,
+    endpoint: Endpoint,
+    bind: bool,
+    side: &ThrSide,
+) -> Result<ThrReport> {
     if side.count == 0 {
         return Ok(ThrReport { size: side.size, count: 0, elapsed_ns: 0 });
     }
@@ -185,12 +186,12 @@ pub fn count_incoming(engine: &Engine, endpoint: Endpoint, bind: bool, side: &Th
 ///
 /// The worker sends from its own loop, `batch` messages per pass; with `pooled`, from a
 /// buffer pool without copying.
-pub fn send_burst(engine: &Engine, endpoint: Endpoint, bind: bool, side: &ThrSide) -> Result<()> {
+pub(crate) fn send_burst(engine: &Engine, endpoint: Endpoint, bind: bool, side: &ThrSide) -> Result<()> {
     if side.count == 0 {
         return Ok(());
     }
     let (worker, done_rx) = start_burst(engine, endpoint.clone(), bind, side)?;
-    let res = wait(&done_rx, side.timeout, &endpoint.to_string(), crate::error::Operation::Send);
+    let res = wait(&done_rx, side.timeout, &endpoint.to_string(), Operation::Send);
     worker.stop()?;
     res
 }
@@ -201,7 +202,7 @@ fn start_burst(
     endpoint: Endpoint,
     bind: bool,
     side: &ThrSide,
-) -> Result<(crate::engine::Worker, crossbeam_channel::Receiver<()>)> {
+) -> Result<(Worker, crossbeam_channel::Receiver<()>)> {
     let (done_tx, done_rx) = crossbeam_channel::bounded(1);
     let spec = if bind {
         SocketSpec::bind(SocketKind::Push, endpoint.clone())
@@ -290,7 +291,7 @@ impl Handler for Burst {
 }
 
 /// `ztick thr`: PULL counter and PUSH sender on two workers of one engine.
-pub fn run_thr(opts: &ThrOptions) -> Result<ThrReport> {
+pub(crate) fn run_thr(opts: &ThrOptions) -> Result<ThrReport> {
     if opts.side.count == 0 {
         return Ok(ThrReport { size: opts.side.size, count: 0, elapsed_ns: 0 });
     }
