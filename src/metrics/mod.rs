@@ -36,14 +36,12 @@
 
 mod hgrm;
 mod interval;
-mod plot;
 mod recorder;
 mod shared;
 mod summary;
 
 pub use hgrm::{parse_hgrm, HgrmRow};
 pub use interval::IntervalReporter;
-pub use plot::{percentile_svg, PlotSeries};
 pub use recorder::LatencyRecorder;
 pub use shared::{LocalRecorder, SharedRecorder};
 pub use summary::LatencySummary;

@@ -4,11 +4,12 @@ use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use ztick::fanout::{self, FanoutConfig, FanoutReport, FeedConfig, Progress, SubscriberConfig};
-use ztick::metrics::{percentile_svg, LatencyRecorder, PlotSeries};
+use ztick::metrics::LatencyRecorder;
 use ztick::zap::ZapPolicy;
 use ztick::{Endpoint, Error, IdleStrategy};
 
 use super::{FanoutArgs, Role};
+use crate::plot::{percentile_svg, PlotSeries};
 
 fn feed(a: &FanoutArgs) -> Result<FeedConfig, Error> {
     if !(a.duration.is_finite() && a.duration > 0.0 && a.duration <= 86_400.0) {

@@ -366,6 +366,7 @@ fn run(verb: Verb) -> Result<(), Error> {
 
 mod fanout;
 mod perf;
+mod plot;
 mod script;
 mod security;
 mod settings;

@@ -3,13 +3,13 @@
 //! 0 %, 90 %, 99 %, 99.9 % …, latency in microseconds on a linear y axis, one line per
 //! recorder.
 //!
+//! `ztick fanout --plot FILE.svg` draws one; nothing else does, so it lives in the binary.
 //! The SVG text is written by hand: a chart is a few hundred lines of markup, not worth a
 //! dependency.
 
 use std::fmt::Write as _;
 
-use super::hgrm::{parse_hgrm, HgrmRow};
-use super::LatencyRecorder;
+use ztick::metrics::{parse_hgrm, HgrmRow, LatencyRecorder};
 
 /// Document size in pixels.
 const WIDTH: f64 = 900.0;
@@ -34,11 +34,11 @@ const PALETTE: [&str; 10] = [
 
 /// One curve: a name and its recorder.
 #[derive(Debug, Clone, Copy)]
-pub struct PlotSeries<'a> {
+pub(crate) struct PlotSeries<'a> {
     /// Shown in the legend; escaped for SVG, so any text is fine.
-    pub name: &'a str,
+    pub(crate) name: &'a str,
     /// The latencies (recorded in nanoseconds, plotted in microseconds).
-    pub recorder: &'a LatencyRecorder,
+    pub(crate) recorder: &'a LatencyRecorder,
 }
 
 /// An SVG document (width 900, height 540) plotting each series' percentile distribution.
@@ -49,7 +49,7 @@ pub struct PlotSeries<'a> {
 /// microseconds, from 0 to a rounded maximum a bit above the largest max. Recorders without
 /// samples draw no line and are marked "(no samples)" in the legend. Never panics.
 #[must_use]
-pub fn percentile_svg(title: &str, series: &[PlotSeries<'_>]) -> String {
+pub(crate) fn percentile_svg(title: &str, series: &[PlotSeries<'_>]) -> String {
     let curves: Vec<Vec<HgrmRow>> = series.iter().map(|s| percentile_rows(s.recorder)).collect();
 
     // Right end: the power of ten at or past the largest count n. Rows beyond 1/(1-p) = n
