@@ -38,6 +38,9 @@ pub fn with_timeout<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + 
 pub fn recv<T>(rx: &Receiver<T>, what: &str) -> T {
     rx.recv_timeout(WAIT).unwrap_or_else(|_| panic!("timed out waiting for {what}"))
 }
+
+// Runs the `ztick` binary, which only a build with the `cli` feature has.
+#[cfg(feature = "cli")]
 pub mod process;
 
 /// Retries `open` (a bind of an endpoint that a stopped server just released) until it
