@@ -25,6 +25,13 @@
 //! pull.stop()?;
 //! # Ok::<(), ztick::Error>(())
 //! ```
+//!
+//! # Features
+//!
+//! - `cli` (default): the `ztick` command, whose flags, settings files, scripting verbs,
+//!   perf tools and plots live in the binary, not here. A program that links ztick needs
+//!   none of it: `ztick = { version = "0.1", default-features = false }`.
+//! - `capi`: the C ABI (`include/ztick.h`).
 #![deny(missing_docs, missing_debug_implementations, unsafe_op_in_unsafe_fn)]
 #![deny(unsafe_code)] // allowed again on `mod sys` and `mod ffi` only
 #![warn(unreachable_pub, clippy::undocumented_unsafe_blocks)]

@@ -1,5 +1,11 @@
-//! `ztick`: the command-line face of the library. Parses flags into library configs; the
-//! work itself lives in `ztick::perf`, `ztick::patterns::Script` and friends.
+//! `ztick`: the command-line face of the library (feature `cli`). Parses flags into library
+//! configs and holds the machinery only the command needs, on ztick's public API alone:
+//!
+//! - `verbs.rs`, `script.rs`, `settings.rs`: the scripting verbs, their stdin/stdout line
+//!   protocol, and settings from flags > environment > TOML file;
+//! - `perf/`: the latency and throughput tools (`lat`, `thr`, `local-`/`remote-lat|thr`);
+//! - `fanout.rs`: `ztick fanout`'s flags and report; `plot.rs`: its `--plot` SVG;
+//! - `security.rs`: the CURVE key flags, ZAP and `keygen`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
