@@ -104,6 +104,14 @@ impl Endpoint {
     pub fn ipc_path(&self) -> Option<&std::path::Path> {
         (self.transport == Transport::Ipc).then(|| std::path::Path::new(&self.address))
     }
+
+    /// Removes the socket file of a bound `ipc://` endpoint, which libzmq leaves behind
+    /// when the socket closes; does nothing for other transports or a file already gone.
+    pub fn remove_ipc_file(&self) {
+        if let Some(p) = self.ipc_path() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
 }
 
 fn unique_suffix() -> String {

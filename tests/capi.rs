@@ -583,7 +583,7 @@ fn a_callers_context_is_shared_in_the_system_build_and_refused_in_the_vendored_o
 #[ignore = "a measurement: scripts/capi.sh bench"]
 fn abi_cost() {
     use std::time::{Duration, Instant};
-    use ztick::fanout::{TickPublisher, TickPublisherConfig};
+    use ztick::fanout::{PublisherConfig, TickPublisher};
 
     const CALLS: u64 = 10_000_000;
     const PUBLISHES: u64 = 50_000;
@@ -597,7 +597,7 @@ fn abi_cost() {
     // SAFETY: a fresh recorder, used by this thread only, freed at the end.
     unsafe { ok(ztick_recorder_new(&mut c)) };
     let engine = ztick::Engine::builder().io_threads(0).build().unwrap();
-    let cfg = TickPublisherConfig { topics: vec!["t0".into()], capacity: 1 << 16, ..Default::default() };
+    let cfg = PublisherConfig { topics: vec!["t0".into()], capacity: 1 << 16, ..Default::default() };
     let rust_pub =
         TickPublisher::start(&engine, ztick::Endpoint::unique_inproc("abi-rust"), None, cfg).unwrap();
     let (mut c_engine, mut c_pub) = (null_mut(), null_mut());

@@ -182,35 +182,46 @@ fn the_plaintext_never_crosses_the_wire() {
 }
 
 /// The fan-out over CURVE: every subscriber gets every tick, encrypted; without CURVE the
-/// run is refused up front.
+/// publisher is refused up front.
 #[test]
-fn a_fanout_run_over_curve_loses_nothing() {
+fn a_fanout_over_curve_loses_nothing() {
     with_timeout(WAIT, || {
         use ztick::curve::Curve;
-        use ztick::fanout::{self, FanoutConfig, FeedConfig};
-        let mut cfg = FanoutConfig {
-            feed: FeedConfig {
-                rate_per_s: 20_000,
-                duration: Duration::from_millis(300),
-                ..FeedConfig::default()
-            },
-            transport: ztick::Transport::Tcp,
-            ..FanoutConfig::default()
-        };
+        use ztick::fanout::{PublisherConfig, SubscriberConfig, TickPublisher, TickSubscriber};
+        let engine = ztick::Engine::new().unwrap();
+        let bind = || ztick::Endpoint::tcp_loopback_any();
+        let mut pcfg = PublisherConfig { hwm_msgs: Some(1 << 20), ..PublisherConfig::default() };
         if !BuildInfo::current().curve {
-            cfg.feed.curve = Some(Curve::Server { secret: ztick::curve::CurveKey::from_bytes([7; 32]) });
-            let err = fanout::run(&cfg, None).unwrap_err();
+            pcfg.curve = Some(Curve::Server { secret: ztick::curve::CurveKey::from_bytes([7; 32]) });
+            let err = TickPublisher::start(&engine, bind(), Some(bind()), pcfg).unwrap_err();
             assert!(err.to_string().contains("CURVE"), "{err}");
             return;
         }
         let (server, client) = (KeyPair::generate().unwrap(), KeyPair::generate().unwrap());
-        cfg.feed.curve = Some(Curve::Server { secret: server.secret });
-        cfg.subscriber_curve = Some(Curve::Client { secret: client.secret, server: server.public });
-        let r = fanout::run(&cfg, None).unwrap();
-        assert!(r.accounting_closes(), "{}", r.to_json());
-        assert!(r.publisher.published > 0);
-        for s in &r.subscribers {
-            assert_eq!((s.received(), s.missing()), (r.publisher.published, 0), "{}", r.to_json());
+        pcfg.curve = Some(Curve::Server { secret: server.secret });
+        let publisher = TickPublisher::start(&engine, bind(), Some(bind()), pcfg).unwrap();
+        let scfg = SubscriberConfig {
+            hwm_msgs: Some(1 << 20),
+            curve: Some(Curve::Client { secret: client.secret, server: server.public }),
+            ..SubscriberConfig::default()
+        };
+        let subs: Vec<_> = (0..2)
+            .map(|i| {
+                let cfg = SubscriberConfig { name: format!("sub{i}"), ..scfg.clone() };
+                let side = publisher.side_endpoint().cloned();
+                TickSubscriber::start(&engine, publisher.endpoint().clone(), side, cfg).unwrap()
+            })
+            .collect();
+        assert!(publisher.wait_subscribers(2, WAIT), "both CURVE handshakes complete");
+        for i in 0..6_000u64 {
+            publisher.publish((i % 8) as usize, &i.to_le_bytes()).unwrap();
+        }
+        let p = publisher.finish(WAIT).unwrap();
+        assert_eq!(p.published, 6_000);
+        for s in subs {
+            let r = s.finish(WAIT).unwrap();
+            assert!(r.complete, "{}: every end marker arrives", r.name);
+            assert_eq!((r.received(), r.missing()), (p.published, 0), "{}", r.name);
         }
     });
 }

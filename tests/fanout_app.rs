@@ -10,13 +10,11 @@ use std::time::Duration;
 use common::process::{expect_success, json, wait_group, Proc, TestEndpoint, DEADLINE, TIMEOUT_MS};
 use common::{with_timeout, WAIT};
 use crossbeam_channel::RecvTimeoutError;
-use ztick::fanout::{
-    Event, PublishError, SubscriberConfig, TickPublisher, TickPublisherConfig, TickSubscriber,
-};
+use ztick::fanout::{Event, PublishError, PublisherConfig, SubscriberConfig, TickPublisher, TickSubscriber};
 use ztick::{Endpoint, Engine};
 
-fn topics(names: &[&str]) -> TickPublisherConfig {
-    TickPublisherConfig { topics: names.iter().map(|t| (*t).to_owned()).collect(), ..Default::default() }
+fn topics(names: &[&str]) -> PublisherConfig {
+    PublisherConfig { topics: names.iter().map(|t| (*t).to_owned()).collect(), ..Default::default() }
 }
 
 #[test]
@@ -28,19 +26,22 @@ fn callback_subscriber_gets_every_tick_in_order_then_the_ends() {
                 .unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let seen2 = Arc::clone(&seen);
-        let cfg = SubscriberConfig::new(publisher.endpoint().clone(), &["a", "b", "c"]);
-        let sub = TickSubscriber::with_callback(&engine, &cfg, move |ev| {
-            let rec = match ev {
-                Event::Tick(t) => {
-                    assert!(t.intended_ns > 0 && t.intended_ns <= t.sent_ns && t.sent_ns <= t.received_ns);
-                    format!("{}#{}={}", t.topic, t.seq, String::from_utf8_lossy(t.payload))
-                }
-                Event::Gap { topic, first, last, .. } => format!("gap {topic} {first}-{last}"),
-                Event::End { topic, last_seq, .. } => format!("end {topic} {last_seq}"),
-            };
-            seen2.lock().unwrap().push(rec);
-        })
-        .unwrap();
+        let cfg = SubscriberConfig::for_topics(&["a", "b", "c"]);
+        let sub =
+            TickSubscriber::with_callback(&engine, publisher.endpoint().clone(), None, cfg, move |ev| {
+                let rec = match ev {
+                    Event::Tick(t) => {
+                        assert!(
+                            t.intended_ns > 0 && t.intended_ns <= t.sent_ns && t.sent_ns <= t.received_ns
+                        );
+                        format!("{}#{}={}", t.topic, t.seq, String::from_utf8_lossy(t.payload))
+                    }
+                    Event::Gap { topic, first, last, .. } => format!("gap {topic} {first}-{last}"),
+                    Event::End { topic, last_seq, .. } => format!("end {topic} {last_seq}"),
+                };
+                seen2.lock().unwrap().push(rec);
+            })
+            .unwrap();
         assert!(publisher.wait_subscribers(1, WAIT), "the subscriber's hello arrives");
         assert_eq!(publisher.topic_index("b"), Some(1));
         for i in 0..300u32 {
@@ -73,7 +74,7 @@ fn channel_subscriber_sees_exact_gaps_when_it_falls_behind() {
         let engine = Engine::builder().io_threads(0).build().unwrap();
         let mut pcfg = topics(&["x", "y"]);
         pcfg.max_batch = 1;
-        pcfg.hwm = Some(4);
+        pcfg.hwm_msgs = Some(4);
         pcfg.eos_linger = Duration::from_secs(10);
         let publisher = TickPublisher::start(
             &engine,
@@ -82,12 +83,11 @@ fn channel_subscriber_sees_exact_gaps_when_it_falls_behind() {
             pcfg,
         )
         .unwrap();
-        let mut cfg = SubscriberConfig::new(publisher.endpoint().clone(), &["x", "y"]);
-        cfg.snapshot_endpoint = publisher.snapshot_endpoint().cloned();
-        cfg.hwm = Some(4);
+        let cfg = SubscriberConfig { hwm_msgs: Some(4), ..SubscriberConfig::for_topics(&["x", "y"]) };
         // A one-event channel nobody reads yet: the subscriber stalls, its HWM fills, and the
         // publisher's XPUB must drop.
-        let sub = TickSubscriber::with_channel(&engine, &cfg, 1).unwrap();
+        let (connect, side) = (publisher.endpoint().clone(), publisher.side_endpoint().cloned());
+        let sub = TickSubscriber::with_channel(&engine, connect, side, cfg, 1).unwrap();
         assert!(publisher.wait_subscribers(1, WAIT));
         const N: u64 = 20_000;
         let payload = [7u8; 256];
@@ -141,9 +141,9 @@ fn bad_arguments_are_refused_with_what_to_fix() {
         for (cfg, needle) in [
             (topics(&[]), "topics"),
             (topics(&["has\0nul"]), "topic"),
-            (TickPublisherConfig { groups: 3, ..topics(&["a"]) }, "groups"),
-            (TickPublisherConfig { max_batch: 0, ..topics(&["a"]) }, "max_batch"),
-            (TickPublisherConfig { capacity: 0, ..topics(&["a"]) }, "capacity"),
+            (PublisherConfig { groups: 3, ..topics(&["a"]) }, "groups"),
+            (PublisherConfig { max_batch: 0, ..topics(&["a"]) }, "max_batch"),
+            (PublisherConfig { capacity: 0, ..topics(&["a"]) }, "capacity"),
         ] {
             let e = TickPublisher::start(&engine, Endpoint::unique_inproc("bad"), None, cfg).unwrap_err();
             assert!(e.to_string().contains(needle), "{e}");
@@ -154,12 +154,15 @@ fn bad_arguments_are_refused_with_what_to_fix() {
         let big = vec![0u8; ztick::fanout::MAX_PAYLOAD + 1];
         assert_eq!(publisher.try_publish(0, &big), Err(PublishError::TooLarge { len: big.len() }));
         assert!(PublishError::NoSuchTopic { topic: 1, topics: 1 }.to_string().contains("topics 0 to 0"));
-        let mut cfg = SubscriberConfig::new(publisher.endpoint().clone(), &["a"]);
-        cfg.snapshot = true;
-        let e = TickSubscriber::with_channel(&engine, &cfg, 8).unwrap_err();
+        let ep = publisher.endpoint().clone();
+        let mut cfg = SubscriberConfig::for_topics(&["a"]);
+        cfg.snapshot_join = true;
+        // A snapshot join needs the side channel to ask.
+        let e = TickSubscriber::with_channel(&engine, ep.clone(), None, cfg.clone(), 8).unwrap_err();
         assert!(e.to_string().contains("snapshot"), "{e}");
-        cfg.snapshot = false;
-        assert!(TickSubscriber::with_channel(&engine, &cfg, 0).unwrap_err().to_string().contains("capacity"));
+        cfg.snapshot_join = false;
+        let e = TickSubscriber::with_channel(&engine, ep, None, cfg, 0).unwrap_err();
+        assert!(e.to_string().contains("capacity"), "{e}");
         // Nobody subscribed: the end goes out to no one and finish returns after the linger.
         assert_eq!(publisher.finish(WAIT).unwrap().published, 0);
     });
@@ -171,8 +174,8 @@ fn dropping_an_unread_channel_subscriber_does_not_hang() {
         let engine = Engine::new().unwrap();
         let publisher =
             TickPublisher::start(&engine, Endpoint::unique_inproc("app-drop"), None, topics(&["a"])).unwrap();
-        let cfg = SubscriberConfig::new(publisher.endpoint().clone(), &["a"]);
-        let sub = TickSubscriber::with_channel(&engine, &cfg, 1).unwrap();
+        let cfg = SubscriberConfig::for_topics(&["a"]);
+        let sub = TickSubscriber::with_channel(&engine, publisher.endpoint().clone(), None, cfg, 1).unwrap();
         assert!(publisher.wait_subscribers(1, WAIT));
         for _ in 0..100 {
             publisher.publish(0, b"tick").unwrap();
@@ -180,6 +183,63 @@ fn dropping_an_unread_channel_subscriber_does_not_hang() {
         // Its worker is blocked on the full channel; dropping must release it.
         drop(sub);
         drop(publisher);
+    });
+}
+
+#[test]
+fn a_channel_subscriber_joins_late_through_the_snapshot() {
+    with_timeout(WAIT, || {
+        let engine = Engine::new().unwrap();
+        // Room for the whole stream in every queue: nothing may be dropped, so any gap or
+        // duplicate is the join's fault.
+        let pcfg = PublisherConfig { hwm_msgs: Some(1 << 20), ..topics(&["a", "b"]) };
+        let publisher = TickPublisher::start(
+            &engine,
+            Endpoint::unique_ipc("app-join"),
+            Some(Endpoint::unique_ipc("app-join-side")),
+            pcfg,
+        )
+        .unwrap();
+        let (connect, side) = (publisher.endpoint().clone(), publisher.side_endpoint().cloned());
+        let base = SubscriberConfig { hwm_msgs: Some(1 << 20), ..SubscriberConfig::for_topics(&["a", "b"]) };
+        let early = TickSubscriber::start(&engine, connect.clone(), side.clone(), base.clone()).unwrap();
+        assert!(publisher.wait_subscribers(1, WAIT));
+        for i in 0..2_000u64 {
+            publisher.publish((i % 2) as usize, &i.to_le_bytes()).unwrap();
+        }
+        let late_cfg = SubscriberConfig { name: "late".into(), snapshot_join: true, ..base };
+        let late = TickSubscriber::with_channel(&engine, connect, side, late_cfg, 1 << 16).unwrap();
+        // Keep publishing while it joins: updates in flight must neither be lost nor doubled.
+        for i in 2_000..4_000u64 {
+            publisher.publish((i % 2) as usize, &i.to_le_bytes()).unwrap();
+        }
+        assert!(publisher.wait_subscribers(2, WAIT));
+        let p = publisher.finish(WAIT).unwrap();
+        let mut next = [0u64; 2];
+        loop {
+            match late.recv_timeout(WAIT) {
+                Ok(ev) => match ev.as_event() {
+                    Event::Tick(t) => {
+                        let i = u64::from_le_bytes(t.payload.try_into().unwrap());
+                        assert_eq!(t.seq, i / 2 + 1, "the payload travels with its tick");
+                        if next[t.topic_index] != 0 {
+                            assert_eq!(t.seq, next[t.topic_index], "in order, no duplicate");
+                        }
+                        next[t.topic_index] = t.seq + 1;
+                    }
+                    Event::Gap { .. } => panic!("a gap in a lossless join: {ev:?}"),
+                    Event::End { .. } => {}
+                },
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => panic!("no event within {WAIT:?}"),
+            }
+        }
+        let late = late.finish(WAIT).unwrap();
+        let early = early.finish(WAIT).unwrap();
+        assert!(late.complete && early.complete);
+        assert_eq!(late.missing(), 0, "no gap: {:?}", late.gaps());
+        assert_eq!(late.from_snapshot() + late.received(), p.published, "no duplicate, nothing lost");
+        assert_eq!(early.received(), p.published);
     });
 }
 
@@ -192,7 +252,7 @@ fn a_ztick_subscriber_process_receives_the_applications_ticks() {
         &engine,
         data.url.parse().unwrap(),
         Some(snap.url.parse().unwrap()),
-        TickPublisherConfig::default(),
+        PublisherConfig::default(),
     )
     .unwrap();
     let sub = Proc::spawn(&[

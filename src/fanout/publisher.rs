@@ -1,656 +1,628 @@
-//! The tick publisher: a worker handler that paces, sequences, coalesces and announces.
+//! [`TickPublisher`]: the application's ticks, sequenced, coalesced, stamped and announced
+//! on a worker of an engine; fed from any thread ([`TickPublisher::publish`]) or by a
+//! [`TickSource`] running on the worker itself.
+//!
+//! The hand-off is a bounded channel of (topic, payload, hand-off time) plus a wake-up: the
+//! application pushes the tick, then, only if no wake-up is outstanding, puts a no-op into
+//! the worker's own inbox (a boxed zero-sized closure: no allocation). The worker clears the
+//! flag before it drains the channel, so a tick pushed after the drain always finds the flag
+//! clear and wakes it; a busy worker costs the publishing thread one channel push and one
+//! atomic swap per tick. Payload buffers go back to the application through a second
+//! channel, so a steady stream allocates nothing.
 
-use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use crossbeam_channel::{Receiver, Sender, TrySendError};
 
-use super::wire::{self, BodyWriter, Kind, SnapshotEntry};
-use super::FeedConfig;
-use crate::batch::Batcher;
-use crate::engine::{Handler, SocketId, WorkerCtx};
+use super::config::{PublisherConfig, MAX_PAYLOAD};
+use super::report::PublisherReport;
+use super::schedule::{Due, Schedule};
+use super::stream::{Outlet, PublisherLive, Stream};
+use super::wire::Kind;
+use crate::config::{SocketKind, SocketOptions};
+use crate::endpoint::Endpoint;
+use crate::engine::{Engine, Handle, Handler, SocketId, SocketSpec, Worker, WorkerCtx};
 use crate::error::{Error, Result};
 use crate::message::Inbound;
 use crate::sys::now_ns;
 
-/// How far behind its schedule the publisher may fall before a pass counts as a stall.
-pub const STALL_THRESHOLD: Duration = Duration::from_millis(1);
-/// Most ticks generated in one pass, so a publisher far behind still serves its sockets.
-const MAX_TICKS_PER_PASS: u64 = 4096;
+/// Most hand-offs taken from the channel per pass, so a flooded worker still serves its
+/// sockets (subscriptions, snapshot requests) and its heartbeats.
+const MAX_DRAIN: usize = 4096;
 
-/// What a publisher did, reported when it stops.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct PublisherReport {
-    /// Ticks published (sequenced and sent).
-    pub published: u64,
-    /// Each topic's final sequence.
-    pub last_seq: Vec<(String, u64)>,
-    /// From the first tick to the last, in nanoseconds.
-    pub elapsed_ns: u64,
-    /// Ticks per second achieved.
-    pub rate_per_s: f64,
-    /// Messages (batches) sent.
-    pub batches: u64,
-    /// Batch sizes: `batch_sizes[k]` counts batches of 2^k to 2^(k+1)-1 ticks.
-    pub batch_sizes: Vec<u64>,
-    /// Passes that found the publisher more than [`STALL_THRESHOLD`] behind schedule.
-    pub stalls: u64,
-    /// The furthest behind schedule it fell, in nanoseconds.
-    pub max_lag_ns: u64,
-    /// Subscribers that acknowledged the end of the stream.
-    pub acks: usize,
-}
-
-/// Counters the publisher updates as it goes, for live progress.
-#[derive(Debug, Default)]
-pub struct PublisherLive {
-    /// Ticks published so far.
-    pub published: AtomicU64,
-    /// Subscribers seen (their hello subscriptions).
-    pub subscribers: AtomicU64,
-}
-
-enum Phase {
-    /// Waiting for `wait_subscribers` hellos, until the deadline.
-    Waiting {
-        deadline: Instant,
+/// Why a tick was not handed over. The caller keeps its payload: it was only borrowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PublishError {
+    /// `capacity` ticks are already waiting for the worker (only from `try_publish`).
+    Full,
+    /// The publisher has finished or its worker has stopped.
+    Stopped,
+    /// There is no topic with this index.
+    NoSuchTopic {
+        /// The index given.
+        topic: usize,
+        /// How many topics the publisher has.
+        topics: usize,
     },
-    Publishing,
-    /// Repeating the end markers until `until` (or every subscriber acknowledged).
-    Ending {
-        next_eos: Instant,
-        until: Instant,
+    /// The payload is longer than [`MAX_PAYLOAD`] bytes.
+    TooLarge {
+        /// Its length.
+        len: usize,
     },
 }
 
-struct Topic {
-    name: Vec<u8>,
-    /// The last sequence given out; every sequence up to it has been sent once its
-    /// group's open batch is flushed.
-    seq: u64,
-    group: usize,
-    last_value: Vec<u8>,
+impl std::fmt::Display for PublishError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PublishError::Full => {
+                f.write_str("the publisher's hand-off channel is full; retry, or raise capacity")
+            }
+            PublishError::Stopped => f.write_str("the publisher has finished or stopped"),
+            PublishError::NoSuchTopic { topic, topics } => {
+                write!(f, "no topic {topic}: the publisher has topics 0 to {}", topics.saturating_sub(1))
+            }
+            PublishError::TooLarge { len } => {
+                write!(f, "payload of {len} bytes is larger than the {MAX_PAYLOAD} bytes a tick carries")
+            }
+        }
+    }
 }
 
-/// A group: the unit of coalescing, and the frame SUB sockets filter on.
-struct Group {
-    name: Vec<u8>,
-    body: BodyWriter,
-    batcher: Batcher,
-    /// Indices of its topics.
-    topics: Vec<usize>,
+impl std::error::Error for PublishError {}
+
+/// Checks a tick's topic index and payload against the publisher's limits.
+fn check_tick(topic: usize, topics: usize, payload: &[u8]) -> std::result::Result<u16, PublishError> {
+    let k = u16::try_from(topic).ok().filter(|_| topic < topics);
+    let Some(k) = k else { return Err(PublishError::NoSuchTopic { topic, topics }) };
+    if payload.len() > MAX_PAYLOAD {
+        return Err(PublishError::TooLarge { len: payload.len() });
+    }
+    Ok(k)
 }
 
-/// What every publisher shares, whoever supplies its ticks: the topics and their sequences,
-/// the groups' open batches, the subscribers seen through the XPUB, the snapshot service and
-/// the end acknowledgements. Owned by the publisher's worker.
-pub(super) struct Stream {
-    xpub: SocketId,
-    snapshot: Option<SocketId>,
-    single_frame: bool,
-    topics: Vec<Topic>,
-    groups: Vec<Group>,
-    /// Reused body for heartbeats and end markers.
-    control: BodyWriter,
-    /// Reused single-frame buffer (`topic 0x00 body`) for conflated feeds.
-    single: Vec<u8>,
-    snap_buf: Vec<u8>,
-    hellos: HashSet<Vec<u8>>,
-    /// Group subscriptions seen (single-frame feeds count subscribers by these).
-    group_subscriptions: usize,
-    /// Snapshot requests whose hello has not arrived yet: (routing id, hello id).
-    deferred: Vec<(Vec<u8>, Vec<u8>)>,
-    acks: HashSet<Vec<u8>>,
-    /// Counts as they go (`published`, batches); the rest is filled in at the end.
-    report: PublisherReport,
+/// What a [`TickSource`] asks for after a poll.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourcePoll {
+    /// Poll again no later than this CLOCK_MONOTONIC time in ns (sooner if a socket or a
+    /// hand-off wakes the worker).
+    WakeAt(u64),
+    /// The source is exhausted: the stream ends (its end markers go out).
+    Done,
+}
+
+/// Ticks produced on the publisher's own worker thread, with no hand-off between threads:
+/// a replay of recorded ticks at their pace, or a generator (`ztick fanout`'s synthetic
+/// feed is one). Given to [`TickPublisher::start_with_source`].
+pub trait TickSource: Send + 'static {
+    /// Called on every pass of the worker with the time now (CLOCK_MONOTONIC ns): publish
+    /// what is due through `out` and say when to be called next. Every tick published is
+    /// sent by the end of the pass.
+    ///
+    /// # Errors
+    /// Any error is counted and traced as a handler error; the stream goes on.
+    fn poll(&mut self, now_ns: u64, out: &mut SourceOut<'_>) -> Result<SourcePoll>;
+}
+
+/// A [`TickSource`]'s way to publish, lent for one poll.
+pub struct SourceOut<'a> {
+    stream: &'a mut Stream,
+    outlet: &'a mut dyn Outlet,
+    now: u64,
+    published: usize,
+}
+
+impl std::fmt::Debug for SourceOut<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SourceOut").field("published", &self.published).finish()
+    }
+}
+
+impl SourceOut<'_> {
+    /// Publishes a tick of topic `topic` (an index into the publisher's topics) that was
+    /// meant to leave at `intended_ns` (CLOCK_MONOTONIC; subscribers measure latency from it,
+    /// so a late pass shows as latency, not hidden by coordinated omission; 0 for unknown).
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a topic or payload out of range; a send that failed.
+    pub fn publish(&mut self, topic: usize, intended_ns: u64, payload: &[u8]) -> Result<()> {
+        check_tick(topic, self.stream.topic_count(), payload).map_err(|e| {
+            Error::config("tick", format!("topic {topic}, {} bytes", payload.len()), e.to_string())
+        })?;
+        self.stream.push(self.outlet, topic, intended_ns, payload, self.now)?;
+        self.published += 1;
+        Ok(())
+    }
+
+    /// Subscribers connected now (by their hello subscriptions; in a single-frame feed, by
+    /// their group subscriptions): a source can wait for them before it starts.
+    pub fn subscribers(&self) -> usize {
+        self.stream.subscribers()
+    }
+
+    /// The number of topics.
+    pub fn topics(&self) -> usize {
+        self.stream.topic_count()
+    }
+}
+
+/// What the application hands the worker.
+enum Cmd {
+    Tick {
+        topic: u16,
+        handed_ns: u64,
+        payload: Vec<u8>,
+    },
+    /// Send the end markers: the stream ends after every tick handed over before it.
+    End,
+}
+
+/// A tick publisher on its own worker of an engine.
+///
+/// Each tick gets its topic's next sequence (from 1), the time it was handed over (as the
+/// wire format's `intended_ns`, so subscribers measure latency from the application's
+/// call) and its send time; heartbeats carry each topic's last sequence; the end-of-stream
+/// markers close the stream ([`finish`](Self::finish)). The side channel, when bound,
+/// answers late joiners' snapshots and takes the subscribers' end acknowledgements.
+///
+/// ```
+/// use std::time::Duration;
+/// use ztick::fanout::{PublisherConfig, SubscriberConfig, TickPublisher, TickSubscriber};
+/// use ztick::{Endpoint, Engine};
+///
+/// let engine = Engine::new()?;
+/// let cfg = PublisherConfig { topics: vec!["eur".into()], ..Default::default() };
+/// let publisher = TickPublisher::start(&engine, Endpoint::unique_inproc("doc-pub"), None, cfg)?;
+/// let sub_cfg = SubscriberConfig::for_topics(&["eur"]);
+/// let subscriber = TickSubscriber::with_channel(&engine, publisher.endpoint().clone(), None, sub_cfg, 64)?;
+/// assert!(publisher.wait_subscribers(1, Duration::from_secs(10)));
+///
+/// publisher.publish(0, b"1.0842").unwrap();
+/// let event = subscriber.recv_timeout(Duration::from_secs(10)).expect("a tick");
+/// assert_eq!(event.payload(), b"1.0842");
+/// publisher.finish(Duration::from_secs(1))?;
+/// assert_eq!(subscriber.finish(Duration::from_secs(10))?.received(), 1);
+/// # Ok::<(), ztick::Error>(())
+/// ```
+pub struct TickPublisher {
+    worker: Worker,
+    handle: Handle,
+    endpoint: Endpoint,
+    side_endpoint: Option<Endpoint>,
+    topics: Vec<String>,
+    inbox: Sender<Cmd>,
+    /// Payload buffers the worker is done with.
+    free: Receiver<Vec<u8>>,
+    /// True while a wake-up is on its way to the worker (see the module doc).
+    wake_pending: Arc<AtomicBool>,
+    /// Set by `finish`: a worker stopped before it saw the end command still sends the end.
+    end_requested: Arc<AtomicBool>,
     live: Arc<PublisherLive>,
-    /// Told of every change in the number of subscribers, for threads that wait for them.
-    watch: Option<Arc<SubscriberWatch>>,
+    report: Receiver<PublisherReport>,
 }
 
-/// The number of subscribers a publisher sees, for application threads to wait on.
-#[derive(Debug, Default)]
-pub(super) struct SubscriberWatch {
-    count: Mutex<usize>,
-    changed: Condvar,
-}
-
-impl SubscriberWatch {
-    fn set(&self, n: usize) {
-        let mut c = self.count.lock().unwrap_or_else(PoisonError::into_inner);
-        *c = n;
-        self.changed.notify_all();
-    }
-
-    /// Subscribers now.
-    pub(super) fn get(&self) -> usize {
-        *self.count.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Waits until at least `n` subscribers are there, at most `timeout`; true if they are.
-    pub(super) fn wait_for(&self, n: usize, timeout: Duration) -> bool {
-        let c = self.count.lock().unwrap_or_else(PoisonError::into_inner);
-        let (c, _) =
-            self.changed.wait_timeout_while(c, timeout, |c| *c < n).unwrap_or_else(PoisonError::into_inner);
-        *c >= n
+impl std::fmt::Debug for TickPublisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TickPublisher")
+            .field("endpoint", &self.endpoint)
+            .field("topics", &self.topics.len())
+            .finish()
     }
 }
 
-impl Stream {
-    /// `topics` are checked by the caller (1 to 65,535 names of 1 to 255 bytes, no NUL);
-    /// a group's open batch is sent at `max_batch` ticks or once its oldest tick is
-    /// `max_delay_ns` old (`u64::MAX`: only when the owner flushes).
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn new(
-        topics: &[String],
-        groups: usize,
-        max_batch: usize,
-        max_delay_ns: u64,
-        single_frame: bool,
-        xpub: SocketId,
-        snapshot: Option<SocketId>,
-        live: Arc<PublisherLive>,
-    ) -> Self {
-        let ngroups = groups.clamp(1, topics.len().max(1));
-        Stream {
-            xpub,
-            snapshot,
-            single_frame,
-            topics: topics
-                .iter()
-                .enumerate()
-                .map(|(i, t)| Topic {
-                    name: t.as_bytes().to_vec(),
-                    seq: 0,
-                    group: i % ngroups,
-                    last_value: Vec::new(),
-                })
-                .collect(),
-            groups: (0..ngroups)
-                .map(|g| Group {
-                    name: super::group_name(g).into_bytes(),
-                    body: BodyWriter::new(Kind::Data),
-                    batcher: Batcher::new(max_batch, usize::MAX, max_delay_ns),
-                    topics: (g..topics.len()).step_by(ngroups).collect(),
-                })
-                .collect(),
-            control: BodyWriter::new(Kind::Heartbeat),
-            single: Vec::new(),
-            snap_buf: Vec::new(),
-            hellos: HashSet::new(),
-            group_subscriptions: 0,
-            deferred: Vec::new(),
-            acks: HashSet::new(),
-            report: PublisherReport { batch_sizes: vec![0; 17], ..Default::default() },
-            live,
-            watch: None,
+impl TickPublisher {
+    /// Starts a publisher on its own worker of `engine`: an XPUB bound at `bind` and, when
+    /// given, the side channel (a ROUTER) at `side`: late joiners' snapshots and the end
+    /// acknowledgements that let [`finish`](Self::finish) return early.
+    ///
+    /// # Errors
+    /// A field of `cfg` out of range ([`PublisherConfig::validate`]), or a socket that
+    /// could not be bound.
+    pub fn start(
+        engine: &Engine,
+        bind: Endpoint,
+        side: Option<Endpoint>,
+        cfg: PublisherConfig,
+    ) -> Result<Self> {
+        Self::spawn(engine, bind, side, cfg, None)
+    }
+
+    /// As [`start`](Self::start), with `source` polled on the worker on every pass until it
+    /// is [`Done`](SourcePoll::Done), which ends the stream. Ticks handed over with
+    /// [`publish`](Self::publish) are taken as well.
+    ///
+    /// # Errors
+    /// As [`start`](Self::start).
+    pub fn start_with_source(
+        engine: &Engine,
+        bind: Endpoint,
+        side: Option<Endpoint>,
+        cfg: PublisherConfig,
+        source: impl TickSource,
+    ) -> Result<Self> {
+        Self::spawn(engine, bind, side, cfg, Some(Box::new(source)))
+    }
+
+    fn spawn(
+        engine: &Engine,
+        bind: Endpoint,
+        side: Option<Endpoint>,
+        cfg: PublisherConfig,
+        source: Option<Box<dyn TickSource>>,
+    ) -> Result<Self> {
+        cfg.validate()?;
+        let (inbox, inbox_rx) = crossbeam_channel::bounded(cfg.capacity);
+        let (free_tx, free) = crossbeam_channel::bounded(cfg.capacity.min(1024));
+        let (report_tx, report) = crossbeam_channel::bounded(1);
+        let wake_pending = Arc::new(AtomicBool::new(false));
+        let end_requested = Arc::new(AtomicBool::new(false));
+        let live = Arc::new(PublisherLive::default());
+        let mut b = engine.worker("tick-publisher").idle(cfg.idle).pin(cfg.pin).batch_max(256);
+        let mut feed_opts = SocketOptions::default();
+        if let Some(h) = cfg.hwm_msgs {
+            feed_opts.hwm(h);
         }
-    }
-
-    /// Also tells `watch` whenever the number of subscribers changes.
-    pub(super) fn watched_by(mut self, watch: Arc<SubscriberWatch>) -> Self {
-        self.watch = Some(watch);
-        self
-    }
-
-    /// Number of topics.
-    pub(super) fn topic_count(&self) -> usize {
-        self.topics.len()
-    }
-
-    /// Gives topic `k` its next sequence and adds the tick to its group's open batch, which
-    /// is sent when full (or at once in a single-frame feed).
-    pub(super) fn push(
-        &mut self,
-        ctx: &mut WorkerCtx<'_>,
-        k: usize,
-        intended_ns: u64,
-        payload: &[u8],
-        now: u64,
-    ) -> Result<()> {
-        let t = &mut self.topics[k];
-        t.seq += 1;
-        // Snapshots and control records carry it.
-        t.last_value.clear();
-        t.last_value.extend_from_slice(payload);
-        let g = t.group;
-        let grp = &mut self.groups[g];
-        grp.body.push(&t.name, t.seq, intended_ns, payload);
-        let full = grp.batcher.push(now, payload.len()).is_some();
-        self.report.published += 1;
-        if full || self.single_frame {
-            self.flush(ctx, g)?;
-        }
-        Ok(())
-    }
-
-    /// Sends the open batches whose oldest tick has waited out the coalescing window, and
-    /// returns when the next one falls due (`None`: no batch open).
-    pub(super) fn flush_due(&mut self, ctx: &mut WorkerCtx<'_>, now: u64) -> Result<Option<u64>> {
-        let mut next: Option<u64> = None;
-        for g in 0..self.groups.len() {
-            if self.groups[g].batcher.poll(now).is_some() {
-                self.flush(ctx, g)?;
-            } else if let Some(d) = self.groups[g].batcher.deadline_ns() {
-                next = Some(next.map_or(d, |n| n.min(d)));
-            }
-        }
-        Ok(next)
-    }
-
-    /// Sends group `g`'s open batch, if any.
-    pub(super) fn flush(&mut self, ctx: &mut WorkerCtx<'_>, g: usize) -> Result<()> {
-        let grp = &mut self.groups[g];
-        let n = grp.body.count();
-        if n == 0 {
-            return Ok(());
-        }
-        grp.body.stamp_sent(now_ns());
-        let res =
-            send_body(ctx, self.xpub, self.single_frame, &mut self.single, &grp.name, grp.body.as_bytes());
-        grp.body.clear();
-        grp.batcher.reset();
-        self.report.batches += 1;
-        let bucket = (15 - (n.leading_zeros() as usize)).min(16);
-        self.report.batch_sizes[bucket] += 1;
-        res
-    }
-
-    /// Sends every open batch.
-    pub(super) fn flush_all(&mut self, ctx: &mut WorkerCtx<'_>) -> Result<()> {
-        for g in 0..self.groups.len() {
-            self.flush(ctx, g)?;
-        }
-        Ok(())
-    }
-
-    /// Sends each group's topics' last sequences. Open batches go first, so a heartbeat
-    /// never announces a sequence that is still waiting to be sent.
-    pub(super) fn send_control(&mut self, ctx: &mut WorkerCtx<'_>, kind: Kind) -> Result<()> {
-        self.flush_all(ctx)?;
-        for g in 0..self.groups.len() {
-            self.control.start(kind);
-            for &k in &self.groups[g].topics {
-                let t = &self.topics[k];
-                self.control.push_last(&t.name, t.seq, &t.last_value);
-            }
-            let name = &self.groups[g].name;
-            send_body(ctx, self.xpub, self.single_frame, &mut self.single, name, self.control.as_bytes())?;
-        }
-        Ok(())
-    }
-
-    /// Subscribers connected: by hello, or by group subscription in a single-frame feed.
-    pub(super) fn subscribers(&self) -> usize {
-        if self.single_frame {
-            self.group_subscriptions
-        } else {
-            self.hellos.len()
-        }
-    }
-
-    /// Subscribers that acknowledged the end of the stream.
-    pub(super) fn acks(&self) -> usize {
-        self.acks.len()
-    }
-
-    /// True when at least one subscriber is connected and each one connected has
-    /// acknowledged the end (which needs the snapshot endpoint: subscribers without it
-    /// cannot acknowledge).
-    pub(super) fn all_acknowledged(&self) -> bool {
-        self.snapshot.is_some()
-            && !self.hellos.is_empty()
-            && self.hellos.iter().all(|h| self.acks.contains(h))
-    }
-
-    fn subscribers_changed(&self) {
-        let n = self.subscribers();
-        self.live.subscribers.store(n as u64, Ordering::Relaxed);
-        if let Some(w) = &self.watch {
-            w.set(n);
-        }
-    }
-
-    fn answer_snapshot(&mut self, ctx: &mut WorkerCtx<'_>, routing_id: &[u8]) -> Result<()> {
-        let Some(sock) = self.snapshot else { return Ok(()) };
-        // The snapshot must not claim sequences still in an open batch: send those first.
-        self.flush_all(ctx)?;
-        let entries: Vec<SnapshotEntry> = self
-            .topics
-            .iter()
-            .map(|t| SnapshotEntry {
-                topic: t.name.clone(),
-                last_seq: t.seq,
-                last_value: t.last_value.clone(),
-            })
-            .collect();
-        wire::encode_snapshot(&entries, &mut self.snap_buf);
-        ctx.send_parts(sock, &[routing_id, &self.snap_buf])
-    }
-
-    /// Handles what arrives on the XPUB (subscriptions) and the snapshot ROUTER (snapshot
-    /// requests, end acknowledgements).
-    pub(super) fn on_message(
-        &mut self,
-        ctx: &mut WorkerCtx<'_>,
-        socket: SocketId,
-        msg: &Inbound<'_>,
-    ) -> Result<()> {
-        if socket == self.xpub {
-            // XPUB delivers subscriptions: 1 + prefix to subscribe, 0 + prefix to leave.
-            let f = msg.last();
-            let (Some(&op), Some(prefix)) = (f.first(), f.get(1..)) else { return Ok(()) };
-            if self.single_frame && self.groups.iter().any(|g| g.name == prefix) {
-                if op == 1 {
-                    self.group_subscriptions += 1;
-                } else {
-                    self.group_subscriptions = self.group_subscriptions.saturating_sub(1);
-                }
-                self.subscribers_changed();
-            }
-            if let Some(id) = prefix.strip_prefix(wire::HELLO_PREFIX) {
-                if op == 1 {
-                    self.hellos.insert(id.to_vec());
-                    let ready: Vec<_> =
-                        self.deferred.iter().filter(|(_, h)| h == id).map(|(r, _)| r.clone()).collect();
-                    self.deferred.retain(|(_, h)| h != id);
-                    for r in ready {
-                        self.answer_snapshot(ctx, &r)?;
-                    }
-                } else {
-                    self.hellos.remove(id);
-                }
-                self.subscribers_changed();
-            }
-            return Ok(());
-        }
-        // The snapshot ROUTER: [routing id][verb][hello id].
-        let (Some(rid), Some(verb), Some(hello)) = (msg.frame(0), msg.frame(1), msg.frame(2)) else {
-            return Err(Error::Decode {
-                context: "fan-out snapshot ROUTER".into(),
-                reason: format!("{} frames; a request has 3 (routing id, verb, hello id)", msg.len()),
-            });
-        };
-        match verb {
-            wire::SNAPSHOT_REQUEST if self.hellos.contains(hello) => self.answer_snapshot(ctx, rid),
-            // Its subscription has not reached us yet: answering now could miss updates.
-            wire::SNAPSHOT_REQUEST => {
-                self.deferred.push((rid.to_vec(), hello.to_vec()));
-                Ok(())
-            }
-            // Only a subscriber the publisher has seen can acknowledge (a stray peer must not
-            // end the end markers' repetition early).
-            wire::DONE_ACK if self.hellos.contains(hello) => {
-                self.acks.insert(hello.to_vec());
-                Ok(())
-            }
-            wire::DONE_ACK => Err(Error::Decode {
-                context: "fan-out snapshot ROUTER".into(),
-                reason: "end acknowledgement from an unknown subscriber".into(),
-            }),
-            other => Err(Error::Decode {
-                context: "fan-out snapshot ROUTER".into(),
-                reason: format!("unknown request {:?}", String::from_utf8_lossy(other)),
-            }),
-        }
-    }
-
-    /// The final report: the counts so far, each topic's last sequence and the acks.
-    pub(super) fn take_report(&mut self) -> PublisherReport {
-        let mut r = std::mem::take(&mut self.report);
-        r.last_seq =
-            self.topics.iter().map(|t| (String::from_utf8_lossy(&t.name).into_owned(), t.seq)).collect();
-        r.rate_per_s = if r.elapsed_ns > 0 { r.published as f64 * 1e9 / r.elapsed_ns as f64 } else { 0.0 };
-        r.acks = self.acks.len();
-        r
-    }
-
-    /// Publishes the count of ticks published for live progress.
-    pub(super) fn publish_live(&self) {
-        self.live.published.store(self.report.published, Ordering::Relaxed);
-    }
-
-    /// Sets the time from the first tick to the last.
-    pub(super) fn set_elapsed(&mut self, ns: u64) {
-        self.report.elapsed_ns = ns;
-    }
-}
-
-/// The synthetic feed's state, owned by its worker: a schedule on top of a [`Stream`].
-pub(super) struct Publisher {
-    cfg: FeedConfig,
-    stream: Stream,
-    payload: Vec<u8>,
-    phase: Phase,
-    start_ns: u64,
-    /// Ticks generated so far; tick `i` is intended to leave at `start + i / rate`.
-    generated: u64,
-    /// Ticks to publish in all (paced, or `max_ticks`); `None`: until the duration ends.
-    total: Option<u64>,
-    end_ns: u64,
-    last_heartbeat: u64,
-    started: crossbeam_channel::Sender<()>,
-    finished: crossbeam_channel::Sender<()>,
-    reports: crossbeam_channel::Sender<PublisherReport>,
-}
-
-impl Publisher {
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn new(
-        cfg: FeedConfig,
-        xpub: SocketId,
-        snapshot: Option<SocketId>,
-        live: Arc<PublisherLive>,
-        started: crossbeam_channel::Sender<()>,
-        finished: crossbeam_channel::Sender<()>,
-        reports: crossbeam_channel::Sender<PublisherReport>,
-    ) -> Self {
-        // Only the size limit: the time limit is the publisher's wake-up (see `on_tick`).
-        let stream = Stream::new(
-            &cfg.topics,
-            cfg.groups,
-            cfg.max_batch,
-            u64::MAX,
-            cfg.single_frame,
-            xpub,
-            snapshot,
-            live,
+        feed_opts.curve.clone_from(&cfg.curve);
+        // Conflating subscribers can hold one subscription only, so they send no hello: a
+        // single-frame feed counts group subscriptions instead, which needs every one
+        // passed on (verbose).
+        let feed = b.socket(
+            SocketSpec::bind(SocketKind::XPub, bind).options(feed_opts).xpub_verbose(cfg.single_frame),
         );
-        let payload = vec![0xA5; cfg.payload_size];
-        let deadline = Instant::now() + cfg.wait_timeout;
-        Publisher {
-            stream,
-            payload,
-            phase: Phase::Waiting { deadline },
-            start_ns: 0,
-            generated: 0,
-            total: None,
-            end_ns: 0,
-            last_heartbeat: 0,
-            started,
-            finished,
-            reports,
-            cfg,
-        }
-    }
-
-    fn start(&mut self, now: u64) {
-        self.start_ns = now;
-        self.last_heartbeat = now;
-        let dur = u64::try_from(self.cfg.duration.as_nanos()).unwrap_or(u64::MAX);
-        self.end_ns = now.saturating_add(dur);
-        self.total = match (self.cfg.max_ticks, self.cfg.rate_per_s) {
-            (Some(n), _) => Some(n),
-            (None, 0) => None,
-            (None, r) => Some((u128::from(r) * u128::from(dur) / 1_000_000_000) as u64),
+        let side_sock = side.map(|ep| {
+            let mut o = SocketOptions::default();
+            o.curve.clone_from(&cfg.curve);
+            b.socket(SocketSpec::bind(SocketKind::Router, ep).options(o))
+        });
+        let coalesce = !cfg.max_delay.is_zero();
+        let handler = PublisherHandler {
+            stream: Stream::new(&cfg, side_sock.is_some(), Arc::clone(&live)),
+            schedule: Schedule::new(cfg.heartbeat, cfg.eos_repeat, cfg.eos_linger, now_ns()),
+            feed,
+            side: side_sock,
+            inbox: inbox_rx,
+            free: free_tx,
+            wake_pending: Arc::clone(&wake_pending),
+            end_requested: Arc::clone(&end_requested),
+            coalesce,
+            source,
+            live: Arc::clone(&live),
+            reports: report_tx,
         };
-        self.phase = Phase::Publishing;
-        let _ = self.started.send(());
-    }
-
-    /// When tick `i` should leave under the schedule; 0 when unpaced.
-    fn intended_ns(&self, i: u64) -> u64 {
-        match self.cfg.rate_per_s {
-            0 => 0,
-            r => self.start_ns + (u128::from(i) * 1_000_000_000 / u128::from(r)) as u64,
-        }
-    }
-
-    /// Generates the ticks due by `now`, coalescing them per topic.
-    fn publish_due(&mut self, ctx: &mut WorkerCtx<'_>, now: u64) -> Result<u64> {
-        let ntopics = self.stream.topic_count();
-        let due = match (self.cfg.rate_per_s, self.total) {
-            (0, total) => {
-                let burst = self.generated + (self.cfg.max_batch * ntopics) as u64;
-                total.map_or(burst, |t| t.min(burst))
-            }
-            (_, _)
-                if now
-                    < self
-                        .intended_ns(self.generated)
-                        .saturating_add(self.cfg.max_delay.as_nanos() as u64) =>
-            {
-                // The oldest due tick has not yet waited out the coalescing window: let more
-                // ticks fall due so they leave together.
-                return Ok(0);
-            }
-            (r, total) => {
-                let elapsed = now.saturating_sub(self.start_ns);
-                let by_clock = (u128::from(elapsed) * u128::from(r) / 1_000_000_000) as u64 + 1;
-                total.map_or(by_clock, |t| t.min(by_clock))
-            }
+        let worker = b.handler(handler).spawn()?;
+        let endpoint = worker.endpoint(feed).unwrap_or_default().parse()?;
+        let side_endpoint = match side_sock {
+            Some(r) => Some(worker.endpoint(r).unwrap_or_default().parse()?),
+            None => None,
         };
-        let due = due.min(self.generated + MAX_TICKS_PER_PASS);
-        if self.cfg.rate_per_s > 0 && due > self.generated {
-            let lag = now.saturating_sub(self.intended_ns(self.generated));
-            let r = &mut self.stream.report;
-            r.max_lag_ns = r.max_lag_ns.max(lag);
-            if lag > STALL_THRESHOLD.as_nanos() as u64 {
-                r.stalls += 1;
-            }
+        Ok(TickPublisher {
+            handle: worker.handle(),
+            worker,
+            endpoint,
+            side_endpoint,
+            topics: cfg.topics,
+            inbox,
+            free,
+            wake_pending,
+            end_requested,
+            live,
+            report,
+        })
+    }
+
+    /// The endpoint subscribers connect to (with the port chosen, for `tcp://…:*`).
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// The side channel's endpoint, when one was bound.
+    pub fn side_endpoint(&self) -> Option<&Endpoint> {
+        self.side_endpoint.as_ref()
+    }
+
+    /// The topics, in index order.
+    pub fn topics(&self) -> &[String] {
+        &self.topics
+    }
+
+    /// The index of topic `name`, for [`publish`](Self::publish).
+    pub fn topic_index(&self, name: &str) -> Option<usize> {
+        self.topics.iter().position(|t| t == name)
+    }
+
+    /// Subscribers connected now (by their hello subscriptions; in a single-frame feed, by
+    /// their group subscriptions).
+    pub fn subscribers(&self) -> usize {
+        self.live.subscribers()
+    }
+
+    /// Waits until at least `n` subscribers are connected, at most `timeout`; true if they
+    /// are. Ticks published before a subscriber is connected do not reach it.
+    pub fn wait_subscribers(&self, n: usize, timeout: Duration) -> bool {
+        self.live.wait_subscribers(n, timeout)
+    }
+
+    /// Ticks the worker has sequenced so far.
+    pub fn published(&self) -> u64 {
+        self.live.published.load(Ordering::Relaxed)
+    }
+
+    /// Waits until the stream has ended (its first end markers are out: the source is
+    /// done, or [`finish`](Self::finish) asked; or the worker stopped), at most `timeout`;
+    /// true if it has.
+    pub fn wait_ended(&self, timeout: Duration) -> bool {
+        self.live.wait_ended(timeout)
+    }
+
+    fn tick(&self, topic: usize, payload: &[u8]) -> std::result::Result<Cmd, PublishError> {
+        let topic = check_tick(topic, self.topics.len(), payload)?;
+        let mut buf = self.free.try_recv().unwrap_or_default();
+        buf.clear();
+        buf.extend_from_slice(payload);
+        Ok(Cmd::Tick { topic, handed_ns: now_ns(), payload: buf })
+    }
+
+    /// Wakes the worker unless a wake-up is already on its way.
+    fn wake(&self) -> std::result::Result<(), PublishError> {
+        if !self.wake_pending.swap(true, Ordering::AcqRel) && !self.handle.run(|_| {}) {
+            return Err(PublishError::Stopped);
         }
+        Ok(())
+    }
+
+    /// Hands a copy of `payload` to the worker as the next tick of topic `topic` (an index
+    /// into [`topics`](Self::topics)), waiting while `capacity` ticks are already waiting.
+    ///
+    /// # Errors
+    /// [`PublishError::Stopped`] after [`finish`](Self::finish) or when the worker ended;
+    /// [`PublishError::NoSuchTopic`], [`PublishError::TooLarge`] for bad arguments.
+    pub fn publish(&self, topic: usize, payload: &[u8]) -> std::result::Result<(), PublishError> {
+        let cmd = self.tick(topic, payload)?;
+        self.inbox.send(cmd).map_err(|_| PublishError::Stopped)?;
+        self.wake()
+    }
+
+    /// As [`publish`](Self::publish), but refuses with [`PublishError::Full`] instead of
+    /// waiting.
+    ///
+    /// # Errors
+    /// As `publish`, and `Full`.
+    pub fn try_publish(&self, topic: usize, payload: &[u8]) -> std::result::Result<(), PublishError> {
+        let cmd = self.tick(topic, payload)?;
+        self.inbox.try_send(cmd).map_err(|e| match e {
+            TrySendError::Full(_) => PublishError::Full,
+            TrySendError::Disconnected(_) => PublishError::Stopped,
+        })?;
+        self.wake()
+    }
+
+    /// Ends the stream: every tick handed over so far is sent, then the end-of-stream
+    /// markers, repeated every `eos_repeat` until each connected subscriber has
+    /// acknowledged or `eos_linger` has passed. Waits at most `timeout` for that, stops the
+    /// worker, and returns what it published.
+    ///
+    /// # Errors
+    /// A worker that panicked or failed; [`Error::Stopped`] when it ended without a report.
+    pub fn finish(self, timeout: Duration) -> Result<PublisherReport> {
+        let deadline = Instant::now() + timeout;
+        self.end_requested.store(true, Ordering::Release);
+        let sent = self.inbox.send_timeout(Cmd::End, timeout).is_ok() && self.wake().is_ok();
+        let early = match sent {
+            true => self.report.recv_timeout(deadline.saturating_duration_since(Instant::now())).ok(),
+            false => None,
+        };
+        let TickPublisher { worker, endpoint, side_endpoint, report, .. } = self;
+        let stopped = worker.stop();
+        let got = early.or_else(|| report.try_recv().ok());
+        endpoint.remove_ipc_file();
+        if let Some(ep) = &side_endpoint {
+            ep.remove_ipc_file();
+        }
+        stopped?;
+        got.ok_or_else(|| Error::Stopped("the tick publisher ended without its report".into()))
+    }
+}
+
+/// The worker's sockets as the stream's [`Outlet`].
+struct WorkerOutlet<'c, 'w> {
+    ctx: &'c mut WorkerCtx<'w>,
+    feed: SocketId,
+    side: Option<SocketId>,
+}
+
+impl Outlet for WorkerOutlet<'_, '_> {
+    fn feed(&mut self, parts: &[&[u8]]) -> Result<()> {
+        self.ctx.send_parts(self.feed, parts)
+    }
+
+    fn side(&mut self, parts: &[&[u8]]) -> Result<()> {
+        match self.side {
+            Some(s) => self.ctx.send_parts(s, parts),
+            None => Ok(()),
+        }
+    }
+
+    fn now_ns(&self) -> u64 {
+        now_ns()
+    }
+}
+
+/// The publisher's handler, on its worker.
+struct PublisherHandler {
+    stream: Stream,
+    schedule: Schedule,
+    feed: SocketId,
+    side: Option<SocketId>,
+    inbox: Receiver<Cmd>,
+    free: Sender<Vec<u8>>,
+    wake_pending: Arc<AtomicBool>,
+    end_requested: Arc<AtomicBool>,
+    /// Hold batches for `max_delay` (else send everything at the end of each pass).
+    coalesce: bool,
+    source: Option<Box<dyn TickSource>>,
+    live: Arc<PublisherLive>,
+    reports: Sender<PublisherReport>,
+}
+
+/// Asks the worker to wake at `at_ns` (CLOCK_MONOTONIC).
+fn wake_at_ns(ctx: &mut WorkerCtx<'_>, at_ns: u64) {
+    if at_ns != u64::MAX {
+        ctx.wake_at(Instant::now() + Duration::from_nanos(at_ns.saturating_sub(now_ns())));
+    }
+}
+
+impl PublisherHandler {
+    fn outlet<'c, 'w>(&self, ctx: &'c mut WorkerCtx<'w>) -> WorkerOutlet<'c, 'w> {
+        WorkerOutlet { ctx, feed: self.feed, side: self.side }
+    }
+
+    /// Sends what is open, then the first end markers, and starts their repetition.
+    fn end(&mut self, out: &mut dyn Outlet, now: u64) -> Result<()> {
+        self.stream.flush_all(out)?;
+        self.stream.send_control(out, Kind::End)?;
+        self.schedule.end(now);
+        self.live.set_ended();
+        Ok(())
+    }
+
+    /// Takes what the application handed over; returns how many commands.
+    fn drain(&mut self, out: &mut dyn Outlet, now: u64) -> Result<usize> {
+        // Cleared before the drain: a tick pushed after it finds the flag clear and wakes us.
+        self.wake_pending.swap(false, Ordering::AcqRel);
         let mut n = 0;
-        while self.generated < due {
-            let i = self.generated;
-            let intended = self.intended_ns(i);
-            let k = (i % ntopics as u64) as usize;
-            self.stream.push(ctx, k, intended, &self.payload, now)?;
-            self.generated += 1;
+        while n < MAX_DRAIN {
+            let Ok(cmd) = self.inbox.try_recv() else { break };
             n += 1;
+            match cmd {
+                Cmd::Tick { topic, handed_ns, payload } => {
+                    let res = self.stream.push(out, usize::from(topic), handed_ns, &payload, now);
+                    // Back to the application for its next tick; when its pool is full, freed.
+                    let _ = self.free.try_send(payload);
+                    res?;
+                }
+                Cmd::End => {
+                    self.end(out, now)?;
+                    break;
+                }
+            }
         }
-        // Everything due now leaves now: the coalescing window is spent asleep (see the wake
-        // time in `on_tick`), never holding a tick that could go.
-        self.stream.flush_all(ctx)?;
-        self.stream.publish_live();
         Ok(n)
     }
 
-    fn finish_publishing(&mut self, ctx: &mut WorkerCtx<'_>, now: u64) -> Result<()> {
-        self.stream.flush_all(ctx)?;
-        self.stream.set_elapsed(now.saturating_sub(self.start_ns));
-        self.stream.send_control(ctx, Kind::End)?;
-        let _ = self.finished.send(());
-        let at = Instant::now();
-        self.phase = Phase::Ending { next_eos: at + self.cfg.eos_repeat, until: at + self.cfg.eos_linger };
-        Ok(())
+    /// The pass while the stream is live: hand-offs, the source, batches, heartbeats.
+    fn live_pass(&mut self, ctx: &mut WorkerCtx<'_>, now: u64) -> Result<bool> {
+        let mut out = WorkerOutlet { ctx, feed: self.feed, side: self.side };
+        let mut work = self.drain(&mut out, now)?;
+        let mut source_wake = u64::MAX;
+        if !self.schedule.is_ending() {
+            if let Some(source) = self.source.as_mut() {
+                let mut so = SourceOut { stream: &mut self.stream, outlet: &mut out, now, published: 0 };
+                let polled = source.poll(now, &mut so);
+                work += so.published;
+                match polled? {
+                    SourcePoll::WakeAt(at) => source_wake = at,
+                    SourcePoll::Done => {
+                        self.source = None;
+                        self.end(&mut out, now)?;
+                    }
+                }
+            }
+        }
+        if self.schedule.is_ending() {
+            return Ok(true);
+        }
+        if self.coalesce {
+            if let Some(due) = self.stream.flush_due(&mut out, now)? {
+                source_wake = source_wake.min(due);
+            }
+        } else {
+            self.stream.flush_all(&mut out)?;
+        }
+        if self.schedule.poll(now, false) == Due::Heartbeat {
+            self.stream.send_control(&mut out, Kind::Heartbeat)?;
+        }
+        wake_at_ns(out.ctx, source_wake.min(self.schedule.next_deadline()));
+        if work > 0 {
+            self.stream.publish_live();
+        }
+        Ok(work > 0)
     }
 }
 
-impl Handler for Publisher {
+impl Drop for PublisherHandler {
+    fn drop(&mut self) {
+        // Also after a panic, when `on_stop` never ran: nobody waits for an end forever.
+        self.live.set_ended();
+    }
+}
+
+impl Handler for PublisherHandler {
     fn on_message(&mut self, ctx: &mut WorkerCtx<'_>, socket: SocketId, msg: &Inbound<'_>) -> Result<()> {
-        self.stream.on_message(ctx, socket, msg)
+        let mut out = self.outlet(ctx);
+        if socket == self.feed {
+            return self.stream.on_subscription(&mut out, msg.last());
+        }
+        let mut frames = [&[][..]; 4];
+        let n = msg.len().min(frames.len());
+        for (slot, f) in frames.iter_mut().zip(msg.iter()) {
+            *slot = f;
+        }
+        self.stream.on_side_request(&mut out, &frames[..n])
     }
 
     fn on_tick(&mut self, ctx: &mut WorkerCtx<'_>) -> Result<bool> {
         let now = now_ns();
-        match self.phase {
-            Phase::Waiting { deadline } => {
-                if self.stream.subscribers() >= self.cfg.wait_subscribers {
-                    self.start(now);
-                    return Ok(true);
-                }
-                if Instant::now() >= deadline {
-                    ctx.stop();
-                    return Err(Error::Timeout {
-                        op: crate::error::Operation::Recv,
-                        endpoint: format!(
-                            "the publisher's socket ({} of {} subscribers connected)",
-                            self.stream.subscribers(),
-                            self.cfg.wait_subscribers
-                        ),
-                        ms: self.cfg.wait_timeout.as_millis() as u64,
-                    });
-                }
-                ctx.wake_at(Instant::now() + Duration::from_millis(1));
-                Ok(false)
+        if !self.schedule.is_ending() {
+            return self.live_pass(ctx, now);
+        }
+        match self.schedule.poll(now, self.stream.all_acknowledged()) {
+            Due::Finished => {
+                ctx.stop();
+                return Ok(false);
             }
-            Phase::Publishing => {
-                let n = self.publish_due(ctx, now)?;
-                let hb_ns = self.cfg.heartbeat.as_nanos() as u64;
-                if now.saturating_sub(self.last_heartbeat) >= hb_ns {
-                    self.last_heartbeat = now;
-                    self.stream.send_control(ctx, Kind::Heartbeat)?;
-                }
-                let done = match self.total {
-                    Some(t) => self.generated >= t,
-                    None => now >= self.end_ns,
-                };
-                if done {
-                    self.finish_publishing(ctx, now)?;
-                    return Ok(true);
-                }
-                if self.cfg.rate_per_s > 0 {
-                    // Sleep until the next tick is due plus the coalescing window: the ticks
-                    // that fall due meanwhile leave together, each at most `max_delay` late
-                    // (which the latency from intended send times shows).
-                    let window = self.cfg.max_delay.as_nanos() as u64;
-                    let wake = self.intended_ns(self.generated).saturating_add(window);
-                    ctx.wake_at(Instant::now() + Duration::from_nanos(wake.saturating_sub(now_ns())));
-                }
-                Ok(n > 0)
+            Due::RepeatEnd => {
+                let mut out = self.outlet(ctx);
+                self.stream.send_control(&mut out, Kind::End)?;
             }
-            Phase::Ending { next_eos, until } => {
-                let at = Instant::now();
-                if at >= until
-                    || (self.cfg.wait_subscribers > 0 && self.stream.acks() >= self.cfg.wait_subscribers)
-                {
-                    ctx.stop();
-                    return Ok(false);
+            Due::Nothing | Due::Heartbeat => {}
+        }
+        wake_at_ns(ctx, self.schedule.next_deadline());
+        Ok(false)
+    }
+
+    fn on_stop(&mut self, ctx: &mut WorkerCtx<'_>) {
+        // Stopped before the end was sent (dropped, or a `finish` that did not wait): what
+        // was handed over still goes out, and the end markers once if they were asked for.
+        if !self.schedule.is_ending() {
+            let mut out = self.outlet(ctx);
+            let mut end = false;
+            while let Ok(cmd) = self.inbox.try_recv() {
+                match cmd {
+                    Cmd::Tick { topic, handed_ns, payload } => {
+                        if self
+                            .stream
+                            .push(&mut out, usize::from(topic), handed_ns, &payload, now_ns())
+                            .is_err()
+                        {
+                            break;
+                        }
+                    }
+                    Cmd::End => {
+                        end = true;
+                        break;
+                    }
                 }
-                if at >= next_eos {
-                    self.stream.send_control(ctx, Kind::End)?;
-                    self.phase = Phase::Ending { next_eos: at + self.cfg.eos_repeat, until };
-                }
-                ctx.wake_at(next_eos.min(until));
-                Ok(false)
+            }
+            let _ = self.stream.flush_all(&mut out);
+            // `finish` may have given up handing the end command over (a full channel).
+            if end || self.end_requested.load(Ordering::Acquire) {
+                let _ = self.stream.send_control(&mut out, Kind::End);
             }
         }
-    }
-
-    fn on_stop(&mut self, _ctx: &mut WorkerCtx<'_>) {
+        self.stream.publish_live();
+        self.live.set_ended();
         let _ = self.reports.send(self.stream.take_report());
-    }
-}
-
-/// Sends `body` under `group`: two frames, or one `group 0x00 body` frame for conflating
-/// subscribers (built in the reusable `single`).
-fn send_body(
-    ctx: &mut WorkerCtx<'_>,
-    sock: SocketId,
-    single_frame: bool,
-    single: &mut Vec<u8>,
-    group: &[u8],
-    body: &[u8],
-) -> Result<()> {
-    if single_frame {
-        single.clear();
-        single.extend_from_slice(group);
-        single.push(0);
-        single.extend_from_slice(body);
-        ctx.send(sock, single)
-    } else {
-        ctx.send_parts(sock, &[group, body])
     }
 }

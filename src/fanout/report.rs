@@ -1,226 +1,92 @@
-//! The fan-out report: per subscriber and merged, as text and as one JSON object.
+//! What each side of a fan-out reports when it ends.
 
-use serde_json::{json, Value};
+use serde::Serialize;
 
-use super::{FeedConfig, PublisherReport, SubscriberReport};
-use crate::endpoint::Transport;
-use crate::metrics::{LatencyRecorder, LatencySummary};
+use super::seq::{Gap, SeqTracker};
+use crate::metrics::LatencyRecorder;
 
-/// Everything a fan-out run measured.
-#[derive(Debug, Clone)]
-pub struct FanoutReport {
-    /// The transport used.
-    pub transport: Transport,
-    /// The feed as configured.
-    pub feed: FeedConfig,
-    /// The publisher's side.
-    pub publisher: PublisherReport,
-    /// Each subscriber's side, accounting closed with the publisher's final sequences.
-    pub subscribers: Vec<SubscriberReport>,
+/// What a publisher did, reported when it stops.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PublisherReport {
+    /// Ticks published (sequenced and sent).
+    pub published: u64,
+    /// Each topic's final sequence.
+    pub last_seq: Vec<(String, u64)>,
+    /// From the first tick to the last, in nanoseconds.
+    pub elapsed_ns: u64,
+    /// Ticks per second achieved over `elapsed_ns`.
+    pub rate_per_s: f64,
+    /// Messages (batches) sent.
+    pub batches: u64,
+    /// Batch sizes: `batch_sizes[k]` counts batches of 2^k to 2^(k+1)-1 ticks.
+    pub batch_sizes: Vec<u64>,
+    /// Subscribers that acknowledged the end of the stream.
+    pub acks: usize,
 }
 
-/// Gap ranges listed per subscriber in reports (all are counted).
-const GAPS_SHOWN: usize = 20;
-
-fn summary_json(s: &LatencySummary) -> Value {
-    json!({"p50": s.p50, "p90": s.p90, "p99": s.p99, "p99_9": s.p99_9, "p99_99": s.p99_99,
-           "max": s.max, "mean": (s.mean * 10.0).round() / 10.0, "min": s.min, "count": s.count})
+/// A gap on a named topic, as reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TopicGap {
+    /// The topic.
+    pub topic: String,
+    /// First missing sequence.
+    pub first: u64,
+    /// Last missing sequence.
+    pub last: u64,
 }
 
-impl FanoutReport {
-    /// Bundles the sides of a run.
-    pub fn new(
-        transport: Transport,
-        feed: FeedConfig,
-        publisher: PublisherReport,
-        subscribers: Vec<SubscriberReport>,
-    ) -> Self {
-        FanoutReport { transport, feed, publisher, subscribers }
+/// What a subscriber saw, reported when it stops.
+#[derive(Debug, Clone, Default)]
+pub struct SubscriberReport {
+    /// The subscriber's name.
+    pub name: String,
+    /// Per topic: its tracker (received, missing, gaps), in the subscriber's topic order.
+    pub topics: Vec<(String, SeqTracker)>,
+    /// Latency from each tick's intended send time (coordinated-omission free) when the
+    /// publisher gives one, else from its send time.
+    pub latency: LatencyRecorder,
+    /// Latency from each tick's send time to its receipt.
+    pub latency_raw: LatencyRecorder,
+    /// From the first tick received to the last, in nanoseconds.
+    pub elapsed_ns: u64,
+    /// Messages that could not be decoded (counted, traced, skipped).
+    pub decode_errors: u64,
+    /// Whether the gap rate ever passed [`SLOW_GAP_RATE`](super::SLOW_GAP_RATE) over a second.
+    pub slow: bool,
+    /// Whether every topic's end marker arrived.
+    pub complete: bool,
+    /// Per topic: the last sequence and value received, when
+    /// [`SubscriberConfig::keep_last_values`](super::SubscriberConfig::keep_last_values) is on.
+    pub last_values: Vec<(String, u64, Vec<u8>)>,
+}
+
+impl SubscriberReport {
+    /// Ticks received across topics.
+    pub fn received(&self) -> u64 {
+        self.topics.iter().map(|(_, t)| t.received()).sum()
     }
 
-    /// Every subscriber's latency merged (from intended send times when paced).
-    pub fn merged_latency(&self) -> LatencyRecorder {
-        let mut m = LatencyRecorder::new();
-        for s in &self.subscribers {
-            m.merge(&s.latency);
-        }
-        m
+    /// Ticks known missing across topics.
+    pub fn missing(&self) -> u64 {
+        self.topics.iter().map(|(_, t)| t.missing()).sum()
     }
 
-    /// Every subscriber's raw latency (from send times) merged.
-    pub fn merged_latency_raw(&self) -> LatencyRecorder {
-        let mut m = LatencyRecorder::new();
-        for s in &self.subscribers {
-            m.merge(&s.latency_raw);
-        }
-        m
+    /// Ticks covered by the snapshot this subscriber joined with.
+    pub fn from_snapshot(&self) -> u64 {
+        self.topics.iter().map(|(_, t)| t.from_snapshot()).sum()
     }
 
-    /// Ticks published on the topics subscriber `s` follows.
-    pub fn expected_for(&self, s: &SubscriberReport) -> u64 {
-        s.topics
+    /// The listed gaps, topic by topic.
+    pub fn gaps(&self) -> Vec<TopicGap> {
+        self.topics
             .iter()
-            .filter_map(|(name, _)| self.publisher.last_seq.iter().find(|(n, _)| n == name).map(|(_, q)| *q))
-            .sum()
-    }
-
-    /// True when every subscriber's received + missing + snapshot-covered equals what was
-    /// published on its topics, and its listed gaps add up to its missing count.
-    pub fn accounting_closes(&self) -> bool {
-        self.subscribers.iter().all(|s| {
-            let listed: u64 = s.gaps().iter().map(|g| g.last - g.first + 1).sum();
-            let unlisted = s.topics.iter().any(|(_, t)| t.gaps_unlisted() > 0);
-            s.received() + s.missing() + s.from_snapshot() == self.expected_for(s)
-                && (unlisted || listed == s.missing())
-        })
-    }
-
-    /// One JSON object: `published`, `rate_per_s`, `subscribers` (each with `received`,
-    /// `missing`, `gaps`, `latency_ns`, `latency_raw_ns`), `merged`, `publisher`.
-    pub fn to_json(&self) -> String {
-        let subs: Vec<Value> = self
-            .subscribers
-            .iter()
-            .map(|s| {
-                let gaps: Vec<Value> = s
-                    .gaps()
-                    .iter()
-                    .take(GAPS_SHOWN)
-                    .map(|g| json!({"topic": g.topic, "first": g.first, "last": g.last}))
-                    .collect();
-                json!({
-                    "name": s.name,
-                    "expected": self.expected_for(s),
-                    "received": s.received(),
-                    "missing": s.missing(),
-                    "from_snapshot": s.from_snapshot(),
-                    "gaps": gaps,
-                    "gap_ranges": s.topics.iter().map(|(_, t)| t.gaps().len() as u64 + t.gaps_unlisted()).sum::<u64>(),
-                    "throughput_per_s": rate(s.received(), s.elapsed_ns),
-                    "latency_ns": summary_json(&s.latency.summary()),
-                    "latency_raw_ns": summary_json(&s.latency_raw.summary()),
-                    "decode_errors": s.decode_errors,
-                    "slow": s.slow,
-                    "complete": s.complete,
+            .flat_map(|(name, t)| {
+                t.gaps().iter().map(move |g: &Gap| TopicGap {
+                    topic: name.clone(),
+                    first: g.first,
+                    last: g.last,
                 })
             })
-            .collect();
-        let p = &self.publisher;
-        let v = json!({
-            "transport": self.transport.as_str(),
-            "topics": self.feed.topics.len(),
-            "size": self.feed.payload_size,
-            "rate": self.feed.rate_per_s,
-            "published": p.published,
-            "rate_per_s": p.rate_per_s.round(),
-            "publisher": {
-                "batches": p.batches,
-                "mean_batch": if p.batches > 0 { p.published as f64 / p.batches as f64 } else { 0.0 },
-                "batch_sizes_log2": p.batch_sizes,
-                "stalls": p.stalls,
-                "max_lag_ns": p.max_lag_ns,
-                "acks": p.acks,
-            },
-            "subscribers": subs,
-            "merged": {
-                "received": self.subscribers.iter().map(SubscriberReport::received).sum::<u64>(),
-                "missing": self.subscribers.iter().map(SubscriberReport::missing).sum::<u64>(),
-                "latency_ns": summary_json(&self.merged_latency().summary()),
-                "latency_raw_ns": summary_json(&self.merged_latency_raw().summary()),
-            },
-            "accounting_closes": self.accounting_closes(),
-        });
-        v.to_string()
-    }
-
-    /// A human-readable report.
-    pub fn to_text(&self) -> String {
-        use std::fmt::Write;
-        let mut o = String::new();
-        let p = &self.publisher;
-        let paced = self.feed.rate_per_s > 0;
-        let _ = writeln!(
-            o,
-            "fan-out over {}: {} topics, {} B payloads, target {}",
-            self.transport,
-            self.feed.topics.len(),
-            self.feed.payload_size,
-            if paced { format!("{} ticks/s", self.feed.rate_per_s) } else { "as fast as possible".into() }
-        );
-        let _ = writeln!(
-            o,
-            "publisher: {} ticks in {:.3} s = {:.0} ticks/s; {} messages (mean batch {:.1}); {} stalls over {:?}, max lag {:.1} us",
-            p.published,
-            p.elapsed_ns as f64 / 1e9,
-            p.rate_per_s,
-            p.batches,
-            if p.batches > 0 { p.published as f64 / p.batches as f64 } else { 0.0 },
-            p.stalls,
-            super::STALL_THRESHOLD,
-            p.max_lag_ns as f64 / 1000.0
-        );
-        let us = |ns: u64| ns as f64 / 1000.0;
-        let line = |o: &mut String, label: &str, s: &LatencySummary| {
-            let _ = writeln!(
-                o,
-                "  {label:<10} p50 {:>9.1}  p90 {:>9.1}  p99 {:>9.1}  p99.9 {:>9.1}  p99.99 {:>9.1}  max {:>9.1}  mean {:>9.1}  [us]",
-                us(s.p50), us(s.p90), us(s.p99), us(s.p99_9), us(s.p99_99), us(s.max), s.mean / 1000.0
-            );
-        };
-        let corrected = if paced { "corrected" } else { "latency" };
-        for s in &self.subscribers {
-            let _ = writeln!(
-                o,
-                "{}: received {} of {}, missing {}{}, {:.0} ticks/s{}{}",
-                s.name,
-                s.received(),
-                self.expected_for(s),
-                s.missing(),
-                if s.from_snapshot() > 0 {
-                    format!(", {} from the snapshot", s.from_snapshot())
-                } else {
-                    String::new()
-                },
-                rate(s.received(), s.elapsed_ns),
-                if s.slow { "  ** TOO SLOW: lost ticks **" } else { "" },
-                if s.decode_errors > 0 {
-                    format!(", {} undecodable messages", s.decode_errors)
-                } else {
-                    String::new()
-                },
-            );
-            let gaps = s.gaps();
-            if !gaps.is_empty() {
-                let shown: Vec<String> =
-                    gaps.iter().take(5).map(|g| format!("{} {}..={}", g.topic, g.first, g.last)).collect();
-                let _ = writeln!(
-                    o,
-                    "  gaps: {}{}",
-                    shown.join(", "),
-                    if gaps.len() > 5 { format!(" (+{} more)", gaps.len() - 5) } else { String::new() }
-                );
-            }
-            line(&mut o, corrected, &s.latency.summary());
-            if paced {
-                line(&mut o, "raw", &s.latency_raw.summary());
-            }
-        }
-        let _ = writeln!(o, "all subscribers:");
-        line(&mut o, corrected, &self.merged_latency().summary());
-        if paced {
-            line(&mut o, "raw", &self.merged_latency_raw().summary());
-        }
-        if !self.accounting_closes() {
-            let _ = writeln!(o, "WARNING: the accounting does not close (received + missing != published)");
-        }
-        o
-    }
-}
-
-fn rate(n: u64, ns: u64) -> f64 {
-    if ns == 0 {
-        0.0
-    } else {
-        (n as f64 * 1e9 / ns as f64).round()
+            .collect()
     }
 }

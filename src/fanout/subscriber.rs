@@ -1,402 +1,275 @@
-//! The tick subscriber: a worker handler that unpacks batches, finds every gap, times every tick.
+//! [`TickSubscriber`]: a fan-out subscriber on a worker of an engine, which finds every gap,
+//! times every tick, and hands ticks, gaps and ends to the application by callback or
+//! channel, or keeps only the report.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 
-use super::seq::{Gap, SeqOutcome, SeqTracker};
-use super::tick_subscriber::{Delivered, Event};
-use super::wire::{self, Kind};
-use crate::engine::{Handler, SocketId, WorkerCtx};
+use super::config::SubscriberConfig;
+use super::event::{Event, OwnedEvent, OwnedTick};
+use super::ledger::{Ledger, Sink, SubscriberLive};
+use super::report::SubscriberReport;
+use super::wire;
+use crate::config::{SocketKind, SocketOptions};
+use crate::endpoint::Endpoint;
+use crate::engine::{Engine, Handler, SocketId, SocketSpec, Worker, WorkerCtx};
 use crate::error::{Error, Result};
 use crate::message::Inbound;
-use crate::metrics::LatencyRecorder;
 use crate::sys::now_ns;
 
-/// Missing ticks per received-or-missing tick, over one second, above which a subscriber
-/// reports itself too slow (loudly, in the log and in its report).
-pub const SLOW_GAP_RATE: f64 = 0.001;
-
-/// A gap on a named topic, as reported.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct TopicGap {
-    /// The topic.
-    pub topic: String,
-    /// First missing sequence.
-    pub first: u64,
-    /// Last missing sequence.
-    pub last: u64,
-}
-
-/// What a subscriber saw, reported when it stops.
-#[derive(Debug, Clone, Default)]
-pub struct SubscriberReport {
-    /// The subscriber's name.
-    pub name: String,
-    /// Per topic: its tracker (received, missing, gaps), in the subscriber's topic order.
-    pub topics: Vec<(String, SeqTracker)>,
-    /// Latency from each tick's intended send time (coordinated-omission free) when the
-    /// feed is paced, else from its send time.
-    pub latency: LatencyRecorder,
-    /// Latency from each tick's send time to its receipt.
-    pub latency_raw: LatencyRecorder,
-    /// From the first tick received to the last, in nanoseconds.
-    pub elapsed_ns: u64,
-    /// Messages that could not be decoded (counted, traced, skipped).
-    pub decode_errors: u64,
-    /// Whether the gap rate ever passed [`SLOW_GAP_RATE`] over a second.
-    pub slow: bool,
-    /// Whether every topic's end marker arrived.
-    pub complete: bool,
-    /// The last payload received per topic (conflated consumers want only this).
-    pub last_values: Vec<(String, u64, Vec<u8>)>,
-}
-
-impl SubscriberReport {
-    /// Ticks received across topics.
-    pub fn received(&self) -> u64 {
-        self.topics.iter().map(|(_, t)| t.received()).sum()
-    }
-
-    /// Ticks known missing across topics.
-    pub fn missing(&self) -> u64 {
-        self.topics.iter().map(|(_, t)| t.missing()).sum()
-    }
-
-    /// Ticks covered by the snapshot this subscriber joined with.
-    pub fn from_snapshot(&self) -> u64 {
-        self.topics.iter().map(|(_, t)| t.from_snapshot()).sum()
-    }
-
-    /// The listed gaps, topic by topic.
-    pub fn gaps(&self) -> Vec<TopicGap> {
-        self.topics
-            .iter()
-            .flat_map(|(name, t)| {
-                t.gaps().iter().map(move |g: &Gap| TopicGap {
-                    topic: name.clone(),
-                    first: g.first,
-                    last: g.last,
-                })
-            })
-            .collect()
-    }
-
-    /// Closes the accounting with the publisher's final sequences, for topics whose end
-    /// marker never arrived (the publisher's report is the authority in one process).
-    pub fn close_with(&mut self, last_seq: &[(String, u64)]) {
-        for (name, t) in &mut self.topics {
-            if t.ended_at().is_none() {
-                if let Some((_, last)) = last_seq.iter().find(|(n, _)| n == name) {
-                    t.on_end(*last);
-                }
-            }
-        }
-    }
-}
-
-/// Counters a subscriber updates as it goes, for live progress.
-#[derive(Debug, Default)]
-pub struct SubscriberLive {
-    /// Ticks received so far.
-    pub received: AtomicU64,
-    /// Ticks known missing so far.
-    pub missing: AtomicU64,
-    /// p99 latency of the last second, in nanoseconds.
-    pub p99_ns: AtomicU64,
-}
-
-/// Where a late joiner is in the snapshot exchange.
-enum Join {
-    /// No snapshot wanted: apply updates as they come.
-    Live,
-    /// Snapshot requested; updates are held until it arrives.
-    Waiting { held: Vec<(usize, u64, u64, u64)> },
-}
-
-/// Most updates held while waiting for a snapshot before the subscriber gives up on it.
-const MAX_HELD: usize = 1 << 20;
-
-/// The subscriber's state, owned by its worker.
-pub(super) struct Subscriber {
-    name: String,
-    /// DEALER to the publisher's snapshot ROUTER (snapshot requests, end acknowledgements).
-    dealer: Option<SocketId>,
-    hello: Vec<u8>,
-    /// Topic name to index into `trackers`.
-    index: HashMap<Vec<u8>, usize>,
-    names: Vec<String>,
-    trackers: Vec<SeqTracker>,
-    ended: usize,
-    last_values: Vec<(u64, Vec<u8>)>,
-    keep_values: bool,
-    latency: LatencyRecorder,
-    latency_raw: LatencyRecorder,
-    /// Latency of the current second, for live progress.
-    window: LatencyRecorder,
-    window_start: u64,
-    window_received: u64,
-    window_missing: u64,
-    first_ns: u64,
-    last_ns: u64,
-    decode_errors: u64,
-    slow: bool,
-    consumer_work_ns: u64,
-    join: Join,
+/// A fan-out subscriber.
+///
+/// It subscribes to its groups and to a unique hello prefix (so the publisher sees it
+/// arrive), joins through a snapshot when asked, keeps per-topic accounting (received,
+/// exact missing ranges, latency) returned by [`finish`](Self::finish), and acknowledges
+/// the end through the side channel when it has one. It stops by itself once every topic
+/// has ended. Three ways to consume, one accounting:
+/// [`start`](Self::start) keeps only the report, [`with_callback`](Self::with_callback)
+/// calls a function on the worker thread with every [`Event`], and
+/// [`with_channel`](Self::with_channel) queues owned events for the application.
+pub struct TickSubscriber {
+    /// Taken (dropped) before the worker is stopped, so a worker waiting for room in a full
+    /// channel is released.
+    events: Option<Receiver<OwnedEvent>>,
+    free: Option<Sender<Vec<u8>>>,
+    worker: Option<Worker>,
     live: Arc<SubscriberLive>,
-    reports: crossbeam_channel::Sender<SubscriberReport>,
-    /// Where an app-driven subscriber hands ticks, gaps and ends (see `TickSubscriber`).
-    sink: Option<Sink>,
+    report: Receiver<SubscriberReport>,
 }
 
-/// Called on the worker thread with every event an app-driven subscriber delivers.
-pub(super) type Sink = Box<dyn FnMut(&Event<'_>) + Send>;
+impl std::fmt::Debug for TickSubscriber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TickSubscriber")
+            .field("worker", &self.worker.as_ref().map(Worker::name))
+            .field("channel", &self.events.is_some())
+            .finish()
+    }
+}
 
-impl Subscriber {
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn new(
-        name: String,
-        dealer: Option<SocketId>,
-        hello: Vec<u8>,
-        topics: &[String],
-        snapshot: bool,
-        keep_values: bool,
-        consumer_work: Duration,
-        live: Arc<SubscriberLive>,
-        reports: crossbeam_channel::Sender<SubscriberReport>,
-    ) -> Self {
-        Subscriber {
-            name,
+impl TickSubscriber {
+    /// Starts a subscriber of the publisher at `connect` (and its side channel `side`,
+    /// for snapshot joins and end acknowledgements) that keeps only its report.
+    ///
+    /// # Errors
+    /// A configuration [`SubscriberConfig::validate`] refuses, or a socket that could not
+    /// connect.
+    pub fn start(
+        engine: &Engine,
+        connect: Endpoint,
+        side: Option<Endpoint>,
+        cfg: SubscriberConfig,
+    ) -> Result<Self> {
+        Self::spawn(engine, connect, side, cfg, None, None, None)
+    }
+
+    /// Starts a subscriber that calls `f` with every event, on the worker thread (no hop:
+    /// keep it short, or the socket's HWM fills and the publisher drops, which then shows
+    /// as gaps).
+    ///
+    /// # Errors
+    /// As [`start`](Self::start).
+    pub fn with_callback(
+        engine: &Engine,
+        connect: Endpoint,
+        side: Option<Endpoint>,
+        cfg: SubscriberConfig,
+        f: impl FnMut(&Event<'_>) + Send + 'static,
+    ) -> Result<Self> {
+        Self::spawn(engine, connect, side, cfg, Some(Box::new(f)), None, None)
+    }
+
+    /// Starts a subscriber whose events wait in a channel of `capacity` for
+    /// [`recv_timeout`](Self::recv_timeout) and [`try_recv`](Self::try_recv). A full
+    /// channel makes the worker wait, which pushes back on the socket's HWM (a publisher
+    /// then drops, and the drops arrive as gaps).
+    ///
+    /// # Errors
+    /// As [`start`](Self::start); a `capacity` of 0.
+    pub fn with_channel(
+        engine: &Engine,
+        connect: Endpoint,
+        side: Option<Endpoint>,
+        cfg: SubscriberConfig,
+        capacity: usize,
+    ) -> Result<Self> {
+        if capacity == 0 {
+            return Err(Error::config("capacity", 0, "at least 1 event"));
+        }
+        let (tx, rx) = crossbeam_channel::bounded(capacity);
+        let (free_tx, free_rx) = crossbeam_channel::bounded::<Vec<u8>>(capacity.min(1024));
+        let topics: Vec<Arc<str>> = cfg.topics.iter().map(|t| Arc::from(t.as_str())).collect();
+        let sink: Sink = Box::new(move |ev: &Event<'_>| {
+            let owned = match *ev {
+                Event::Tick(t) => {
+                    let mut payload = free_rx.try_recv().unwrap_or_default();
+                    payload.clear();
+                    payload.extend_from_slice(t.payload);
+                    OwnedEvent::Tick(OwnedTick {
+                        topic: Arc::clone(&topics[t.topic_index]),
+                        topic_index: t.topic_index,
+                        seq: t.seq,
+                        sent_ns: t.sent_ns,
+                        intended_ns: t.intended_ns,
+                        received_ns: t.received_ns,
+                        payload,
+                    })
+                }
+                Event::Gap { topic_index, first, last, .. } => {
+                    OwnedEvent::Gap { topic: Arc::clone(&topics[topic_index]), topic_index, first, last }
+                }
+                Event::End { topic_index, last_seq, .. } => {
+                    OwnedEvent::End { topic: Arc::clone(&topics[topic_index]), topic_index, last_seq }
+                }
+            };
+            // Fails only once the application has let go of the channel (finish, drop):
+            // the accounting goes on without it.
+            let _ = tx.send(owned);
+        });
+        Self::spawn(engine, connect, side, cfg, Some(sink), Some(rx), Some(free_tx))
+    }
+
+    fn spawn(
+        engine: &Engine,
+        connect: Endpoint,
+        side: Option<Endpoint>,
+        cfg: SubscriberConfig,
+        sink: Option<Sink>,
+        events: Option<Receiver<OwnedEvent>>,
+        free: Option<Sender<Vec<u8>>>,
+    ) -> Result<Self> {
+        cfg.validate(side.is_some())?;
+        let hello = format!("{}-{}-{}", cfg.name, std::process::id(), now_ns()).into_bytes();
+        let mut opts = SocketOptions::default();
+        if let Some(h) = cfg.hwm_msgs {
+            opts.hwm(h);
+        }
+        if cfg.conflate {
+            opts.conflate(true);
+        }
+        opts.curve.clone_from(&cfg.curve);
+        let mut spec = SocketSpec::connect(SocketKind::Sub, connect).options(opts);
+        for g in &cfg.groups {
+            spec = spec.subscribe(g.as_bytes());
+        }
+        if !cfg.conflate {
+            // Last: when the publisher sees this, the subscriptions before it are in too.
+            let mut hello_sub = wire::HELLO_PREFIX.to_vec();
+            hello_sub.extend_from_slice(&hello);
+            spec = spec.subscribe(hello_sub);
+        }
+        let live = Arc::new(SubscriberLive::default());
+        let (report_tx, report) = crossbeam_channel::bounded(1);
+        let mut b = engine.worker(&cfg.name).idle(cfg.idle).pin(cfg.pin).batch_max(256);
+        b.socket(spec);
+        // A conflating subscriber sends no hello, so the publisher could not tell its
+        // acknowledgement from a stray one: it neither asks nor acknowledges.
+        let dealer = side.filter(|_| !cfg.conflate).map(|ep| {
+            let mut o = SocketOptions::default();
+            o.curve.clone_from(&cfg.curve);
+            b.socket(SocketSpec::connect(SocketKind::Dealer, ep).options(o))
+        });
+        let handler = SubscriberHandler {
+            ledger: Ledger::new(&cfg, Arc::clone(&live), sink),
             dealer,
             hello,
-            index: topics.iter().enumerate().map(|(i, t)| (t.as_bytes().to_vec(), i)).collect(),
-            names: topics.to_vec(),
-            trackers: topics.iter().map(|_| SeqTracker::new()).collect(),
-            ended: 0,
-            last_values: topics.iter().map(|_| (0, Vec::new())).collect(),
-            keep_values,
-            latency: LatencyRecorder::new(),
-            latency_raw: LatencyRecorder::new(),
-            window: LatencyRecorder::new(),
-            window_start: 0,
-            window_received: 0,
-            window_missing: 0,
-            first_ns: 0,
-            last_ns: 0,
-            decode_errors: 0,
-            slow: false,
-            consumer_work_ns: consumer_work.as_nanos() as u64,
-            join: if snapshot { Join::Waiting { held: Vec::new() } } else { Join::Live },
-            live,
-            reports,
-            sink: None,
-        }
-    }
-
-    /// Hands every in-order tick, every gap found and every topic's end to `sink`, on the
-    /// worker thread (snapshot joins hold updates without their payloads, so they are not
-    /// combined with a sink: the caller refuses that).
-    pub(super) fn with_sink(mut self, sink: Sink) -> Self {
-        self.sink = Some(sink);
-        self
-    }
-
-    /// Applies one tick: sequence accounting and latency.
-    fn apply(&mut self, k: usize, seq: u64, sent_ns: u64, intended_ns: u64, now: u64) -> SeqOutcome {
-        let before = self.trackers[k].missing();
-        let outcome = self.trackers[k].on_tick(seq);
-        match outcome {
-            SeqOutcome::Stale => return outcome,
-            SeqOutcome::Invalid => {
-                self.decode_errors += 1;
-                return outcome;
-            }
-            _ => {}
-        }
-        self.window_missing += self.trackers[k].missing() - before;
-        self.window_received += 1;
-        let raw = now.saturating_sub(sent_ns);
-        let from = if intended_ns != 0 { intended_ns } else { sent_ns };
-        let corrected = now.saturating_sub(from);
-        self.latency_raw.record(raw);
-        self.latency.record(corrected);
-        self.window.record(corrected);
-        outcome
-    }
-
-    fn on_control(&mut self, k: usize, kind: Kind, last_seq: u64) {
-        let t = &mut self.trackers[k];
-        let before = t.missing();
-        let (gap, ended) = match kind {
-            Kind::End if t.ended_at().is_none() => {
-                self.ended += 1;
-                (t.on_end(last_seq), true)
-            }
-            Kind::End => (None, false),
-            _ => (t.on_last(last_seq), false),
+            snapshot_join: cfg.snapshot_join,
+            reports: report_tx,
         };
-        self.window_missing += self.trackers[k].missing() - before;
-        if let Some(sink) = self.sink.as_mut() {
-            let topic = self.names[k].as_str();
-            if let Some(g) = gap {
-                sink(&Event::Gap { topic, topic_index: k, first: g.first, last: g.last });
-            }
-            if ended {
-                sink(&Event::End { topic, topic_index: k, last_seq });
-            }
+        let worker = b.handler(handler).spawn()?;
+        Ok(TickSubscriber { events, free, worker: Some(worker), live, report })
+    }
+
+    /// The next event, waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// `Timeout` when none came; `Disconnected` once the subscriber has stopped (every
+    /// topic ended) and every event was received, and always for a subscriber without a
+    /// channel.
+    pub fn recv_timeout(&self, timeout: Duration) -> std::result::Result<OwnedEvent, RecvTimeoutError> {
+        match &self.events {
+            Some(rx) => rx.recv_timeout(timeout),
+            None => Err(RecvTimeoutError::Disconnected),
         }
     }
 
-    fn roll_window(&mut self, now: u64) {
-        if self.window_start == 0 {
-            self.window_start = now;
-            return;
+    /// The next event if one is waiting.
+    ///
+    /// # Errors
+    /// `Empty`, or `Disconnected` as for [`recv_timeout`](Self::recv_timeout).
+    pub fn try_recv(&self) -> std::result::Result<OwnedEvent, TryRecvError> {
+        match &self.events {
+            Some(rx) => rx.try_recv(),
+            None => Err(TryRecvError::Disconnected),
         }
-        if now.saturating_sub(self.window_start) < 1_000_000_000 {
-            return;
-        }
-        self.judge_window();
     }
 
-    /// Reports loudly when the current window lost more than [`SLOW_GAP_RATE`] of its ticks,
-    /// then starts a new window.
-    fn judge_window(&mut self) {
-        let now = now_ns();
-        let total = self.window_received + self.window_missing;
-        if total > 0 && self.window_missing as f64 / total as f64 > SLOW_GAP_RATE {
-            self.slow = true;
-            tracing::warn!(
-                subscriber = %self.name,
-                missing = self.window_missing,
-                received = self.window_received,
-                "subscriber too slow: {:.2}% of ticks lost in the last window (up to 1 s)",
-                100.0 * self.window_missing as f64 / total as f64
-            );
+    /// Gives a tick's payload buffer back for a later tick, so a steady stream allocates
+    /// nothing (optional: a dropped event is simply freed).
+    pub fn recycle(&self, event: OwnedEvent) {
+        if let (OwnedEvent::Tick(t), Some(free)) = (event, &self.free) {
+            let _ = free.try_send(t.payload);
         }
-        if !self.window.is_empty() {
-            // One `tracing` span per interval (fields in ns); shown with RUST_LOG=info.
-            let summary = self.window.summary();
-            self.live.p99_ns.store(summary.p99, Ordering::Relaxed);
-            summary.emit("fanout subscriber");
-        }
-        self.window.reset();
-        self.window_start = now;
-        self.window_received = 0;
-        self.window_missing = 0;
     }
 
-    fn on_snapshot(&mut self, ctx: &mut WorkerCtx<'_>, body: &[u8]) -> Result<()> {
-        let entries = wire::decode_snapshot(body)
-            .map_err(|reason| Error::Decode { context: format!("{}: snapshot reply", self.name), reason })?;
-        for e in entries {
-            if let Some(&k) = self.index.get(&e.topic) {
-                self.trackers[k].start_after_snapshot(e.last_seq);
-                self.last_values[k] = (e.last_seq, e.last_value);
-            }
-        }
-        let held = match std::mem::replace(&mut self.join, Join::Live) {
-            Join::Waiting { held } => held,
-            Join::Live => Vec::new(),
+    /// Ticks received so far (updated every 1024 ticks and every second).
+    pub fn received(&self) -> u64 {
+        self.live.received.load(Ordering::Relaxed)
+    }
+
+    /// Ticks known missing so far (updated as [`received`](Self::received)).
+    pub fn missing(&self) -> u64 {
+        self.live.missing.load(Ordering::Relaxed)
+    }
+
+    /// The p99 latency of the last one-second window, in nanoseconds (0 before the first).
+    pub fn recent_p99_ns(&self) -> u64 {
+        self.live.p99_ns.load(Ordering::Relaxed)
+    }
+
+    /// Stops delivering events (those not yet received are discarded: receive until
+    /// `Disconnected` first to have them all), waits up to `timeout` for the end of every
+    /// topic, stops the subscriber and returns its accounting (`complete` says whether
+    /// every end marker arrived).
+    ///
+    /// # Errors
+    /// A worker that panicked or failed; [`Error::Stopped`] when it ended without a report.
+    pub fn finish(mut self, timeout: Duration) -> Result<SubscriberReport> {
+        drop(self.events.take());
+        let early = self.report.recv_timeout(timeout).ok();
+        let stopped = match self.worker.take() {
+            Some(w) => w.stop(),
+            None => return Err(Error::Stopped("the tick subscriber already finished".into())),
         };
-        let now = now_ns();
-        for (k, seq, sent, intended) in held {
-            self.apply(k, seq, sent, intended, now);
-        }
-        self.publish_live();
-        let _ = ctx;
-        Ok(())
-    }
-
-    fn publish_live(&self) {
-        let received: u64 = self.trackers.iter().map(SeqTracker::received).sum();
-        let missing: u64 = self.trackers.iter().map(SeqTracker::missing).sum();
-        self.live.received.store(received, Ordering::Relaxed);
-        self.live.missing.store(missing, Ordering::Relaxed);
-    }
-
-    fn on_tick_message(&mut self, ctx: &mut WorkerCtx<'_>, msg: &Inbound<'_>) -> Result<()> {
-        // Built only on the error path: the hot path allocates nothing.
-        fn bad(name: &str, reason: String) -> Error {
-            Error::Decode { context: format!("{name}: SUB socket"), reason }
-        }
-        let n = msg.len();
-        if n > 2 {
-            return Err(bad(&self.name, format!("{n} frames; a tick message has 1 or 2")));
-        }
-        let mut frames = [&[][..]; 2];
-        for (slot, f) in frames.iter_mut().zip(msg.iter()) {
-            *slot = f;
-        }
-        let (_group, body) = wire::split_frames(&frames[..n]).map_err(|r| bad(&self.name, r))?;
-        let d = wire::decode(body).map_err(|r| bad(&self.name, r))?;
-        let now = now_ns();
-        if self.first_ns == 0 {
-            self.first_ns = now;
-        }
-        self.last_ns = now;
-        for rec in d.records() {
-            let rec = rec.map_err(|r| bad(&self.name, r))?;
-            // A group carries topics this subscriber does not follow: skip them.
-            let Some(&k) = self.index.get(rec.topic) else { continue };
-            if d.kind != Kind::Data {
-                if self.keep_values && rec.seq > self.last_values[k].0 {
-                    let v = &mut self.last_values[k];
-                    v.0 = rec.seq;
-                    v.1.clear();
-                    v.1.extend_from_slice(rec.payload);
-                }
-                if matches!(self.join, Join::Live) {
-                    self.on_control(k, d.kind, rec.seq);
-                }
-                continue;
-            }
-            if self.consumer_work_ns > 0 {
-                let until = now_ns() + self.consumer_work_ns;
-                while now_ns() < until {
-                    std::hint::spin_loop();
-                }
-            }
-            if self.keep_values {
-                let v = &mut self.last_values[k];
-                v.0 = rec.seq;
-                v.1.clear();
-                v.1.extend_from_slice(rec.payload);
-            }
-            match &mut self.join {
-                Join::Live => {
-                    let outcome = self.apply(k, rec.seq, rec.sent_ns, rec.intended_ns, now);
-                    if let Some(sink) = self.sink.as_mut() {
-                        deliver(sink, &self.names[k], k, outcome, &rec, now);
-                    }
-                }
-                Join::Waiting { held } if held.len() < MAX_HELD => {
-                    held.push((k, rec.seq, rec.sent_ns, rec.intended_ns))
-                }
-                Join::Waiting { .. } => {
-                    return Err(bad(&self.name, format!("no snapshot after {MAX_HELD} held updates")))
-                }
-            }
-        }
-        self.roll_window(now);
-        if self.ended == self.trackers.len() && matches!(self.join, Join::Live) {
-            if let Some(dealer) = self.dealer {
-                let _ = ctx.send_parts(dealer, &[wire::DONE_ACK, &self.hello]);
-            }
-            ctx.stop();
-        }
-        if self.window_received % 1024 == 0 {
-            self.publish_live();
-        }
-        Ok(())
+        let report = early.or_else(|| self.report.try_recv().ok());
+        stopped?;
+        report.ok_or_else(|| Error::Stopped("the subscriber ended without its report".into()))
     }
 }
 
-impl Handler for Subscriber {
+impl Drop for TickSubscriber {
+    fn drop(&mut self) {
+        // The channel first: a worker blocked on a full channel then sees its stop.
+        drop(self.events.take());
+        drop(self.worker.take());
+    }
+}
+
+/// The subscriber's handler, on its worker: sockets around the [`Ledger`].
+struct SubscriberHandler {
+    ledger: Ledger,
+    /// DEALER to the publisher's side channel (snapshot requests, end acknowledgements).
+    dealer: Option<SocketId>,
+    hello: Vec<u8>,
+    snapshot_join: bool,
+    reports: Sender<SubscriberReport>,
+}
+
+impl Handler for SubscriberHandler {
     fn on_start(&mut self, ctx: &mut WorkerCtx<'_>) -> Result<()> {
-        if let (Join::Waiting { .. }, Some(dealer)) = (&self.join, self.dealer) {
+        if let (true, Some(dealer)) = (self.snapshot_join, self.dealer) {
             ctx.send_parts(dealer, &[wire::SNAPSHOT_REQUEST, &self.hello])?;
         }
         Ok(())
@@ -404,73 +277,32 @@ impl Handler for Subscriber {
 
     fn on_message(&mut self, ctx: &mut WorkerCtx<'_>, socket: SocketId, msg: &Inbound<'_>) -> Result<()> {
         if Some(socket) == self.dealer {
-            return self.on_snapshot(ctx, msg.last());
+            return self.ledger.on_snapshot(msg.last(), now_ns());
         }
-        let r = self.on_tick_message(ctx, msg);
-        if r.is_err() {
-            self.decode_errors += 1;
+        let n = msg.len();
+        if n > 2 {
+            return Err(self.ledger.refuse(format!("{n} frames; a tick message has 1 or 2")));
         }
-        r
+        let mut frames = [&[][..]; 2];
+        for (slot, f) in frames.iter_mut().zip(msg.iter()) {
+            *slot = f;
+        }
+        self.ledger.on_message(&frames[..n], now_ns())?;
+        if self.ledger.all_ended() {
+            if let Some(dealer) = self.dealer {
+                let _ = ctx.send_parts(dealer, &[wire::DONE_ACK, &self.hello]);
+            }
+            ctx.stop();
+        }
+        Ok(())
     }
 
     fn on_tick(&mut self, _ctx: &mut WorkerCtx<'_>) -> Result<bool> {
-        let now = now_ns();
-        if self.window_start != 0 && now.saturating_sub(self.window_start) >= 1_000_000_000 {
-            self.roll_window(now);
-            self.publish_live();
-        }
+        self.ledger.on_timer(now_ns());
         Ok(false)
     }
 
     fn on_stop(&mut self, _ctx: &mut WorkerCtx<'_>) {
-        // Stopped before the snapshot came: what was received still counts as received.
-        if let Join::Waiting { held } = std::mem::replace(&mut self.join, Join::Live) {
-            if !held.is_empty() {
-                tracing::warn!(subscriber = %self.name, held = held.len(), "no snapshot arrived; applying the updates held for it");
-            }
-            let now = now_ns();
-            for (k, seq, sent, intended) in held {
-                self.apply(k, seq, sent, intended, now);
-            }
-        }
-        // The last, partial window counts too: a short run can be too slow.
-        self.judge_window();
-        self.publish_live();
-        let report = SubscriberReport {
-            name: self.name.clone(),
-            topics: self.names.iter().cloned().zip(self.trackers.iter().cloned()).collect(),
-            latency: std::mem::take(&mut self.latency),
-            latency_raw: std::mem::take(&mut self.latency_raw),
-            elapsed_ns: self.last_ns.saturating_sub(self.first_ns),
-            decode_errors: self.decode_errors,
-            slow: self.slow,
-            complete: self.ended == self.trackers.len(),
-            last_values: self
-                .names
-                .iter()
-                .zip(&self.last_values)
-                .map(|(n, (seq, v))| (n.clone(), *seq, v.clone()))
-                .collect(),
-        };
-        let _ = self.reports.send(report);
+        let _ = self.reports.send(self.ledger.finish(now_ns()));
     }
-}
-
-/// Hands a received tick to the application: the gap before it first, if any; nothing for
-/// a stale or invalid sequence.
-fn deliver(sink: &mut Sink, topic: &str, k: usize, outcome: SeqOutcome, rec: &wire::Tick<'_>, now: u64) {
-    match outcome {
-        SeqOutcome::Stale | SeqOutcome::Invalid => return,
-        SeqOutcome::Gap(g) => sink(&Event::Gap { topic, topic_index: k, first: g.first, last: g.last }),
-        SeqOutcome::InOrder => {}
-    }
-    sink(&Event::Tick(Delivered {
-        topic,
-        topic_index: k,
-        seq: rec.seq,
-        sent_ns: rec.sent_ns,
-        intended_ns: rec.intended_ns,
-        received_ns: now,
-        payload: rec.payload,
-    }));
 }

@@ -27,6 +27,14 @@
 //! [`TickPublisher`](super::TickPublisher) carry the time the application handed them over. `sent_ns` and `intended_ns`
 //! are CLOCK_MONOTONIC, comparable across processes of one host.
 
+use crate::error::{Error, Result};
+
+/// A decoding failure of the wire format; the caller replaces the context with where the
+/// bytes came from.
+fn malformed(reason: impl Into<String>) -> Error {
+    Error::Decode { context: "a fan-out message".into(), reason: reason.into() }
+}
+
 /// The format version this code writes and reads.
 pub const VERSION: u8 = 1;
 /// Bytes of a body header.
@@ -177,9 +185,9 @@ pub struct Records<'a> {
     kind: Kind,
 }
 
-fn take<'a>(r: &mut &'a [u8], n: usize, what: &str) -> Result<&'a [u8], String> {
+fn take<'a>(r: &mut &'a [u8], n: usize, what: &str) -> Result<&'a [u8]> {
     if r.len() < n {
-        return Err(format!("{what} truncated: {} of {n} bytes", r.len()));
+        return Err(malformed(format!("{what} truncated: {} of {n} bytes", r.len())));
     }
     let (head, tail) = r.split_at(n);
     *r = tail;
@@ -193,11 +201,11 @@ fn u64_le(b: &[u8]) -> u64 {
 }
 
 impl<'a> Records<'a> {
-    fn read(&mut self) -> Result<Tick<'a>, String> {
+    fn read(&mut self) -> Result<Tick<'a>> {
         let r = &mut self.rest;
         let tl = take(r, 1, "topic length")?[0] as usize;
         if tl == 0 {
-            return Err("empty topic".into());
+            return Err(malformed("empty topic"));
         }
         let topic = take(r, tl, "topic")?;
         if self.kind != Kind::Data {
@@ -220,7 +228,7 @@ impl<'a> Records<'a> {
 }
 
 impl<'a> Iterator for Records<'a> {
-    type Item = Result<Tick<'a>, String>;
+    type Item = Result<Tick<'a>>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.left == 0 {
@@ -236,34 +244,43 @@ impl<'a> Iterator for Records<'a> {
 }
 
 /// Splits a received message into group and body: two frames, or one `group 0x00 body` frame.
-pub fn split_frames<'a>(frames: &[&'a [u8]]) -> Result<(&'a [u8], &'a [u8]), String> {
+///
+/// # Errors
+/// [`Error::Decode`] for another frame count or a single frame without a NUL.
+pub fn split_frames<'a>(frames: &[&'a [u8]]) -> Result<(&'a [u8], &'a [u8])> {
     match frames {
         [group, body] => Ok((group, body)),
         [single] => {
             let nul = single
                 .iter()
                 .position(|&b| b == 0)
-                .ok_or("single-frame message without a NUL after the group")?;
+                .ok_or_else(|| malformed("single-frame message without a NUL after the group"))?;
             Ok((&single[..nul], &single[nul + 1..]))
         }
-        other => Err(format!("{} frames; a tick message has 1 or 2", other.len())),
+        other => Err(malformed(format!("{} frames; a tick message has 1 or 2", other.len()))),
     }
 }
 
 /// Decodes a body's header; malformed input is an error saying what is wrong (the caller
 /// adds where it came from), never a panic.
-pub fn decode(body: &[u8]) -> Result<Decoded<'_>, String> {
+///
+/// # Errors
+/// [`Error::Decode`] for a short body, another version or an unknown kind.
+pub fn decode(body: &[u8]) -> Result<Decoded<'_>> {
     if body.len() < BODY_HEADER {
-        return Err(format!("body of {} bytes is shorter than its {BODY_HEADER}-byte header", body.len()));
+        return Err(malformed(format!(
+            "body of {} bytes is shorter than its {BODY_HEADER}-byte header",
+            body.len()
+        )));
     }
     if body[0] != VERSION {
-        return Err(format!("wire version {} (this build reads {VERSION})", body[0]));
+        return Err(malformed(format!("wire version {} (this build reads {VERSION})", body[0])));
     }
     let kind = match body[1] {
         0 => Kind::Data,
         1 => Kind::Heartbeat,
         2 => Kind::End,
-        k => return Err(format!("unknown body kind {k}")),
+        k => return Err(malformed(format!("unknown body kind {k}"))),
     };
     Ok(Decoded { kind, count: u16::from_le_bytes([body[2], body[3]]), records: &body[BODY_HEADER..] })
 }
@@ -308,7 +325,7 @@ mod tests {
     #[test]
     fn garbage_is_an_error_never_a_panic() {
         assert!(decode(b"").is_err());
-        assert!(decode(&[9, 0, 0, 0]).unwrap_err().contains("version 9"));
+        assert!(decode(&[9, 0, 0, 0]).unwrap_err().to_string().contains("version 9"));
         assert!(decode(&[1, 7, 0, 0]).is_err());
         let mut w = BodyWriter::new(Kind::Data);
         w.push(b"topic", 1, 1, &[0; 10]);
@@ -368,28 +385,24 @@ pub fn encode_snapshot(entries: &[SnapshotEntry], out: &mut Vec<u8>) {
 }
 
 /// Decodes a snapshot; malformed input is an error naming the problem.
-pub fn decode_snapshot(mut b: &[u8]) -> Result<Vec<SnapshotEntry>, String> {
-    fn take<'a>(b: &mut &'a [u8], n: usize, what: &str) -> Result<&'a [u8], String> {
-        if b.len() < n {
-            return Err(format!("snapshot truncated in {what}"));
-        }
-        let (head, tail) = b.split_at(n);
-        *b = tail;
-        Ok(head)
-    }
-    let n = u16::from_le_bytes(take(&mut b, 2, "count")?.try_into().map_err(|_| "count")?);
-    let mut out = Vec::with_capacity(n as usize);
+///
+/// # Errors
+/// [`Error::Decode`] for a truncated snapshot or trailing bytes.
+pub fn decode_snapshot(mut b: &[u8]) -> Result<Vec<SnapshotEntry>> {
+    let b = &mut b;
+    let count = take(b, 2, "snapshot count")?;
+    let n = u16::from_le_bytes([count[0], count[1]]);
+    let mut out = Vec::with_capacity(usize::from(n));
     for _ in 0..n {
-        let tl = take(&mut b, 1, "topic length")?[0] as usize;
-        let topic = take(&mut b, tl, "topic")?.to_vec();
-        let last_seq = u64::from_le_bytes(take(&mut b, 8, "last_seq")?.try_into().map_err(|_| "last_seq")?);
-        let vl = u16::from_le_bytes(take(&mut b, 2, "value length")?.try_into().map_err(|_| "value length")?)
-            as usize;
-        let last_value = take(&mut b, vl, "value")?.to_vec();
+        let tl = usize::from(take(b, 1, "snapshot topic length")?[0]);
+        let topic = take(b, tl, "snapshot topic")?.to_vec();
+        let last_seq = u64_le(take(b, 8, "snapshot last_seq")?);
+        let vl = take(b, 2, "snapshot value length")?;
+        let last_value = take(b, usize::from(u16::from_le_bytes([vl[0], vl[1]])), "snapshot value")?.to_vec();
         out.push(SnapshotEntry { topic, last_seq, last_value });
     }
     if !b.is_empty() {
-        return Err(format!("{} trailing bytes after the snapshot", b.len()));
+        return Err(malformed(format!("{} trailing bytes after the snapshot", b.len())));
     }
     Ok(out)
 }
@@ -411,6 +424,6 @@ mod snapshot_tests {
             assert!(decode_snapshot(&buf[..n]).is_err(), "prefix {n}");
         }
         buf.push(0);
-        assert!(decode_snapshot(&buf).unwrap_err().contains("trailing"));
+        assert!(decode_snapshot(&buf).unwrap_err().to_string().contains("trailing"));
     }
 }

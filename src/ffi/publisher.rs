@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::engine::ztick_engine;
 use super::{arg, arg_mut, arg_str, arg_strs, c_string, guard, guard_or, ztick_result, Failure};
 use crate::endpoint::Endpoint;
-use crate::fanout::{PublishError, TickPublisher, TickPublisherConfig};
+use crate::fanout::{PublishError, PublisherConfig, TickPublisher};
 
 /// A tick publisher: an XPUB on its own worker, fed by the application.
 pub struct ztick_publisher {
@@ -56,7 +56,7 @@ pub struct ztick_publisher_stats {
 }
 
 fn defaults() -> ztick_publisher_options {
-    let d = TickPublisherConfig::default();
+    let d = PublisherConfig::default();
     ztick_publisher_options {
         groups: 1,
         max_batch: d.max_batch as u32,
@@ -120,21 +120,21 @@ pub unsafe extern "C" fn ztick_publisher_new(
             // SAFETY: not NULL: a C string by the caller's contract.
             false => Some(unsafe { arg_str(opts.snapshot_endpoint, "options.snapshot_endpoint") }?.parse()?),
         };
-        let cfg = TickPublisherConfig {
+        let cfg = PublisherConfig {
             topics,
             groups: opts.groups as usize,
             max_batch: opts.max_batch as usize,
             max_delay: Duration::from_micros(opts.max_delay_us),
             heartbeat: Duration::from_millis(opts.heartbeat_ms),
             eos_linger: Duration::from_millis(opts.eos_linger_ms),
-            hwm: (opts.hwm > 0).then_some(opts.hwm),
+            hwm_msgs: (opts.hwm > 0).then_some(opts.hwm),
             capacity: opts.capacity as usize,
-            ..TickPublisherConfig::default()
+            ..PublisherConfig::default()
         };
         let p = TickPublisher::start(&engine.inner, endpoint.parse()?, snapshot, cfg)?;
         let handle = Box::new(ztick_publisher {
             endpoint: c_string(&p.endpoint().to_string()),
-            snapshot_endpoint: p.snapshot_endpoint().map(|e| c_string(&e.to_string())),
+            snapshot_endpoint: p.side_endpoint().map(|e| c_string(&e.to_string())),
             inner: Some(p),
         });
         // SAFETY: checked not NULL; writable by the caller's contract.

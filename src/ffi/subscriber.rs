@@ -210,19 +210,18 @@ pub unsafe extern "C" fn ztick_subscriber_new(
             // SAFETY: not NULL: a C string by the caller's contract.
             false => Some(unsafe { arg_str(opts.snapshot_endpoint, "options.snapshot_endpoint") }?.parse()?),
         };
-        let names: Vec<&str> = topics.iter().map(String::as_str).collect();
-        let mut cfg = SubscriberConfig::new(endpoint.parse()?, &names);
+        let connect: Endpoint = endpoint.parse()?;
+        let mut cfg = SubscriberConfig::for_topics(&topics);
         if !groups.is_empty() {
             cfg.groups = groups;
         }
-        cfg.snapshot_endpoint = snapshot;
-        cfg.hwm = (opts.hwm > 0).then_some(opts.hwm);
+        cfg.hwm_msgs = (opts.hwm > 0).then_some(opts.hwm);
         let c_topics = Arc::new(topics.iter().map(|t| c_string(t)).collect::<Vec<_>>());
         let inner = match callback {
             Some(f) => {
                 let topics = Arc::clone(&c_topics);
                 let user = UserData(user_data);
-                TickSubscriber::with_callback(&engine.inner, &cfg, move |ev| {
+                TickSubscriber::with_callback(&engine.inner, connect, snapshot, cfg, move |ev| {
                     let user = &user;
                     let e = c_event(ev, &topics);
                     // SAFETY: the caller's callback, given its own user_data and an event
@@ -230,7 +229,9 @@ pub unsafe extern "C" fn ztick_subscriber_new(
                     unsafe { f(user.0, &e) };
                 })?
             }
-            None => TickSubscriber::with_channel(&engine.inner, &cfg, opts.capacity as usize)?,
+            None => {
+                TickSubscriber::with_channel(&engine.inner, connect, snapshot, cfg, opts.capacity as usize)?
+            }
         };
         let handle = Box::new(ztick_subscriber { inner: Some(inner), topics: c_topics, current: None });
         // SAFETY: checked not NULL; writable by the caller's contract.

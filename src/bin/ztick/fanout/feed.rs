@@ -1,0 +1,165 @@
+//! The synthetic feed of `ztick fanout`: a paced (or as-fast-as-possible) round-robin
+//! generator, run as a [`TickSource`] on the publisher's own worker, so a tick leaves with
+//! no hand-off between threads. It counts how far behind its schedule it falls.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ztick::fanout::{SourceOut, SourcePoll, TickSource};
+
+/// How far behind its schedule the feed may fall before a pass counts as a stall.
+pub(crate) const STALL_THRESHOLD: Duration = Duration::from_millis(1);
+/// Most ticks generated in one pass, so a feed far behind still lets its worker serve its
+/// sockets.
+const MAX_TICKS_PER_PASS: u64 = 4096;
+/// How often a feed waiting for its subscribers looks again (their subscriptions also wake
+/// the worker).
+const WAIT_POLL_NS: u64 = 1_000_000;
+
+/// What the feed publishes.
+#[derive(Debug, Clone)]
+pub(crate) struct FeedSpec {
+    /// Ticks per second over all topics (round-robin); 0 = as fast as possible.
+    pub(crate) rate_per_s: u64,
+    /// How long to publish.
+    pub(crate) duration: Duration,
+    /// Publish exactly this many ticks instead.
+    pub(crate) max_ticks: Option<u64>,
+    /// Payload bytes per tick.
+    pub(crate) payload_bytes: usize,
+    /// Most ticks per message: an unpaced feed generates this many per topic per pass.
+    pub(crate) max_batch: usize,
+    /// The coalescing window of a paced feed: it sleeps until a tick is due plus this
+    /// long, then publishes everything due, so a tick leaves at most this late. Measured
+    /// here at 100,000 ticks/s, 8 topics, 2 subscribers over ipc: 20 µs cut p99 from
+    /// 1.2 ms to 0.3 ms for 20 µs more at p50, because the subscribers then wake for a
+    /// third as many messages.
+    pub(crate) max_delay: Duration,
+    /// Subscribers to wait for before the first tick.
+    pub(crate) wait_subscribers: usize,
+}
+
+/// The feed's own figures, read by the command while and after it runs.
+#[derive(Debug, Default)]
+pub(crate) struct FeedStats {
+    /// Passes that found the feed more than [`STALL_THRESHOLD`] behind schedule.
+    pub(crate) stalls: AtomicU64,
+    /// The furthest behind schedule it fell, in nanoseconds.
+    pub(crate) max_lag_ns: AtomicU64,
+}
+
+/// The generator's state, owned by the publisher's worker.
+pub(crate) struct SyntheticFeed {
+    spec: FeedSpec,
+    payload: Vec<u8>,
+    started: bool,
+    start_ns: u64,
+    /// Ticks generated so far; tick `i` is intended to leave at `start + i / rate`.
+    generated: u64,
+    /// Ticks to publish in all (paced, or `max_ticks`); `None`: until the duration ends.
+    total: Option<u64>,
+    end_ns: u64,
+    stats: Arc<FeedStats>,
+}
+
+impl SyntheticFeed {
+    pub(crate) fn new(spec: FeedSpec, stats: Arc<FeedStats>) -> Self {
+        SyntheticFeed {
+            payload: vec![0xA5; spec.payload_bytes],
+            spec,
+            started: false,
+            start_ns: 0,
+            generated: 0,
+            total: None,
+            end_ns: 0,
+            stats,
+        }
+    }
+
+    fn start(&mut self, now: u64) {
+        self.started = true;
+        self.start_ns = now;
+        let dur = u64::try_from(self.spec.duration.as_nanos()).unwrap_or(u64::MAX);
+        self.end_ns = now.saturating_add(dur);
+        self.total = match (self.spec.max_ticks, self.spec.rate_per_s) {
+            (Some(n), _) => Some(n),
+            (None, 0) => None,
+            (None, r) => Some((u128::from(r) * u128::from(dur) / 1_000_000_000) as u64),
+        };
+    }
+
+    /// When tick `i` should leave under the schedule; 0 when unpaced.
+    fn intended_ns(&self, i: u64) -> u64 {
+        match self.spec.rate_per_s {
+            0 => 0,
+            r => self.start_ns + (u128::from(i) * 1_000_000_000 / u128::from(r)) as u64,
+        }
+    }
+
+    fn window_ns(&self) -> u64 {
+        u64::try_from(self.spec.max_delay.as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Generates the ticks due by `now`.
+    fn publish_due(&mut self, now: u64, out: &mut SourceOut<'_>) -> ztick::Result<()> {
+        let ntopics = out.topics() as u64;
+        let due = match (self.spec.rate_per_s, self.total) {
+            (0, total) => {
+                let burst = self.generated + self.spec.max_batch as u64 * ntopics;
+                total.map_or(burst, |t| t.min(burst))
+            }
+            // The oldest due tick has not yet waited out the coalescing window: let more
+            // ticks fall due so they leave together.
+            (_, _) if now < self.intended_ns(self.generated).saturating_add(self.window_ns()) => {
+                return Ok(())
+            }
+            (r, total) => {
+                let elapsed = now.saturating_sub(self.start_ns);
+                let by_clock = (u128::from(elapsed) * u128::from(r) / 1_000_000_000) as u64 + 1;
+                total.map_or(by_clock, |t| t.min(by_clock))
+            }
+        };
+        let due = due.min(self.generated + MAX_TICKS_PER_PASS);
+        if self.spec.rate_per_s > 0 && due > self.generated {
+            let lag = now.saturating_sub(self.intended_ns(self.generated));
+            self.stats.max_lag_ns.fetch_max(lag, Ordering::Relaxed);
+            if lag > STALL_THRESHOLD.as_nanos() as u64 {
+                self.stats.stalls.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        while self.generated < due {
+            let i = self.generated;
+            out.publish((i % ntopics) as usize, self.intended_ns(i), &self.payload)?;
+            self.generated += 1;
+        }
+        Ok(())
+    }
+}
+
+impl TickSource for SyntheticFeed {
+    fn poll(&mut self, now: u64, out: &mut SourceOut<'_>) -> ztick::Result<SourcePoll> {
+        if !self.started {
+            if out.subscribers() < self.spec.wait_subscribers {
+                return Ok(SourcePoll::WakeAt(now + WAIT_POLL_NS));
+            }
+            self.start(now);
+        }
+        self.publish_due(now, out)?;
+        let done = match self.total {
+            Some(t) => self.generated >= t,
+            None => now >= self.end_ns,
+        };
+        if done {
+            return Ok(SourcePoll::Done);
+        }
+        // Everything due now leaves at the end of this pass. A paced feed sleeps until the
+        // next tick is due plus the coalescing window: the ticks that fall due meanwhile
+        // leave together, each at most `max_delay` late (which the latency from intended
+        // send times shows). An unpaced one comes straight back.
+        Ok(SourcePoll::WakeAt(match self.spec.rate_per_s {
+            0 => now,
+            _ => self.intended_ns(self.generated).saturating_add(self.window_ns()),
+        }))
+    }
+}

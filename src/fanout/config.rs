@@ -1,0 +1,232 @@
+//! The fan-out's two configurations, one per side, with every default in one place.
+
+use std::time::Duration;
+
+use crate::curve::Curve;
+use crate::engine::IdleStrategy;
+use crate::error::{Error, Result};
+
+/// Largest payload one tick can carry: the wire format's length field is 16 bits.
+pub const MAX_PAYLOAD: usize = u16::MAX as usize;
+
+/// The default topics of both sides: `t0` … `t7`, what `ztick fanout` publishes and follows.
+fn default_topics() -> Vec<String> {
+    (0..8).map(|i| format!("t{i}")).collect()
+}
+
+/// Settings of a [`TickPublisher`](super::TickPublisher). Every field has a documented
+/// default ([`Default`]); [`validate`](Self::validate) names the field at fault.
+#[derive(Debug, Clone)]
+pub struct PublisherConfig {
+    /// Topic names, in the order [`TickPublisher::publish`](super::TickPublisher::publish)
+    /// numbers them: 1 to 65,535 names of 1 to 255 bytes without a NUL. Default `t0` … `t7`.
+    pub topics: Vec<String>,
+    /// Groups the topics are spread over: topic `i` is in group `i % groups`, named by
+    /// [`group_name`](super::group_name). A message carries ticks of one group and SUB
+    /// sockets filter on the group. Default 1: every topic coalesces into one stream; as
+    /// many groups as topics filters per topic inside libzmq, at the price of smaller batches.
+    pub groups: usize,
+    /// Most ticks coalesced into one message (1 to 65,535). Default 64.
+    pub max_batch: usize,
+    /// How long a tick may wait in an open batch for others to share its message.
+    /// Default 0: each pass of the worker sends what arrived since the last one, so batches
+    /// grow only when ticks arrive faster than one message per pass. A [`TickSource`]
+    /// that paces itself (the synthetic feed of `ztick fanout`) coalesces by sleeping
+    /// instead, and keeps this 0.
+    ///
+    /// [`TickSource`]: super::TickSource
+    pub max_delay: Duration,
+    /// Interval of the heartbeats that carry each topic's last sequence, so subscribers
+    /// see a lost tail before the end. Default 100 ms.
+    pub heartbeat: Duration,
+    /// Send each tick as one single-frame message (`group 0x00 body`), for conflating
+    /// subscribers (`ZMQ_CONFLATE` refuses multipart). Default false.
+    pub single_frame: bool,
+    /// How often the end-of-stream markers are repeated once the stream ends. Default 10 ms.
+    pub eos_repeat: Duration,
+    /// How long they are repeated at most; less once every connected subscriber has
+    /// acknowledged (subscribers acknowledge through the side channel). Default 1 s.
+    pub eos_linger: Duration,
+    /// Send HWM of the feed socket, in messages. Default `None`: libzmq's 1000.
+    pub hwm_msgs: Option<u32>,
+    /// Ticks that may wait between the application and the worker before
+    /// [`publish`](super::TickPublisher::publish) waits (and `try_publish` refuses).
+    /// Default 4096.
+    pub capacity: usize,
+    /// The worker's idle strategy. Default [`IdleStrategy::BLOCK`].
+    pub idle: IdleStrategy,
+    /// The worker's core. Default: not pinned.
+    pub pin: Option<usize>,
+    /// The CURVE server role of the feed and side-channel sockets. Default none. Who may
+    /// connect is decided by a [`ZapHandler`](crate::zap::ZapHandler) on the same engine,
+    /// started before the publisher.
+    pub curve: Option<Curve>,
+}
+
+impl Default for PublisherConfig {
+    fn default() -> Self {
+        PublisherConfig {
+            topics: default_topics(),
+            groups: 1,
+            max_batch: 64,
+            max_delay: Duration::ZERO,
+            heartbeat: Duration::from_millis(100),
+            single_frame: false,
+            eos_repeat: Duration::from_millis(10),
+            eos_linger: Duration::from_secs(1),
+            hwm_msgs: None,
+            capacity: 4096,
+            idle: IdleStrategy::BLOCK,
+            pin: None,
+            curve: None,
+        }
+    }
+}
+
+impl PublisherConfig {
+    /// Checks every field; the error names the field, the value and what is accepted.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for the first field out of range.
+    pub fn validate(&self) -> Result<()> {
+        let topics = &self.topics;
+        if topics.is_empty() || topics.len() > usize::from(u16::MAX) {
+            return Err(Error::config("topics", topics.len(), "1 to 65535 topics"));
+        }
+        for t in topics {
+            if t.is_empty() || t.len() > 255 || t.contains('\0') {
+                return Err(Error::config("topic", t, "1 to 255 bytes without a NUL"));
+            }
+        }
+        if self.max_batch == 0 || self.max_batch > usize::from(u16::MAX) {
+            return Err(Error::config("max_batch", self.max_batch, "1 to 65535 ticks"));
+        }
+        if self.groups == 0 || self.groups > topics.len() {
+            return Err(Error::config(
+                "groups",
+                self.groups,
+                format!("1 to the number of topics ({})", topics.len()),
+            ));
+        }
+        if self.heartbeat.is_zero() {
+            return Err(Error::config("heartbeat", "0", "a positive interval"));
+        }
+        if self.capacity == 0 {
+            return Err(Error::config("capacity", 0, "at least 1 tick"));
+        }
+        Ok(())
+    }
+}
+
+/// Settings of a [`TickSubscriber`](super::TickSubscriber). Every field has a documented
+/// default ([`Default`]).
+#[derive(Debug, Clone)]
+pub struct SubscriberConfig {
+    /// A name for reports and logs. Default `sub`.
+    pub name: String,
+    /// Topics to follow; ticks of other topics in the same group are skipped. Default
+    /// `t0` … `t7`, the publisher's default.
+    pub topics: Vec<String>,
+    /// Group prefixes to subscribe to (see [`PublisherConfig::groups`]); they must cover
+    /// `topics` ([`groups_of`](super::groups_of) computes them). Default: the empty prefix,
+    /// every group.
+    pub groups: Vec<String>,
+    /// Join through a snapshot of each topic's last sequence and value (a late joiner then
+    /// starts without a gap). Needs the publisher's side channel. Default false.
+    pub snapshot_join: bool,
+    /// Receive HWM of the feed socket, in messages. Default `None`: libzmq's 1000.
+    pub hwm_msgs: Option<u32>,
+    /// Keep only the latest message (`ZMQ_CONFLATE`; the publisher must send single
+    /// frames, one group, no snapshot join). Default false.
+    pub conflate: bool,
+    /// Keep each topic's last value in the report ([`SubscriberReport::last_values`]):
+    /// a copy per tick. Default false.
+    ///
+    /// [`SubscriberReport::last_values`]: super::SubscriberReport::last_values
+    pub keep_last_values: bool,
+    /// The worker's idle strategy. Default [`IdleStrategy::BLOCK`].
+    pub idle: IdleStrategy,
+    /// The worker's core. Default: not pinned.
+    pub pin: Option<usize>,
+    /// The CURVE client role for the feed and side-channel sockets. Default none.
+    pub curve: Option<Curve>,
+}
+
+impl Default for SubscriberConfig {
+    fn default() -> Self {
+        SubscriberConfig {
+            name: "sub".into(),
+            topics: default_topics(),
+            groups: vec![String::new()],
+            snapshot_join: false,
+            hwm_msgs: None,
+            conflate: false,
+            keep_last_values: false,
+            idle: IdleStrategy::BLOCK,
+            pin: None,
+            curve: None,
+        }
+    }
+}
+
+impl SubscriberConfig {
+    /// The defaults, following `topics`.
+    pub fn for_topics<S: AsRef<str>>(topics: &[S]) -> SubscriberConfig {
+        SubscriberConfig {
+            topics: topics.iter().map(|t| t.as_ref().to_owned()).collect(),
+            ..SubscriberConfig::default()
+        }
+    }
+
+    /// Checks the fields against each other and against whether a side channel is given.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the field at fault.
+    pub fn validate(&self, has_side_channel: bool) -> Result<()> {
+        if self.topics.is_empty() {
+            return Err(Error::config("subscriber topics", 0, "at least one topic"));
+        }
+        if self.conflate && (self.snapshot_join || self.groups.len() != 1) {
+            return Err(Error::config(
+                "conflate",
+                "on",
+                "exactly one group and no snapshot join (a conflating socket keeps one subscription)",
+            ));
+        }
+        if self.snapshot_join && !has_side_channel {
+            return Err(Error::config(
+                "snapshot_join",
+                "on",
+                "the publisher's side-channel endpoint to ask (--snapshot ENDPOINT)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate_and_bad_fields_are_named() {
+        assert!(PublisherConfig::default().validate().is_ok());
+        let bad = |c: PublisherConfig| c.validate().unwrap_err().to_string();
+        assert!(bad(PublisherConfig { topics: vec![], ..Default::default() }).contains("topics"));
+        assert!(bad(PublisherConfig { topics: vec!["a\0".into()], ..Default::default() }).contains("NUL"));
+        assert!(bad(PublisherConfig { max_batch: 0, ..Default::default() }).contains("max_batch"));
+        assert!(bad(PublisherConfig { groups: 9, ..Default::default() }).contains("groups"));
+        assert!(
+            bad(PublisherConfig { heartbeat: Duration::ZERO, ..Default::default() }).contains("heartbeat")
+        );
+        assert!(bad(PublisherConfig { capacity: 0, ..Default::default() }).contains("capacity"));
+
+        assert!(SubscriberConfig::default().validate(false).is_ok());
+        let join = SubscriberConfig { snapshot_join: true, ..Default::default() };
+        assert!(join.validate(false).unwrap_err().to_string().contains("side-channel"));
+        assert!(join.validate(true).is_ok());
+        let conflate =
+            SubscriberConfig { conflate: true, groups: vec!["a".into(), "b".into()], ..Default::default() };
+        assert!(conflate.validate(true).is_err());
+    }
+}

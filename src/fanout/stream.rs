@@ -1,0 +1,486 @@
+//! The publisher's sans-IO core: topics and their sequences, the groups' open batches, the
+//! subscribers seen through the XPUB, the snapshot service and the end acknowledgements.
+//!
+//! It owns no socket: every message leaves through an [`Outlet`] (the worker's sockets,
+//! or a recording fake in the unit tests), and every decision takes the time as a
+//! parameter.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::Duration;
+
+use super::config::PublisherConfig;
+use super::report::PublisherReport;
+use super::wire::{self, BodyWriter, Kind, SnapshotEntry};
+use crate::batch::Batcher;
+use crate::error::{Error, Result};
+
+/// Where the stream's messages go.
+pub(crate) trait Outlet {
+    /// Sends a message on the feed (the XPUB).
+    fn feed(&mut self, parts: &[&[u8]]) -> Result<()>;
+    /// Sends a message on the side channel (the ROUTER); `parts[0]` is the peer's routing id.
+    fn side(&mut self, parts: &[&[u8]]) -> Result<()>;
+    /// CLOCK_MONOTONIC ns, read just before a batch leaves to stamp its send time.
+    fn now_ns(&self) -> u64;
+}
+
+/// What threads watching a publisher wait for.
+#[derive(Debug, Default)]
+struct Watched {
+    subscribers: usize,
+    ended: bool,
+}
+
+/// Counters the publisher updates as it goes, for threads that watch it.
+#[derive(Debug, Default)]
+pub(crate) struct PublisherLive {
+    /// Ticks sequenced so far.
+    pub(crate) published: AtomicU64,
+    state: Mutex<Watched>,
+    changed: Condvar,
+}
+
+impl PublisherLive {
+    fn update(&self, f: impl FnOnce(&mut Watched)) {
+        f(&mut self.state.lock().unwrap_or_else(PoisonError::into_inner));
+        self.changed.notify_all();
+    }
+
+    /// Records that the stream has ended (its end markers are out, or its worker stopped).
+    pub(crate) fn set_ended(&self) {
+        self.update(|w| w.ended = true);
+    }
+
+    /// Subscribers now.
+    pub(crate) fn subscribers(&self) -> usize {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner).subscribers
+    }
+
+    /// Waits until `done` holds, at most `timeout`; whether it does.
+    fn wait(&self, timeout: Duration, done: impl Fn(&Watched) -> bool) -> bool {
+        let w = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let (w, _) =
+            self.changed.wait_timeout_while(w, timeout, |w| !done(w)).unwrap_or_else(PoisonError::into_inner);
+        done(&w)
+    }
+
+    /// Waits until at least `n` subscribers are there, at most `timeout`; true if they are.
+    pub(crate) fn wait_subscribers(&self, n: usize, timeout: Duration) -> bool {
+        self.wait(timeout, |w| w.subscribers >= n)
+    }
+
+    /// Waits until the stream has ended, at most `timeout`; true if it has.
+    pub(crate) fn wait_ended(&self, timeout: Duration) -> bool {
+        self.wait(timeout, |w| w.ended)
+    }
+}
+
+struct Topic {
+    name: Vec<u8>,
+    /// The last sequence given out; every sequence up to it has been sent once its
+    /// group's open batch is flushed.
+    seq: u64,
+    group: usize,
+    last_value: Vec<u8>,
+}
+
+/// A group: the unit of coalescing, and the frame SUB sockets filter on.
+struct Group {
+    name: Vec<u8>,
+    body: BodyWriter,
+    batcher: Batcher,
+    /// Indices of its topics.
+    topics: Vec<usize>,
+}
+
+/// The publisher's state, owned by whoever drives it (its worker).
+pub(crate) struct Stream {
+    single_frame: bool,
+    has_side: bool,
+    topics: Vec<Topic>,
+    groups: Vec<Group>,
+    /// Reused body for heartbeats and end markers.
+    control: BodyWriter,
+    /// Reused single-frame buffer (`group 0x00 body`) for conflated feeds.
+    single: Vec<u8>,
+    snap_buf: Vec<u8>,
+    hellos: HashSet<Vec<u8>>,
+    /// Group subscriptions seen (single-frame feeds count subscribers by these).
+    group_subscriptions: usize,
+    /// Snapshot requests whose hello has not arrived yet: (routing id, hello id).
+    deferred: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Subscribers that acknowledged the end, kept after they leave.
+    acks: HashSet<Vec<u8>>,
+    /// When the first and the latest tick were pushed.
+    first_ns: Option<u64>,
+    last_ns: u64,
+    /// Counts as they go (`published`, batches); the rest is filled in at the end.
+    report: PublisherReport,
+    live: Arc<PublisherLive>,
+}
+
+impl Stream {
+    /// A stream for `cfg` (validated by the caller); `has_side` says whether a side channel
+    /// exists to answer snapshots and take acknowledgements.
+    pub(crate) fn new(cfg: &PublisherConfig, has_side: bool, live: Arc<PublisherLive>) -> Self {
+        let topics = &cfg.topics;
+        let ngroups = cfg.groups.clamp(1, topics.len().max(1));
+        let max_delay_ns = u64::try_from(cfg.max_delay.as_nanos()).unwrap_or(u64::MAX);
+        Stream {
+            single_frame: cfg.single_frame,
+            has_side,
+            topics: topics
+                .iter()
+                .enumerate()
+                .map(|(i, t)| Topic {
+                    name: t.as_bytes().to_vec(),
+                    seq: 0,
+                    group: i % ngroups,
+                    last_value: Vec::new(),
+                })
+                .collect(),
+            groups: (0..ngroups)
+                .map(|g| Group {
+                    name: super::group_name(g).into_bytes(),
+                    body: BodyWriter::new(Kind::Data),
+                    batcher: Batcher::new(cfg.max_batch, usize::MAX, max_delay_ns),
+                    topics: (g..topics.len()).step_by(ngroups).collect(),
+                })
+                .collect(),
+            control: BodyWriter::new(Kind::Heartbeat),
+            single: Vec::new(),
+            snap_buf: Vec::new(),
+            hellos: HashSet::new(),
+            group_subscriptions: 0,
+            deferred: Vec::new(),
+            acks: HashSet::new(),
+            first_ns: None,
+            last_ns: 0,
+            report: PublisherReport { batch_sizes: vec![0; 17], ..Default::default() },
+            live,
+        }
+    }
+
+    /// Number of topics.
+    pub(crate) fn topic_count(&self) -> usize {
+        self.topics.len()
+    }
+
+    /// Gives topic `k` (in range: checked by the caller) its next sequence and adds the
+    /// tick to its group's open batch, which is sent when full (or at once in a
+    /// single-frame feed).
+    pub(crate) fn push(
+        &mut self,
+        out: &mut dyn Outlet,
+        k: usize,
+        intended_ns: u64,
+        payload: &[u8],
+        now: u64,
+    ) -> Result<()> {
+        let t = &mut self.topics[k];
+        t.seq += 1;
+        // Snapshots and control records carry it.
+        t.last_value.clear();
+        t.last_value.extend_from_slice(payload);
+        let g = t.group;
+        let grp = &mut self.groups[g];
+        grp.body.push(&t.name, t.seq, intended_ns, payload);
+        let full = grp.batcher.push(now, payload.len()).is_some();
+        self.report.published += 1;
+        self.first_ns.get_or_insert(now);
+        self.last_ns = now;
+        if full || self.single_frame {
+            self.flush(out, g)?;
+        }
+        Ok(())
+    }
+
+    /// Sends the open batches whose oldest tick has waited out the coalescing window, and
+    /// returns when the next one falls due (`None`: no batch open).
+    pub(crate) fn flush_due(&mut self, out: &mut dyn Outlet, now: u64) -> Result<Option<u64>> {
+        let mut next: Option<u64> = None;
+        for g in 0..self.groups.len() {
+            if self.groups[g].batcher.poll(now).is_some() {
+                self.flush(out, g)?;
+            } else if let Some(d) = self.groups[g].batcher.deadline_ns() {
+                next = Some(next.map_or(d, |n| n.min(d)));
+            }
+        }
+        Ok(next)
+    }
+
+    /// Sends group `g`'s open batch, if any, stamped with the outlet's clock.
+    fn flush(&mut self, out: &mut dyn Outlet, g: usize) -> Result<()> {
+        let grp = &mut self.groups[g];
+        let n = grp.body.count();
+        if n == 0 {
+            return Ok(());
+        }
+        grp.body.stamp_sent(out.now_ns());
+        let res = send_body(out, self.single_frame, &mut self.single, &grp.name, grp.body.as_bytes());
+        grp.body.clear();
+        grp.batcher.reset();
+        self.report.batches += 1;
+        let bucket = (15 - (n.leading_zeros() as usize)).min(16);
+        self.report.batch_sizes[bucket] += 1;
+        res
+    }
+
+    /// Sends every open batch.
+    pub(crate) fn flush_all(&mut self, out: &mut dyn Outlet) -> Result<()> {
+        for g in 0..self.groups.len() {
+            self.flush(out, g)?;
+        }
+        Ok(())
+    }
+
+    /// Sends each group's topics' last sequences (a heartbeat or the end markers). Open
+    /// batches go first, so a control record never announces a sequence not yet sent.
+    pub(crate) fn send_control(&mut self, out: &mut dyn Outlet, kind: Kind) -> Result<()> {
+        self.flush_all(out)?;
+        for g in 0..self.groups.len() {
+            self.control.start(kind);
+            for &k in &self.groups[g].topics {
+                let t = &self.topics[k];
+                self.control.push_last(&t.name, t.seq, &t.last_value);
+            }
+            let name = &self.groups[g].name;
+            send_body(out, self.single_frame, &mut self.single, name, self.control.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// Subscribers connected: by hello, or by group subscription in a single-frame feed.
+    pub(crate) fn subscribers(&self) -> usize {
+        if self.single_frame {
+            self.group_subscriptions
+        } else {
+            self.hellos.len()
+        }
+    }
+
+    /// True once at least one subscriber has acknowledged the end and every subscriber
+    /// still connected has (subscribers without the side channel cannot acknowledge, so a
+    /// publisher without one always repeats its end markers for the whole linger).
+    pub(crate) fn all_acknowledged(&self) -> bool {
+        self.has_side && !self.acks.is_empty() && self.hellos.iter().all(|h| self.acks.contains(h))
+    }
+
+    fn subscribers_changed(&self) {
+        let n = self.subscribers();
+        self.live.update(|w| w.subscribers = n);
+    }
+
+    fn answer_snapshot(&mut self, out: &mut dyn Outlet, routing_id: &[u8]) -> Result<()> {
+        if !self.has_side {
+            return Ok(());
+        }
+        // The snapshot must not claim sequences still in an open batch: send those first.
+        self.flush_all(out)?;
+        let entries: Vec<SnapshotEntry> = self
+            .topics
+            .iter()
+            .map(|t| SnapshotEntry {
+                topic: t.name.clone(),
+                last_seq: t.seq,
+                last_value: t.last_value.clone(),
+            })
+            .collect();
+        wire::encode_snapshot(&entries, &mut self.snap_buf);
+        out.side(&[routing_id, &self.snap_buf])
+    }
+
+    /// Handles a message from the XPUB: `1 + prefix` subscribes, `0 + prefix` leaves.
+    pub(crate) fn on_subscription(&mut self, out: &mut dyn Outlet, frame: &[u8]) -> Result<()> {
+        let (Some(&op), Some(prefix)) = (frame.first(), frame.get(1..)) else { return Ok(()) };
+        if self.single_frame && self.groups.iter().any(|g| g.name == prefix) {
+            if op == 1 {
+                self.group_subscriptions += 1;
+            } else {
+                self.group_subscriptions = self.group_subscriptions.saturating_sub(1);
+            }
+            self.subscribers_changed();
+        }
+        if let Some(id) = prefix.strip_prefix(wire::HELLO_PREFIX) {
+            if op == 1 {
+                self.hellos.insert(id.to_vec());
+                let ready: Vec<_> =
+                    self.deferred.iter().filter(|(_, h)| h == id).map(|(r, _)| r.clone()).collect();
+                self.deferred.retain(|(_, h)| h != id);
+                for r in ready {
+                    self.answer_snapshot(out, &r)?;
+                }
+            } else {
+                self.hellos.remove(id);
+            }
+            self.subscribers_changed();
+        }
+        Ok(())
+    }
+
+    /// Handles a request on the side channel: `[routing id][verb][hello id]`.
+    pub(crate) fn on_side_request(&mut self, out: &mut dyn Outlet, frames: &[&[u8]]) -> Result<()> {
+        let bad = |reason: String| Error::Decode { context: "fan-out side channel (ROUTER)".into(), reason };
+        let &[rid, verb, hello] = frames else {
+            return Err(bad(format!(
+                "{} frames; a request has 3 (routing id, verb, hello id)",
+                frames.len()
+            )));
+        };
+        match verb {
+            wire::SNAPSHOT_REQUEST if self.hellos.contains(hello) => self.answer_snapshot(out, rid),
+            // Its subscription has not reached us yet: answering now could miss updates.
+            wire::SNAPSHOT_REQUEST => {
+                self.deferred.push((rid.to_vec(), hello.to_vec()));
+                Ok(())
+            }
+            // Only a subscriber the publisher has seen can acknowledge (a stray peer must not
+            // end the end markers' repetition early).
+            wire::DONE_ACK if self.hellos.contains(hello) => {
+                self.acks.insert(hello.to_vec());
+                Ok(())
+            }
+            wire::DONE_ACK => Err(bad("end acknowledgement from an unknown subscriber".into())),
+            other => Err(bad(format!("unknown request {:?}", String::from_utf8_lossy(other)))),
+        }
+    }
+
+    /// The final report: the counts so far, each topic's last sequence and the acks.
+    pub(crate) fn take_report(&mut self) -> PublisherReport {
+        let mut r = std::mem::take(&mut self.report);
+        r.last_seq =
+            self.topics.iter().map(|t| (String::from_utf8_lossy(&t.name).into_owned(), t.seq)).collect();
+        r.elapsed_ns = self.first_ns.map_or(0, |f| self.last_ns.saturating_sub(f));
+        r.rate_per_s = if r.elapsed_ns > 0 { r.published as f64 * 1e9 / r.elapsed_ns as f64 } else { 0.0 };
+        r.acks = self.acks.len();
+        r
+    }
+
+    /// Publishes the count of ticks published for watching threads.
+    pub(crate) fn publish_live(&self) {
+        self.live.published.store(self.report.published, Ordering::Relaxed);
+    }
+}
+
+/// Sends `body` under `group`: two frames, or one `group 0x00 body` frame for conflating
+/// subscribers (built in the reusable `single`).
+fn send_body(
+    out: &mut dyn Outlet,
+    single_frame: bool,
+    single: &mut Vec<u8>,
+    group: &[u8],
+    body: &[u8],
+) -> Result<()> {
+    if single_frame {
+        single.clear();
+        single.extend_from_slice(group);
+        single.push(0);
+        single.extend_from_slice(body);
+        out.feed(&[single])
+    } else {
+        out.feed(&[group, body])
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Records what the stream sends, with a fake clock.
+    #[derive(Default)]
+    pub(crate) struct Recorder {
+        pub(crate) feed: Vec<Vec<Vec<u8>>>,
+        pub(crate) side: Vec<Vec<Vec<u8>>>,
+        pub(crate) now: u64,
+    }
+
+    impl Outlet for Recorder {
+        fn feed(&mut self, parts: &[&[u8]]) -> Result<()> {
+            self.feed.push(parts.iter().map(|p| p.to_vec()).collect());
+            Ok(())
+        }
+        fn side(&mut self, parts: &[&[u8]]) -> Result<()> {
+            self.side.push(parts.iter().map(|p| p.to_vec()).collect());
+            Ok(())
+        }
+        fn now_ns(&self) -> u64 {
+            self.now
+        }
+    }
+
+    fn hello(id: &[u8], on: bool) -> Vec<u8> {
+        let mut f = vec![u8::from(on)];
+        f.extend_from_slice(wire::HELLO_PREFIX);
+        f.extend_from_slice(id);
+        f
+    }
+
+    fn stream(cfg: PublisherConfig) -> Stream {
+        Stream::new(&cfg, true, Arc::default())
+    }
+
+    #[test]
+    fn batches_leave_when_full_and_control_flushes_first() {
+        let cfg =
+            PublisherConfig { topics: vec!["a".into(), "b".into()], max_batch: 3, ..Default::default() };
+        let mut s = stream(cfg);
+        let mut out = Recorder { now: 77, ..Default::default() };
+        s.push(&mut out, 0, 1, b"x", 10).unwrap();
+        s.push(&mut out, 1, 2, b"y", 11).unwrap();
+        assert!(out.feed.is_empty(), "batch still open");
+        s.push(&mut out, 0, 3, b"z", 12).unwrap();
+        assert_eq!(out.feed.len(), 1, "full batch sent");
+        let d = wire::decode(&out.feed[0][1]).unwrap();
+        let seqs: Vec<_> = d.records().map(|r| r.unwrap()).map(|t| (t.topic, t.seq, t.sent_ns)).collect();
+        assert_eq!(seqs, vec![(&b"a"[..], 1, 77), (&b"b"[..], 1, 77), (&b"a"[..], 2, 77)]);
+        s.push(&mut out, 1, 4, b"w", 13).unwrap();
+        s.send_control(&mut out, Kind::Heartbeat).unwrap();
+        assert_eq!(out.feed.len(), 3, "the open batch, then the heartbeat");
+        let hb = wire::decode(&out.feed[2][1]).unwrap();
+        assert_eq!(hb.kind, Kind::Heartbeat);
+        let last: Vec<_> = hb.records().map(|r| r.unwrap()).map(|t| (t.topic, t.seq)).collect();
+        assert_eq!(last, vec![(&b"a"[..], 2), (&b"b"[..], 2)]);
+        let r = s.take_report();
+        assert_eq!((r.published, r.batches, r.elapsed_ns), (4, 2, 3));
+    }
+
+    #[test]
+    fn the_coalescing_window_is_kept_on_the_callers_clock() {
+        let cfg = PublisherConfig { max_delay: Duration::from_nanos(100), ..Default::default() };
+        let mut s = stream(cfg);
+        let mut out = Recorder::default();
+        s.push(&mut out, 0, 0, b"x", 1_000).unwrap();
+        assert_eq!(s.flush_due(&mut out, 1_050).unwrap(), Some(1_100));
+        assert!(out.feed.is_empty());
+        assert_eq!(s.flush_due(&mut out, 1_100).unwrap(), None);
+        assert_eq!(out.feed.len(), 1);
+    }
+
+    #[test]
+    fn snapshots_wait_for_the_askers_subscription_and_acks_need_a_hello() {
+        let mut s = stream(PublisherConfig::default());
+        let mut out = Recorder::default();
+        s.push(&mut out, 0, 0, b"v1", 1).unwrap();
+        s.on_side_request(&mut out, &[b"rid", wire::SNAPSHOT_REQUEST, b"h1"]).unwrap();
+        assert!(out.side.is_empty(), "deferred until its hello arrives");
+        s.on_subscription(&mut out, &hello(b"h1", true)).unwrap();
+        assert_eq!(s.subscribers(), 1);
+        assert_eq!(out.feed.len(), 1, "the open batch went before the snapshot");
+        assert_eq!(out.side.len(), 1);
+        let snap = wire::decode_snapshot(&out.side[0][1]).unwrap();
+        assert_eq!((snap[0].last_seq, &snap[0].last_value[..]), (1, &b"v1"[..]));
+
+        assert!(s.on_side_request(&mut out, &[b"rid", wire::DONE_ACK, b"stranger"]).is_err());
+        assert!(!s.all_acknowledged());
+        s.on_side_request(&mut out, &[b"rid", wire::DONE_ACK, b"h1"]).unwrap();
+        assert!(s.all_acknowledged());
+        // It may leave after acknowledging; a newcomer that has not acknowledged holds it.
+        s.on_subscription(&mut out, &hello(b"h1", false)).unwrap();
+        assert!(s.all_acknowledged());
+        s.on_subscription(&mut out, &hello(b"h2", true)).unwrap();
+        assert!(!s.all_acknowledged());
+        assert!(s.on_side_request(&mut out, &[b"only two", b"frames"]).is_err());
+    }
+}
