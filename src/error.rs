@@ -181,7 +181,7 @@ impl std::error::Error for ZmqErrno {}
 impl ZmqErrno {
     /// True when the call would have blocked: a full HWM on send, nothing to read on receive.
     pub fn is_again(&self) -> bool {
-        self.errno == libc::EAGAIN
+        self.errno == crate::sys::EAGAIN
     }
 
     /// True for EFSM: the operation is out of order for the socket's state machine (a REQ

@@ -1,4 +1,5 @@
-//! The fence: the only code that names `zmq_sys::`, `core_affinity::` or libc clocks.
+//! The fence: the only code that names `zmq::`, `zmq_sys::`, `core_affinity::`, libc poll
+//! sets, clocks or other syscalls.
 //!
 //! Contract: every function here either succeeds or returns a [`ZmqErrno`] taken right after
 //! the failing call; `EINTR` is retried here and never escapes; nothing here panics on a
@@ -7,6 +8,7 @@
 
 mod context;
 mod msg;
+mod poll;
 mod pool;
 mod socket;
 
@@ -14,13 +16,17 @@ mod curve;
 pub(crate) use context::{opt as ctx_opt, RawContext};
 pub(crate) use curve::{curve_keypair, curve_public};
 pub(crate) use msg::Msg;
+pub(crate) use poll::{poll, FdPollSet, PollItem};
 pub use pool::{BufferPool, PoolStats, PooledBuf};
-pub(crate) use socket::{poll, poll_fds, PollItem, RawSocket, Wakeup};
+pub(crate) use socket::{RawSocket, Wakeup};
 
 use crate::error::ZmqErrno;
 
 /// libzmq's ETERM: the context is being terminated (ZMQ_HAUSNUMERO + 53).
 pub(crate) const ETERM: i32 = 156_384_712 + 53;
+
+/// EAGAIN: a send found the HWM reached, or a receive found nothing (libzmq passes the OS value on).
+pub(crate) const EAGAIN: i32 = libc::EAGAIN;
 
 /// libzmq's EFSM: out of order for the socket's state machine (ZMQ_HAUSNUMERO + 51).
 pub(crate) const EFSM: i32 = 156_384_712 + 51;

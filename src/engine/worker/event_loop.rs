@@ -17,7 +17,7 @@ use crate::engine::idle::{IdleAction, IdleStrategy, Idler};
 use crate::engine::SocketId;
 use crate::error::{Error, Operation, Result};
 use crate::message::{Inbound, Outbound};
-use crate::sys::{self, Msg, PollItem};
+use crate::sys::{self, FdPollSet, Msg, PollItem};
 
 /// A peer cannot make a worker grow without bound: messages with more frames are discarded
 /// and counted as handler errors.
@@ -83,7 +83,7 @@ pub(super) struct Loop<'a> {
     /// The poll set, rebuilt in place on every park so parking never allocates.
     poll_items: Vec<PollItem>,
     /// The same for sub-millisecond parks (`ppoll` on raw fds).
-    poll_fds: Vec<libc::pollfd>,
+    poll_fds: FdPollSet,
 }
 
 impl<'a> Loop<'a> {
@@ -105,7 +105,7 @@ impl<'a> Loop<'a> {
             first_error: Cell::new(None),
             tally: Tally::default(),
             poll_items: Vec::with_capacity(socks.len() + 1),
-            poll_fds: Vec::with_capacity(socks.len() + 1),
+            poll_fds: FdPollSet::with_capacity(socks.len() + 1),
         }
     }
 
@@ -389,17 +389,17 @@ impl<'a> Loop<'a> {
     fn park_fine(&mut self, timeout: Duration, blocked: Option<usize>) -> Result<()> {
         let fds = &mut self.poll_fds;
         fds.clear();
-        fds.push(libc::pollfd { fd: self.shared.wakeup.fd(), events: libc::POLLIN, revents: 0 });
+        let wakeup = fds.push_readable(self.shared.wakeup.fd());
         for (i, s) in self.socks.iter().enumerate() {
             let (readable, writable) = s.raw.events().map_err(|e| zmq_err(Operation::Poll, s, e))?;
             if (readable && s.raw.kind().can_receive()) || (writable && blocked == Some(i)) {
                 return Ok(());
             }
-            fds.push(libc::pollfd { fd: s.fd, events: libc::POLLIN, revents: 0 });
+            fds.push_readable(s.fd);
         }
-        sys::poll_fds(fds, timeout)
+        fds.wait(timeout)
             .map_err(|e| Error::Io { context: format!("worker {}: ppoll", self.shared.name), source: e })?;
-        if fds[0].revents != 0 {
+        if fds.fired(wakeup) {
             self.shared.wakeup.drain();
         }
         Ok(())
