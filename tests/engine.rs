@@ -153,8 +153,7 @@ fn stalled_puller(
     let (release_tx, release_rx) = crossbeam_channel::bounded::<()>(1);
     let got = Arc::new(AtomicU64::new(0));
     let got2 = Arc::clone(&got);
-    let mut o = SocketOptions::default();
-    o.hwm(1);
+    let o = SocketOptions::default().hwm_msgs(1);
     let mut b = engine.worker("stalled");
     b.socket(SocketSpec::bind(SocketKind::Pull, ep).options(o));
     let w = b
@@ -188,8 +187,7 @@ fn drop_policy_counts_every_discarded_message_and_the_accounting_closes() {
         let engine = engine();
         let ep = Endpoint::unique_inproc("drop");
         let (puller, release, got) = stalled_puller(&engine, ep.clone());
-        let mut o = SocketOptions::default();
-        o.hwm(1);
+        let o = SocketOptions::default().hwm_msgs(1);
         let mut b = engine.worker("push");
         let push = b.socket(SocketSpec::connect(SocketKind::Push, ep).options(o).on_full(FullPolicy::Drop));
         let pusher = b.spawn().unwrap();
@@ -212,8 +210,7 @@ fn block_policy_loses_nothing_behind_a_stalled_peer() {
         let engine = engine();
         let ep = Endpoint::unique_inproc("block");
         let (puller, release, got) = stalled_puller(&engine, ep.clone());
-        let mut o = SocketOptions::default();
-        o.hwm(1);
+        let o = SocketOptions::default().hwm_msgs(1);
         let mut b = engine.worker("push").inbox_capacity(16);
         let push = b.socket(SocketSpec::connect(SocketKind::Push, ep).options(o));
         let pusher = b.spawn().unwrap();
@@ -239,8 +236,7 @@ fn error_policy_reports_the_first_refusal() {
         let engine = engine();
         let ep = Endpoint::unique_inproc("err");
         let (_puller, release, _) = stalled_puller(&engine, ep.clone());
-        let mut o = SocketOptions::default();
-        o.hwm(1);
+        let o = SocketOptions::default().hwm_msgs(1);
         let mut b = engine.worker("push");
         let push = b.socket(SocketSpec::connect(SocketKind::Push, ep).options(o).on_full(FullPolicy::Error));
         let pusher = b.spawn().unwrap();
@@ -278,8 +274,7 @@ fn stop_sends_everything_already_handed_over() {
         let mut b = engine.worker("push").inbox_capacity(N as usize);
         // An infinite linger: closing must not discard what a slow (debug, loaded) receiver
         // has not read yet; ztick's own 1 s default would.
-        let mut o = SocketOptions::default();
-        o.linger(None);
+        let o = SocketOptions::default().linger(None);
         let push = b.socket(SocketSpec::connect(SocketKind::Push, bound).options(o));
         let pusher = b.spawn().unwrap();
         for i in 0..N {
@@ -399,8 +394,7 @@ fn stop_ends_a_worker_whose_send_is_blocked_and_counts_what_it_drops() {
         let engine = engine();
         let ep = Endpoint::unique_inproc("stuck");
         let (puller, release, _) = stalled_puller(&engine, ep.clone());
-        let mut o = SocketOptions::default();
-        o.hwm(1);
+        let o = SocketOptions::default().hwm_msgs(1);
         let mut b = engine.worker("stuck").drain_timeout(Duration::from_millis(200));
         let push = b.socket(SocketSpec::connect(SocketKind::Push, ep).options(o));
         let worker = b.spawn().unwrap();

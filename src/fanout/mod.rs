@@ -240,11 +240,11 @@ pub fn groups_of(topics: &[String], all: &[String], groups: usize) -> Vec<String
 }
 
 fn hwm_options(hwm: Option<u32>) -> SocketOptions {
-    let mut o = SocketOptions::default();
-    if let Some(h) = hwm {
-        o.hwm(h);
+    let o = SocketOptions::default();
+    match hwm {
+        Some(h) => o.hwm_msgs(h),
+        None => o,
     }
-    o
 }
 
 impl std::fmt::Debug for PublisherRun {
@@ -445,7 +445,7 @@ fn start_subscriber_with(
     hello_sub.extend_from_slice(&hello);
     let mut opts = hwm_options(cfg.hwm);
     if cfg.conflate {
-        opts.conflate(true);
+        opts = opts.conflate(true);
     }
     opts.curve.clone_from(&cfg.curve);
     let mut spec = SocketSpec::connect(SocketKind::Sub, cfg.connect.clone()).options(opts);

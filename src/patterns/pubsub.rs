@@ -110,7 +110,7 @@ impl PublisherBuilder {
 
     /// Sets only the send high-water mark, in messages per subscriber (libzmq: 1000).
     pub fn send_hwm(mut self, msgs: u32) -> Self {
-        self.options.send_hwm(msgs);
+        self.options.send_hwm_msgs = Some(msgs);
         self
     }
 
@@ -575,7 +575,7 @@ impl SubscriberBuilder {
 
     /// Sets only the receive high-water mark, in messages per publisher (libzmq: 1000).
     pub fn recv_hwm(mut self, msgs: u32) -> Self {
-        self.options.recv_hwm(msgs);
+        self.options.recv_hwm_msgs = Some(msgs);
         self
     }
 

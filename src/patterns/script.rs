@@ -319,7 +319,7 @@ impl Script {
         }
         .options(self.options.clone());
         if !self.attach.is_bind() && self.verb.sends_first() && spec.options.immediate.is_none() {
-            spec.options.immediate(true);
+            spec.options.immediate = Some(true);
         }
         match &self.verb {
             Verb::Pub { .. } => spec = spec.xpub_verbose(kind == SocketKind::XPub),
@@ -558,8 +558,7 @@ impl Peers {
     fn watch(engine: &Engine, sock: &mut Socket) -> Result<Peers> {
         let endpoint = Endpoint::unique_inproc("ztick-script-peers");
         sock.monitor_peers(&endpoint)?;
-        let mut options = SocketOptions::default();
-        options.recv_hwm(0);
+        let options = SocketOptions::default().recv_hwm_msgs(0);
         let events = Socket::connect(engine, SocketKind::Pair, &endpoint, &options)?;
         Ok(Peers { events, connected: 0, frames: Vec::new() })
     }

@@ -253,17 +253,15 @@ pub fn serve_echo(engine: &Engine, endpoint: Endpoint, bind: bool, side: &LatSid
 /// libzmq's tools close with an infinite linger so the last message leaves; so do ours,
 /// unless a timeout bounds the run, which then bounds the linger too.
 pub(super) fn lingering(timeout: Option<Duration>) -> SocketOptions {
-    let mut o = SocketOptions::default();
-    o.linger(timeout);
-    o
+    SocketOptions::default().linger(timeout)
 }
 
 /// `opts` with `curve` set when there is one.
-pub(super) fn with_curve(mut opts: SocketOptions, curve: &Option<Curve>) -> SocketOptions {
-    if curve.is_some() {
-        opts.curve.clone_from(curve);
+pub(super) fn with_curve(opts: SocketOptions, curve: &Option<Curve>) -> SocketOptions {
+    match curve {
+        Some(_) => opts.curve(curve.clone()),
+        None => opts,
     }
-    opts
 }
 
 /// Waits for a worker's result: up to `timeout` (then a timeout error naming `endpoint`

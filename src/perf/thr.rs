@@ -211,8 +211,7 @@ fn start_burst(
     let mut b = engine.worker("push").idle(side.idle).pin(side.pin);
     // IMMEDIATE: queue only on a completed connection, so a missing peer shows as a
     // timeout instead of messages queued for nobody (libzmq's remote_thr would hang).
-    let mut opts = with_curve(lingering(side.timeout), &side.curve);
-    opts.immediate(true);
+    let opts = with_curve(lingering(side.timeout), &side.curve).immediate(true);
     let push = b.socket(spec.options(opts));
     // The receiver closes once it has every message; its disconnection is the delivery
     // confirmation (see `Burst`).
