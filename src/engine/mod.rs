@@ -60,32 +60,32 @@ impl Default for EngineBuilder {
 impl EngineBuilder {
     /// libzmq I/O threads. Default 1. Zero is allowed for inproc-only engines, where no
     /// I/O thread is on the data path and a spinning worker may then have every core.
-    pub fn io_threads(&mut self, n: usize) -> &mut Self {
+    pub fn io_threads(mut self, n: usize) -> Self {
         self.io_threads = n;
         self
     }
 
     /// Pins libzmq's I/O threads to these cores (`ZMQ_THREAD_AFFINITY_CPU_ADD`). Default: unpinned.
-    pub fn io_cores(&mut self, cores: &[usize]) -> &mut Self {
+    pub fn io_cores(mut self, cores: &[usize]) -> Self {
         self.io_cores = cores.to_vec();
         self
     }
 
     /// Names the I/O threads `ZMQbg/<prefix>/…` (`ZMQ_THREAD_NAME_PREFIX`), to find them in `top -H`.
-    pub fn io_thread_name_prefix(&mut self, prefix: u16) -> &mut Self {
+    pub fn io_thread_name_prefix(mut self, prefix: u16) -> Self {
         self.io_thread_name_prefix = Some(prefix);
         self
     }
 
     /// Runs the I/O threads under a scheduling policy and priority
     /// (`ZMQ_THREAD_SCHED_POLICY`/`ZMQ_THREAD_PRIORITY`; e.g. `libc::SCHED_FIFO`, 50; needs privileges).
-    pub fn io_sched(&mut self, policy: i32, priority: i32) -> &mut Self {
+    pub fn io_sched(mut self, policy: i32, priority: i32) -> Self {
         self.io_sched = Some((policy, priority));
         self
     }
 
     /// Lets spinning workers exceed the core budget, with a warning instead of an error.
-    pub fn force_core_budget(&mut self, force: bool) -> &mut Self {
+    pub fn force_core_budget(mut self, force: bool) -> Self {
         self.force = force;
         self
     }
@@ -95,7 +95,7 @@ impl EngineBuilder {
     ///
     /// # Errors
     /// An I/O core that does not exist, or an option libzmq refuses.
-    pub fn build(&self) -> Result<Engine> {
+    pub fn build(self) -> Result<Engine> {
         let cores = sys::available_cores();
         for &c in &self.io_cores {
             if !cores.contains(&c) {

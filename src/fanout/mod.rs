@@ -512,8 +512,8 @@ pub fn run(cfg: &FanoutConfig, mut progress: Option<&mut dyn FnMut(&Progress)>) 
     feed.wait_subscribers = cfg.subscribers;
     feed.single_frame |= cfg.conflate;
     feed.validate()?;
-    let mut eb = Engine::builder();
-    eb.io_threads(if cfg.transport == Transport::Inproc { 0 } else { 1 })
+    let eb = Engine::builder()
+        .io_threads(if cfg.transport == Transport::Inproc { 0 } else { 1 })
         .force_core_budget(cfg.force)
         .io_cores(&cfg.io_cores);
     let engine = eb.build()?;

@@ -37,8 +37,7 @@
 //!
 //! let engine = Engine::new()?;
 //! let ep = Endpoint::unique_inproc("script-doc");
-//! let mut pull = Script::new(Verb::Pull, Attach::Bind(ep.clone()));
-//! pull.count(Some(2));
+//! let pull = Script::new(Verb::Pull, Attach::Bind(ep.clone())).count(Some(2));
 //! let push = Script::new(Verb::Push, Attach::Connect(ep));
 //!
 //! let puller = std::thread::scope(|s| {
@@ -280,25 +279,25 @@ impl Script {
     }
 
     /// Sets the socket options.
-    pub fn options(&mut self, options: SocketOptions) -> &mut Self {
+    pub fn options(mut self, options: SocketOptions) -> Self {
         self.options = options;
         self
     }
 
     /// Sets how many messages to receive.
-    pub fn count(&mut self, count: Option<u64>) -> &mut Self {
+    pub fn count(mut self, count: Option<u64>) -> Self {
         self.count = count;
         self
     }
 
     /// Sets the longest single wait.
-    pub fn timeout(&mut self, timeout: Option<Duration>) -> &mut Self {
+    pub fn timeout(mut self, timeout: Option<Duration>) -> Self {
         self.timeout = timeout;
         self
     }
 
     /// Sets the output format.
-    pub fn format(&mut self, format: Format) -> &mut Self {
+    pub fn format(mut self, format: Format) -> Self {
         self.format = format;
         self
     }

@@ -286,9 +286,9 @@ pub(super) fn wait<T>(
 
 /// `ztick lat`: REP echo and REQ timer on two workers of one engine.
 pub fn run_lat(opts: &LatOptions) -> Result<LatReport> {
-    let mut eb = Engine::builder();
     // inproc needs no I/O thread; with none, two spinning workers fit on two cores.
-    eb.io_threads(if opts.transport == Transport::Inproc { 0 } else { 1 })
+    let eb = Engine::builder()
+        .io_threads(if opts.transport == Transport::Inproc { 0 } else { 1 })
         .force_core_budget(opts.force)
         .io_cores(&opts.io_cores);
     let engine = eb.build()?;

@@ -293,8 +293,8 @@ pub fn run_thr(opts: &ThrOptions) -> Result<ThrReport> {
     if opts.side.count == 0 {
         return Ok(ThrReport { size: opts.side.size, count: 0, elapsed_ns: 0 });
     }
-    let mut eb = Engine::builder();
-    eb.io_threads(if opts.transport == Transport::Inproc { 0 } else { 1 })
+    let eb = Engine::builder()
+        .io_threads(if opts.transport == Transport::Inproc { 0 } else { 1 })
         .force_core_budget(opts.force)
         .io_cores(&opts.io_cores);
     let engine = eb.build()?;

@@ -305,8 +305,7 @@ fn script(
         })?;
     }
     let options = options.curve(conn.curve.config().role()?);
-    let mut script = Script::new(verb, attach);
-    script
+    let script = Script::new(verb, attach)
         .options(options)
         .count(count)
         .timeout(timeout_ms.filter(|&ms| ms > 0).map(Duration::from_millis))
