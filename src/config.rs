@@ -1,4 +1,5 @@
-//! Socket configuration: kinds, options and what to do at the high-water mark. Pure data.
+//! Configuration: socket kinds, options and what to do at the high-water mark; the cores
+//! threads are pinned to and the scheduling of libzmq's I/O threads. Pure data.
 
 use std::fmt;
 use std::str::FromStr;
@@ -276,6 +277,87 @@ impl SocketOptions {
     pub const DEFAULT_LINGER: Duration = Duration::from_secs(1);
 }
 
+/// A CPU core, by the index the OS gives it (what `taskset -c` and `/proc/cpuinfo` call a
+/// processor). The cores this process may use are [`Engine::cores`](crate::Engine::cores);
+/// asking for another is [`Error::Core`].
+///
+/// ```
+/// use ztick::CoreId;
+/// let core: CoreId = "3".parse()?;
+/// assert_eq!(core, CoreId::new(3));
+/// assert_eq!((core.index(), core.to_string()), (3, "3".to_owned()));
+/// # Ok::<(), ztick::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(transparent)]
+pub struct CoreId(usize);
+
+impl CoreId {
+    /// The core with OS index `index`.
+    pub const fn new(index: usize) -> Self {
+        CoreId(index)
+    }
+
+    /// The OS index of this core.
+    pub const fn index(self) -> usize {
+        self.0
+    }
+}
+
+impl fmt::Display for CoreId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl FromStr for CoreId {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        s.trim().parse().map(CoreId).map_err(|_| {
+            Error::config("core", s, "a core index such as 0 or 3 (`ztick info` lists this machine's)")
+        })
+    }
+}
+
+/// How the OS schedules libzmq's I/O threads (`ZMQ_THREAD_SCHED_POLICY`, with
+/// `ZMQ_THREAD_PRIORITY` for the real-time policies); see
+/// [`EngineBuilder::io_sched`](crate::EngineBuilder::io_sched).
+///
+/// libzmq applies it in each I/O thread as the thread starts (`pthread_setschedparam`),
+/// and **aborts the process** if the OS refuses. The real-time policies need privileges:
+/// `CAP_SYS_NICE`, or an `RLIMIT_RTPRIO` (`ulimit -r`) at least the priority asked for.
+/// Real-time I/O threads take the CPU from everything at a lower priority whenever they
+/// have work, so pin them ([`EngineBuilder::io_cores`](crate::EngineBuilder::io_cores)) to
+/// cores the workers do not spin on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SchedPolicy {
+    /// The normal time-sharing scheduler (`SCHED_OTHER`), as a thread has by default.
+    Other,
+    /// Real-time first-in, first-out (`SCHED_FIFO`): runs until it blocks or a higher
+    /// priority thread is runnable.
+    Fifo {
+        /// Real-time priority, 1 (lowest) to 99 on Linux.
+        priority: u8,
+    },
+    /// Real-time round-robin (`SCHED_RR`): as `Fifo`, but threads of equal priority take
+    /// turns in time slices.
+    RoundRobin {
+        /// Real-time priority, 1 (lowest) to 99 on Linux.
+        priority: u8,
+    },
+}
+
+impl SchedPolicy {
+    /// The real-time priority, for the policies that have one.
+    pub fn priority(self) -> Option<u8> {
+        match self {
+            SchedPolicy::Other => None,
+            SchedPolicy::Fifo { priority } | SchedPolicy::RoundRobin { priority } => Some(priority),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -297,6 +379,14 @@ mod tests {
         let set = o().routing_id(b"client-1");
         assert!(set.is_ok());
         assert_eq!(set.unwrap().routing_id.as_deref(), Some(&b"client-1"[..]));
+    }
+
+    #[test]
+    fn cores_parse_from_their_index_and_reject_others() {
+        assert_eq!(" 7 ".parse::<CoreId>().unwrap(), CoreId::new(7));
+        let e = "seven".parse::<CoreId>().unwrap_err().to_string();
+        assert!(e.contains("seven") && e.contains("core index"), "{e}");
+        assert!("-1".parse::<CoreId>().is_err());
     }
 
     #[test]

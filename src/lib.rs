@@ -51,7 +51,7 @@ mod sys;
 pub mod zap;
 
 pub use batch::{Batcher, FlushReason};
-pub use config::{FullPolicy, SocketKind, SocketOptions};
+pub use config::{CoreId, FullPolicy, SchedPolicy, SocketKind, SocketOptions};
 pub use endpoint::{Endpoint, Transport};
 pub use engine::{
     Engine, EngineBuilder, Handle, Handler, IdleStrategy, MessageHandler, Received, SendError, SocketId,

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use common::{recv, with_timeout, WAIT};
 use ztick::{
-    Endpoint, Engine, Error, FullPolicy, IdleStrategy, SocketKind, SocketOptions, SocketSpec, Transport,
+    CoreId, Endpoint, Engine, Error, FullPolicy, IdleStrategy, SocketKind, SocketOptions, SocketSpec,
+    Transport,
 };
 
 const TRANSPORTS: [Transport; 3] = [Transport::Inproc, Transport::Ipc, Transport::Tcp];
@@ -112,11 +113,11 @@ fn pinning_to_a_real_core_works_and_to_a_missing_one_is_an_error() {
     let first = engine.cores()[0];
     let w = engine.worker("pinned").pin(Some(first)).spawn().unwrap();
     w.stop().unwrap();
-    let err = engine.worker("nowhere").pin(Some(999)).spawn().unwrap_err();
-    assert!(matches!(err, Error::Core { core: 999, .. }), "{err}");
+    let err = engine.worker("nowhere").pin(Some(CoreId::new(999))).spawn().unwrap_err();
+    assert!(matches!(err, Error::Core { core, .. } if core == CoreId::new(999)), "{err}");
     assert!(err.to_string().contains("core 999"), "{err}");
-    let err = Engine::builder().io_cores(&[999]).build().unwrap_err();
-    assert!(matches!(err, Error::Core { core: 999, .. }), "{err}");
+    let err = Engine::builder().io_cores(&[CoreId::new(999)]).build().unwrap_err();
+    assert!(matches!(err, Error::Core { core, .. } if core == CoreId::new(999)), "{err}");
 }
 
 #[test]

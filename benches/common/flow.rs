@@ -231,7 +231,7 @@ impl FlowPair {
         fn receiver_builder(
             engine: &Engine,
             spec: SocketSpec,
-            core: Option<usize>,
+            core: Option<ztick::CoreId>,
             batch: usize,
         ) -> (ztick::WorkerBuilder<'_>, SocketId) {
             let mut b = engine.worker("flow-recv").idle(IdleStrategy::BLOCK).pin(core).batch_max(batch);

@@ -32,7 +32,7 @@ pub use subscriber::{SubscriberLive, SubscriberReport, TopicGap, SLOW_GAP_RATE};
 pub use tick_publisher::{PublishError, TickPublisher, TickPublisherConfig, MAX_PAYLOAD};
 pub use tick_subscriber::{Delivered, Event, OwnedEvent, OwnedTick, TickSubscriber};
 
-use crate::config::{SocketKind, SocketOptions};
+use crate::config::{CoreId, SocketKind, SocketOptions};
 use crate::curve::Curve;
 use crate::endpoint::{Endpoint, Transport};
 use crate::engine::{Engine, IdleStrategy, SocketSpec, Worker};
@@ -163,7 +163,7 @@ pub struct FanoutConfig {
     /// The subscribers' idle strategy.
     pub subscriber_idle: IdleStrategy,
     /// Cores: the publisher's first, then one per subscriber (missing ones: unpinned).
-    pub pins: Vec<usize>,
+    pub pins: Vec<CoreId>,
     /// Subscribers keep only the latest message (`ZMQ_CONFLATE`; implies single frames).
     pub conflate: bool,
     /// Busy work per tick in each subscriber, to play a slow consumer.
@@ -173,7 +173,7 @@ pub struct FanoutConfig {
     /// Let spinning workers exceed the core budget.
     pub force: bool,
     /// Cores for libzmq's I/O thread; empty: unpinned.
-    pub io_cores: Vec<usize>,
+    pub io_cores: Vec<CoreId>,
     /// The subscribers' CURVE client role (the publisher's is `feed.curve`).
     pub subscriber_curve: Option<Curve>,
 }
@@ -264,7 +264,7 @@ impl PublisherRun {
         feed: FeedConfig,
         hwm: Option<u32>,
         idle: IdleStrategy,
-        pin: Option<usize>,
+        pin: Option<CoreId>,
     ) -> Result<PublisherRun> {
         start_publisher(engine, bind, snapshot_bind, feed, hwm, idle, pin)
     }
@@ -313,7 +313,7 @@ fn start_publisher(
     feed: FeedConfig,
     hwm: Option<u32>,
     idle: IdleStrategy,
-    pin: Option<usize>,
+    pin: Option<CoreId>,
 ) -> Result<PublisherRun> {
     feed.validate()?;
     let (started_tx, started) = crossbeam_channel::bounded(1);
@@ -370,7 +370,7 @@ pub struct SubscriberConfig {
     /// Idle strategy.
     pub idle: IdleStrategy,
     /// Core.
-    pub pin: Option<usize>,
+    pub pin: Option<CoreId>,
     /// CURVE client role, for the feed and snapshot sockets (the system libzmq build only).
     pub curve: Option<Curve>,
 }
@@ -632,7 +632,7 @@ pub fn run_publisher(
     feed: FeedConfig,
     hwm: Option<u32>,
     idle: IdleStrategy,
-    pin: Option<usize>,
+    pin: Option<CoreId>,
 ) -> Result<PublisherReport> {
     let engine = Engine::new()?;
     // Before the sockets: libzmq asks the handler about every CURVE client from the start.

@@ -18,7 +18,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use super::publisher::{Stream, SubscriberWatch};
 use super::wire::Kind;
 use super::{check_stream, cleanup_ipc, hwm_options, PublisherLive, PublisherReport};
-use crate::config::SocketKind;
+use crate::config::{CoreId, SocketKind};
 use crate::endpoint::Endpoint;
 use crate::engine::{Engine, Handle, Handler, IdleStrategy, SocketId, SocketSpec, Worker, WorkerCtx};
 use crate::error::{Error, Result};
@@ -67,7 +67,7 @@ pub struct TickPublisherConfig {
     /// The worker's idle strategy. Default [`IdleStrategy::BLOCK`].
     pub idle: IdleStrategy,
     /// The worker's core. Default: not pinned.
-    pub pin: Option<usize>,
+    pub pin: Option<CoreId>,
 }
 
 impl Default for TickPublisherConfig {

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::config::{SocketKind, SocketOptions};
+use crate::config::{CoreId, SocketKind, SocketOptions};
 use crate::curve::Curve;
 use crate::endpoint::{Endpoint, Transport};
 use crate::engine::{Engine, Handler, IdleStrategy, SocketId, SocketSpec, WorkerCtx};
@@ -25,7 +25,7 @@ pub struct LatSide {
     /// The worker's idle strategy.
     pub idle: IdleStrategy,
     /// Core to pin the worker to.
-    pub pin: Option<usize>,
+    pub pin: Option<CoreId>,
     /// Give up when no reply arrives for this long (`None`: wait forever, as libzmq's tools do).
     pub timeout: Option<Duration>,
     /// This side's CURVE role (the system libzmq build only).
@@ -55,11 +55,11 @@ pub struct LatOptions {
     /// Size, count, idle strategy and the REQ worker's core.
     pub side: LatSide,
     /// Core for the REP (echo) worker.
-    pub echo_pin: Option<usize>,
+    pub echo_pin: Option<CoreId>,
     /// Let spinning workers exceed the core budget.
     pub force: bool,
     /// Cores for libzmq's I/O thread (`ZMQ_THREAD_AFFINITY_CPU_ADD`); empty: unpinned.
-    pub io_cores: Vec<usize>,
+    pub io_cores: Vec<CoreId>,
     /// The REP (echo) worker's CURVE role; `side.curve` is the REQ worker's.
     pub echo_curve: Option<Curve>,
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::lat::{lingering, wait, with_curve};
-use crate::config::{SocketKind, SocketOptions};
+use crate::config::{CoreId, SocketKind, SocketOptions};
 use crate::curve::Curve;
 use crate::endpoint::{Endpoint, Transport};
 use crate::engine::{Engine, Handler, IdleStrategy, SocketId, SocketSpec, WorkerCtx};
@@ -24,7 +24,7 @@ pub struct ThrSide {
     /// The worker's idle strategy.
     pub idle: IdleStrategy,
     /// Core to pin the worker to.
-    pub pin: Option<usize>,
+    pub pin: Option<CoreId>,
     /// Messages sent per pass of the sender's loop.
     pub batch: usize,
     /// Send from pooled buffers without copying (above 33 bytes).
@@ -59,11 +59,11 @@ pub struct ThrOptions {
     /// The sender's settings (the receiver uses the same size, count and idle strategy).
     pub side: ThrSide,
     /// Core for the receiver.
-    pub recv_pin: Option<usize>,
+    pub recv_pin: Option<CoreId>,
     /// Let spinning workers exceed the core budget.
     pub force: bool,
     /// Cores for libzmq's I/O thread; empty: unpinned.
-    pub io_cores: Vec<usize>,
+    pub io_cores: Vec<CoreId>,
     /// The receiver's CURVE role; `side.curve` is the sender's.
     pub recv_curve: Option<Curve>,
 }

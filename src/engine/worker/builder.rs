@@ -14,6 +14,7 @@ use super::event_loop::{Loop, LoopConfig};
 use super::handler::{self, Closures};
 use super::spec::open_sockets;
 use super::{Handler, Received, SocketSpec, WorkerCtx};
+use crate::config::CoreId;
 use crate::engine::handle::{Command, Counters, Handle, Shared, WorkerStats};
 use crate::engine::idle::IdleStrategy;
 use crate::engine::{budget, Engine, SocketId};
@@ -25,7 +26,7 @@ use crate::sys::{self, RawContext, Wakeup};
 pub struct WorkerBuilder<'e> {
     engine: &'e Engine,
     name: String,
-    core: Option<usize>,
+    core: Option<CoreId>,
     idle: IdleStrategy,
     batch_max: usize,
     inbox_capacity: usize,
@@ -64,7 +65,7 @@ impl<'e> WorkerBuilder<'e> {
     }
 
     /// Pins the worker thread to `core` (an id from [`Engine::cores`]). Default: not pinned.
-    pub fn pin(mut self, core: Option<usize>) -> Self {
+    pub fn pin(mut self, core: Option<CoreId>) -> Self {
         self.core = core;
         self
     }
@@ -340,7 +341,7 @@ impl Drop for Worker {
 #[allow(clippy::too_many_arguments)]
 fn run_worker(
     ctx: &RawContext,
-    core: Option<usize>,
+    core: Option<CoreId>,
     specs: &[SocketSpec],
     shared: &Shared,
     rx: &Receiver<Command>,
