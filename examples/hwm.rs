@@ -48,7 +48,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("   {:<8} {:>10} {:>10} {:>10}  what it costs", "choice", "published", "refused", "received");
     for choice in [SlowSubscriber::Drop, SlowSubscriber::Refuse, SlowSubscriber::Block] {
         let publisher = Publisher::bind(Endpoint::tcp_loopback_any())
-            .send_hwm(10)
+            .send_hwm_msgs(10)
             .on_slow_subscriber(choice)
             .spawn(&engine)?;
         let o = SocketOptions::default().recv_hwm_msgs(10);

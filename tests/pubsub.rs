@@ -191,7 +191,7 @@ const COUNT: u64 = 400;
 
 fn slow_publisher(engine: &Engine, t: Transport, choice: SlowSubscriber) -> Publisher {
     Publisher::bind(Endpoint::local(t, "ps-slow"))
-        .send_hwm(10)
+        .send_hwm_msgs(10)
         .on_slow_subscriber(choice)
         .spawn(engine)
         .unwrap()

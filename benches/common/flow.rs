@@ -218,7 +218,7 @@ impl FlowPair {
             let mut count = 0u64;
             move |_: &mut WorkerCtx<'_>, _: SocketId, msg: &Inbound<'_>| {
                 count += 1;
-                if msg.size() != size {
+                if msg.size_bytes() != size {
                     wrong.fetch_add(1, Ordering::Relaxed);
                 }
                 received.store(count, Ordering::Release);

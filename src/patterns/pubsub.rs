@@ -56,8 +56,8 @@ const CONTROL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What a publisher does when a subscriber's queue is at its high-water mark.
 ///
-/// The HWM counts messages per subscriber connection: `send_hwm` on the publisher plus,
-/// over tcp and ipc, the kernel's socket buffers and the subscriber's `recv_hwm`.
+/// The HWM counts messages per subscriber connection: `send_hwm_msgs` on the publisher plus,
+/// over tcp and ipc, the kernel's socket buffers and the subscriber's `recv_hwm_msgs`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SlowSubscriber {
     /// libzmq's PUB behaviour: the message is dropped *for that subscriber only*, the others
@@ -109,7 +109,7 @@ impl PublisherBuilder {
     }
 
     /// Sets only the send high-water mark, in messages per subscriber (libzmq: 1000).
-    pub fn send_hwm(mut self, msgs: u32) -> Self {
+    pub fn send_hwm_msgs(mut self, msgs: u32) -> Self {
         self.options.send_hwm_msgs = Some(msgs);
         self
     }
@@ -574,7 +574,7 @@ impl SubscriberBuilder {
     }
 
     /// Sets only the receive high-water mark, in messages per publisher (libzmq: 1000).
-    pub fn recv_hwm(mut self, msgs: u32) -> Self {
+    pub fn recv_hwm_msgs(mut self, msgs: u32) -> Self {
         self.options.recv_hwm_msgs = Some(msgs);
         self
     }
@@ -710,7 +710,7 @@ pub(super) fn check_shape(
     if msg.len() != frames {
         return Err((Malformed::Frames, format!("{} frames; {what} has {frames}", msg.len())));
     }
-    let size = msg.size();
+    let size = msg.size_bytes();
     if size > max_bytes {
         return Err((Malformed::TooLarge, format!("{size} bytes; the limit is {max_bytes}")));
     }

@@ -164,12 +164,12 @@ impl Handler for Timer {
 
     fn on_message(&mut self, ctx: &mut WorkerCtx<'_>, _: SocketId, msg: &Inbound<'_>) -> Result<()> {
         let now = now_ns();
-        if msg.size() != self.payload.len() {
+        if msg.size_bytes() != self.payload.len() {
             // Out of step with the echo: stop rather than time garbage.
             ctx.stop();
             return Err(Error::Decode {
                 context: "REQ latency socket".into(),
-                reason: format!("reply of {} bytes to a request of {}", msg.size(), self.payload.len()),
+                reason: format!("reply of {} bytes to a request of {}", msg.size_bytes(), self.payload.len()),
             });
         }
         if self.done_rounds >= self.warmup {

@@ -144,7 +144,7 @@ impl Counter {
                     first_ns = now_ns();
                 }
                 got += 1;
-                if msg.size() != size {
+                if msg.size_bytes() != size {
                     wrong_size += 1;
                 }
                 if got == count {

@@ -131,8 +131,8 @@ impl RawSocket {
             Some(v) => self.set_i32(opt, v).map_err(|e| (name, e)),
             None => Ok(()),
         };
-        int("send_hwm", zmq_sys::ZMQ_SNDHWM, opts.send_hwm_msgs.map(clamp_i32))?;
-        int("recv_hwm", zmq_sys::ZMQ_RCVHWM, opts.recv_hwm_msgs.map(clamp_i32))?;
+        int("send_hwm_msgs", zmq_sys::ZMQ_SNDHWM, opts.send_hwm_msgs.map(clamp_i32))?;
+        int("recv_hwm_msgs", zmq_sys::ZMQ_RCVHWM, opts.recv_hwm_msgs.map(clamp_i32))?;
         int("linger", zmq_sys::ZMQ_LINGER, opts.linger.map(|l| l.map_or(-1, ms)))?;
         int("conflate", zmq_sys::ZMQ_CONFLATE, opts.conflate.map(i32::from))?;
         int("immediate", zmq_sys::ZMQ_IMMEDIATE, opts.immediate.map(i32::from))?;
@@ -144,7 +144,7 @@ impl RawSocket {
         int("heartbeat_ttl", zmq_sys::ZMQ_HEARTBEAT_TTL, opts.heartbeat_ttl.map(ms))?;
         if let Some(max) = opts.max_msg_bytes {
             let v = i64::try_from(max).unwrap_or(i64::MAX);
-            self.set_i64(zmq_sys::ZMQ_MAXMSGSIZE, v).map_err(|e| ("max_msg_size", e))?;
+            self.set_i64(zmq_sys::ZMQ_MAXMSGSIZE, v).map_err(|e| ("max_msg_bytes", e))?;
         }
         if let Some(id) = &opts.routing_id {
             self.set_bytes(zmq_sys::ZMQ_ROUTING_ID, id).map_err(|e| ("routing_id", e))?;
