@@ -92,7 +92,7 @@ fn steady_state_pooled_sends_make_no_rust_allocation() {
                 loop {
                     match handle.try_send(push, msg) {
                         Ok(()) => break,
-                        Err(ztick::SendError::Full(m)) => {
+                        Err(ztick::TrySendError::Full(m)) => {
                             assert!(std::time::Instant::now() < deadline, "worker stalled");
                             msg = m;
                             std::thread::yield_now();

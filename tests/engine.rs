@@ -429,3 +429,75 @@ fn received_messages_can_go_to_a_channel() {
         assert_eq!((got.socket, got.frames), (pull, vec![b"hello".to_vec()]));
     });
 }
+
+#[test]
+fn each_hand_off_fails_in_its_own_way_and_hands_the_message_back() {
+    with_timeout(WAIT, || {
+        let engine = engine();
+        let mut b = engine.worker("held").inbox_capacity(1);
+        // PUB never blocks: whatever is handed over leaves at once (to no subscriber).
+        let publ = b.socket(SocketSpec::bind(SocketKind::Pub, Endpoint::unique_inproc("held")));
+        let worker = b.spawn().unwrap();
+        let h = worker.handle();
+        // Hold the worker in a closure, so the one-slot inbox stays as we fill it.
+        let (started_tx, started_rx) = crossbeam_channel::bounded(1);
+        let (release_tx, release_rx) = crossbeam_channel::bounded::<()>(1);
+        assert!(h.run(move |_| {
+            let _ = started_tx.send(());
+            let _ = release_rx.recv_timeout(WAIT);
+        }));
+        recv(&started_rx, "the worker to be held");
+        h.send(publ, b"fills".to_vec()).unwrap();
+        match h.try_send(publ, b"full".to_vec()) {
+            Err(e @ ztick::TrySendError::Full(_)) => {
+                assert!(e.is_full() && e.to_string().contains("inbox_capacity"), "{e}");
+                assert_eq!(e.into_inner().frames().next().unwrap().as_slice(), b"full");
+            }
+            other => panic!("try_send on a full inbox: {other:?}"),
+        }
+        match h.send_timeout(publ, b"late".to_vec(), Duration::from_millis(20)) {
+            Err(e @ ztick::SendTimeoutError::Timeout(_)) => {
+                assert!(e.is_timeout() && e.to_string().contains("timed out"), "{e}");
+                assert_eq!(e.into_inner().frames().next().unwrap().as_slice(), b"late");
+            }
+            other => panic!("send_timeout on a full inbox: {other:?}"),
+        }
+        release_tx.send(()).unwrap();
+        worker.stop().unwrap();
+        let e = h.send(publ, b"after".to_vec()).unwrap_err();
+        assert!(e.to_string().contains("stopped"), "{e}");
+        assert_eq!(e.into_inner().frames().next().unwrap().as_slice(), b"after");
+        match h.send_timeout(publ, b"after".to_vec(), Duration::from_millis(20)) {
+            Err(e) => assert!(e.is_stopped(), "{e}"),
+            Ok(()) => panic!("a stopped worker took a message"),
+        }
+        assert!(h.try_send(publ, b"after".to_vec()).unwrap_err().is_stopped());
+    });
+}
+
+#[test]
+fn a_handler_send_blocked_at_the_hwm_ends_as_stopped_when_the_worker_is_stopped() {
+    with_timeout(WAIT, || {
+        let engine = engine();
+        let ep = Endpoint::unique_inproc("held-send");
+        let (puller, release, _) = stalled_puller(&engine, ep.clone());
+        let mut b = engine.worker("held-send");
+        let o = SocketOptions::default().hwm_msgs(1);
+        let push = b.socket(SocketSpec::connect(SocketKind::Push, ep).options(o));
+        let worker = b
+            .on_tick(move |ctx| {
+                // The peer stalls, so the HWM is met within a few sends and the send waits.
+                for _ in 0..1000 {
+                    ctx.send(push, b"x")?;
+                }
+                Ok(true)
+            })
+            .spawn()
+            .unwrap();
+        let report = worker.stop().unwrap();
+        let first = report.first_error.expect("the refused send recorded");
+        assert!(first.contains("is stopping") && first.contains("PUSH"), "{first}");
+        release.send(()).unwrap();
+        drop(puller);
+    });
+}

@@ -8,7 +8,7 @@ mod worker;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
-pub use handle::{Handle, SendError, WorkerStats};
+pub use handle::{Handle, SendError, SendTimeoutError, TrySendError, WorkerStats};
 pub use idle::IdleStrategy;
 pub(crate) use worker::open_socket;
 pub use worker::{

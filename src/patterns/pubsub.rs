@@ -43,7 +43,9 @@ use serde::Serialize;
 use super::input::{InputCounters, InputStats, Malformed};
 use crate::config::{FullPolicy, SocketKind, SocketOptions};
 use crate::endpoint::Endpoint;
-use crate::engine::{Engine, Handle, Handler, SendError, SocketId, SocketSpec, Worker, WorkerCtx};
+use crate::engine::{
+    Engine, Handle, Handler, SendError, SocketId, SocketSpec, TrySendError, Worker, WorkerCtx,
+};
 use crate::error::{Error, Operation, Result};
 use crate::message::{codec, Frame, Inbound, Outbound};
 
@@ -336,7 +338,7 @@ impl Publisher {
     /// Publishes `payload` on `topic`, waiting while the hand-off channel is full.
     ///
     /// # Errors
-    /// [`SendError::Stopped`] (with the message) when the worker has stopped.
+    /// [`SendError`] (with the message) when the worker has stopped.
     pub fn publish(&self, topic: &[u8], payload: impl Into<Vec<u8>>) -> std::result::Result<(), SendError> {
         self.publish_frame(topic, Frame::bytes(payload))
     }
@@ -371,12 +373,13 @@ impl Publisher {
     /// Publishes if the hand-off channel has room now.
     ///
     /// # Errors
-    /// [`SendError::Full`] (with the message) when it has none; [`SendError::Stopped`].
+    /// [`TrySendError::Full`] (with the message) when it has none; [`TrySendError::Stopped`]
+    /// when the worker has stopped.
     pub fn try_publish(
         &self,
         topic: &[u8],
         payload: impl Into<Vec<u8>>,
-    ) -> std::result::Result<(), SendError> {
+    ) -> std::result::Result<(), TrySendError> {
         let msg = Outbound { first: Frame::bytes(topic), rest: vec![Frame::bytes(payload)] };
         self.handle.try_send(self.sock, msg)
     }

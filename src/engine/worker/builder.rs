@@ -267,7 +267,8 @@ pub struct WorkerReport {
     pub name: String,
     /// Its final counters; `dropped` includes anything left unsent at stop.
     pub stats: WorkerStats,
-    /// The first send refused under [`FullPolicy::Error`](crate::FullPolicy::Error), if any.
+    /// The first send refused at the HWM (under [`FullPolicy::Error`](crate::FullPolicy::Error),
+    /// or a `Block` that gave up), if any.
     pub first_error: Option<String>,
 }
 

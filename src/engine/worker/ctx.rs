@@ -81,7 +81,9 @@ impl WorkerCtx<'_> {
     }
 
     /// Runs a non-blocking send attempt; at the HWM applies the socket's policy: `Block`
-    /// waits for room (up to 5 s, then fails), `Drop` counts and succeeds, `Error` counts and fails.
+    /// waits for room (up to 5 s, then fails with [`Error::Timeout`]; at once with
+    /// [`Error::Stopped`] when the worker is asked to stop), `Drop` counts and succeeds,
+    /// `Error` counts and fails with libzmq's EAGAIN.
     fn with_policy(
         &self,
         sock: &Sock,
@@ -92,29 +94,46 @@ impl WorkerCtx<'_> {
             match attempt() {
                 Ok(()) => return Ok(()),
                 Err(e) if e.is_again() => {
+                    let stopping = self.shared.stop_requested.load(Ordering::Acquire);
                     if sock.on_full == FullPolicy::Block {
                         let d = *deadline.get_or_insert_with(|| Instant::now() + BLOCK_SEND_LIMIT);
-                        if Instant::now() < d && !self.shared.stop_requested.load(Ordering::Acquire) {
+                        if Instant::now() < d && !stopping {
                             sock.raw
                                 .wait_room(Duration::from_millis(100), PUB_BLOCKED_RETRY)
                                 .map_err(|e| zmq_err(Operation::Poll, sock, e))?;
                             continue;
                         }
                     }
-                    return self.refuse(sock, sock.on_full, e);
+                    return self.refuse(sock, e, stopping);
                 }
                 Err(e) => return Err(zmq_err(Operation::Send, sock, e)),
             }
         }
     }
 
-    fn refuse(&self, sock: &Sock, policy: FullPolicy, e: ZmqErrno) -> Result<()> {
+    /// Counts a send refused at the HWM and says why: the `Drop` policy succeeds, `Error`
+    /// is libzmq's EAGAIN, and a `Block` that gave up is a timeout, or a stop when one was
+    /// asked for. A failure is kept as the worker's first error if it is the first.
+    fn refuse(&self, sock: &Sock, e: ZmqErrno, stopping: bool) -> Result<()> {
         Tally::add(&self.tally.dropped, 1);
-        if policy == FullPolicy::Drop {
-            tracing::trace!(worker = %self.shared.name, endpoint = %sock.endpoint, "dropped at HWM");
-            return Ok(());
-        }
-        let err = zmq_err(Operation::Send, sock, e);
+        let err = match sock.on_full {
+            FullPolicy::Drop => {
+                tracing::trace!(worker = %self.shared.name, endpoint = %sock.endpoint, "dropped at HWM");
+                return Ok(());
+            }
+            FullPolicy::Error => zmq_err(Operation::Send, sock, e),
+            FullPolicy::Block if stopping => Error::Stopped(format!(
+                "worker {} is stopping: a send on the {} socket at {} found no room at the HWM and was dropped",
+                self.shared.name,
+                sock.raw.kind(),
+                sock.endpoint
+            )),
+            FullPolicy::Block => Error::Timeout {
+                op: Operation::Send,
+                endpoint: format!("{} {}", sock.raw.kind(), sock.endpoint),
+                ms: u64::try_from(BLOCK_SEND_LIMIT.as_millis()).unwrap_or(u64::MAX),
+            },
+        };
         let first = self.first_error.take().or_else(|| Some(err.to_string()));
         self.first_error.set(first);
         Err(err)
