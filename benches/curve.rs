@@ -24,12 +24,10 @@ fn options(curve: bool) -> (SocketOptions, SocketOptions) {
     let (mut server, mut client) = (SocketOptions::default(), SocketOptions::default());
     if curve {
         let (s, c) = (KeyPair::generate().expect("keys"), KeyPair::generate().expect("keys"));
-        server.curve_server(s.secret);
-        client.curve_client(c.secret, s.public);
+        server = server.curve_server(s.secret);
+        client = client.curve_client(c.secret, s.public);
     }
-    server.hwm(0);
-    client.hwm(0);
-    (server, client)
+    (server.hwm_msgs(0), client.hwm_msgs(0))
 }
 
 /// A thread that runs `serve` on a bound socket until `stop` is set.

@@ -169,8 +169,7 @@ impl Fanout {
         let mut b = engine.worker("fan-pub").idle(IdleStrategy::BLOCK).pin(core(0));
         // A late duplicate acknowledgement (after a resend) must not hold the closing sockets
         // for libzmq's linger.
-        let mut opts = SocketOptions::default();
-        opts.linger(Some(Duration::ZERO));
+        let opts = SocketOptions::default().linger(Some(Duration::ZERO));
         let publ = b.socket(
             SocketSpec::bind(SocketKind::Pub, Endpoint::local(transport, "ztick-bench-fan"))
                 .options(opts.clone()),

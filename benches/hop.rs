@@ -33,8 +33,7 @@ fn hop(c: &mut Criterion) {
         // inproc needs no I/O thread, so a spinning worker plus this (spinning) thread fit on 2 cores.
         let engine = Engine::builder().io_threads(0).build().expect("engine");
         let ep = Endpoint::unique_inproc("hop");
-        let mut unlimited = SocketOptions::default();
-        unlimited.hwm(0);
+        let unlimited = SocketOptions::default().hwm_msgs(0);
         let mut b = engine.worker("sink");
         b.socket(SocketSpec::bind(SocketKind::Pull, ep.clone()).options(unlimited.clone()));
         let _sink = b.spawn().expect("sink");

@@ -20,12 +20,12 @@ const WAIT: Duration = Duration::from_secs(5);
 fn queued(engine: &Engine, send_hwm: Option<u32>, recv_hwm: Option<u32>) -> ztick::Result<usize> {
     let mut o = SocketOptions::default();
     if let Some(h) = recv_hwm {
-        o.recv_hwm(h);
+        o = o.recv_hwm_msgs(h);
     }
     let pull = Socket::bind(engine, SocketKind::Pull, &Endpoint::unique_inproc("hwm"), &o)?;
     let mut o = SocketOptions::default();
     if let Some(h) = send_hwm {
-        o.send_hwm(h);
+        o = o.send_hwm_msgs(h);
     }
     let mut push = Socket::connect(engine, SocketKind::Push, &pull.endpoint().parse()?, &o)?;
     let mut n = 0;
@@ -48,11 +48,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("   {:<8} {:>10} {:>10} {:>10}  what it costs", "choice", "published", "refused", "received");
     for choice in [SlowSubscriber::Drop, SlowSubscriber::Refuse, SlowSubscriber::Block] {
         let publisher = Publisher::bind(Endpoint::tcp_loopback_any())
-            .send_hwm(10)
+            .send_hwm_msgs(10)
             .on_slow_subscriber(choice)
             .spawn(&engine)?;
-        let mut o = SocketOptions::default();
-        o.recv_hwm(10);
+        let o = SocketOptions::default().recv_hwm_msgs(10);
         let mut sub = Socket::connect(&engine, SocketKind::Sub, publisher.endpoint(), &o)?;
         sub.subscribe(b"")?;
         publisher.wait_subscribers(1, WAIT)?;

@@ -21,8 +21,9 @@ const MESSAGES: u32 = 1000;
 fn run(linger: Duration) -> Result<(u32, Duration), Box<dyn std::error::Error>> {
     let ep = Endpoint::unique_ipc("linger-example");
     let push_engine = Engine::new()?;
-    let mut o = SocketOptions::default();
-    o.linger(Some(linger)).reconnect(Duration::from_millis(20), Duration::from_millis(20));
+    let o = SocketOptions::default()
+        .linger(Some(linger))
+        .reconnect(Duration::from_millis(20), Duration::from_millis(20));
     let mut push = Socket::connect(&push_engine, SocketKind::Push, &ep, &o)?;
     for i in 0..MESSAGES {
         push.send_timeout(&[&i.to_le_bytes()], Duration::from_secs(5))?;

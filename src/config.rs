@@ -1,4 +1,5 @@
-//! Socket configuration: kinds, options and what to do at the high-water mark. Pure data.
+//! Configuration: socket kinds, options and what to do at the high-water mark; the cores
+//! threads are pinned to and the scheduling of libzmq's I/O threads. Pure data.
 
 use std::fmt;
 use std::str::FromStr;
@@ -119,100 +120,130 @@ impl FromStr for FullPolicy {
 }
 
 /// libzmq socket options, applied before bind or connect (libzmq applies HWMs and most
-/// others only to connections made afterwards). `None` leaves libzmq's default.
+/// others only to connections made afterwards). An option never set leaves libzmq's
+/// default, except the linger (ztick's default is [`SocketOptions::DEFAULT_LINGER`]).
+///
+/// Set by chained, consuming setters:
 ///
 /// ```
 /// use std::time::Duration;
-/// let mut o = ztick::SocketOptions::default();
-/// o.send_hwm(10_000).linger(Some(Duration::from_millis(500))).immediate(true);
-/// assert_eq!(o.send_hwm, Some(10_000));
+/// use ztick::{Endpoint, SocketKind, SocketOptions, SocketSpec};
+/// let o = SocketOptions::default()
+///     .send_hwm_msgs(10_000)
+///     .linger(Some(Duration::from_millis(500)))
+///     .immediate(true);
+/// let spec = SocketSpec::connect(SocketKind::Push, Endpoint::unique_inproc("opts")).options(o);
+/// # let _ = spec;
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct SocketOptions {
     /// Messages queued per peer on send before EAGAIN or drops (`ZMQ_SNDHWM`; libzmq: 1000, 0 = unlimited).
-    pub send_hwm: Option<u32>,
+    pub(crate) send_hwm_msgs: Option<u32>,
     /// Messages queued per peer on receive (`ZMQ_RCVHWM`; libzmq: 1000, 0 = unlimited).
-    pub recv_hwm: Option<u32>,
+    pub(crate) recv_hwm_msgs: Option<u32>,
     /// How long close waits to flush queued messages (`ZMQ_LINGER`); `Some(None)` waits forever.
     /// ztick's own default is 1 s so that shutdown always ends; libzmq's is forever.
-    pub linger: Option<Option<Duration>>,
+    pub(crate) linger: Option<Option<Duration>>,
     /// Keep only the last message (`ZMQ_CONFLATE`; single-frame messages only).
-    pub conflate: Option<bool>,
+    pub(crate) conflate: Option<bool>,
     /// Queue only on completed connections (`ZMQ_IMMEDIATE`).
-    pub immediate: Option<bool>,
+    pub(crate) immediate: Option<bool>,
     /// First reconnect delay (`ZMQ_RECONNECT_IVL`; libzmq: 100 ms).
-    pub reconnect_interval: Option<Duration>,
+    pub(crate) reconnect_interval: Option<Duration>,
     /// Reconnect back-off cap (`ZMQ_RECONNECT_IVL_MAX`; libzmq: 0 = no back-off).
-    pub reconnect_interval_max: Option<Duration>,
+    pub(crate) reconnect_interval_max: Option<Duration>,
     /// ZMTP heartbeat PING interval (`ZMQ_HEARTBEAT_IVL`; libzmq: off).
-    pub heartbeat_interval: Option<Duration>,
+    pub(crate) heartbeat_interval: Option<Duration>,
     /// How long to wait for a PONG before closing (`ZMQ_HEARTBEAT_TIMEOUT`).
-    pub heartbeat_timeout: Option<Duration>,
+    pub(crate) heartbeat_timeout: Option<Duration>,
     /// How long the peer should wait for our traffic (`ZMQ_HEARTBEAT_TTL`, 100 ms resolution).
-    pub heartbeat_ttl: Option<Duration>,
+    pub(crate) heartbeat_ttl: Option<Duration>,
     /// Largest inbound message in bytes; bigger ones drop the connection (`ZMQ_MAXMSGSIZE`).
-    pub max_msg_size: Option<u64>,
+    pub(crate) max_msg_bytes: Option<u64>,
     /// This socket's identity as seen by a ROUTER peer (`ZMQ_ROUTING_ID`, 1-255 bytes).
-    pub routing_id: Option<Vec<u8>>,
-    /// CURVE encryption and authentication (`ZMQ_CURVE_*`); needs the system libzmq build.
-    pub curve: Option<Curve>,
+    pub(crate) routing_id: Option<Vec<u8>>,
+    /// CURVE encryption and authentication (`ZMQ_CURVE_*`); needs a libzmq with CURVE.
+    pub(crate) curve: Option<Curve>,
     /// The ZAP domain a server asks its authentication handler about (`ZMQ_ZAP_DOMAIN`).
-    pub zap_domain: Option<String>,
+    pub(crate) zap_domain: Option<String>,
 }
 
 impl SocketOptions {
-    /// Sets the send high-water mark, in messages.
-    pub fn send_hwm(&mut self, msgs: u32) -> &mut Self {
-        self.send_hwm = Some(msgs);
+    /// Sets the send high-water mark (`ZMQ_SNDHWM`), in messages per peer; 0 is unlimited.
+    /// libzmq's default: 1000.
+    pub fn send_hwm_msgs(mut self, msgs: u32) -> Self {
+        self.send_hwm_msgs = Some(msgs);
         self
     }
-    /// Sets the receive high-water mark, in messages.
-    pub fn recv_hwm(&mut self, msgs: u32) -> &mut Self {
-        self.recv_hwm = Some(msgs);
+
+    /// Sets the receive high-water mark (`ZMQ_RCVHWM`), in messages per peer; 0 is
+    /// unlimited. libzmq's default: 1000.
+    pub fn recv_hwm_msgs(mut self, msgs: u32) -> Self {
+        self.recv_hwm_msgs = Some(msgs);
         self
     }
-    /// Sets both high-water marks.
-    pub fn hwm(&mut self, msgs: u32) -> &mut Self {
-        self.send_hwm(msgs).recv_hwm(msgs)
+
+    /// Sets both high-water marks, in messages per peer.
+    pub fn hwm_msgs(self, msgs: u32) -> Self {
+        self.send_hwm_msgs(msgs).recv_hwm_msgs(msgs)
     }
-    /// Sets the linger; `None` waits forever.
-    pub fn linger(&mut self, linger: Option<Duration>) -> &mut Self {
+
+    /// Sets how long closing waits to flush queued messages (`ZMQ_LINGER`); `None` waits
+    /// forever. ztick's default: [`SocketOptions::DEFAULT_LINGER`].
+    pub fn linger(mut self, linger: Option<Duration>) -> Self {
         self.linger = Some(linger);
         self
     }
-    /// Turns conflation on or off.
-    pub fn conflate(&mut self, on: bool) -> &mut Self {
+
+    /// The linger these options give a socket: the one set, or ztick's default
+    /// ([`SocketOptions::DEFAULT_LINGER`]); `None` is forever.
+    pub fn effective_linger(&self) -> Option<Duration> {
+        self.linger.unwrap_or(Some(Self::DEFAULT_LINGER))
+    }
+
+    /// Turns conflation on or off (`ZMQ_CONFLATE`: keep only the last message; single-frame
+    /// messages only).
+    pub fn conflate(mut self, on: bool) -> Self {
         self.conflate = Some(on);
         self
     }
-    /// Turns `ZMQ_IMMEDIATE` on or off.
-    pub fn immediate(&mut self, on: bool) -> &mut Self {
+
+    /// Turns `ZMQ_IMMEDIATE` on or off: queue only on completed connections.
+    pub fn immediate(mut self, on: bool) -> Self {
         self.immediate = Some(on);
         self
     }
-    /// Sets the first reconnect delay and the back-off cap.
-    pub fn reconnect(&mut self, first: Duration, max: Duration) -> &mut Self {
+
+    /// Sets the first reconnect delay (`ZMQ_RECONNECT_IVL`; libzmq: 100 ms) and the back-off
+    /// cap (`ZMQ_RECONNECT_IVL_MAX`; libzmq: none).
+    pub fn reconnect(mut self, first: Duration, max: Duration) -> Self {
         self.reconnect_interval = Some(first);
         self.reconnect_interval_max = Some(max);
         self
     }
+
     /// Turns on ZMTP heartbeats: PING every `interval`, drop the peer after `timeout`
     /// without a reply, and ask the peer to drop us after `ttl` of silence.
-    pub fn heartbeat(&mut self, interval: Duration, timeout: Duration, ttl: Duration) -> &mut Self {
+    pub fn heartbeat(mut self, interval: Duration, timeout: Duration, ttl: Duration) -> Self {
         self.heartbeat_interval = Some(interval);
         self.heartbeat_timeout = Some(timeout);
         self.heartbeat_ttl = Some(ttl);
         self
     }
-    /// Sets the largest inbound message, in bytes.
-    pub fn max_msg_size(&mut self, bytes: u64) -> &mut Self {
-        self.max_msg_size = Some(bytes);
+
+    /// Sets the largest inbound message, in bytes (`ZMQ_MAXMSGSIZE`): a peer that sends a
+    /// bigger one is disconnected. libzmq's default: no limit.
+    pub fn max_msg_bytes(mut self, bytes: u64) -> Self {
+        self.max_msg_bytes = Some(bytes);
         self
     }
+
     /// Sets the routing id; it must be 1 to 255 bytes and must not start with a zero byte
     /// (libzmq reserves those for generated ids).
-    pub fn routing_id(&mut self, id: &[u8]) -> Result<&mut Self, Error> {
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an id outside those bounds.
+    pub fn routing_id(mut self, id: &[u8]) -> Result<Self, Error> {
         if id.is_empty() || id.len() > 255 || id[0] == 0 {
             return Err(Error::config(
                 "routing_id",
@@ -224,28 +255,113 @@ impl SocketOptions {
         Ok(self)
     }
 
-    /// Makes the socket a CURVE server with `secret` (the system libzmq build only; the
-    /// vendored build has no CURVE and opening such a socket fails with a clear error).
-    pub fn curve_server(&mut self, secret: CurveKey) -> &mut Self {
-        self.curve = Some(Curve::Server { secret });
+    /// Sets the socket's CURVE role, or none (plaintext). Opening a socket with a role fails
+    /// with a clear error where libzmq has no CURVE.
+    pub fn curve(mut self, curve: Option<Curve>) -> Self {
+        self.curve = curve;
         self
+    }
+
+    /// Makes the socket a CURVE server with `secret` (see [`SocketOptions::curve`]).
+    pub fn curve_server(self, secret: CurveKey) -> Self {
+        self.curve(Some(Curve::Server { secret }))
     }
 
     /// Makes the socket a CURVE client with its own `secret` key, for the server whose
-    /// public key is `server`.
-    pub fn curve_client(&mut self, secret: CurveKey, server: CurveKey) -> &mut Self {
-        self.curve = Some(Curve::Client { secret, server });
-        self
+    /// public key is `server` (see [`SocketOptions::curve`]).
+    pub fn curve_client(self, secret: CurveKey, server: CurveKey) -> Self {
+        self.curve(Some(Curve::Client { secret, server }))
     }
 
     /// Sets the ZAP domain (`ZMQ_ZAP_DOMAIN`).
-    pub fn zap_domain(&mut self, domain: &str) -> &mut Self {
+    pub fn zap_domain(mut self, domain: &str) -> Self {
         self.zap_domain = Some(domain.to_owned());
         self
     }
 
     /// The linger ztick applies when none is set: 1 s, so that closing never hangs.
     pub const DEFAULT_LINGER: Duration = Duration::from_secs(1);
+}
+
+/// A CPU core, by the index the OS gives it (what `taskset -c` and `/proc/cpuinfo` call a
+/// processor). The cores this process may use are [`Engine::cores`](crate::Engine::cores);
+/// asking for another is [`Error::Core`].
+///
+/// ```
+/// use ztick::CoreId;
+/// let core: CoreId = "3".parse()?;
+/// assert_eq!(core, CoreId::new(3));
+/// assert_eq!((core.index(), core.to_string()), (3, "3".to_owned()));
+/// # Ok::<(), ztick::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(transparent)]
+pub struct CoreId(usize);
+
+impl CoreId {
+    /// The core with OS index `index`.
+    pub const fn new(index: usize) -> Self {
+        CoreId(index)
+    }
+
+    /// The OS index of this core.
+    pub const fn index(self) -> usize {
+        self.0
+    }
+}
+
+impl fmt::Display for CoreId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl FromStr for CoreId {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        s.trim().parse().map(CoreId).map_err(|_| {
+            Error::config("core", s, "a core index such as 0 or 3 (`ztick info` lists this machine's)")
+        })
+    }
+}
+
+/// How the OS schedules libzmq's I/O threads (`ZMQ_THREAD_SCHED_POLICY`, with
+/// `ZMQ_THREAD_PRIORITY` for the real-time policies); see
+/// [`EngineBuilder::io_sched`](crate::EngineBuilder::io_sched).
+///
+/// libzmq applies it in each I/O thread as the thread starts (`pthread_setschedparam`),
+/// and **aborts the process** if the OS refuses. The real-time policies need privileges:
+/// `CAP_SYS_NICE`, or an `RLIMIT_RTPRIO` (`ulimit -r`) at least the priority asked for.
+/// Real-time I/O threads take the CPU from everything at a lower priority whenever they
+/// have work, so pin them ([`EngineBuilder::io_cores`](crate::EngineBuilder::io_cores)) to
+/// cores the workers do not spin on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SchedPolicy {
+    /// The normal time-sharing scheduler (`SCHED_OTHER`), as a thread has by default.
+    Other,
+    /// Real-time first-in, first-out (`SCHED_FIFO`): runs until it blocks or a higher
+    /// priority thread is runnable.
+    Fifo {
+        /// Real-time priority, 1 (lowest) to 99 on Linux.
+        priority: u8,
+    },
+    /// Real-time round-robin (`SCHED_RR`): as `Fifo`, but threads of equal priority take
+    /// turns in time slices.
+    RoundRobin {
+        /// Real-time priority, 1 (lowest) to 99 on Linux.
+        priority: u8,
+    },
+}
+
+impl SchedPolicy {
+    /// The real-time priority, for the policies that have one.
+    pub fn priority(self) -> Option<u8> {
+        match self {
+            SchedPolicy::Other => None,
+            SchedPolicy::Fifo { priority } | SchedPolicy::RoundRobin { priority } => Some(priority),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -262,12 +378,21 @@ mod tests {
 
     #[test]
     fn routing_id_bounds_are_checked() {
-        let mut o = SocketOptions::default();
-        assert!(o.routing_id(b"").is_err());
-        assert!(o.routing_id(&[0, 1]).is_err());
-        assert!(o.routing_id(&[1; 256]).is_err());
-        assert!(o.routing_id(b"client-1").is_ok());
-        assert_eq!(o.routing_id.as_deref(), Some(&b"client-1"[..]));
+        let o = SocketOptions::default;
+        assert!(o().routing_id(b"").is_err());
+        assert!(o().routing_id(&[0, 1]).is_err());
+        assert!(o().routing_id(&[1; 256]).is_err());
+        let set = o().routing_id(b"client-1");
+        assert!(set.is_ok());
+        assert_eq!(set.unwrap().routing_id.as_deref(), Some(&b"client-1"[..]));
+    }
+
+    #[test]
+    fn cores_parse_from_their_index_and_reject_others() {
+        assert_eq!(" 7 ".parse::<CoreId>().unwrap(), CoreId::new(7));
+        let e = "seven".parse::<CoreId>().unwrap_err().to_string();
+        assert!(e.contains("seven") && e.contains("core index"), "{e}");
+        assert!("-1".parse::<CoreId>().is_err());
     }
 
     #[test]

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::config::CoreId;
+
 /// What ztick was doing when an error occurred, for messages that say where it went wrong.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -78,12 +80,12 @@ pub enum Error {
         source: ZmqErrno,
     },
     /// A core that does not exist, or that cannot be pinned to, was requested.
-    #[error("core {core} is not available: this machine has cores {available:?}; pick one of those")]
+    #[error("core {core} is not available: this machine has cores {available}; pick one of those", available = fmt_cores(available))]
     Core {
         /// The core asked for.
-        core: usize,
+        core: CoreId,
         /// The cores the OS reports for this process.
-        available: Vec<usize>,
+        available: Vec<CoreId>,
     },
     /// More threads would spin than there are cores to give them.
     #[error("core budget exceeded: {spinning} spinning worker(s) + {io_threads} libzmq I/O thread(s) need {needed} cores but only {available} are available; use a non-spinning idle strategy (Backoff or Block), fewer workers, or force it")]
@@ -154,6 +156,12 @@ pub enum Error {
     },
 }
 
+/// `[0, 1, 2]`: the cores by index, as a list of numbers.
+fn fmt_cores(cores: &[CoreId]) -> String {
+    let indices: Vec<usize> = cores.iter().map(|c| c.index()).collect();
+    format!("{indices:?}")
+}
+
 fn fmt_endpoint(endpoint: &Option<String>) -> String {
     match endpoint {
         Some(e) => format!(" at {e}"),
@@ -181,7 +189,7 @@ impl std::error::Error for ZmqErrno {}
 impl ZmqErrno {
     /// True when the call would have blocked: a full HWM on send, nothing to read on receive.
     pub fn is_again(&self) -> bool {
-        self.errno == libc::EAGAIN
+        self.errno == crate::sys::EAGAIN
     }
 
     /// True for EFSM: the operation is out of order for the socket's state machine (a REQ

@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use crate::config::CoreId;
 use crate::engine::IdleStrategy;
 use crate::sys;
 
@@ -24,7 +25,7 @@ pub struct BuildInfo {
     /// libzmq's draft API.
     pub draft: bool,
     /// Cores this process may run on.
-    pub cores: Vec<usize>,
+    pub cores: Vec<CoreId>,
     /// The idle strategy ztick recommends here.
     pub recommended_idle: String,
 }

@@ -56,11 +56,12 @@ mod sys;
 pub mod zap;
 
 pub use batch::{Batcher, FlushReason};
-pub use config::{FullPolicy, SocketKind, SocketOptions};
+pub use config::{CoreId, FullPolicy, SchedPolicy, SocketKind, SocketOptions};
 pub use endpoint::{Endpoint, Transport};
 pub use engine::{
-    Engine, EngineBuilder, Handle, Handler, IdleStrategy, MessageHandler, Received, SendError, SocketId,
-    SocketSpec, TickHandler, Worker, WorkerBuilder, WorkerCtx, WorkerReport, WorkerStats,
+    Engine, EngineBuilder, Handle, Handler, IdleStrategy, MessageHandler, Received, SendError,
+    SendTimeoutError, SocketId, SocketSpec, TickHandler, TrySendError, Worker, WorkerBuilder, WorkerCtx,
+    WorkerReport, WorkerStats,
 };
 pub use error::{Error, Operation, Result, ZmqErrno};
 pub use message::codec;

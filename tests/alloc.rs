@@ -66,7 +66,7 @@ fn steady_state_pooled_sends_make_no_rust_allocation() {
         b.socket(SocketSpec::bind(SocketKind::Pull, ep.clone()));
         let puller = b
             .on_message(move |_, _, m| {
-                assert_eq!(m.size(), 256);
+                assert_eq!(m.size_bytes(), 256);
                 got2.fetch_add(1, Ordering::Release);
                 Ok(())
             })
@@ -92,7 +92,7 @@ fn steady_state_pooled_sends_make_no_rust_allocation() {
                 loop {
                     match handle.try_send(push, msg) {
                         Ok(()) => break,
-                        Err(ztick::SendError::Full(m)) => {
+                        Err(ztick::TrySendError::Full(m)) => {
                             assert!(std::time::Instant::now() < deadline, "worker stalled");
                             msg = m;
                             std::thread::yield_now();

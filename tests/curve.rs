@@ -25,8 +25,7 @@ fn curve_or_clear_error() -> bool {
     assert!(matches!(err, Error::Unsupported { .. }), "{err:?}");
     assert!(err.to_string().contains("system libzmq"), "{err}");
     let engine = Engine::new().unwrap();
-    let mut opts = SocketOptions::default();
-    opts.curve_server(ztick::curve::CurveKey::from_bytes([7; 32]));
+    let opts = SocketOptions::default().curve_server(ztick::curve::CurveKey::from_bytes([7; 32]));
     let err =
         Replier::builder(Endpoint::tcp_loopback_any()).options(opts).spawn(&engine, |b| vec![b[0].to_vec()]);
     let err = err.unwrap_err();
@@ -46,8 +45,7 @@ fn curve_server(zap: Option<(&Engine, ZapPolicy)>) -> (Fixture, Option<ZapHandle
     let engine = Engine::new().unwrap();
     let zap = zap.map(|(_, p)| ZapHandler::spawn(&engine, p).unwrap());
     let server = KeyPair::generate().unwrap();
-    let mut opts = SocketOptions::default();
-    opts.curve_server(server.secret);
+    let opts = SocketOptions::default().curve_server(server.secret);
     let replier = Replier::builder(Endpoint::tcp_loopback_any())
         .options(opts)
         .spawn(&engine, |body| vec![[b"secure:", body[0]].concat()])
@@ -59,7 +57,7 @@ fn curve_server(zap: Option<(&Engine, ZapPolicy)>) -> (Fixture, Option<ZapHandle
 fn client(engine: &Engine, endpoint: &Endpoint, curve: Option<(&KeyPair, &KeyPair)>) -> Requester {
     let mut opts = SocketOptions::default();
     if let Some((me, server)) = curve {
-        opts.curve_client(me.secret, server.public);
+        opts = opts.curve_client(me.secret, server.public);
     }
     Requester::builder(endpoint.clone())
         .options(opts)

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use common::{recv, with_timeout, WAIT};
 use ztick::{
-    Endpoint, Engine, Error, FullPolicy, IdleStrategy, SocketKind, SocketOptions, SocketSpec, Transport,
+    CoreId, Endpoint, Engine, Error, FullPolicy, IdleStrategy, SocketKind, SocketOptions, SocketSpec,
+    Transport,
 };
 
 const TRANSPORTS: [Transport; 3] = [Transport::Inproc, Transport::Ipc, Transport::Tcp];
@@ -112,11 +113,11 @@ fn pinning_to_a_real_core_works_and_to_a_missing_one_is_an_error() {
     let first = engine.cores()[0];
     let w = engine.worker("pinned").pin(Some(first)).spawn().unwrap();
     w.stop().unwrap();
-    let err = engine.worker("nowhere").pin(Some(999)).spawn().unwrap_err();
-    assert!(matches!(err, Error::Core { core: 999, .. }), "{err}");
+    let err = engine.worker("nowhere").pin(Some(CoreId::new(999))).spawn().unwrap_err();
+    assert!(matches!(err, Error::Core { core, .. } if core == CoreId::new(999)), "{err}");
     assert!(err.to_string().contains("core 999"), "{err}");
-    let err = Engine::builder().io_cores(&[999]).build().unwrap_err();
-    assert!(matches!(err, Error::Core { core: 999, .. }), "{err}");
+    let err = Engine::builder().io_cores(&[CoreId::new(999)]).build().unwrap_err();
+    assert!(matches!(err, Error::Core { core, .. } if core == CoreId::new(999)), "{err}");
 }
 
 #[test]
@@ -153,8 +154,7 @@ fn stalled_puller(
     let (release_tx, release_rx) = crossbeam_channel::bounded::<()>(1);
     let got = Arc::new(AtomicU64::new(0));
     let got2 = Arc::clone(&got);
-    let mut o = SocketOptions::default();
-    o.hwm(1);
+    let o = SocketOptions::default().hwm_msgs(1);
     let mut b = engine.worker("stalled");
     b.socket(SocketSpec::bind(SocketKind::Pull, ep).options(o));
     let w = b
@@ -188,8 +188,7 @@ fn drop_policy_counts_every_discarded_message_and_the_accounting_closes() {
         let engine = engine();
         let ep = Endpoint::unique_inproc("drop");
         let (puller, release, got) = stalled_puller(&engine, ep.clone());
-        let mut o = SocketOptions::default();
-        o.hwm(1);
+        let o = SocketOptions::default().hwm_msgs(1);
         let mut b = engine.worker("push");
         let push = b.socket(SocketSpec::connect(SocketKind::Push, ep).options(o).on_full(FullPolicy::Drop));
         let pusher = b.spawn().unwrap();
@@ -212,8 +211,7 @@ fn block_policy_loses_nothing_behind_a_stalled_peer() {
         let engine = engine();
         let ep = Endpoint::unique_inproc("block");
         let (puller, release, got) = stalled_puller(&engine, ep.clone());
-        let mut o = SocketOptions::default();
-        o.hwm(1);
+        let o = SocketOptions::default().hwm_msgs(1);
         let mut b = engine.worker("push").inbox_capacity(16);
         let push = b.socket(SocketSpec::connect(SocketKind::Push, ep).options(o));
         let pusher = b.spawn().unwrap();
@@ -239,8 +237,7 @@ fn error_policy_reports_the_first_refusal() {
         let engine = engine();
         let ep = Endpoint::unique_inproc("err");
         let (_puller, release, _) = stalled_puller(&engine, ep.clone());
-        let mut o = SocketOptions::default();
-        o.hwm(1);
+        let o = SocketOptions::default().hwm_msgs(1);
         let mut b = engine.worker("push");
         let push = b.socket(SocketSpec::connect(SocketKind::Push, ep).options(o).on_full(FullPolicy::Error));
         let pusher = b.spawn().unwrap();
@@ -278,8 +275,7 @@ fn stop_sends_everything_already_handed_over() {
         let mut b = engine.worker("push").inbox_capacity(N as usize);
         // An infinite linger: closing must not discard what a slow (debug, loaded) receiver
         // has not read yet; ztick's own 1 s default would.
-        let mut o = SocketOptions::default();
-        o.linger(None);
+        let o = SocketOptions::default().linger(None);
         let push = b.socket(SocketSpec::connect(SocketKind::Push, bound).options(o));
         let pusher = b.spawn().unwrap();
         for i in 0..N {
@@ -399,8 +395,7 @@ fn stop_ends_a_worker_whose_send_is_blocked_and_counts_what_it_drops() {
         let engine = engine();
         let ep = Endpoint::unique_inproc("stuck");
         let (puller, release, _) = stalled_puller(&engine, ep.clone());
-        let mut o = SocketOptions::default();
-        o.hwm(1);
+        let o = SocketOptions::default().hwm_msgs(1);
         let mut b = engine.worker("stuck").drain_timeout(Duration::from_millis(200));
         let push = b.socket(SocketSpec::connect(SocketKind::Push, ep).options(o));
         let worker = b.spawn().unwrap();
@@ -432,5 +427,77 @@ fn received_messages_can_go_to_a_channel() {
         pusher.handle().send(push, b"hello".to_vec()).unwrap();
         let got = recv(&rx, "forwarded message");
         assert_eq!((got.socket, got.frames), (pull, vec![b"hello".to_vec()]));
+    });
+}
+
+#[test]
+fn each_hand_off_fails_in_its_own_way_and_hands_the_message_back() {
+    with_timeout(WAIT, || {
+        let engine = engine();
+        let mut b = engine.worker("held").inbox_capacity(1);
+        // PUB never blocks: whatever is handed over leaves at once (to no subscriber).
+        let publ = b.socket(SocketSpec::bind(SocketKind::Pub, Endpoint::unique_inproc("held")));
+        let worker = b.spawn().unwrap();
+        let h = worker.handle();
+        // Hold the worker in a closure, so the one-slot inbox stays as we fill it.
+        let (started_tx, started_rx) = crossbeam_channel::bounded(1);
+        let (release_tx, release_rx) = crossbeam_channel::bounded::<()>(1);
+        assert!(h.run(move |_| {
+            let _ = started_tx.send(());
+            let _ = release_rx.recv_timeout(WAIT);
+        }));
+        recv(&started_rx, "the worker to be held");
+        h.send(publ, b"fills".to_vec()).unwrap();
+        match h.try_send(publ, b"full".to_vec()) {
+            Err(e @ ztick::TrySendError::Full(_)) => {
+                assert!(e.is_full() && e.to_string().contains("inbox_capacity"), "{e}");
+                assert_eq!(e.into_inner().frames().next().unwrap().as_slice(), b"full");
+            }
+            other => panic!("try_send on a full inbox: {other:?}"),
+        }
+        match h.send_timeout(publ, b"late".to_vec(), Duration::from_millis(20)) {
+            Err(e @ ztick::SendTimeoutError::Timeout(_)) => {
+                assert!(e.is_timeout() && e.to_string().contains("timed out"), "{e}");
+                assert_eq!(e.into_inner().frames().next().unwrap().as_slice(), b"late");
+            }
+            other => panic!("send_timeout on a full inbox: {other:?}"),
+        }
+        release_tx.send(()).unwrap();
+        worker.stop().unwrap();
+        let e = h.send(publ, b"after".to_vec()).unwrap_err();
+        assert!(e.to_string().contains("stopped"), "{e}");
+        assert_eq!(e.into_inner().frames().next().unwrap().as_slice(), b"after");
+        match h.send_timeout(publ, b"after".to_vec(), Duration::from_millis(20)) {
+            Err(e) => assert!(e.is_stopped(), "{e}"),
+            Ok(()) => panic!("a stopped worker took a message"),
+        }
+        assert!(h.try_send(publ, b"after".to_vec()).unwrap_err().is_stopped());
+    });
+}
+
+#[test]
+fn a_handler_send_blocked_at_the_hwm_ends_as_stopped_when_the_worker_is_stopped() {
+    with_timeout(WAIT, || {
+        let engine = engine();
+        let ep = Endpoint::unique_inproc("held-send");
+        let (puller, release, _) = stalled_puller(&engine, ep.clone());
+        let mut b = engine.worker("held-send");
+        let o = SocketOptions::default().hwm_msgs(1);
+        let push = b.socket(SocketSpec::connect(SocketKind::Push, ep).options(o));
+        let worker = b
+            .on_tick(move |ctx| {
+                // The peer stalls, so the HWM is met within a few sends and the send waits.
+                for _ in 0..1000 {
+                    ctx.send(push, b"x")?;
+                }
+                Ok(true)
+            })
+            .spawn()
+            .unwrap();
+        let report = worker.stop().unwrap();
+        let first = report.first_error.expect("the refused send recorded");
+        assert!(first.contains("is stopping") && first.contains("PUSH"), "{first}");
+        release.send(()).unwrap();
+        drop(puller);
     });
 }

@@ -85,12 +85,10 @@ fn hwm_set_before_connecting_bounds_the_queue_per_socket() {
     for t in TRANSPORTS {
         with_timeout(WAIT, move || {
             let engine = Engine::new().unwrap();
-            let mut o = SocketOptions::default();
-            o.recv_hwm(7);
+            let o = SocketOptions::default().recv_hwm_msgs(7);
             let pull = Socket::bind(&engine, SocketKind::Pull, &Endpoint::local(t, "hwm"), &o).unwrap();
             let ep: Endpoint = pull.endpoint().parse().unwrap();
-            let mut o = SocketOptions::default();
-            o.send_hwm(5).immediate(true); // immediate: queue only on a connected pipe
+            let o = SocketOptions::default().send_hwm_msgs(5).immediate(true); // immediate: queue only on a connected pipe
             let mut push = Socket::connect(&engine, SocketKind::Push, &ep, &o).unwrap();
             // The connection completes in the background; the first send waits for it.
             push.send_timeout(&[b"first"], WAIT).unwrap();
@@ -112,8 +110,9 @@ fn hwm_set_before_connecting_bounds_the_queue_per_socket() {
 /// with `linger` and ends its engine, then binds a PULL there and counts what arrives.
 fn delivered_after_close(ep: &Endpoint, linger: Duration, n: usize) -> usize {
     let push_engine = Engine::new().unwrap();
-    let mut o = SocketOptions::default();
-    o.linger(Some(linger)).reconnect(Duration::from_millis(20), Duration::from_millis(20));
+    let o = SocketOptions::default()
+        .linger(Some(linger))
+        .reconnect(Duration::from_millis(20), Duration::from_millis(20));
     let mut push = Socket::connect(&push_engine, SocketKind::Push, ep, &o).unwrap();
     for i in 0..n {
         // Without ZMQ_IMMEDIATE a connecting socket queues before the peer exists.

@@ -179,8 +179,7 @@ fn publisher_counts_malformed_control_messages_from_xsub_peers() {
 
 /// A stalled subscriber: a raw SUB socket that reads nothing until told to.
 fn stalled_sub(engine: &Engine, ep: &Endpoint) -> Socket {
-    let mut o = SocketOptions::default();
-    o.recv_hwm(10);
+    let o = SocketOptions::default().recv_hwm_msgs(10);
     let mut s = Socket::connect(engine, SocketKind::Sub, ep, &o).unwrap();
     s.subscribe(b"").unwrap();
     s
@@ -192,7 +191,7 @@ const COUNT: u64 = 400;
 
 fn slow_publisher(engine: &Engine, t: Transport, choice: SlowSubscriber) -> Publisher {
     Publisher::bind(Endpoint::local(t, "ps-slow"))
-        .send_hwm(10)
+        .send_hwm_msgs(10)
         .on_slow_subscriber(choice)
         .spawn(engine)
         .unwrap()

@@ -218,7 +218,7 @@ impl FlowPair {
             let mut count = 0u64;
             move |_: &mut WorkerCtx<'_>, _: SocketId, msg: &Inbound<'_>| {
                 count += 1;
-                if msg.size() != size {
+                if msg.size_bytes() != size {
                     wrong.fetch_add(1, Ordering::Relaxed);
                 }
                 received.store(count, Ordering::Release);
@@ -231,7 +231,7 @@ impl FlowPair {
         fn receiver_builder(
             engine: &Engine,
             spec: SocketSpec,
-            core: Option<usize>,
+            core: Option<ztick::CoreId>,
             batch: usize,
         ) -> (ztick::WorkerBuilder<'_>, SocketId) {
             let mut b = engine.worker("flow-recv").idle(IdleStrategy::BLOCK).pin(core).batch_max(batch);

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use ztick::metrics::LatencyRecorder;
-use ztick::{Engine, IdleStrategy, Transport};
+use ztick::{CoreId, Engine, IdleStrategy, Transport};
 
 /// The message sizes of the latency and throughput suites.
 pub const SIZES: [usize; 4] = [1, 64, 1024, 64 * 1024];
@@ -156,9 +156,9 @@ pub fn report_hdr(suite: &str, id: &str, what: &str, rec: &LatencyRecorder) {
 }
 
 /// The cores this process may use, sorted.
-pub fn cores() -> Vec<usize> {
-    let mut c: Vec<usize> =
-        core_affinity::get_core_ids().unwrap_or_default().into_iter().map(|c| c.id).collect();
+pub fn cores() -> Vec<CoreId> {
+    let mut c: Vec<CoreId> =
+        core_affinity::get_core_ids().unwrap_or_default().into_iter().map(|c| CoreId::new(c.id)).collect();
     c.sort_unstable();
     c
 }
@@ -171,7 +171,7 @@ pub fn pinning() -> bool {
 /// The two cores the ends of a pair are pinned to: the first and the last (the same one on
 /// a single-core machine), or none with `ZTICK_BENCH_PIN=0`. Both stacks of a comparison
 /// get the same placement.
-pub fn pair_cores() -> (Option<usize>, Option<usize>) {
+pub fn pair_cores() -> (Option<CoreId>, Option<CoreId>) {
     if !pinning() {
         return (None, None);
     }
@@ -180,8 +180,9 @@ pub fn pair_cores() -> (Option<usize>, Option<usize>) {
 }
 
 /// Pins the calling thread (benches only; the library pins its workers itself).
-pub fn pin_current(core: Option<usize>) {
-    if let Some(id) = core {
+pub fn pin_current(core: Option<CoreId>) {
+    if let Some(core) = core {
+        let id = core.index();
         if !core_affinity::set_for_current(core_affinity::CoreId { id }) {
             eprintln!("warning: could not pin a bench thread to core {id}");
         }

@@ -110,10 +110,13 @@ impl Handler for Timer {
         if self.left == 0 {
             return Ok(());
         }
-        if msg.size() != self.payload.len() {
+        if msg.size_bytes() != self.payload.len() {
             self.left = 0;
-            let _ =
-                self.results.send(Err(format!("reply of {} bytes to {}", msg.size(), self.payload.len())));
+            let _ = self.results.send(Err(format!(
+                "reply of {} bytes to {}",
+                msg.size_bytes(),
+                self.payload.len()
+            )));
             return Ok(());
         }
         let rtt = now - self.sent_at;

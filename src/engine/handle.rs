@@ -4,7 +4,7 @@ use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crossbeam_channel::{Sender, TrySendError};
+use crossbeam_channel::Sender;
 
 use super::worker::WorkerCtx;
 use super::SocketId;
@@ -82,11 +82,25 @@ impl Shared {
     }
 }
 
-/// Why a hand-off failed; the message comes back so nothing is lost.
+/// [`Handle::send`] failed: the worker has stopped. The message comes back, so nothing is
+/// lost without the caller knowing.
 #[derive(Debug)]
-pub enum SendError {
-    /// The hand-off channel is full (only from `try_send` and `send_timeout`).
+pub struct SendError(pub Outbound);
+
+/// [`Handle::try_send`] failed; the message comes back in either case.
+#[derive(Debug)]
+pub enum TrySendError {
+    /// The hand-off channel has no room now.
     Full(Outbound),
+    /// The worker has stopped.
+    Stopped(Outbound),
+}
+
+/// [`Handle::send_timeout`] failed; the message comes back in either case.
+#[derive(Debug)]
+pub enum SendTimeoutError {
+    /// The hand-off channel had no room for the whole timeout.
+    Timeout(Outbound),
     /// The worker has stopped.
     Stopped(Outbound),
 }
@@ -94,22 +108,99 @@ pub enum SendError {
 impl SendError {
     /// The message that was not handed over.
     pub fn into_inner(self) -> Outbound {
+        self.0
+    }
+}
+
+impl TrySendError {
+    /// The message that was not handed over.
+    pub fn into_inner(self) -> Outbound {
         match self {
-            SendError::Full(m) | SendError::Stopped(m) => m,
+            TrySendError::Full(m) | TrySendError::Stopped(m) => m,
+        }
+    }
+
+    /// True when the channel was full (the worker still runs: retrying may succeed).
+    pub fn is_full(&self) -> bool {
+        matches!(self, TrySendError::Full(_))
+    }
+
+    /// True when the worker has stopped (retrying cannot succeed).
+    pub fn is_stopped(&self) -> bool {
+        matches!(self, TrySendError::Stopped(_))
+    }
+}
+
+impl SendTimeoutError {
+    /// The message that was not handed over.
+    pub fn into_inner(self) -> Outbound {
+        match self {
+            SendTimeoutError::Timeout(m) | SendTimeoutError::Stopped(m) => m,
+        }
+    }
+
+    /// True when the wait timed out (the worker still runs: retrying may succeed).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, SendTimeoutError::Timeout(_))
+    }
+
+    /// True when the worker has stopped (retrying cannot succeed).
+    pub fn is_stopped(&self) -> bool {
+        matches!(self, SendTimeoutError::Stopped(_))
+    }
+}
+
+impl From<SendError> for TrySendError {
+    fn from(e: SendError) -> Self {
+        TrySendError::Stopped(e.0)
+    }
+}
+
+impl From<SendError> for SendTimeoutError {
+    fn from(e: SendError) -> Self {
+        SendTimeoutError::Stopped(e.0)
+    }
+}
+
+/// What to say when the worker is gone, in every error type.
+const STOPPED: &str = "the worker has stopped, so the message was not handed over (it comes back \
+                       in this error); see the worker's report (Worker::stop or Worker::join) for why it ended";
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(STOPPED)
+    }
+}
+
+impl std::fmt::Display for TrySendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TrySendError::Full(_) => f.write_str(
+                "the worker's hand-off channel is full (the message comes back in this error); \
+                 retry later, wait with Handle::send or Handle::send_timeout, or raise \
+                 WorkerBuilder::inbox_capacity",
+            ),
+            TrySendError::Stopped(_) => f.write_str(STOPPED),
         }
     }
 }
 
-impl std::fmt::Display for SendError {
+impl std::fmt::Display for SendTimeoutError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            SendError::Full(_) => f.write_str("worker's hand-off channel is full"),
-            SendError::Stopped(_) => f.write_str("worker has stopped"),
+            SendTimeoutError::Timeout(_) => f.write_str(
+                "timed out waiting for room in the worker's hand-off channel (the message comes \
+                 back in this error); the worker is behind, perhaps blocked at a peer's HWM: \
+                 retry, wait longer, or raise WorkerBuilder::inbox_capacity",
+            ),
+            SendTimeoutError::Stopped(_) => f.write_str(STOPPED),
         }
     }
 }
 
 impl std::error::Error for SendError {}
+impl std::error::Error for TrySendError {}
+impl std::error::Error for SendTimeoutError {}
 
 /// A cloneable, `Send + Sync` handle that application threads use to reach one worker.
 #[derive(Clone)]
@@ -126,9 +217,12 @@ impl std::fmt::Debug for Handle {
 
 impl Handle {
     /// Hands `msg` to the worker for sending on `socket`, waiting while the channel is full.
+    ///
+    /// # Errors
+    /// [`SendError`], with the message, when the worker has stopped.
     pub fn send(&self, socket: SocketId, msg: impl Into<Outbound>) -> Result<(), SendError> {
         self.tx.send(Command::Send(socket, msg.into())).map_err(|e| match e.into_inner() {
-            Command::Send(_, m) => SendError::Stopped(m),
+            Command::Send(_, m) => SendError(m),
             _ => unreachable_command(),
         })?;
         self.shared.notify();
@@ -136,10 +230,15 @@ impl Handle {
     }
 
     /// Hands `msg` over if the channel has room now.
-    pub fn try_send(&self, socket: SocketId, msg: impl Into<Outbound>) -> Result<(), SendError> {
+    ///
+    /// # Errors
+    /// [`TrySendError::Full`] when it has none, [`TrySendError::Stopped`] when the worker
+    /// has stopped; both with the message.
+    pub fn try_send(&self, socket: SocketId, msg: impl Into<Outbound>) -> Result<(), TrySendError> {
+        use crossbeam_channel::TrySendError as E;
         self.tx.try_send(Command::Send(socket, msg.into())).map_err(|e| match e {
-            TrySendError::Full(Command::Send(_, m)) => SendError::Full(m),
-            TrySendError::Disconnected(Command::Send(_, m)) => SendError::Stopped(m),
+            E::Full(Command::Send(_, m)) => TrySendError::Full(m),
+            E::Disconnected(Command::Send(_, m)) => TrySendError::Stopped(m),
             _ => unreachable_command(),
         })?;
         self.shared.notify();
@@ -147,16 +246,20 @@ impl Handle {
     }
 
     /// Hands `msg` over, waiting at most `timeout` for room.
+    ///
+    /// # Errors
+    /// [`SendTimeoutError::Timeout`] when no room came in time, [`SendTimeoutError::Stopped`]
+    /// when the worker has stopped; both with the message.
     pub fn send_timeout(
         &self,
         socket: SocketId,
         msg: impl Into<Outbound>,
         timeout: Duration,
-    ) -> Result<(), SendError> {
+    ) -> Result<(), SendTimeoutError> {
         use crossbeam_channel::SendTimeoutError as E;
         self.tx.send_timeout(Command::Send(socket, msg.into()), timeout).map_err(|e| match e {
-            E::Timeout(Command::Send(_, m)) => SendError::Full(m),
-            E::Disconnected(Command::Send(_, m)) => SendError::Stopped(m),
+            E::Timeout(Command::Send(_, m)) => SendTimeoutError::Timeout(m),
+            E::Disconnected(Command::Send(_, m)) => SendTimeoutError::Stopped(m),
             _ => unreachable_command(),
         })?;
         self.shared.notify();

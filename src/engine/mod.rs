@@ -8,7 +8,7 @@ mod worker;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
-pub use handle::{Handle, SendError, WorkerStats};
+pub use handle::{Handle, SendError, SendTimeoutError, TrySendError, WorkerStats};
 pub use idle::IdleStrategy;
 pub(crate) use worker::open_socket;
 pub use worker::{
@@ -16,6 +16,7 @@ pub use worker::{
     WorkerReport,
 };
 
+use crate::config::{CoreId, SchedPolicy};
 use crate::error::{Error, Operation, Result};
 use crate::sys::{self, ctx_opt, RawContext};
 
@@ -39,9 +40,9 @@ impl SocketId {
 #[derive(Debug, Clone)]
 pub struct EngineBuilder {
     io_threads: usize,
-    io_cores: Vec<usize>,
+    io_cores: Vec<CoreId>,
     io_thread_name_prefix: Option<u16>,
-    io_sched: Option<(i32, i32)>,
+    io_sched: Option<SchedPolicy>,
     force: bool,
 }
 
@@ -60,32 +61,37 @@ impl Default for EngineBuilder {
 impl EngineBuilder {
     /// libzmq I/O threads. Default 1. Zero is allowed for inproc-only engines, where no
     /// I/O thread is on the data path and a spinning worker may then have every core.
-    pub fn io_threads(&mut self, n: usize) -> &mut Self {
+    pub fn io_threads(mut self, n: usize) -> Self {
         self.io_threads = n;
         self
     }
 
-    /// Pins libzmq's I/O threads to these cores (`ZMQ_THREAD_AFFINITY_CPU_ADD`). Default: unpinned.
-    pub fn io_cores(&mut self, cores: &[usize]) -> &mut Self {
+    /// Pins libzmq's I/O threads to these cores (`ZMQ_THREAD_AFFINITY_CPU_ADD`), each one
+    /// of [`Engine::cores`]. Default: unpinned.
+    pub fn io_cores(mut self, cores: &[CoreId]) -> Self {
         self.io_cores = cores.to_vec();
         self
     }
 
     /// Names the I/O threads `ZMQbg/<prefix>/…` (`ZMQ_THREAD_NAME_PREFIX`), to find them in `top -H`.
-    pub fn io_thread_name_prefix(&mut self, prefix: u16) -> &mut Self {
+    pub fn io_thread_name_prefix(mut self, prefix: u16) -> Self {
         self.io_thread_name_prefix = Some(prefix);
         self
     }
 
-    /// Runs the I/O threads under a scheduling policy and priority
-    /// (`ZMQ_THREAD_SCHED_POLICY`/`ZMQ_THREAD_PRIORITY`; e.g. `libc::SCHED_FIFO`, 50; needs privileges).
-    pub fn io_sched(&mut self, policy: i32, priority: i32) -> &mut Self {
-        self.io_sched = Some((policy, priority));
+    /// Runs the I/O threads under `policy` (`ZMQ_THREAD_SCHED_POLICY`, and for the real-time
+    /// policies `ZMQ_THREAD_PRIORITY`), e.g. `SchedPolicy::Fifo { priority: 50 }` so that
+    /// tcp and ipc traffic is not delayed by other threads. Default: the OS's (`Other`).
+    ///
+    /// The real-time policies need privileges, and libzmq aborts the process when an I/O
+    /// thread starts (with the first socket) and the OS refuses: see [`SchedPolicy`].
+    pub fn io_sched(mut self, policy: SchedPolicy) -> Self {
+        self.io_sched = Some(policy);
         self
     }
 
     /// Lets spinning workers exceed the core budget, with a warning instead of an error.
-    pub fn force_core_budget(&mut self, force: bool) -> &mut Self {
+    pub fn force_core_budget(mut self, force: bool) -> Self {
         self.force = force;
         self
     }
@@ -94,9 +100,18 @@ impl EngineBuilder {
     /// libzmq requires).
     ///
     /// # Errors
-    /// An I/O core that does not exist, or an option libzmq refuses.
-    pub fn build(&self) -> Result<Engine> {
+    /// An I/O core that does not exist, a real-time priority outside the OS's range, or an
+    /// option libzmq refuses.
+    pub fn build(self) -> Result<Engine> {
         let cores = sys::available_cores();
+        let sched = self.io_sched.map(sys::sched_params);
+        if let (Some(policy), Some((raw, Some(priority)))) = (self.io_sched, sched) {
+            let range = sys::sched_priority_range(raw);
+            if !range.contains(&priority) {
+                let expected = format!("a priority from {} to {}", range.start(), range.end());
+                return Err(Error::config("io_sched priority", format!("{policy:?}"), expected));
+            }
+        }
         for &c in &self.io_cores {
             if !cores.contains(&c) {
                 return Err(Error::Core { core: c, available: cores });
@@ -108,14 +123,18 @@ impl EngineBuilder {
             .map_err(|_| Error::config("io_threads", self.io_threads, "a small number, usually 1"))?;
         ctx.set(ctx_opt::IO_THREADS, io).map_err(ctx_err)?;
         for &c in &self.io_cores {
-            ctx.set(ctx_opt::THREAD_AFFINITY_CPU_ADD, c as i32).map_err(ctx_err)?;
+            let cpu =
+                i32::try_from(c.index()).map_err(|_| Error::Core { core: c, available: cores.clone() })?;
+            ctx.set(ctx_opt::THREAD_AFFINITY_CPU_ADD, cpu).map_err(ctx_err)?;
         }
         if let Some(p) = self.io_thread_name_prefix {
             ctx.set(ctx_opt::THREAD_NAME_PREFIX, i32::from(p)).map_err(ctx_err)?;
         }
-        if let Some((policy, priority)) = self.io_sched {
+        if let Some((policy, priority)) = sched {
             ctx.set(ctx_opt::THREAD_SCHED_POLICY, policy).map_err(ctx_err)?;
-            ctx.set(ctx_opt::THREAD_PRIORITY, priority).map_err(ctx_err)?;
+            if let Some(priority) = priority {
+                ctx.set(ctx_opt::THREAD_PRIORITY, priority).map_err(ctx_err)?;
+            }
         }
         Ok(Engine {
             ctx: Arc::new(ctx),
@@ -146,7 +165,7 @@ pub struct Engine {
     ctx: Arc<RawContext>,
     io_threads: usize,
     /// Cores this process may run on, sorted.
-    cores: Vec<usize>,
+    cores: Vec<CoreId>,
     force: bool,
     /// Workers currently running a spinning idle strategy.
     spinning: Arc<AtomicUsize>,
@@ -168,8 +187,8 @@ impl Engine {
         WorkerBuilder::new(self, name)
     }
 
-    /// The cores this process may use.
-    pub fn cores(&self) -> &[usize] {
+    /// The cores this process may use (its affinity mask), sorted: the ones to pin to.
+    pub fn cores(&self) -> &[CoreId] {
         &self.cores
     }
 
@@ -221,6 +240,20 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_real_time_priority_outside_the_os_range_is_refused_before_libzmq_sees_it() {
+        // libzmq would abort the process in its I/O thread; the builder says why instead.
+        for policy in [SchedPolicy::Fifo { priority: 0 }, SchedPolicy::RoundRobin { priority: 200 }] {
+            match Engine::builder().io_sched(policy).build() {
+                Err(Error::Config { name, expected, .. }) => {
+                    assert_eq!(name, "io_sched priority");
+                    assert!(expected.contains("from 1 to 99"), "{expected}");
+                }
+                other => panic!("{policy:?}: {other:?}"),
+            }
+        }
+    }
 
     #[test]
     fn a_callers_context_needs_the_system_build() {

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::config::CoreId;
 use crate::curve::Curve;
 use crate::engine::IdleStrategy;
 use crate::error::{Error, Result};
@@ -56,7 +57,7 @@ pub struct PublisherConfig {
     /// The worker's idle strategy. Default [`IdleStrategy::BLOCK`].
     pub idle: IdleStrategy,
     /// The worker's core. Default: not pinned.
-    pub pin: Option<usize>,
+    pub pin: Option<CoreId>,
     /// The CURVE server role of the feed and side-channel sockets. Default none. Who may
     /// connect is decided by a [`ZapHandler`](crate::zap::ZapHandler) on the same engine,
     /// started before the publisher.
@@ -147,7 +148,7 @@ pub struct SubscriberConfig {
     /// The worker's idle strategy. Default [`IdleStrategy::BLOCK`].
     pub idle: IdleStrategy,
     /// The worker's core. Default: not pinned.
-    pub pin: Option<usize>,
+    pub pin: Option<CoreId>,
     /// The CURVE client role for the feed and side-channel sockets. Default none.
     pub curve: Option<Curve>,
 }

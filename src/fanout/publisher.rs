@@ -260,11 +260,10 @@ impl TickPublisher {
         let end_requested = Arc::new(AtomicBool::new(false));
         let live = Arc::new(PublisherLive::default());
         let mut b = engine.worker("tick-publisher").idle(cfg.idle).pin(cfg.pin).batch_max(256);
-        let mut feed_opts = SocketOptions::default();
+        let mut feed_opts = SocketOptions::default().curve(cfg.curve.clone());
         if let Some(h) = cfg.hwm_msgs {
-            feed_opts.hwm(h);
+            feed_opts = feed_opts.hwm_msgs(h);
         }
-        feed_opts.curve.clone_from(&cfg.curve);
         // Conflating subscribers can hold one subscription only, so they send no hello: a
         // single-frame feed counts group subscriptions instead, which needs every one
         // passed on (verbose).
@@ -272,8 +271,7 @@ impl TickPublisher {
             SocketSpec::bind(SocketKind::XPub, bind).options(feed_opts).xpub_verbose(cfg.single_frame),
         );
         let side_sock = side.map(|ep| {
-            let mut o = SocketOptions::default();
-            o.curve.clone_from(&cfg.curve);
+            let o = SocketOptions::default().curve(cfg.curve.clone());
             b.socket(SocketSpec::bind(SocketKind::Router, ep).options(o))
         });
         let coalesce = !cfg.max_delay.is_zero();

@@ -142,14 +142,10 @@ impl TickSubscriber {
     ) -> Result<Self> {
         cfg.validate(side.is_some())?;
         let hello = format!("{}-{}-{}", cfg.name, std::process::id(), now_ns()).into_bytes();
-        let mut opts = SocketOptions::default();
+        let mut opts = SocketOptions::default().conflate(cfg.conflate).curve(cfg.curve.clone());
         if let Some(h) = cfg.hwm_msgs {
-            opts.hwm(h);
+            opts = opts.hwm_msgs(h);
         }
-        if cfg.conflate {
-            opts.conflate(true);
-        }
-        opts.curve.clone_from(&cfg.curve);
         let mut spec = SocketSpec::connect(SocketKind::Sub, connect).options(opts);
         for g in &cfg.groups {
             spec = spec.subscribe(g.as_bytes());
@@ -167,8 +163,7 @@ impl TickSubscriber {
         // A conflating subscriber sends no hello, so the publisher could not tell its
         // acknowledgement from a stray one: it neither asks nor acknowledges.
         let dealer = side.filter(|_| !cfg.conflate).map(|ep| {
-            let mut o = SocketOptions::default();
-            o.curve.clone_from(&cfg.curve);
+            let o = SocketOptions::default().curve(cfg.curve.clone());
             b.socket(SocketSpec::connect(SocketKind::Dealer, ep).options(o))
         });
         let handler = SubscriberHandler {

@@ -27,8 +27,7 @@ pub unsafe extern "C" fn ztick_engine_new(
         if engine_out.is_null() {
             return Err(Failure::null("engine_out"));
         }
-        let mut b = Engine::builder();
-        b.io_threads(io_threads as usize);
+        let b = Engine::builder().io_threads(io_threads as usize);
         let engine = Box::new(ztick_engine { inner: b.build()? });
         // SAFETY: checked not NULL; writable by the caller's contract.
         unsafe { *engine_out = Box::into_raw(engine) };

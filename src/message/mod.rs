@@ -79,7 +79,7 @@ impl Outbound {
     }
 
     /// Total payload bytes.
-    pub fn size(&self) -> usize {
+    pub fn size_bytes(&self) -> usize {
         self.frames().map(|f| f.as_slice().len()).sum()
     }
 }
@@ -141,7 +141,7 @@ impl<'a> Inbound<'a> {
     }
 
     /// Total payload bytes.
-    pub fn size(&self) -> usize {
+    pub fn size_bytes(&self) -> usize {
         self.iter().map(<[u8]>::len).sum()
     }
 

@@ -379,9 +379,8 @@ pub struct PirateWorker {
 impl PirateWorker {
     /// A worker for the queue backend at `endpoint`.
     pub fn builder(endpoint: Endpoint) -> PirateWorkerBuilder {
-        let mut options = SocketOptions::default();
         // A dead or reconnecting worker must not deliver stale replies later: drop them.
-        options.linger(Some(Duration::ZERO));
+        let options = SocketOptions::default().linger(Some(Duration::ZERO));
         PirateWorkerBuilder {
             spec: SocketSpec::connect(SocketKind::Dealer, endpoint).options(options),
             heartbeat: Some(Heartbeat::default()),
@@ -448,7 +447,7 @@ impl PirateWorkerBuilder {
     /// Socket options; ztick sets linger 0 unless told otherwise.
     pub fn options(mut self, mut options: SocketOptions) -> Self {
         if options.linger.is_none() {
-            options.linger(Some(Duration::ZERO));
+            options.linger = Some(Some(Duration::ZERO));
         }
         self.spec.options = options;
         self
@@ -456,7 +455,7 @@ impl PirateWorkerBuilder {
 
     /// A routing id, so the queue knows this worker again after a reconnect.
     pub fn routing_id(mut self, id: &[u8]) -> Result<Self> {
-        self.spec.options.routing_id(id)?;
+        self.spec.options = std::mem::take(&mut self.spec.options).routing_id(id)?;
         Ok(self)
     }
 

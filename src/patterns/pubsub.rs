@@ -43,7 +43,9 @@ use serde::Serialize;
 use super::input::{InputCounters, InputStats, Malformed};
 use crate::config::{FullPolicy, SocketKind, SocketOptions};
 use crate::endpoint::Endpoint;
-use crate::engine::{Engine, Handle, Handler, SendError, SocketId, SocketSpec, Worker, WorkerCtx};
+use crate::engine::{
+    Engine, Handle, Handler, SendError, SocketId, SocketSpec, TrySendError, Worker, WorkerCtx,
+};
 use crate::error::{Error, Operation, Result};
 use crate::message::{codec, Frame, Inbound, Outbound};
 
@@ -56,8 +58,8 @@ const CONTROL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What a publisher does when a subscriber's queue is at its high-water mark.
 ///
-/// The HWM counts messages per subscriber connection: `send_hwm` on the publisher plus,
-/// over tcp and ipc, the kernel's socket buffers and the subscriber's `recv_hwm`.
+/// The HWM counts messages per subscriber connection: `send_hwm_msgs` on the publisher plus,
+/// over tcp and ipc, the kernel's socket buffers and the subscriber's `recv_hwm_msgs`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SlowSubscriber {
     /// libzmq's PUB behaviour: the message is dropped *for that subscriber only*, the others
@@ -109,8 +111,8 @@ impl PublisherBuilder {
     }
 
     /// Sets only the send high-water mark, in messages per subscriber (libzmq: 1000).
-    pub fn send_hwm(mut self, msgs: u32) -> Self {
-        self.options.send_hwm(msgs);
+    pub fn send_hwm_msgs(mut self, msgs: u32) -> Self {
+        self.options.send_hwm_msgs = Some(msgs);
         self
     }
 
@@ -336,7 +338,7 @@ impl Publisher {
     /// Publishes `payload` on `topic`, waiting while the hand-off channel is full.
     ///
     /// # Errors
-    /// [`SendError::Stopped`] (with the message) when the worker has stopped.
+    /// [`SendError`] (with the message) when the worker has stopped.
     pub fn publish(&self, topic: &[u8], payload: impl Into<Vec<u8>>) -> std::result::Result<(), SendError> {
         self.publish_frame(topic, Frame::bytes(payload))
     }
@@ -371,12 +373,13 @@ impl Publisher {
     /// Publishes if the hand-off channel has room now.
     ///
     /// # Errors
-    /// [`SendError::Full`] (with the message) when it has none; [`SendError::Stopped`].
+    /// [`TrySendError::Full`] (with the message) when it has none; [`TrySendError::Stopped`]
+    /// when the worker has stopped.
     pub fn try_publish(
         &self,
         topic: &[u8],
         payload: impl Into<Vec<u8>>,
-    ) -> std::result::Result<(), SendError> {
+    ) -> std::result::Result<(), TrySendError> {
         let msg = Outbound { first: Frame::bytes(topic), rest: vec![Frame::bytes(payload)] };
         self.handle.try_send(self.sock, msg)
     }
@@ -574,8 +577,8 @@ impl SubscriberBuilder {
     }
 
     /// Sets only the receive high-water mark, in messages per publisher (libzmq: 1000).
-    pub fn recv_hwm(mut self, msgs: u32) -> Self {
-        self.options.recv_hwm(msgs);
+    pub fn recv_hwm_msgs(mut self, msgs: u32) -> Self {
+        self.options.recv_hwm_msgs = Some(msgs);
         self
     }
 
@@ -710,7 +713,7 @@ pub(super) fn check_shape(
     if msg.len() != frames {
         return Err((Malformed::Frames, format!("{} frames; {what} has {frames}", msg.len())));
     }
-    let size = msg.size();
+    let size = msg.size_bytes();
     if size > max_bytes {
         return Err((Malformed::TooLarge, format!("{size} bytes; the limit is {max_bytes}")));
     }

@@ -243,7 +243,7 @@ impl RequesterBuilder {
     /// Connects; the server need not be up yet (libzmq connects in the background).
     pub fn connect(mut self, engine: &Engine) -> Result<Requester> {
         if self.spec.options.linger.is_none() {
-            self.spec.options.linger(Some(Duration::ZERO));
+            self.spec.options.linger = Some(Some(Duration::ZERO));
         }
         let socket = Socket::open(engine, &self.spec)?;
         // Ids start at a clock reading, so a client that reuses a routing id after a restart

@@ -210,8 +210,7 @@ impl Socket {
         let events = sys::EVENT_HANDSHAKE_SUCCEEDED | sys::EVENT_DISCONNECTED;
         self.raw.monitor(&endpoint.to_string(), events).map_err(|e| self.err(Operation::SetOption, e))?;
         // No HWM: events are few, and a dropped disconnection would make a peer look alive.
-        let mut options = SocketOptions::default();
-        options.recv_hwm(0);
+        let options = SocketOptions::default().recv_hwm_msgs(0);
         let spec = SocketSpec::connect(SocketKind::Pair, endpoint).options(options);
         Ok(PeerMonitor::new(Socket::open_in(&self.ctx, &spec)?))
     }

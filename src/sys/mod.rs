@@ -1,4 +1,5 @@
-//! The fence: the only code that names `zmq_sys::`, `core_affinity::` or libc clocks.
+//! The fence: the only code that names `zmq::`, `zmq_sys::`, `core_affinity::`, libc poll
+//! sets, clocks or other syscalls.
 //!
 //! Contract: every function here either succeeds or returns a [`ZmqErrno`] taken right after
 //! the failing call; `EINTR` is retried here and never escapes; nothing here panics on a
@@ -7,6 +8,7 @@
 
 mod context;
 mod msg;
+mod poll;
 mod pool;
 mod socket;
 
@@ -14,13 +16,18 @@ mod curve;
 pub(crate) use context::{opt as ctx_opt, RawContext};
 pub(crate) use curve::{curve_keypair, curve_public};
 pub(crate) use msg::Msg;
+pub(crate) use poll::{poll, FdPollSet, PollItem};
 pub use pool::{BufferPool, PoolStats, PooledBuf};
-pub(crate) use socket::{poll, poll_fds, PollItem, RawSocket, Wakeup};
+pub(crate) use socket::{RawSocket, Wakeup};
 
+use crate::config::{CoreId, SchedPolicy};
 use crate::error::ZmqErrno;
 
 /// libzmq's ETERM: the context is being terminated (ZMQ_HAUSNUMERO + 53).
 pub(crate) const ETERM: i32 = 156_384_712 + 53;
+
+/// EAGAIN: a send found the HWM reached, or a receive found nothing (libzmq passes the OS value on).
+pub(crate) const EAGAIN: i32 = libc::EAGAIN;
 
 /// libzmq's EFSM: out of order for the socket's state machine (ZMQ_HAUSNUMERO + 51).
 pub(crate) const EFSM: i32 = 156_384_712 + 51;
@@ -77,17 +84,34 @@ pub fn now_ns() -> u64 {
     (ts.tv_sec as u64).wrapping_mul(1_000_000_000).wrapping_add(ts.tv_nsec as u64)
 }
 
-/// The cores this process may run on, as the OS reports them (its affinity mask).
-pub(crate) fn available_cores() -> Vec<usize> {
-    let mut ids: Vec<usize> =
-        core_affinity::get_core_ids().unwrap_or_default().into_iter().map(|c| c.id).collect();
+/// The cores this process may run on, as the OS reports them (its affinity mask), sorted.
+pub(crate) fn available_cores() -> Vec<CoreId> {
+    let mut ids: Vec<CoreId> =
+        core_affinity::get_core_ids().unwrap_or_default().into_iter().map(|c| CoreId::new(c.id)).collect();
     ids.sort_unstable();
     ids
 }
 
 /// Pins the calling thread to `core`; false when the OS refused.
-pub(crate) fn pin_current_thread(core: usize) -> bool {
-    core_affinity::set_for_current(core_affinity::CoreId { id: core })
+pub(crate) fn pin_current_thread(core: CoreId) -> bool {
+    core_affinity::set_for_current(core_affinity::CoreId { id: core.index() })
+}
+
+/// The OS's numbers for `policy`: its `SCHED_*` constant, and the priority to set with it
+/// (none for `Other`: libzmq would then call `nice(-20)` and abort without the privilege).
+pub(crate) fn sched_params(policy: SchedPolicy) -> (i32, Option<i32>) {
+    match policy {
+        SchedPolicy::Other => (libc::SCHED_OTHER, None),
+        SchedPolicy::Fifo { priority } => (libc::SCHED_FIFO, Some(i32::from(priority))),
+        SchedPolicy::RoundRobin { priority } => (libc::SCHED_RR, Some(i32::from(priority))),
+    }
+}
+
+/// The priorities the OS accepts for the scheduling policy `raw` (a `SCHED_*` constant).
+pub(crate) fn sched_priority_range(raw: i32) -> std::ops::RangeInclusive<i32> {
+    // SAFETY: both calls only read a constant table of the kernel; an unknown policy gives -1.
+    let (min, max) = unsafe { (libc::sched_get_priority_min(raw), libc::sched_get_priority_max(raw)) };
+    min..=max
 }
 
 /// libzmq's version as (major, minor, patch).

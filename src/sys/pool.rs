@@ -42,7 +42,7 @@ unsafe impl Send for SlotPtr {}
 struct PoolInner {
     free_tx: Sender<SlotPtr>,
     free_rx: Receiver<SlotPtr>,
-    buf_size: usize,
+    buf_bytes: usize,
     /// `get` calls served from the free list.
     hits: AtomicU64,
     /// `get` calls that had to allocate a new buffer.
@@ -80,7 +80,7 @@ pub struct BufferPool {
 impl std::fmt::Debug for BufferPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BufferPool")
-            .field("buf_size", &self.inner.buf_size)
+            .field("buf_bytes", &self.inner.buf_bytes)
             .field("stats", &self.stats())
             .finish()
     }
@@ -98,27 +98,27 @@ pub struct PoolStats {
 }
 
 impl BufferPool {
-    /// A pool of `count` buffers of `buf_size` bytes each, all allocated now.
+    /// A pool of `count` buffers of `buf_bytes` bytes each, all allocated now.
     ///
     /// When more than `count` buffers are out at once, `get` allocates extra ones (counted as
     /// misses); the free list keeps at most `count`, so the extras are freed on return.
-    pub fn new(buf_size: usize, count: usize) -> Self {
+    pub fn new(buf_bytes: usize, count: usize) -> Self {
         let (free_tx, free_rx) = crossbeam_channel::bounded(count.max(1));
         let inner = Arc::new(PoolInner {
             free_tx,
             free_rx,
-            buf_size,
+            buf_bytes,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
         });
         let pool_ptr = Arc::as_ptr(&inner);
         for _ in 0..count {
-            inner.give_back(new_slot(buf_size, pool_ptr));
+            inner.give_back(new_slot(buf_bytes, pool_ptr));
         }
         BufferPool { inner }
     }
 
-    /// Takes a buffer (empty, with `buf_size` capacity) from the pool.
+    /// Takes a buffer (empty, with `buf_bytes` capacity) from the pool.
     pub fn get(&self) -> PooledBuf {
         let slot = match self.inner.free_rx.try_recv() {
             Ok(s) => {
@@ -127,7 +127,7 @@ impl BufferPool {
             }
             Err(_) => {
                 self.inner.misses.fetch_add(1, Ordering::Relaxed);
-                new_slot(self.inner.buf_size, Arc::as_ptr(&self.inner))
+                new_slot(self.inner.buf_bytes, Arc::as_ptr(&self.inner))
             }
         };
         // The loan holds one strong count; it is released when the slot comes back.
@@ -135,9 +135,9 @@ impl BufferPool {
         PooledBuf { slot: slot.0 }
     }
 
-    /// The capacity of each buffer.
-    pub fn buf_size(&self) -> usize {
-        self.inner.buf_size
+    /// The capacity of each buffer, in bytes.
+    pub fn buf_bytes(&self) -> usize {
+        self.inner.buf_bytes
     }
 
     /// Hits, misses and the free list's length.
@@ -150,8 +150,8 @@ impl BufferPool {
     }
 }
 
-fn new_slot(buf_size: usize, pool: *const PoolInner) -> SlotPtr {
-    let slot = Box::new(Slot { buf: vec![0u8; buf_size].into_boxed_slice(), len: 0, pool });
+fn new_slot(buf_bytes: usize, pool: *const PoolInner) -> SlotPtr {
+    let slot = Box::new(Slot { buf: vec![0u8; buf_bytes].into_boxed_slice(), len: 0, pool });
     // SAFETY: Box::into_raw never returns null.
     SlotPtr(unsafe { NonNull::new_unchecked(Box::into_raw(slot)) })
 }

@@ -1,10 +1,11 @@
-//! libzmq sockets, polling, and the eventfd that wakes a polling worker.
+//! libzmq sockets, and the eventfd that wakes a polling worker.
 
 use std::ffi::{c_void, CString};
 use std::os::fd::RawFd;
 
 use super::context::RawContext;
 use super::msg::Msg;
+use super::poll::{poll, wait_readable, PollItem};
 use super::{last_errno, retry_eintr};
 use crate::config::{SocketKind, SocketOptions};
 use crate::curve::Curve;
@@ -130,8 +131,8 @@ impl RawSocket {
             Some(v) => self.set_i32(opt, v).map_err(|e| (name, e)),
             None => Ok(()),
         };
-        int("send_hwm", zmq_sys::ZMQ_SNDHWM, opts.send_hwm.map(clamp_i32))?;
-        int("recv_hwm", zmq_sys::ZMQ_RCVHWM, opts.recv_hwm.map(clamp_i32))?;
+        int("send_hwm_msgs", zmq_sys::ZMQ_SNDHWM, opts.send_hwm_msgs.map(clamp_i32))?;
+        int("recv_hwm_msgs", zmq_sys::ZMQ_RCVHWM, opts.recv_hwm_msgs.map(clamp_i32))?;
         int("linger", zmq_sys::ZMQ_LINGER, opts.linger.map(|l| l.map_or(-1, ms)))?;
         int("conflate", zmq_sys::ZMQ_CONFLATE, opts.conflate.map(i32::from))?;
         int("immediate", zmq_sys::ZMQ_IMMEDIATE, opts.immediate.map(i32::from))?;
@@ -141,9 +142,9 @@ impl RawSocket {
         int("heartbeat_timeout", zmq_sys::ZMQ_HEARTBEAT_TIMEOUT, opts.heartbeat_timeout.map(ms))?;
         // ZMQ_HEARTBEAT_TTL is in milliseconds but libzmq stores it in deciseconds.
         int("heartbeat_ttl", zmq_sys::ZMQ_HEARTBEAT_TTL, opts.heartbeat_ttl.map(ms))?;
-        if let Some(max) = opts.max_msg_size {
+        if let Some(max) = opts.max_msg_bytes {
             let v = i64::try_from(max).unwrap_or(i64::MAX);
-            self.set_i64(zmq_sys::ZMQ_MAXMSGSIZE, v).map_err(|e| ("max_msg_size", e))?;
+            self.set_i64(zmq_sys::ZMQ_MAXMSGSIZE, v).map_err(|e| ("max_msg_bytes", e))?;
         }
         if let Some(id) = &opts.routing_id {
             self.set_bytes(zmq_sys::ZMQ_ROUTING_ID, id).map_err(|e| ("routing_id", e))?;
@@ -288,8 +289,7 @@ impl RawSocket {
             let ms = i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX).max(1);
             return poll(&mut [self.poll_item(false, true)], ms).map(drop);
         }
-        let mut fds = [libc::pollfd { fd: self.fd()?, events: libc::POLLIN, revents: 0 }];
-        poll_fds(&mut fds, timeout.min(pub_retry))
+        wait_readable(self.fd()?, timeout.min(pub_retry))
             .map_err(|e| super::errno_of(e.raw_os_error().unwrap_or(libc::EIO)))?;
         self.events().map(drop)
     }
@@ -325,65 +325,6 @@ impl Drop for RawSocket {
     }
 }
 
-/// One entry of a poll set: a socket or a file descriptor, and the events wanted.
-#[repr(transparent)]
-pub(crate) struct PollItem(zmq_sys::zmq_pollitem_t);
-
-impl std::fmt::Debug for PollItem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PollItem").field("fd", &self.0.fd).field("revents", &self.0.revents).finish()
-    }
-}
-
-impl PollItem {
-    fn new(socket: *mut c_void, fd: RawFd, readable: bool, writable: bool) -> Self {
-        let mut events = 0;
-        if readable {
-            events |= zmq_sys::ZMQ_POLLIN as i16;
-        }
-        if writable {
-            events |= zmq_sys::ZMQ_POLLOUT as i16;
-        }
-        PollItem(zmq_sys::zmq_pollitem_t { socket, fd, events, revents: 0 })
-    }
-
-    /// True when the last poll found it readable.
-    pub(crate) fn is_readable(&self) -> bool {
-        self.0.revents & zmq_sys::ZMQ_POLLIN as i16 != 0
-    }
-}
-
-/// Waits until an item is ready or `timeout_ms` passes (-1: forever); returns how many are ready.
-/// The items must refer to sockets that outlive the call, which `RawSocket::poll_item`'s callers
-/// ensure by building the set from sockets they hold.
-pub(crate) fn poll(items: &mut [PollItem], timeout_ms: i64) -> Result<usize, ZmqErrno> {
-    // SAFETY: `PollItem` is a transparent zmq_pollitem_t; every socket in it is live (above).
-    retry_eintr(|| unsafe {
-        zmq_sys::zmq_poll(
-            items.as_mut_ptr() as *mut zmq_sys::zmq_pollitem_t,
-            items.len() as i32,
-            timeout_ms as _,
-        )
-    })
-    .map(|n| n as usize)
-}
-
-/// Waits until one of `fds` is readable or `timeout` passes, with nanosecond resolution
-/// (`ppoll`), where `zmq_poll` only has milliseconds. Returns how many are ready.
-pub(crate) fn poll_fds(fds: &mut [libc::pollfd], timeout: std::time::Duration) -> std::io::Result<usize> {
-    let ts = libc::timespec {
-        tv_sec: timeout.as_secs().min(i64::MAX as u64) as libc::time_t,
-        tv_nsec: timeout.subsec_nanos() as libc::c_long,
-    };
-    // SAFETY: `fds` is a valid, writable array of its length; `ts` is a valid timespec; no sigmask.
-    let rc = unsafe { libc::ppoll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, &ts, std::ptr::null()) };
-    if rc < 0 {
-        let e = std::io::Error::last_os_error();
-        return if e.kind() == std::io::ErrorKind::Interrupted { Ok(0) } else { Err(e) };
-    }
-    Ok(rc as usize)
-}
-
 /// An eventfd that application threads write to wake a worker blocked in `poll`.
 #[derive(Debug)]
 pub(crate) struct Wakeup {
@@ -416,7 +357,7 @@ impl Wakeup {
         unsafe { libc::read(self.fd, &mut v as *mut u64 as *mut c_void, 8) };
     }
 
-    /// The eventfd itself, for `poll_fds`.
+    /// The eventfd itself, for an [`FdPollSet`](super::FdPollSet).
     pub(crate) fn fd(&self) -> RawFd {
         self.fd
     }

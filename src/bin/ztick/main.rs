@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use ztick::info::BuildInfo;
-use ztick::{Endpoint, Engine, Error, IdleStrategy, Transport};
+use ztick::{CoreId, Endpoint, Engine, Error, IdleStrategy, Transport};
 
 use crate::perf::{LatOptions, LatReport, LatSide, ThrOptions, ThrSide};
 
@@ -113,7 +113,7 @@ struct FanoutArgs {
     sub_idle: Option<IdleStrategy>,
     /// Cores, comma-separated: the publisher's first, then one per subscriber.
     #[arg(long, value_delimiter = ',')]
-    pin: Vec<usize>,
+    pin: Vec<CoreId>,
     /// Send and receive HWM in messages (libzmq's default: 1000). A tiny HWM plus a slow
     /// consumer shows drops being found.
     #[arg(long)]
@@ -165,7 +165,7 @@ struct FanoutArgs {
     force: bool,
     /// Core(s) for libzmq's I/O thread, comma-separated (ZMQ_THREAD_AFFINITY_CPU_ADD).
     #[arg(long, value_delimiter = ',')]
-    io_cores: Vec<usize>,
+    io_cores: Vec<CoreId>,
     /// Encrypt the embedded run with CURVE, fresh keys for publisher and subscribers (the
     /// system libzmq build only). Across processes give the key flags instead: the
     /// publisher --curve-server-secret (and --zap-allow), each subscriber
@@ -186,7 +186,7 @@ struct Common {
     /// Core(s) to pin the workers to, comma-separated: the first for the timing/sending side,
     /// the second for the echo/receiving side.
     #[arg(long, value_delimiter = ',')]
-    pin: Vec<usize>,
+    pin: Vec<CoreId>,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -202,7 +202,7 @@ struct Common {
     force: bool,
     /// Core(s) for libzmq's I/O thread, comma-separated (ZMQ_THREAD_AFFINITY_CPU_ADD).
     #[arg(long, value_delimiter = ',')]
-    io_cores: Vec<usize>,
+    io_cores: Vec<CoreId>,
     #[command(flatten)]
     curve: security::CurveFlags,
 }
@@ -440,7 +440,8 @@ fn info(json: bool) -> Result<(), Error> {
         println!("vendored flags:   {}", i.vendored_cxxflags);
     }
     println!("capabilities:     curve={} ipc={} draft={}", i.curve, i.ipc, i.draft);
-    println!("cores seen:       {} {:?}", i.cores.len(), i.cores);
+    let indices: Vec<usize> = i.cores.iter().map(|c| c.index()).collect();
+    println!("cores seen:       {} {indices:?}", i.cores.len());
     println!("recommended idle: {}", i.recommended_idle);
     if !i.curve {
         println!("note:             no CURVE in this build; use the system libzmq build for encryption");

@@ -245,25 +245,25 @@ impl Script {
     }
 
     /// Sets the socket options.
-    pub(crate) fn options(&mut self, options: SocketOptions) -> &mut Self {
+    pub(crate) fn options(mut self, options: SocketOptions) -> Self {
         self.options = options;
         self
     }
 
     /// Sets how many messages to receive.
-    pub(crate) fn count(&mut self, count: Option<u64>) -> &mut Self {
+    pub(crate) fn count(mut self, count: Option<u64>) -> Self {
         self.count = count;
         self
     }
 
     /// Sets the longest single wait.
-    pub(crate) fn timeout(&mut self, timeout: Option<Duration>) -> &mut Self {
+    pub(crate) fn timeout(mut self, timeout: Option<Duration>) -> Self {
         self.timeout = timeout;
         self
     }
 
     /// Sets the output format.
-    pub(crate) fn format(&mut self, format: Format) -> &mut Self {
+    pub(crate) fn format(mut self, format: Format) -> Self {
         self.format = format;
         self
     }
@@ -288,8 +288,10 @@ impl Script {
             Attach::Connect(e) => SocketSpec::connect(kind, e.clone()),
         }
         .options(self.options.clone());
-        if !self.attach.is_bind() && self.verb.sends_first() && spec.options.immediate.is_none() {
-            spec.options.immediate(true);
+        // The command line never sets ZMQ_IMMEDIATE itself: a connecting sender waits for a
+        // live peer instead of queueing into the void.
+        if !self.attach.is_bind() && self.verb.sends_first() {
+            spec.options = spec.options.immediate(true);
         }
         match &self.verb {
             Verb::Pub { .. } => spec = spec.xpub_verbose(kind == SocketKind::XPub),
@@ -313,7 +315,7 @@ impl Script {
         run.verb(input)?;
         if run.last_was_send {
             if let Some(peers) = &mut run.peers {
-                let linger = self.options.linger.unwrap_or(Some(SocketOptions::DEFAULT_LINGER));
+                let linger = self.options.effective_linger();
                 peers.wait_gone(linger)?;
             }
         }
@@ -606,8 +608,7 @@ mod tests {
 
         let engine = Engine::new()?;
         let ep = Endpoint::unique_inproc("script-doc");
-        let mut pull = Script::new(Verb::Pull, Attach::Bind(ep.clone()));
-        pull.count(Some(2));
+        let pull = Script::new(Verb::Pull, Attach::Bind(ep.clone())).count(Some(2));
         let push = Script::new(Verb::Push, Attach::Connect(ep));
 
         let puller = std::thread::scope(|s| {

@@ -371,10 +371,10 @@ impl Settings {
     pub(crate) fn socket_options(&self) -> SocketOptions {
         let mut o = SocketOptions::default();
         if let Some(h) = &self.hwm_msgs {
-            o.hwm(h.value);
+            o = o.hwm_msgs(h.value);
         }
         if let Some(l) = &self.linger {
-            o.linger(l.value);
+            o = o.linger(l.value);
         }
         o
     }
@@ -506,7 +506,7 @@ mod tests {
         assert_eq!(s.hwm_msgs.as_ref().unwrap().value, 250);
         assert_eq!(s.linger.as_ref().unwrap().value, None, "-1 waits forever");
         let o = s.socket_options();
-        assert_eq!((o.send_hwm, o.recv_hwm, o.linger), (Some(250), Some(250), Some(None)));
+        assert_eq!(o, SocketOptions::default().hwm_msgs(250).linger(None));
     }
 
     #[test]

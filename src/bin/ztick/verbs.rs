@@ -301,13 +301,12 @@ fn script(
     let attach = s.attach(verb.binds_by_default())?;
     let mut options = s.socket_options();
     if let Some(id) = routing_id {
-        options.routing_id(id.as_bytes()).map_err(|_| {
+        options = options.routing_id(id.as_bytes()).map_err(|_| {
             Error::config("--routing-id", id, "1 to 255 bytes, not starting with a zero byte")
         })?;
     }
-    options.curve = conn.curve.config().role()?;
-    let mut script = Script::new(verb, attach);
-    script
+    let options = options.curve(conn.curve.config().role()?);
+    let script = Script::new(verb, attach)
         .options(options)
         .count(count)
         .timeout(timeout_ms.filter(|&ms| ms > 0).map(Duration::from_millis))

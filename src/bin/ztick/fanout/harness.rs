@@ -9,7 +9,7 @@ use ztick::curve::Curve;
 use ztick::fanout::{
     groups_of, Event, PublisherConfig, SubscriberConfig, SubscriberReport, TickPublisher, TickSubscriber,
 };
-use ztick::{now_ns, Endpoint, Engine, Error, IdleStrategy, Operation, Transport};
+use ztick::{now_ns, CoreId, Endpoint, Engine, Error, IdleStrategy, Operation, Transport};
 
 use super::feed::{FeedSpec, FeedStats, SyntheticFeed};
 use super::report::{FanoutReport, FeedShape};
@@ -32,7 +32,7 @@ pub(crate) struct EmbeddedRun {
     /// The subscribers' idle strategy.
     pub(crate) subscriber_idle: IdleStrategy,
     /// Cores: the publisher's first, then one per subscriber (missing ones: unpinned).
-    pub(crate) pins: Vec<usize>,
+    pub(crate) pins: Vec<CoreId>,
     /// Subscribers keep only the latest message (`ZMQ_CONFLATE`; implies single frames).
     pub(crate) conflate: bool,
     /// Busy work per tick in each subscriber, to play a slow consumer.
@@ -42,7 +42,7 @@ pub(crate) struct EmbeddedRun {
     /// Let spinning workers exceed the core budget.
     pub(crate) force: bool,
     /// Cores for libzmq's I/O thread; empty: unpinned.
-    pub(crate) io_cores: Vec<usize>,
+    pub(crate) io_cores: Vec<CoreId>,
     /// The subscribers' CURVE client role (the publisher's is `publisher.curve`).
     pub(crate) subscriber_curve: Option<Curve>,
     /// How long to wait for the subscribers to connect.

@@ -7,8 +7,8 @@ use serde::Serialize;
 use ztick::curve::Curve;
 use ztick::metrics::{LatencyRecorder, LatencySummary};
 use ztick::{
-    now_ns, Endpoint, Engine, Error, Handler, IdleStrategy, Inbound, Operation, Result, SocketId, SocketKind,
-    SocketOptions, SocketSpec, Transport, WorkerCtx,
+    now_ns, CoreId, Endpoint, Engine, Error, Handler, IdleStrategy, Inbound, Operation, Result, SocketId,
+    SocketKind, SocketOptions, SocketSpec, Transport, WorkerCtx,
 };
 
 /// Settings shared by the latency tools.
@@ -23,7 +23,7 @@ pub(crate) struct LatSide {
     /// The worker's idle strategy.
     pub(crate) idle: IdleStrategy,
     /// Core to pin the worker to.
-    pub(crate) pin: Option<usize>,
+    pub(crate) pin: Option<CoreId>,
     /// Give up when no reply arrives for this long (`None`: wait forever, as libzmq's tools do).
     pub(crate) timeout: Option<Duration>,
     /// This side's CURVE role (the system libzmq build only).
@@ -53,11 +53,11 @@ pub(crate) struct LatOptions {
     /// Size, count, idle strategy and the REQ worker's core.
     pub(crate) side: LatSide,
     /// Core for the REP (echo) worker.
-    pub(crate) echo_pin: Option<usize>,
+    pub(crate) echo_pin: Option<CoreId>,
     /// Let spinning workers exceed the core budget.
     pub(crate) force: bool,
     /// Cores for libzmq's I/O thread (`ZMQ_THREAD_AFFINITY_CPU_ADD`); empty: unpinned.
-    pub(crate) io_cores: Vec<usize>,
+    pub(crate) io_cores: Vec<CoreId>,
     /// The REP (echo) worker's CURVE role; `side.curve` is the REQ worker's.
     pub(crate) echo_curve: Option<Curve>,
 }
@@ -162,12 +162,12 @@ impl Handler for Timer {
 
     fn on_message(&mut self, ctx: &mut WorkerCtx<'_>, _: SocketId, msg: &Inbound<'_>) -> Result<()> {
         let now = now_ns();
-        if msg.size() != self.payload.len() {
+        if msg.size_bytes() != self.payload.len() {
             // Out of step with the echo: stop rather than time garbage.
             ctx.stop();
             return Err(Error::Decode {
                 context: "REQ latency socket".into(),
-                reason: format!("reply of {} bytes to a request of {}", msg.size(), self.payload.len()),
+                reason: format!("reply of {} bytes to a request of {}", msg.size_bytes(), self.payload.len()),
             });
         }
         if self.done_rounds >= self.warmup {
@@ -251,17 +251,15 @@ pub(crate) fn serve_echo(engine: &Engine, endpoint: Endpoint, bind: bool, side: 
 /// libzmq's tools close with an infinite linger so the last message leaves; so do ours,
 /// unless a timeout bounds the run, which then bounds the linger too.
 pub(super) fn lingering(timeout: Option<Duration>) -> SocketOptions {
-    let mut o = SocketOptions::default();
-    o.linger(timeout);
-    o
+    SocketOptions::default().linger(timeout)
 }
 
 /// `opts` with `curve` set when there is one.
-pub(super) fn with_curve(mut opts: SocketOptions, curve: &Option<Curve>) -> SocketOptions {
-    if curve.is_some() {
-        opts.curve.clone_from(curve);
+pub(super) fn with_curve(opts: SocketOptions, curve: &Option<Curve>) -> SocketOptions {
+    match curve {
+        Some(_) => opts.curve(curve.clone()),
+        None => opts,
     }
-    opts
 }
 
 /// Waits for a worker's result: up to `timeout` (then a timeout error naming `endpoint`
@@ -286,9 +284,9 @@ pub(super) fn wait<T>(
 
 /// `ztick lat`: REP echo and REQ timer on two workers of one engine.
 pub(crate) fn run_lat(opts: &LatOptions) -> Result<LatReport> {
-    let mut eb = Engine::builder();
     // inproc needs no I/O thread; with none, two spinning workers fit on two cores.
-    eb.io_threads(if opts.transport == Transport::Inproc { 0 } else { 1 })
+    let eb = Engine::builder()
+        .io_threads(if opts.transport == Transport::Inproc { 0 } else { 1 })
         .force_core_budget(opts.force)
         .io_cores(&opts.io_cores);
     let engine = eb.build()?;

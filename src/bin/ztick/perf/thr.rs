@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use ztick::curve::Curve;
 use ztick::{
-    now_ns, BufferPool, Endpoint, Engine, Error, Handler, IdleStrategy, Inbound, Operation, Result, SocketId,
-    SocketKind, SocketOptions, SocketSpec, Transport, Worker, WorkerCtx,
+    now_ns, BufferPool, CoreId, Endpoint, Engine, Error, Handler, IdleStrategy, Inbound, Operation, Result,
+    SocketId, SocketKind, SocketOptions, SocketSpec, Transport, Worker, WorkerCtx,
 };
 
 use super::lat::{lingering, wait, with_curve};
@@ -20,7 +20,7 @@ pub(crate) struct ThrSide {
     /// The worker's idle strategy.
     pub(crate) idle: IdleStrategy,
     /// Core to pin the worker to.
-    pub(crate) pin: Option<usize>,
+    pub(crate) pin: Option<CoreId>,
     /// Messages sent per pass of the sender's loop.
     pub(crate) batch: usize,
     /// Send from pooled buffers without copying (above 33 bytes).
@@ -55,11 +55,11 @@ pub(crate) struct ThrOptions {
     /// The sender's settings (the receiver uses the same size, count and idle strategy).
     pub(crate) side: ThrSide,
     /// Core for the receiver.
-    pub(crate) recv_pin: Option<usize>,
+    pub(crate) recv_pin: Option<CoreId>,
     /// Let spinning workers exceed the core budget.
     pub(crate) force: bool,
     /// Cores for libzmq's I/O thread; empty: unpinned.
-    pub(crate) io_cores: Vec<usize>,
+    pub(crate) io_cores: Vec<CoreId>,
     /// The receiver's CURVE role; `side.curve` is the sender's.
     pub(crate) recv_curve: Option<Curve>,
 }
@@ -140,7 +140,7 @@ impl Counter {
                     first_ns = now_ns();
                 }
                 got += 1;
-                if msg.size() != size {
+                if msg.size_bytes() != size {
                     wrong_size += 1;
                 }
                 if got == count {
@@ -212,8 +212,7 @@ fn start_burst(
     let mut b = engine.worker("push").idle(side.idle).pin(side.pin);
     // IMMEDIATE: queue only on a completed connection, so a missing peer shows as a
     // timeout instead of messages queued for nobody (libzmq's remote_thr would hang).
-    let mut opts = with_curve(lingering(side.timeout), &side.curve);
-    opts.immediate(true);
+    let opts = with_curve(lingering(side.timeout), &side.curve).immediate(true);
     let push = b.socket(spec.options(opts));
     // The receiver closes once it has every message; its disconnection is the delivery
     // confirmation (see `Burst`).
@@ -295,8 +294,8 @@ pub(crate) fn run_thr(opts: &ThrOptions) -> Result<ThrReport> {
     if opts.side.count == 0 {
         return Ok(ThrReport { size: opts.side.size, count: 0, elapsed_ns: 0 });
     }
-    let mut eb = Engine::builder();
-    eb.io_threads(if opts.transport == Transport::Inproc { 0 } else { 1 })
+    let eb = Engine::builder()
+        .io_threads(if opts.transport == Transport::Inproc { 0 } else { 1 })
         .force_core_budget(opts.force)
         .io_cores(&opts.io_cores);
     let engine = eb.build()?;

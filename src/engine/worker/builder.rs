@@ -1,0 +1,371 @@
+//! Starting a worker: the [`WorkerBuilder`] that collects its sockets and handler, the
+//! spawn that checks the core budget and starts the thread (pinned, panics caught), and the
+//! running [`Worker`] with the [`WorkerReport`] it ends with.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::Receiver;
+
+use super::event_loop::{Loop, LoopConfig};
+use super::handler::{self, Closures};
+use super::spec::open_sockets;
+use super::{Handler, Received, SocketSpec, WorkerCtx};
+use crate::config::CoreId;
+use crate::engine::handle::{Command, Counters, Handle, Shared, WorkerStats};
+use crate::engine::idle::IdleStrategy;
+use crate::engine::{budget, Engine, SocketId};
+use crate::error::{Error, Result};
+use crate::message::Inbound;
+use crate::sys::{self, RawContext, Wakeup};
+
+/// Configures and starts a worker; from [`Engine::worker`].
+pub struct WorkerBuilder<'e> {
+    engine: &'e Engine,
+    name: String,
+    core: Option<CoreId>,
+    idle: IdleStrategy,
+    batch_max: usize,
+    inbox_capacity: usize,
+    drain_timeout: Duration,
+    sockets: Vec<SocketSpec>,
+    closures: Closures,
+    handler: Option<Box<dyn Handler>>,
+}
+
+impl std::fmt::Debug for WorkerBuilder<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerBuilder")
+            .field("name", &self.name)
+            .field("core", &self.core)
+            .field("idle", &self.idle)
+            .field("batch_max", &self.batch_max)
+            .field("sockets", &self.sockets)
+            .finish()
+    }
+}
+
+impl<'e> WorkerBuilder<'e> {
+    pub(crate) fn new(engine: &'e Engine, name: &str) -> Self {
+        WorkerBuilder {
+            engine,
+            name: name.to_owned(),
+            core: None,
+            idle: IdleStrategy::default(),
+            batch_max: 64,
+            inbox_capacity: 4096,
+            drain_timeout: Duration::from_secs(5),
+            sockets: Vec::new(),
+            closures: Closures::default(),
+            handler: None,
+        }
+    }
+
+    /// Pins the worker thread to `core` (an id from [`Engine::cores`]). Default: not pinned.
+    pub fn pin(mut self, core: Option<CoreId>) -> Self {
+        self.core = core;
+        self
+    }
+
+    /// How the worker waits when idle. Default: [`IdleStrategy::BLOCK`].
+    pub fn idle(mut self, idle: IdleStrategy) -> Self {
+        self.idle = idle;
+        self
+    }
+
+    /// Most hand-offs sent, and most messages received per socket, per pass. Default 64.
+    pub fn batch_max(mut self, n: usize) -> Self {
+        self.batch_max = n.max(1);
+        self
+    }
+
+    /// Capacity of the hand-off channel, in messages. Default 4096.
+    pub fn inbox_capacity(mut self, n: usize) -> Self {
+        self.inbox_capacity = n.max(1);
+        self
+    }
+
+    /// How long a stopping worker waits without progress (a peer that stopped reading) before
+    /// counting what is still queued as dropped. Default 5 s.
+    pub fn drain_timeout(mut self, d: Duration) -> Self {
+        self.drain_timeout = d;
+        self
+    }
+
+    /// Adds a socket; the returned id names it in sends and in the handler.
+    pub fn socket(&mut self, spec: SocketSpec) -> SocketId {
+        self.sockets.push(spec);
+        SocketId(self.sockets.len() - 1)
+    }
+
+    /// Sets the handler for received messages (default: discard and count).
+    pub fn on_message(
+        mut self,
+        f: impl FnMut(&mut WorkerCtx<'_>, SocketId, &Inbound<'_>) -> Result<()> + Send + 'static,
+    ) -> Self {
+        self.closures.message = Some(Box::new(f));
+        self
+    }
+
+    /// Sends a copy of every received message to `tx` instead of running a handler on the
+    /// worker: the simplest way to consume on an application thread. A full channel makes
+    /// the worker wait, which pushes back on the sockets' HWMs.
+    pub fn forward_to(self, tx: crossbeam_channel::Sender<Received>) -> Self {
+        self.on_message(handler::forward(tx))
+    }
+
+    /// Sets a handler run on every pass of the loop (for timers and paced publishing).
+    pub fn on_tick(mut self, f: impl FnMut(&mut WorkerCtx<'_>) -> Result<bool> + Send + 'static) -> Self {
+        self.closures.tick = Some(Box::new(f));
+        self
+    }
+
+    /// Sets the worker's code as one [`Handler`] object (replaces `on_message`/`on_tick`).
+    pub fn handler(mut self, h: impl Handler + 'static) -> Self {
+        self.handler = Some(Box::new(h));
+        self
+    }
+
+    /// Starts the worker; returns once its sockets are bound or connected.
+    ///
+    /// # Errors
+    /// A core that does not exist, a core budget exceeded by a spinning strategy, or any
+    /// socket that could not be created, configured, bound or connected.
+    pub fn spawn(self) -> Result<Worker> {
+        let engine = self.engine;
+        if let Some(core) = self.core {
+            if !engine.cores.contains(&core) {
+                return Err(Error::Core { core, available: engine.cores.clone() });
+            }
+        }
+        let spin_guard = if self.idle.spins() {
+            let now = engine.spinning.fetch_add(1, Ordering::SeqCst) + 1;
+            let guard = SpinGuard(Arc::clone(&engine.spinning));
+            match budget::check(now, engine.io_threads, engine.cores.len(), engine.force)? {
+                budget::Budget::Fits => {}
+                budget::Budget::Forced(msg) => {
+                    tracing::warn!(worker = %self.name, "{msg} (forced)")
+                }
+            }
+            Some(guard)
+        } else {
+            None
+        };
+        let wakeup = Wakeup::new()
+            .map_err(|e| Error::Io { context: "creating the worker's eventfd".into(), source: e })?;
+        let shared = Arc::new(Shared {
+            wakeup,
+            parked: AtomicBool::new(false),
+            counters: Counters::default(),
+            name: self.name.clone(),
+            stop_requested: AtomicBool::new(false),
+        });
+        let (tx, rx) = crossbeam_channel::bounded(self.inbox_capacity);
+        let (ready_tx, ready_rx) = crossbeam_channel::bounded::<Result<Vec<String>>>(1);
+        let ctx = Arc::clone(&engine.ctx);
+        let shared2 = Arc::clone(&shared);
+        let name = self.name.clone();
+        let cfg =
+            LoopConfig { idle: self.idle, batch_max: self.batch_max, drain_timeout: self.drain_timeout };
+        let specs = self.sockets;
+        let core = self.core;
+        let mut handler: Box<dyn Handler> = match self.handler {
+            Some(h) => h,
+            None => Box::new(self.closures),
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("ztick-{name}"))
+            .spawn(move || {
+                let _spin_guard = spin_guard;
+                // Timed parks (paced publishers) want microseconds, not Linux's 50 µs slack.
+                sys::set_timer_slack_ns(1_000);
+                let worker_name = shared2.name.clone();
+                let mut result = catch_unwind(AssertUnwindSafe(|| {
+                    run_worker(&ctx, core, &specs, &shared2, &rx, cfg, &ready_tx, handler.as_mut())
+                }));
+                // Whatever is still in the channel was handed over and never sent: count it.
+                let mut left = 0u64;
+                while let Ok(cmd) = rx.try_recv() {
+                    left += u64::from(matches!(cmd, Command::Send(..)));
+                }
+                if left > 0 {
+                    shared2.counters.dropped.fetch_add(left, Ordering::Relaxed);
+                    if let Ok(Ok(report)) = &mut result {
+                        report.stats.dropped += left;
+                    }
+                    tracing::warn!(worker = %worker_name, left, "messages still queued at exit counted as dropped");
+                }
+                drop(rx);
+                match result {
+                    Ok(r) => r,
+                    Err(payload) => {
+                        let message = panic_message(&payload);
+                        let _ = ready_tx.try_send(Err(Error::WorkerPanicked { worker: worker_name.clone(), message: message.clone() }));
+                        Err(Error::WorkerPanicked { worker: worker_name, message })
+                    }
+                }
+            })
+            .map_err(|e| Error::Io { context: format!("spawning worker thread {}", self.name), source: e })?;
+        let endpoints = match ready_rx.recv() {
+            Ok(Ok(eps)) => eps,
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                return Err(e);
+            }
+            Err(_) => {
+                let res = thread.join();
+                return Err(match res {
+                    Ok(Err(e)) => e,
+                    _ => Error::Stopped(format!("worker {} exited during start-up", self.name)),
+                });
+            }
+        };
+        Ok(Worker { name: self.name, handle: Handle { tx, shared }, thread: Some(thread), endpoints })
+    }
+}
+
+/// Decrements the engine's count of spinning workers when a spinning worker ends.
+struct SpinGuard(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for SpinGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn panic_message(payload: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_owned()
+    }
+}
+
+/// A running worker. Dropping it stops it and waits for it (see [`Worker::stop`]).
+pub struct Worker {
+    name: String,
+    handle: Handle,
+    thread: Option<JoinHandle<Result<WorkerReport>>>,
+    endpoints: Vec<String>,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker").field("name", &self.name).field("endpoints", &self.endpoints).finish()
+    }
+}
+
+/// What a worker did, returned when it stops.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerReport {
+    /// The worker's name.
+    pub name: String,
+    /// Its final counters; `dropped` includes anything left unsent at stop.
+    pub stats: WorkerStats,
+    /// The first send refused at the HWM (under [`FullPolicy::Error`](crate::FullPolicy::Error),
+    /// or a `Block` that gave up), if any.
+    pub first_error: Option<String>,
+}
+
+impl Worker {
+    /// A handle for application threads.
+    pub fn handle(&self) -> Handle {
+        self.handle.clone()
+    }
+
+    /// The endpoint a socket actually bound or connected to (`tcp://127.0.0.1:*` becomes the
+    /// chosen port), to give to peers.
+    pub fn endpoint(&self, socket: SocketId) -> Option<&str> {
+        self.endpoints.get(socket.0).map(String::as_str)
+    }
+
+    /// The worker's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Live counters.
+    pub fn stats(&self) -> WorkerStats {
+        self.handle.stats()
+    }
+
+    /// Stops the worker: it sends everything already handed over (up to its drain timeout,
+    /// after which the rest is counted dropped), closes its sockets, and ends.
+    ///
+    /// # Errors
+    /// [`Error::WorkerPanicked`] if the worker panicked; a socket error that ended its loop.
+    pub fn stop(mut self) -> Result<WorkerReport> {
+        self.stop_inner()
+    }
+
+    /// Waits for the worker to end by itself (a handler called [`WorkerCtx::stop`], or it
+    /// failed) without asking it to stop.
+    ///
+    /// # Errors
+    /// As [`Worker::stop`].
+    pub fn join(mut self) -> Result<WorkerReport> {
+        self.join_inner()
+    }
+
+    fn stop_inner(&mut self) -> Result<WorkerReport> {
+        self.handle.stop();
+        self.join_inner()
+    }
+
+    fn join_inner(&mut self) -> Result<WorkerReport> {
+        match self.thread.take() {
+            Some(t) => t.join().unwrap_or_else(|payload| {
+                Err(Error::WorkerPanicked { worker: self.name.clone(), message: panic_message(&payload) })
+            }),
+            None => Err(Error::Stopped(format!("worker {} already stopped", self.name))),
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            if let Err(e) = self.stop_inner() {
+                tracing::warn!(worker = %self.name, error = %e, "worker ended with an error");
+            }
+        }
+    }
+}
+
+/// The worker thread's body up to its report: pins the thread, opens the sockets, says it is
+/// ready (or why not) on `ready`, then runs the handler's loop.
+#[allow(clippy::too_many_arguments)]
+fn run_worker(
+    ctx: &RawContext,
+    core: Option<CoreId>,
+    specs: &[SocketSpec],
+    shared: &Shared,
+    rx: &Receiver<Command>,
+    cfg: LoopConfig,
+    ready: &crossbeam_channel::Sender<Result<Vec<String>>>,
+    handler: &mut dyn Handler,
+) -> Result<WorkerReport> {
+    if let Some(c) = core {
+        if !sys::pin_current_thread(c) {
+            let e = Error::Core { core: c, available: sys::available_cores() };
+            let _ = ready.send(Err(Error::Core { core: c, available: sys::available_cores() }));
+            return Err(e);
+        }
+    }
+    let socks = match open_sockets(ctx, specs) {
+        Ok(s) => s,
+        Err(e) => {
+            let text = e.to_string();
+            let _ = ready.send(Err(e));
+            return Err(Error::Stopped(text));
+        }
+    };
+    let _ = ready.send(Ok(socks.iter().map(|s| s.endpoint.clone()).collect()));
+    let first_error = Loop::new(&socks, shared, rx, cfg).serve(handler)?;
+    Ok(WorkerReport { name: shared.name.clone(), stats: shared.counters.snapshot(), first_error })
+}
