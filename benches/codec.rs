@@ -22,7 +22,7 @@ fn codec(c: &mut Criterion) {
     let mut g = c.benchmark_group("codec/tick_64B");
     g.throughput(Throughput::Elements(1));
     let payload = [0xA5u8; 64];
-    let mut w = BodyWriter::new(Kind::Data);
+    let mut w = BodyWriter::new(Kind::Data, 0x5eed);
     g.bench_function("wire/encode", |b| {
         b.iter(|| {
             w.clear();

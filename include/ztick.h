@@ -129,12 +129,59 @@ enum ztick_event_kind
    * The topic ended: `seq` was its final sequence (0: it published nothing).
    */
   ZTICK_EVENT_KIND_END = 2,
+  /**
+   * Sequences `seq` to `last` did not arrive in order and were asked for again: each
+   * comes later as a tick with `repaired` set, or inside a gap.
+   */
+  ZTICK_EVENT_KIND_REPAIRING = 3,
+  /**
+   * A publisher epoch begins (`epoch`): a publisher started or restarted.
+   */
+  ZTICK_EVENT_KIND_EPOCH = 4,
+  /**
+   * The publisher of `epoch` went silent past the liveness timeout; unless the
+   * subscriber follows, it stops.
+   */
+  ZTICK_EVENT_KIND_PUBLISHER_LOST = 5,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
 typedef enum ztick_event_kind ztick_event_kind;
 #else
 typedef uint32_t ztick_event_kind;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * How a subscriber's run ended (`ztick_subscriber_stats.outcome`).
+ */
+enum ztick_outcome
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * Every topic's end marker arrived and every repair was settled.
+   */
+  ZTICK_OUTCOME_COMPLETE = 0,
+  /**
+   * The publisher went silent past the liveness timeout.
+   */
+  ZTICK_OUTCOME_PUBLISHER_LOST = 1,
+  /**
+   * `ztick_subscriber_finish` waited out its timeout first.
+   */
+  ZTICK_OUTCOME_TIMEOUT = 2,
+  /**
+   * Stopped before the stream ended.
+   */
+  ZTICK_OUTCOME_STOPPED = 3,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum ztick_outcome ztick_outcome;
+#else
+typedef uint32_t ztick_outcome;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
@@ -292,6 +339,19 @@ typedef struct ztick_subscriber_options {
    * gaps). Default 1024.
    */
   uint32_t capacity;
+  /**
+   * Milliseconds of publisher silence before it is declared lost. Default 1000.
+   */
+  uint32_t liveness_ms;
+  /**
+   * After a lost publisher, wait for it (or its restart) instead of stopping. Default
+   * false.
+   */
+  bool follow;
+  /**
+   * Ask the side channel (`snapshot_endpoint`) for missing ticks. Default true.
+   */
+  bool repair;
 } ztick_subscriber_options;
 
 /**
@@ -339,6 +399,14 @@ typedef struct ztick_event {
    * Tick: payload bytes; otherwise 0.
    */
   size_t payload_len;
+  /**
+   * The publisher epoch (tick, epoch, publisher lost); otherwise 0.
+   */
+  uint64_t epoch;
+  /**
+   * Tick: whether it arrived through repair (late, after later ticks of its topic).
+   */
+  bool repaired;
 } ztick_event;
 
 /**
@@ -371,6 +439,18 @@ typedef struct ztick_subscriber_stats {
    * Whether every topic's end marker arrived.
    */
   bool complete;
+  /**
+   * Ticks that arrived through repair.
+   */
+  uint64_t repaired;
+  /**
+   * How the run ended.
+   */
+  ztick_outcome outcome;
+  /**
+   * Publisher epochs seen.
+   */
+  uint64_t epochs;
 } ztick_subscriber_stats;
 
 #ifdef __cplusplus

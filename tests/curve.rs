@@ -218,7 +218,7 @@ fn a_fanout_over_curve_loses_nothing() {
         assert_eq!(p.published, 6_000);
         for s in subs {
             let r = s.finish(WAIT).unwrap();
-            assert!(r.complete, "{}: every end marker arrives", r.name);
+            assert!(r.complete(), "{}: every end marker arrives", r.name);
             assert_eq!((r.received(), r.missing()), (p.published, 0), "{}", r.name);
         }
     });

@@ -34,13 +34,17 @@ fn garbage_from_a_peer_is_counted_and_the_subscriber_keeps_serving() {
         let connect = rogue.endpoint(rogue_sock).unwrap().parse().unwrap();
         let victim = TickSubscriber::start(&engine, connect, None, cfg).unwrap();
         subscribed_rx.recv_timeout(WAIT).expect("victim subscribed");
-        let garbage: [&[&[u8]]; 6] = [
-            &[b"g0"],                               // one frame, no NUL
-            &[b"g0", b""],                          // empty body
-            &[b"g0", &[1, 0, 5, 0, 2, b't', b'0']], // claims 5 ticks, holds a broken one
-            &[b"g0", &[9, 9, 9, 9]],                // unknown version
-            &[b"g0", &[1, 7, 0, 0]],                // unknown kind
-            &[b"g0", b"x", b"y"],                   // three frames
+        const E: [u8; 8] = [7; 8]; // an epoch
+        let five_ticks_one_broken = [&[2, 0, 5, 0][..], &E, &[2, b't', b'0']].concat();
+        let unknown_kind = [&[2, 9, 0, 0][..], &E].concat();
+        let garbage: [&[&[u8]]; 7] = [
+            &[b"g0"],                         // one frame, no NUL
+            &[b"g0", b""],                    // empty body
+            &[b"g0", &five_ticks_one_broken], // claims 5 ticks, holds a broken one
+            &[b"g0", &[9; 12]],               // unknown version
+            &[b"g0", &[1; 12]],               // version 1: no epochs
+            &[b"g0", &unknown_kind],          // unknown kind
+            &[b"g0", b"x", b"y"],             // three frames
         ];
         let h = rogue.handle();
         let send = |frames: Vec<Vec<u8>>| {
@@ -53,14 +57,15 @@ fn garbage_from_a_peer_is_counted_and_the_subscriber_keeps_serving() {
             }
         }
         // Then one valid tick and the end marker: a victim still serving completes.
-        let mut data = ztick::fanout::wire::BodyWriter::new(ztick::fanout::wire::Kind::Data);
+        let epoch = u64::from_le_bytes(E);
+        let mut data = ztick::fanout::wire::BodyWriter::new(ztick::fanout::wire::Kind::Data, epoch);
         data.push(b"t0", 1, 0, b"ok");
         send(vec![b"g0".to_vec(), data.as_bytes().to_vec()]);
-        let mut end = ztick::fanout::wire::BodyWriter::new(ztick::fanout::wire::Kind::End);
+        let mut end = ztick::fanout::wire::BodyWriter::new(ztick::fanout::wire::Kind::End, epoch);
         end.push_last(b"t0", 1, b"ok");
         send(vec![b"g0".to_vec(), end.as_bytes().to_vec()]);
         let r = victim.finish(WAIT).unwrap();
-        assert!(r.complete, "the end marker after the garbage was handled");
+        assert!(r.complete(), "the end marker after the garbage was handled");
         assert_eq!((r.received(), r.missing()), (1, 0));
         assert_eq!(r.decode_errors, 20 * garbage.len() as u64, "each bad message counted once");
         drop(rogue);

@@ -38,6 +38,8 @@ fn callback_subscriber_gets_every_tick_in_order_then_the_ends() {
                     }
                     Event::Gap { topic, first, last, .. } => format!("gap {topic} {first}-{last}"),
                     Event::End { topic, last_seq, .. } => format!("end {topic} {last_seq}"),
+                    Event::Epoch { .. } => return,
+                    other => format!("unexpected {other:?}"),
                 };
                 seen2.lock().unwrap().push(rec);
             })
@@ -51,7 +53,7 @@ fn callback_subscriber_gets_every_tick_in_order_then_the_ends() {
         assert_eq!(p.published, 300);
         assert_eq!(p.last_seq, vec![("a".into(), 100), ("b".into(), 100), ("c".into(), 100)]);
         let r = sub.finish(WAIT).unwrap();
-        assert!(r.complete, "every end marker arrived");
+        assert!(r.complete(), "every end marker arrived");
         assert_eq!((r.received(), r.missing()), (300, 0));
         assert_eq!(r.latency.len(), 300, "latency from the hand-off, per tick");
         let seen = seen.lock().unwrap();
@@ -83,10 +85,16 @@ fn channel_subscriber_sees_exact_gaps_when_it_falls_behind() {
             pcfg,
         )
         .unwrap();
-        let cfg = SubscriberConfig { hwm_msgs: Some(4), ..SubscriberConfig::for_topics(&["x", "y"]) };
+        // Without repair: every gap is final, and exact.
+        let cfg = SubscriberConfig {
+            hwm_msgs: Some(4),
+            repair: false,
+            ..SubscriberConfig::for_topics(&["x", "y"])
+        };
         // A one-event channel nobody reads yet: the subscriber stalls, its HWM fills, and the
         // publisher's XPUB must drop.
         let (connect, side) = (publisher.endpoint().clone(), publisher.side_endpoint().cloned());
+        let p_epoch = publisher.epoch();
         let sub = TickSubscriber::with_channel(&engine, connect, side, cfg, 1).unwrap();
         assert!(publisher.wait_subscribers(1, WAIT));
         const N: u64 = 20_000;
@@ -121,6 +129,8 @@ fn channel_subscriber_sees_exact_gaps_when_it_falls_behind() {
                     assert_eq!(next[topic_index], last_seq + 1, "everything accounted for at the end");
                     ends += 1;
                 }
+                Event::Epoch { epoch } => assert_eq!(epoch, p_epoch),
+                other => panic!("unexpected without repair: {other:?}"),
             }
             sub.recycle(ev);
         }
@@ -227,8 +237,8 @@ fn a_channel_subscriber_joins_late_through_the_snapshot() {
                         }
                         next[t.topic_index] = t.seq + 1;
                     }
-                    Event::Gap { .. } => panic!("a gap in a lossless join: {ev:?}"),
-                    Event::End { .. } => {}
+                    Event::End { .. } | Event::Epoch { .. } => {}
+                    _ => panic!("a gap in a lossless join: {ev:?}"),
                 },
                 Err(RecvTimeoutError::Disconnected) => break,
                 Err(RecvTimeoutError::Timeout) => panic!("no event within {WAIT:?}"),
@@ -236,7 +246,7 @@ fn a_channel_subscriber_joins_late_through_the_snapshot() {
         }
         let late = late.finish(WAIT).unwrap();
         let early = early.finish(WAIT).unwrap();
-        assert!(late.complete && early.complete);
+        assert!(late.complete() && early.complete());
         assert_eq!(late.missing(), 0, "no gap: {:?}", late.gaps());
         assert_eq!(late.from_snapshot() + late.received(), p.published, "no duplicate, nothing lost");
         assert_eq!(early.received(), p.published);

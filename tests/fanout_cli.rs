@@ -60,7 +60,7 @@ fn embedded_fanout_text_and_outputs() {
         svg.to_str().unwrap(),
     ]);
     expect_success(&f);
-    assert!(f.stdout.contains("received 2000 of 2000, missing 0"), "{}", f.stdout);
+    assert!(f.stdout.contains("complete; received 2000 of 2000, repaired 0, missing 0"), "{}", f.stdout);
     let rows = ztick::metrics::parse_hgrm(&std::fs::read_to_string(&hgrm).unwrap()).unwrap();
     assert_eq!(rows.last().unwrap().total_count, 2000);
     let svg = std::fs::read_to_string(&svg).unwrap();
@@ -152,7 +152,16 @@ fn bad_flags_say_what_to_fix() {
 
 #[test]
 fn a_subscriber_without_a_publisher_times_out_clearly() {
+    // The report is printed whatever the outcome; the exit code says it timed out.
     let ep = TestEndpoint::new("ipc");
-    let f = run(&["fanout", "--role", "sub", "--connect", &ep.url, "--timeout-ms", "300"]);
-    expect_failure_mentioning(&f, &["timed out", "end of stream"]);
+    let f = run(&["fanout", "--role", "sub", "--connect", &ep.url, "--timeout-ms", "300", "--json"]);
+    assert_eq!(f.status.code(), Some(4), "the timeout exit code: {}", describe(&f));
+    assert!(
+        f.stderr.to_lowercase().contains("timed out") && f.stderr.contains("end of stream"),
+        "{}",
+        describe(&f)
+    );
+    let v = json(&f);
+    assert_eq!(v["subscribers"][0]["outcome"], "timeout", "{v}");
+    assert_eq!(v["subscribers"][0]["received"], 0);
 }

@@ -62,6 +62,15 @@ pub struct PublisherConfig {
     /// connect is decided by a [`ZapHandler`](crate::zap::ZapHandler) on the same engine,
     /// started before the publisher.
     pub curve: Option<Curve>,
+    /// Bytes of the retransmit ring that answers subscribers' repair requests (NAKs) with
+    /// the ticks it still holds: each takes 28 B plus its payload (and 8 B of index beside
+    /// the ring), so the default 64 MiB holds the last 729,444 ticks of 64 B. 0 turns repair
+    /// off (requests are answered "gone"). Needs the side channel.
+    pub retransmit_ring_bytes: usize,
+    /// ZMTP heartbeats on the feed and side-channel connections (`ZMQ_HEARTBEAT_IVL`, with
+    /// `_TIMEOUT` and `_TTL` three intervals), so a dead TCP peer is noticed and its queue
+    /// freed. Default 1 s; `None`: off.
+    pub connection_heartbeat: Option<Duration>,
 }
 
 impl Default for PublisherConfig {
@@ -80,6 +89,8 @@ impl Default for PublisherConfig {
             idle: IdleStrategy::BLOCK,
             pin: None,
             curve: None,
+            retransmit_ring_bytes: 64 << 20,
+            connection_heartbeat: Some(Duration::from_secs(1)),
         }
     }
 }
@@ -151,6 +162,24 @@ pub struct SubscriberConfig {
     pub pin: Option<CoreId>,
     /// The CURVE client role for the feed and side-channel sockets. Default none.
     pub curve: Option<Curve>,
+    /// How long the publisher may be silent (no tick, no heartbeat) before it is declared
+    /// lost: the report then says `publisher_lost`, with everything known up to the last
+    /// heartbeat. Counts from the first message. Default 1 s (ten heartbeats).
+    pub liveness: Duration,
+    /// After a lost publisher, wait for it (the same epoch coming back, or a new one on the
+    /// same endpoint after a restart) instead of stopping. Default false.
+    pub follow: bool,
+    /// Ask the publisher's side channel for missing ticks (NAKs) and deliver them marked
+    /// as repaired. Default true (without a side channel there is no one to ask).
+    pub repair: bool,
+    /// How long to wait for an answer to a repair request before asking again. Default
+    /// 50 ms; requests while the publisher is silent do not count against the attempts.
+    pub repair_timeout: Duration,
+    /// How many times to ask for a missing range before it is lost for good. Default 5.
+    pub repair_attempts: u32,
+    /// ZMTP heartbeats on the feed and side-channel connections, as
+    /// [`PublisherConfig::connection_heartbeat`]. Default 1 s; `None`: off.
+    pub connection_heartbeat: Option<Duration>,
 }
 
 impl Default for SubscriberConfig {
@@ -166,6 +195,12 @@ impl Default for SubscriberConfig {
             idle: IdleStrategy::BLOCK,
             pin: None,
             curve: None,
+            liveness: Duration::from_secs(1),
+            follow: false,
+            repair: true,
+            repair_timeout: Duration::from_millis(50),
+            repair_attempts: 5,
+            connection_heartbeat: Some(Duration::from_secs(1)),
         }
     }
 }
@@ -193,6 +228,12 @@ impl SubscriberConfig {
                 "on",
                 "exactly one group and no snapshot join (a conflating socket keeps one subscription)",
             ));
+        }
+        if self.liveness.is_zero() {
+            return Err(Error::config("liveness", "0", "a positive timeout, e.g. 1 s"));
+        }
+        if self.repair && self.repair_attempts == 0 {
+            return Err(Error::config("repair_attempts", 0, "at least 1 (or repair off)"));
         }
         if self.snapshot_join && !has_side_channel {
             return Err(Error::config(

@@ -1,8 +1,10 @@
-//! The subscriber's sans-IO core: per-topic sequence accounting, the snapshot join, latency,
-//! the slow-consumer window, and the events handed to the application.
+//! The subscriber's sans-IO core: per-epoch, per-topic sequence accounting, the snapshot
+//! join, gap repair (which ranges to ask for, when to ask again, when to give up), the
+//! publisher's liveness, latency, the slow-consumer window, and the events handed to the
+//! application.
 //!
 //! It owns no socket and reads no clock: the worker passes in each message's frames and
-//! the time, and sends what the ledger asks for (the end acknowledgement).
+//! the time, sends the repair requests the ledger composes, and stops when it says so.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,23 +12,28 @@ use std::sync::Arc;
 
 use super::config::SubscriberConfig;
 use super::event::{Delivered, Event};
-use super::report::SubscriberReport;
-use super::seq::{SeqOutcome, SeqTracker};
-use super::wire::{self, Kind};
+use super::report::{EpochOutcome, EpochReport, Outcome, SubscriberReport};
+use super::seq::{Gap, SeqOutcome, SeqTracker};
+use super::wire::{self, BodyWriter, Kind};
 use crate::error::{Error, Result};
 use crate::metrics::LatencyRecorder;
 
 /// Missing ticks per received-or-missing tick, over one second, above which a subscriber
 /// reports itself too slow (loudly, in the log and in its report).
 pub const SLOW_GAP_RATE: f64 = 0.001;
+/// The most epochs a subscriber's report lists; older ones are summed, not listed.
+pub const MAX_EPOCHS: usize = 16;
 
 /// How long one slow-consumer (and live latency) window lasts.
 const WINDOW_NS: u64 = 1_000_000_000;
-
 /// Most updates held while waiting for a snapshot before the subscriber gives up on it.
 const MAX_HELD: usize = 1 << 20;
 /// Most payload bytes held while waiting for a snapshot.
 const MAX_HELD_BYTES: usize = 64 << 20;
+/// Most ranges asked for at once; a gap beyond them is lost at once.
+const MAX_NAK_RANGES: usize = 1024;
+/// Most ranges in one repair request.
+const NAK_RANGES_PER_MESSAGE: usize = 64;
 
 /// Called on the worker thread with every event a subscriber delivers.
 pub(crate) type Sink = Box<dyn FnMut(&Event<'_>) + Send>;
@@ -34,9 +41,9 @@ pub(crate) type Sink = Box<dyn FnMut(&Event<'_>) + Send>;
 /// Counters a subscriber updates as it goes, for threads that watch it.
 #[derive(Debug, Default)]
 pub(crate) struct SubscriberLive {
-    /// Ticks received so far.
+    /// Ticks received so far (stream and repair).
     pub(crate) received: AtomicU64,
-    /// Ticks known missing so far.
+    /// Ticks known missing so far (lost for good, or awaiting repair).
     pub(crate) missing: AtomicU64,
     /// p99 latency of the last window, in nanoseconds.
     pub(crate) p99_ns: AtomicU64,
@@ -44,6 +51,7 @@ pub(crate) struct SubscriberLive {
 
 /// An update received before the snapshot it must follow.
 struct HeldTick {
+    epoch: u64,
     topic: usize,
     seq: u64,
     sent_ns: u64,
@@ -67,18 +75,53 @@ enum Join {
     Waiting(Held),
 }
 
+/// One epoch's books.
+struct Book {
+    epoch: u64,
+    topics: Vec<SeqTracker>,
+    ended: usize,
+    /// When the last feed message of this epoch arrived.
+    last_heard: u64,
+    /// Declared lost (silent past the liveness timeout) and not heard from since.
+    lost: bool,
+}
+
+/// A range asked for again.
+#[derive(Debug, Clone, Copy)]
+struct Ask {
+    topic: usize,
+    gap: Gap,
+    /// When it was first asked for (repair latency counts from here).
+    first_asked: u64,
+    /// When to ask (again); 0: at the next chance.
+    due: u64,
+    attempts: u32,
+}
+
 /// The subscriber's accounting, owned by its worker.
 pub(crate) struct Ledger {
     name: String,
-    /// Topic name to index into `trackers`.
+    /// Topic name to index into the trackers.
     index: HashMap<Vec<u8>, usize>,
     names: Vec<String>,
-    trackers: Vec<SeqTracker>,
-    ended: usize,
+    repairs: bool,
+    repair_timeout_ns: u64,
+    repair_attempts: u32,
+    liveness_ns: u64,
+    follow: bool,
+    current: Option<Book>,
+    closed: Vec<EpochReport>,
+    epochs_unlisted: u64,
+    unlisted_totals: [u64; 4],
+    asks: Vec<Ask>,
+    /// A repair request composed for the worker to send.
+    nak: BodyWriter,
+    naks_sent: u64,
     last_values: Vec<(u64, Vec<u8>)>,
     keep_values: bool,
     latency: LatencyRecorder,
     latency_raw: LatencyRecorder,
+    repair_latency: LatencyRecorder,
     /// Latency of the current window, for live progress.
     window: LatencyRecorder,
     window_start: u64,
@@ -89,25 +132,56 @@ pub(crate) struct Ledger {
     decode_errors: u64,
     slow: bool,
     join: Join,
+    /// Why the worker should stop, once it should.
+    stop: Option<Outcome>,
     live: Arc<SubscriberLive>,
-    /// Where ticks, gaps and ends go; `None`: only the report is kept.
+    /// Where events go; `None`: only the report is kept.
     sink: Option<Sink>,
 }
 
+fn ns(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Replaces a decoding error's context with where the bytes came from.
+fn in_context(e: Error, context: impl FnOnce() -> String) -> Error {
+    match e {
+        Error::Decode { reason, .. } => Error::Decode { context: context(), reason },
+        other => other,
+    }
+}
+
 impl Ledger {
-    /// A ledger for `cfg`'s topics; `sink` receives every event.
-    pub(crate) fn new(cfg: &SubscriberConfig, live: Arc<SubscriberLive>, sink: Option<Sink>) -> Self {
+    /// A ledger for `cfg`'s topics; `has_side_channel` says whether repairs can be asked
+    /// for; `sink` receives every event.
+    pub(crate) fn new(
+        cfg: &SubscriberConfig,
+        has_side_channel: bool,
+        live: Arc<SubscriberLive>,
+        sink: Option<Sink>,
+    ) -> Self {
         let topics = &cfg.topics;
         Ledger {
             name: cfg.name.clone(),
             index: topics.iter().enumerate().map(|(i, t)| (t.as_bytes().to_vec(), i)).collect(),
             names: topics.to_vec(),
-            trackers: topics.iter().map(|_| SeqTracker::new()).collect(),
-            ended: 0,
+            repairs: cfg.repair && has_side_channel && !cfg.conflate,
+            repair_timeout_ns: ns(cfg.repair_timeout).max(1),
+            repair_attempts: cfg.repair_attempts.max(1),
+            liveness_ns: ns(cfg.liveness).max(1),
+            follow: cfg.follow,
+            current: None,
+            closed: Vec::new(),
+            epochs_unlisted: 0,
+            unlisted_totals: [0; 4],
+            asks: Vec::new(),
+            nak: BodyWriter::new(Kind::Nak, 0),
+            naks_sent: 0,
             last_values: topics.iter().map(|_| (0, Vec::new())).collect(),
             keep_values: cfg.keep_last_values,
             latency: LatencyRecorder::new(),
             latency_raw: LatencyRecorder::new(),
+            repair_latency: LatencyRecorder::new(),
             window: LatencyRecorder::new(),
             window_start: 0,
             window_received: 0,
@@ -117,15 +191,16 @@ impl Ledger {
             decode_errors: 0,
             slow: false,
             join: if cfg.snapshot_join { Join::Waiting(Held::default()) } else { Join::Live },
+            stop: None,
             live,
             sink,
         }
     }
 
-    /// True once every topic's end marker has arrived and no snapshot is awaited: time to
-    /// acknowledge and stop.
-    pub(crate) fn all_ended(&self) -> bool {
-        self.ended == self.trackers.len() && matches!(self.join, Join::Live)
+    /// Why the worker should stop now (acknowledging the end first when complete), if it
+    /// should.
+    pub(crate) fn stop_reason(&self) -> Option<Outcome> {
+        self.stop
     }
 
     /// Counts a message refused before it reached the ledger (a wrong frame count) and
@@ -135,19 +210,119 @@ impl Ledger {
         Error::Decode { context: format!("{}: SUB socket", self.name), reason }
     }
 
-    /// Applies one tick: sequence accounting and latency.
-    fn apply(&mut self, k: usize, seq: u64, sent_ns: u64, intended_ns: u64, now: u64) -> SeqOutcome {
-        let before = self.trackers[k].missing();
-        let outcome = self.trackers[k].on_tick(seq);
+    fn emit(&mut self, event: Event<'_>) {
+        if let Some(sink) = self.sink.as_mut() {
+            sink(&event);
+        }
+    }
+
+    fn new_book(&self, epoch: u64, now: u64) -> Book {
+        let tracker = if self.repairs { SeqTracker::repairing } else { SeqTracker::new };
+        Book {
+            epoch,
+            topics: self.names.iter().map(|_| tracker()).collect(),
+            ended: 0,
+            last_heard: now,
+            lost: false,
+        }
+    }
+
+    /// Makes `epoch` the current one: true to go on with the message, false when it belongs
+    /// to an epoch already closed (stale, ignored).
+    fn enter_epoch(&mut self, epoch: u64, now: u64) -> bool {
+        match &self.current {
+            Some(b) if b.epoch == epoch => return true,
+            _ if self.closed.iter().any(|e| e.epoch == epoch) => return false,
+            Some(_) => self.close_current(EpochOutcome::PublisherLost),
+            None => {}
+        }
+        self.current = Some(self.new_book(epoch, now));
+        self.emit(Event::Epoch { epoch });
+        true
+    }
+
+    /// Closes the current epoch: what is still awaiting repair is lost, its report kept.
+    fn close_current(&mut self, outcome_if_unended: EpochOutcome) {
+        let Some(mut book) = self.current.take() else { return };
+        for k in 0..book.topics.len() {
+            for g in book.topics[k].give_up_all() {
+                self.window_missing += g.len();
+                self.emit_gap(k, g);
+            }
+        }
+        self.asks.clear();
+        let outcome = match (book.ended == book.topics.len(), book.lost) {
+            (true, _) => EpochOutcome::Complete,
+            (false, true) => EpochOutcome::PublisherLost,
+            (false, false) => outcome_if_unended,
+        };
+        let report = EpochReport {
+            epoch: book.epoch,
+            topics: self.names.iter().cloned().zip(std::mem::take(&mut book.topics)).collect(),
+            outcome,
+        };
+        if self.closed.len() == MAX_EPOCHS {
+            let old = self.closed.remove(0);
+            self.epochs_unlisted += 1;
+            for (slot, v) in self.unlisted_totals.iter_mut().zip([
+                old.received(),
+                old.repaired(),
+                old.missing(),
+                old.from_snapshot(),
+            ]) {
+                *slot = slot.saturating_add(v);
+            }
+        }
+        self.closed.push(report);
+    }
+
+    fn emit_gap(&mut self, k: usize, g: Gap) {
+        if let Some(sink) = self.sink.as_mut() {
+            sink(&Event::Gap { topic: &self.names[k], topic_index: k, first: g.first, last: g.last });
+        }
+    }
+
+    /// A gap the tracker found: lost at once, or asked for again.
+    fn on_gap(&mut self, k: usize, g: Gap, now: u64) {
+        let awaiting = self
+            .current
+            .as_ref()
+            .is_some_and(|b| b.topics[k].pending_ranges().last().is_some_and(|p| p.last == g.last));
+        if !awaiting {
+            self.window_missing += g.len();
+            self.emit_gap(k, g);
+            return;
+        }
+        if self.asks.len() >= MAX_NAK_RANGES {
+            // Too many requests in flight: this one is lost at once.
+            if let Some(b) = self.current.as_mut() {
+                b.topics[k].give_up(g.first, g.last);
+            }
+            self.window_missing += g.len();
+            self.emit_gap(k, g);
+            return;
+        }
+        self.asks.push(Ask { topic: k, gap: g, first_asked: now, due: 0, attempts: 0 });
+        if let Some(sink) = self.sink.as_mut() {
+            sink(&Event::Repairing { topic: &self.names[k], topic_index: k, first: g.first, last: g.last });
+        }
+    }
+
+    /// Applies one tick of the current epoch: sequence accounting and latency.
+    #[allow(clippy::too_many_arguments)]
+    fn apply(&mut self, k: usize, seq: u64, sent_ns: u64, intended_ns: u64, payload: &[u8], now: u64) {
+        let Some(book) = self.current.as_mut() else { return };
+        let epoch = book.epoch;
+        let outcome = book.topics[k].on_tick(seq);
         match outcome {
-            SeqOutcome::Stale => return outcome,
+            SeqOutcome::Stale => return,
             SeqOutcome::Invalid => {
                 self.decode_errors += 1;
-                return outcome;
+                return;
             }
-            _ => {}
+            SeqOutcome::Gap(g) => self.on_gap(k, g, now),
+            SeqOutcome::InOrder => {}
         }
-        self.window_missing += self.trackers[k].missing() - before;
         self.window_received += 1;
         let raw = now.saturating_sub(sent_ns);
         let from = if intended_ns != 0 { intended_ns } else { sent_ns };
@@ -155,116 +330,95 @@ impl Ledger {
         self.latency_raw.record(raw);
         self.latency.record(corrected);
         self.window.record(corrected);
-        outcome
-    }
-
-    /// Applies a tick and hands it (and the gap before it) to the sink.
-    #[allow(clippy::too_many_arguments)]
-    fn apply_and_deliver(
-        &mut self,
-        k: usize,
-        seq: u64,
-        sent_ns: u64,
-        intended_ns: u64,
-        payload: &[u8],
-        received_ns: u64,
-        now: u64,
-    ) {
-        let outcome = self.apply(k, seq, sent_ns, intended_ns, now);
-        let Some(sink) = self.sink.as_mut() else { return };
-        let topic = self.names[k].as_str();
-        match outcome {
-            SeqOutcome::Stale | SeqOutcome::Invalid => return,
-            SeqOutcome::Gap(g) => sink(&Event::Gap { topic, topic_index: k, first: g.first, last: g.last }),
-            SeqOutcome::InOrder => {}
+        if let Some(sink) = self.sink.as_mut() {
+            sink(&Event::Tick(Delivered {
+                topic: &self.names[k],
+                topic_index: k,
+                epoch,
+                seq,
+                sent_ns,
+                intended_ns,
+                received_ns: now,
+                repaired: false,
+                payload,
+            }));
         }
-        sink(&Event::Tick(Delivered {
-            topic,
-            topic_index: k,
-            seq,
-            sent_ns,
-            intended_ns,
-            received_ns,
-            payload,
-        }));
     }
 
-    fn on_control(&mut self, k: usize, kind: Kind, last_seq: u64) {
-        let t = &mut self.trackers[k];
-        let before = t.missing();
+    fn on_control(&mut self, k: usize, kind: Kind, last_seq: u64, now: u64) {
+        let Some(book) = self.current.as_mut() else { return };
+        let t = &mut book.topics[k];
         let (gap, ended) = match kind {
             Kind::End if t.ended_at().is_none() => {
-                self.ended += 1;
+                book.ended += 1;
                 (t.on_end(last_seq), true)
             }
             Kind::End => (None, false),
             _ => (t.on_last(last_seq), false),
         };
-        self.window_missing += self.trackers[k].missing() - before;
-        if let Some(sink) = self.sink.as_mut() {
-            let topic = self.names[k].as_str();
-            if let Some(g) = gap {
-                sink(&Event::Gap { topic, topic_index: k, first: g.first, last: g.last });
-            }
-            if ended {
-                sink(&Event::End { topic, topic_index: k, last_seq });
+        if let Some(g) = gap {
+            self.on_gap(k, g, now);
+        }
+        if ended {
+            if let Some(sink) = self.sink.as_mut() {
+                sink(&Event::End { topic: &self.names[k], topic_index: k, last_seq });
             }
         }
     }
 
-    /// Takes one tick message (`[group][body]` or `group 0x00 body`) received at `now`.
+    /// Takes one feed message (`[group][body]` or `group 0x00 body`) received at `now`.
     ///
     /// # Errors
     /// [`Error::Decode`] for a malformed message (counted in the report); records decoded
     /// before the bad one still count.
-    pub(crate) fn on_message(&mut self, frames: &[&[u8]], now: u64) -> Result<()> {
-        let res = self.on_message_inner(frames, now);
-        if let Err(e) = res {
+    pub(crate) fn on_feed(&mut self, frames: &[&[u8]], now: u64) -> Result<()> {
+        let res = self.on_feed_inner(frames, now);
+        self.check_done();
+        res.map_err(|e| {
             self.decode_errors += 1;
-            return Err(match e {
-                Error::Decode { reason, .. } => {
-                    Error::Decode { context: format!("{}: SUB socket", self.name), reason }
-                }
-                other => other,
-            });
-        }
-        Ok(())
+            in_context(e, || format!("{}: SUB socket", self.name))
+        })
     }
 
-    fn on_message_inner(&mut self, frames: &[&[u8]], now: u64) -> Result<()> {
+    fn on_feed_inner(&mut self, frames: &[&[u8]], now: u64) -> Result<()> {
         let (_group, body) = wire::split_frames(frames)?;
         let d = wire::decode(body)?;
+        if !matches!(d.kind, Kind::Data | Kind::Heartbeat | Kind::End) {
+            return Err(Error::Decode {
+                context: String::new(),
+                reason: format!("a {:?} body on the feed", d.kind),
+            });
+        }
         if self.first_ns == 0 {
             self.first_ns = now;
         }
         self.last_ns = now;
+        let waiting = matches!(self.join, Join::Waiting(_));
+        if !waiting {
+            if !self.enter_epoch(d.epoch, now) {
+                return Ok(());
+            }
+            self.heard(now);
+        }
         for rec in d.records() {
             let rec = rec?;
             // A group carries topics this subscriber does not follow: skip them.
             let Some(&k) = self.index.get(rec.topic) else { continue };
-            if d.kind != Kind::Data {
-                if self.keep_values && rec.seq > self.last_values[k].0 {
-                    let v = &mut self.last_values[k];
-                    v.0 = rec.seq;
-                    v.1.clear();
-                    v.1.extend_from_slice(rec.payload);
-                }
-                if matches!(self.join, Join::Live) {
-                    self.on_control(k, d.kind, rec.seq);
-                }
-                continue;
-            }
-            if self.keep_values {
+            if self.keep_values && rec.seq >= self.last_values[k].0 {
                 let v = &mut self.last_values[k];
                 v.0 = rec.seq;
                 v.1.clear();
                 v.1.extend_from_slice(rec.payload);
             }
+            if d.kind != Kind::Data {
+                if !waiting {
+                    self.on_control(k, d.kind, rec.seq, now);
+                }
+                continue;
+            }
             let keep_payload = self.sink.is_some();
             match &mut self.join {
-                Join::Live => {
-                    self.apply_and_deliver(k, rec.seq, rec.sent_ns, rec.intended_ns, rec.payload, now, now)
-                }
+                Join::Live => self.apply(k, rec.seq, rec.sent_ns, rec.intended_ns, rec.payload, now),
                 Join::Waiting(held)
                     if held.ticks.len() < MAX_HELD
                         && (!keep_payload || held.payloads.len() + rec.payload.len() <= MAX_HELD_BYTES) =>
@@ -274,6 +428,7 @@ impl Ledger {
                         held.payloads.extend_from_slice(rec.payload);
                     }
                     held.ticks.push(HeldTick {
+                        epoch: d.epoch,
                         topic: k,
                         seq: rec.seq,
                         sent_ns: rec.sent_ns,
@@ -285,8 +440,7 @@ impl Ledger {
                     return Err(Error::Decode {
                         context: String::new(),
                         reason: format!(
-                            "no snapshot after {} held updates ({} payload bytes); is the side channel answering?",
-                            MAX_HELD, MAX_HELD_BYTES
+                            "no snapshot after {MAX_HELD} held updates ({MAX_HELD_BYTES} payload bytes); is the side channel answering?"
                         ),
                     })
                 }
@@ -303,40 +457,253 @@ impl Ledger {
     fn release_held(&mut self, now: u64) {
         let Join::Waiting(held) = std::mem::replace(&mut self.join, Join::Live) else { return };
         for t in &held.ticks {
+            if !self.enter_epoch(t.epoch, now) {
+                continue;
+            }
             let payload = &held.payloads[t.payload.clone()];
-            self.apply_and_deliver(t.topic, t.seq, t.sent_ns, t.intended_ns, payload, now, now);
+            self.apply(t.topic, t.seq, t.sent_ns, t.intended_ns, payload, now);
         }
     }
 
-    /// Takes the snapshot reply: each topic starts after its last sequence, then the held
-    /// updates apply.
+    /// Takes one reply on the side channel: a snapshot, repaired ticks, or ranges gone.
     ///
     /// # Errors
-    /// [`Error::Decode`] for a malformed snapshot (the join keeps waiting).
-    pub(crate) fn on_snapshot(&mut self, body: &[u8], now: u64) -> Result<()> {
-        let entries = wire::decode_snapshot(body).map_err(|e| match e {
-            Error::Decode { reason, .. } => {
-                Error::Decode { context: format!("{}: snapshot reply", self.name), reason }
-            }
-            other => other,
-        })?;
-        for e in entries {
-            if let Some(&k) = self.index.get(&e.topic) {
-                self.trackers[k].start_after_snapshot(e.last_seq);
-                self.last_values[k] = (e.last_seq, e.last_value);
-            }
-        }
-        self.release_held(now);
-        self.publish_live();
-        Ok(())
+    /// [`Error::Decode`] for a malformed reply, or one nobody asked for.
+    pub(crate) fn on_side(&mut self, body: &[u8], now: u64) -> Result<()> {
+        let res = self.on_side_inner(body, now);
+        self.check_done();
+        res.map_err(|e| {
+            self.decode_errors += 1;
+            in_context(e, || format!("{}: side channel (DEALER)", self.name))
+        })
     }
 
-    /// The timer: rolls the slow-consumer window once it is a second old.
+    fn on_side_inner(&mut self, body: &[u8], now: u64) -> Result<()> {
+        let d = wire::decode(body)?;
+        let unasked =
+            |what: &str| Error::Decode { context: String::new(), reason: format!("{what} nobody asked for") };
+        match d.kind {
+            Kind::Snapshot => {
+                if !matches!(self.join, Join::Waiting(_)) {
+                    return Err(unasked("a snapshot"));
+                }
+                if !self.enter_epoch(d.epoch, now) {
+                    return Err(unasked("a snapshot of a closed epoch"));
+                }
+                let mut entries = Vec::new();
+                for rec in d.records() {
+                    let rec = rec?;
+                    if let Some(&k) = self.index.get(rec.topic) {
+                        entries.push((k, rec.seq, rec.payload.to_vec()));
+                    }
+                }
+                if let Some(b) = self.current.as_mut() {
+                    for (k, seq, value) in entries {
+                        b.topics[k].start_after_snapshot(seq);
+                        if self.keep_values {
+                            self.last_values[k] = (seq, value);
+                        }
+                    }
+                }
+                self.release_held(now);
+                self.publish_live();
+                Ok(())
+            }
+            Kind::Repair => {
+                if self.current.as_ref().is_none_or(|b| b.epoch != d.epoch) {
+                    return Ok(()); // for an epoch closed since: nothing to repair
+                }
+                self.heard(now);
+                for rec in d.records() {
+                    let rec = rec?;
+                    let Some(&k) = self.index.get(rec.topic) else { continue };
+                    self.on_repaired(k, &rec, now);
+                }
+                Ok(())
+            }
+            Kind::Gone => {
+                if self.current.as_ref().is_none_or(|b| b.epoch != d.epoch) {
+                    return Ok(());
+                }
+                self.heard(now);
+                for r in d.ranges() {
+                    let r = r?;
+                    let Some(&k) = self.index.get(r.topic) else { continue };
+                    let lost = match self.current.as_mut() {
+                        Some(b) => b.topics[k].give_up(r.first, r.last),
+                        None => Vec::new(),
+                    };
+                    for g in lost {
+                        self.window_missing += g.len();
+                        self.emit_gap(k, g);
+                    }
+                }
+                self.prune_asks();
+                Ok(())
+            }
+            other => Err(Error::Decode {
+                context: String::new(),
+                reason: format!("a {other:?} body on the side channel"),
+            }),
+        }
+    }
+
+    /// The current epoch's publisher is alive: a feed message, or a repair reply, which a
+    /// busy subscriber may be reading while its feed queue waits.
+    fn heard(&mut self, now: u64) {
+        if let Some(b) = self.current.as_mut() {
+            b.last_heard = now;
+            b.lost = false;
+        }
+    }
+
+    fn on_repaired(&mut self, k: usize, rec: &wire::Tick<'_>, now: u64) {
+        let Some(book) = self.current.as_mut() else { return };
+        if !book.topics[k].on_repaired(rec.seq) {
+            return; // a duplicate, or never missing
+        }
+        let asked = self
+            .asks
+            .iter()
+            .find(|a| a.topic == k && a.gap.first <= rec.seq && rec.seq <= a.gap.last)
+            .map_or(now, |a| a.first_asked);
+        self.repair_latency.record(now.saturating_sub(asked));
+        let epoch = book.epoch;
+        if let Some(sink) = self.sink.as_mut() {
+            sink(&Event::Tick(Delivered {
+                topic: &self.names[k],
+                topic_index: k,
+                epoch,
+                seq: rec.seq,
+                sent_ns: rec.sent_ns,
+                intended_ns: rec.intended_ns,
+                received_ns: now,
+                repaired: true,
+                payload: rec.payload,
+            }));
+        }
+        if book.topics[k].pending_ranges().is_empty() {
+            self.prune_asks();
+        }
+    }
+
+    /// Drops the requests whose ranges hold nothing awaiting repair any more.
+    fn prune_asks(&mut self) {
+        let Some(book) = self.current.as_ref() else {
+            self.asks.clear();
+            return;
+        };
+        self.asks.retain(|a| {
+            book.topics[a.topic]
+                .pending_ranges()
+                .iter()
+                .any(|p| p.first <= a.gap.last && a.gap.first <= p.last)
+        });
+    }
+
+    /// The repair request to send now, if one is due: a nak body. Ranges asked for
+    /// `repair_attempts` times without an answer are given up (lost) first; while the
+    /// publisher is silent, nothing is asked and no attempt is spent.
+    pub(crate) fn take_nak(&mut self, now: u64) -> Option<&[u8]> {
+        let book = self.current.as_ref()?;
+        if book.lost || self.asks.is_empty() {
+            return None;
+        }
+        let epoch = book.epoch;
+        self.prune_asks();
+        let exhausted: Vec<Ask> = self
+            .asks
+            .iter()
+            .filter(|a| a.due <= now && a.attempts >= self.repair_attempts)
+            .copied()
+            .collect();
+        self.asks.retain(|a| !(a.due <= now && a.attempts >= self.repair_attempts));
+        for a in exhausted {
+            let lost = match self.current.as_mut() {
+                Some(b) => b.topics[a.topic].give_up(a.gap.first, a.gap.last),
+                None => Vec::new(),
+            };
+            for g in lost {
+                self.window_missing += g.len();
+                self.emit_gap(a.topic, g);
+            }
+        }
+        let nak = &mut self.nak;
+        nak.start_in(Kind::Nak, epoch);
+        let Some(book) = self.current.as_ref() else { return None };
+        let mut ranges = 0;
+        for a in self.asks.iter_mut().filter(|a| a.due <= now) {
+            if ranges >= NAK_RANGES_PER_MESSAGE {
+                break;
+            }
+            // Only what still awaits repair within the range asked for.
+            for p in book.topics[a.topic].pending_ranges() {
+                let (lo, hi) = (p.first.max(a.gap.first), p.last.min(a.gap.last));
+                if lo <= hi {
+                    nak.push_range(self.names[a.topic].as_bytes(), lo, hi);
+                    ranges += 1;
+                }
+            }
+            a.attempts += 1;
+            // Each attempt waits twice as long as the one before.
+            a.due = now.saturating_add(self.repair_timeout_ns.saturating_mul(1 << (a.attempts - 1).min(16)));
+        }
+        let empty = nak.is_empty();
+        self.check_done();
+        if empty {
+            return None;
+        }
+        self.naks_sent += 1;
+        Some(self.nak.as_bytes())
+    }
+
+    /// Whether the current epoch is over: every topic ended and nothing awaits repair.
+    fn check_done(&mut self) {
+        if self.stop.is_some() || !matches!(self.join, Join::Live) {
+            return;
+        }
+        if let Some(b) = &self.current {
+            if b.ended == b.topics.len() && b.topics.iter().all(|t| t.pending() == 0) {
+                self.stop = Some(Outcome::Complete);
+            }
+        }
+    }
+
+    /// The timer: the publisher's liveness, the slow-consumer window.
     pub(crate) fn on_timer(&mut self, now: u64) {
+        if let Some(b) = self.current.as_mut() {
+            let silent = now.saturating_sub(b.last_heard) > self.liveness_ns;
+            if silent && !b.lost && b.ended < b.topics.len() {
+                b.lost = true;
+                let epoch = b.epoch;
+                tracing::warn!(subscriber = %self.name, epoch, silent_ms = now.saturating_sub(b.last_heard) / 1_000_000, "publisher lost: no tick or heartbeat within the liveness timeout");
+                self.emit(Event::PublisherLost { epoch });
+                if !self.follow {
+                    self.close_current(EpochOutcome::PublisherLost);
+                    self.stop = Some(Outcome::PublisherLost);
+                }
+            }
+        }
         if self.window_start != 0 && now.saturating_sub(self.window_start) >= WINDOW_NS {
             self.roll_window(now);
             self.publish_live();
         }
+    }
+
+    /// When the ledger next wants the timer (CLOCK_MONOTONIC ns; `u64::MAX`: no deadline).
+    pub(crate) fn next_deadline(&self) -> u64 {
+        let mut at = u64::MAX;
+        if let Some(b) = &self.current {
+            if !b.lost && b.ended < b.topics.len() {
+                at = b.last_heard.saturating_add(self.liveness_ns).saturating_add(1);
+            }
+            if !b.lost {
+                if let Some(due) = self.asks.iter().map(|a| a.due).min() {
+                    at = at.min(due);
+                }
+            }
+        }
+        at
     }
 
     fn roll_window(&mut self, now: u64) {
@@ -353,7 +720,7 @@ impl Ledger {
     /// Reports loudly when the current window lost more than [`SLOW_GAP_RATE`] of its ticks,
     /// then starts a new window.
     fn judge_window(&mut self, now: u64) {
-        let total = self.window_received + self.window_missing;
+        let total = self.window_received.saturating_add(self.window_missing);
         if total > 0 && self.window_missing as f64 / total as f64 > SLOW_GAP_RATE {
             self.slow = true;
             tracing::warn!(
@@ -377,33 +744,46 @@ impl Ledger {
     }
 
     fn publish_live(&self) {
-        let received: u64 = self.trackers.iter().map(SeqTracker::received).sum();
-        let missing: u64 = self.trackers.iter().fold(0, |a, t| a.saturating_add(t.missing()));
+        let (mut received, mut missing) = (0u64, 0u64);
+        let epochs = self.closed.iter().flat_map(|e| e.topics.iter().map(|(_, t)| t));
+        let current = self.current.iter().flat_map(|b| b.topics.iter());
+        for t in epochs.chain(current) {
+            received = received.saturating_add(t.received() + t.repaired());
+            missing = missing.saturating_add(t.missing() + t.pending());
+        }
         self.live.received.store(received, Ordering::Relaxed);
         self.live.missing.store(missing, Ordering::Relaxed);
     }
 
     /// Closes the books at `now`: updates held for a snapshot that never came still count
-    /// as received, the last window is judged, and the report is built.
-    pub(crate) fn finish(&mut self, now: u64) -> SubscriberReport {
+    /// as received, repairs still outstanding are lost, the last window is judged, and the
+    /// report is built. `outcome` says why the worker stopped when the ledger did not ask.
+    pub(crate) fn finish(&mut self, now: u64, outcome: Outcome) -> SubscriberReport {
         if let Join::Waiting(held) = &self.join {
             if !held.ticks.is_empty() {
                 tracing::warn!(subscriber = %self.name, held = held.ticks.len(), "no snapshot arrived; applying the updates held for it");
             }
         }
         self.release_held(now);
+        self.check_done();
+        let outcome = self.stop.unwrap_or(outcome);
+        self.close_current(EpochOutcome::Open);
         // The last, partial window counts too: a short run can be too slow.
         self.judge_window(now);
         self.publish_live();
         SubscriberReport {
             name: self.name.clone(),
-            topics: self.names.iter().cloned().zip(self.trackers.iter().cloned()).collect(),
+            outcome,
+            epochs: std::mem::take(&mut self.closed),
+            epochs_unlisted: self.epochs_unlisted,
+            unlisted_totals: self.unlisted_totals,
             latency: std::mem::take(&mut self.latency),
             latency_raw: std::mem::take(&mut self.latency_raw),
+            repair_latency: std::mem::take(&mut self.repair_latency),
+            naks_sent: self.naks_sent,
             elapsed_ns: self.last_ns.saturating_sub(self.first_ns),
             decode_errors: self.decode_errors,
             slow: self.slow,
-            complete: self.ended == self.trackers.len(),
             last_values: if self.keep_values {
                 self.names
                     .iter()
@@ -414,120 +794,5 @@ impl Ledger {
                 Vec::new()
             },
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::Mutex;
-
-    use super::*;
-    use crate::fanout::wire::BodyWriter;
-
-    fn data(ticks: &[(&str, u64)]) -> Vec<u8> {
-        let mut w = BodyWriter::new(Kind::Data);
-        for (t, s) in ticks {
-            w.push(t.as_bytes(), *s, 10, format!("{t}{s}").as_bytes());
-        }
-        w.stamp_sent(20);
-        w.as_bytes().to_vec()
-    }
-
-    fn control(kind: Kind, last: &[(&str, u64)]) -> Vec<u8> {
-        let mut w = BodyWriter::new(kind);
-        for (t, s) in last {
-            w.push_last(t.as_bytes(), *s, b"");
-        }
-        w.as_bytes().to_vec()
-    }
-
-    fn ledger(snapshot_join: bool) -> (Ledger, Arc<Mutex<Vec<String>>>) {
-        let cfg = SubscriberConfig { snapshot_join, ..SubscriberConfig::for_topics(&["a", "b"]) };
-        let events = Arc::new(Mutex::new(Vec::new()));
-        let seen = Arc::clone(&events);
-        let sink: Sink = Box::new(move |e: &Event<'_>| {
-            seen.lock().unwrap().push(match *e {
-                Event::Tick(t) => {
-                    format!("tick {} {} {}", t.topic, t.seq, String::from_utf8_lossy(t.payload))
-                }
-                Event::Gap { topic, first, last, .. } => format!("gap {topic} {first}..={last}"),
-                Event::End { topic, last_seq, .. } => format!("end {topic} {last_seq}"),
-            });
-        });
-        (Ledger::new(&cfg, Arc::default(), Some(sink)), events)
-    }
-
-    fn texts(events: &Mutex<Vec<String>>) -> Vec<String> {
-        events.lock().unwrap().clone()
-    }
-
-    #[test]
-    fn ticks_gaps_and_ends_are_delivered_in_stream_order() {
-        let (mut l, events) = ledger(false);
-        l.on_message(&[b"g0.", &data(&[("a", 1), ("b", 1), ("a", 3), ("x", 9)])], 100).unwrap();
-        l.on_message(&[b"g0.", &control(Kind::Heartbeat, &[("a", 3), ("b", 2)])], 200).unwrap();
-        assert!(!l.all_ended());
-        l.on_message(&[b"g0.", &control(Kind::End, &[("a", 4), ("b", 2)])], 300).unwrap();
-        assert!(l.all_ended());
-        assert_eq!(
-            texts(&events),
-            [
-                "tick a 1 a1",
-                "tick b 1 b1",
-                "gap a 2..=2",
-                "tick a 3 a3",
-                "gap b 2..=2",
-                "gap a 4..=4",
-                "end a 4",
-                "end b 2"
-            ]
-        );
-        let r = l.finish(400);
-        assert_eq!((r.received(), r.missing(), r.decode_errors), (3, 3, 0));
-        assert!(r.complete);
-        assert_eq!(r.latency.summary().count, 3);
-        assert_eq!(r.elapsed_ns, 200);
-    }
-
-    #[test]
-    fn a_join_holds_updates_with_their_payloads_until_the_snapshot() {
-        let (mut l, events) = ledger(true);
-        l.on_message(&[b"g0.", &data(&[("a", 5), ("a", 6), ("b", 2)])], 100).unwrap();
-        assert!(texts(&events).is_empty(), "held");
-        let mut snap = Vec::new();
-        wire::encode_snapshot(
-            &[
-                wire::SnapshotEntry { topic: b"a".to_vec(), last_seq: 5, last_value: b"v".to_vec() },
-                wire::SnapshotEntry { topic: b"b".to_vec(), last_seq: 1, last_value: vec![] },
-            ],
-            &mut snap,
-        );
-        l.on_snapshot(&snap, 150).unwrap();
-        assert_eq!(texts(&events), ["tick a 6 a6", "tick b 2 b2"], "the stale one dropped, payloads kept");
-        let r = l.finish(200);
-        assert_eq!((r.received(), r.missing(), r.from_snapshot()), (2, 0, 6));
-    }
-
-    #[test]
-    fn garbage_is_counted_with_the_subscribers_name() {
-        let (mut l, _) = ledger(false);
-        let e = l.on_message(&[b"g0.", &[9, 0, 0, 0]], 1).unwrap_err();
-        assert!(e.to_string().contains("sub: SUB socket") && e.to_string().contains("version 9"), "{e}");
-        assert!(l.on_message(&[b"no nul"], 1).is_err());
-        assert!(l.on_snapshot(b"\x01", 1).unwrap_err().to_string().contains("snapshot reply"));
-        let e = l.refuse("3 frames".into());
-        assert!(e.to_string().contains("3 frames"));
-        assert_eq!(l.finish(2).decode_errors, 3, "the snapshot reply is not a feed message");
-    }
-
-    #[test]
-    fn the_slow_window_is_judged_on_the_callers_clock() {
-        let (mut l, _) = ledger(false);
-        l.on_message(&[b"g0.", &data(&[("a", 1)])], 1).unwrap();
-        l.on_message(&[b"g0.", &data(&[("a", 100)])], 2).unwrap();
-        l.on_timer(WINDOW_NS / 2);
-        assert!(!l.slow, "the window is not over yet");
-        l.on_timer(WINDOW_NS + 1);
-        assert!(l.slow, "98 of 100 lost in the window");
     }
 }

@@ -53,6 +53,7 @@ mod event;
 mod ledger;
 mod publisher;
 mod report;
+mod ring;
 mod schedule;
 mod seq;
 mod stream;
@@ -61,10 +62,10 @@ pub mod wire;
 
 pub use config::{PublisherConfig, SubscriberConfig, MAX_PAYLOAD};
 pub use event::{Delivered, Event, OwnedEvent, OwnedTick};
-pub use ledger::SLOW_GAP_RATE;
+pub use ledger::{MAX_EPOCHS, SLOW_GAP_RATE};
 pub use publisher::{PublishError, SourceOut, SourcePoll, TickPublisher, TickSource};
-pub use report::{PublisherReport, SubscriberReport, TopicGap};
-pub use seq::{Gap, SeqOutcome, SeqTracker, MAX_GAPS_KEPT};
+pub use report::{EpochOutcome, EpochReport, Outcome, PublisherReport, SubscriberReport, TopicGap};
+pub use seq::{Gap, SeqOutcome, SeqTracker, MAX_GAPS_KEPT, MAX_PENDING};
 pub use subscriber::TickSubscriber;
 
 /// The name of group `g`: the ZeroMQ topic frame its messages carry. The trailing dot

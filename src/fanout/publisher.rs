@@ -73,6 +73,20 @@ impl std::fmt::Display for PublishError {
 
 impl std::error::Error for PublishError {}
 
+/// The options every fan-out connection shares: its CURVE role and ZMTP heartbeats (PING
+/// every `heartbeat`, the peer dropped after three silent intervals), so a dead TCP peer
+/// is noticed and its queue freed.
+pub(crate) fn connection_options(
+    curve: Option<crate::curve::Curve>,
+    heartbeat: Option<Duration>,
+) -> SocketOptions {
+    let o = SocketOptions::default().curve(curve);
+    match heartbeat {
+        Some(ivl) if !ivl.is_zero() => o.heartbeat(ivl, ivl * 3, ivl * 3),
+        _ => o,
+    }
+}
+
 /// Checks a tick's topic index and payload against the publisher's limits.
 fn check_tick(topic: usize, topics: usize, payload: &[u8]) -> std::result::Result<u16, PublishError> {
     let k = u16::try_from(topic).ok().filter(|_| topic < topics);
@@ -169,7 +183,7 @@ enum Cmd {
 ///
 /// ```
 /// use std::time::Duration;
-/// use ztick::fanout::{PublisherConfig, SubscriberConfig, TickPublisher, TickSubscriber};
+/// use ztick::fanout::{OwnedEvent, PublisherConfig, SubscriberConfig, TickPublisher, TickSubscriber};
 /// use ztick::{Endpoint, Engine};
 ///
 /// let engine = Engine::new()?;
@@ -180,8 +194,13 @@ enum Cmd {
 /// assert!(publisher.wait_subscribers(1, Duration::from_secs(10)));
 ///
 /// publisher.publish(0, b"1.0842").unwrap();
-/// let event = subscriber.recv_timeout(Duration::from_secs(10)).expect("a tick");
-/// assert_eq!(event.payload(), b"1.0842");
+/// // The publisher's epoch begins first, then its ticks.
+/// let tick = loop {
+///     if let OwnedEvent::Tick(t) = subscriber.recv_timeout(Duration::from_secs(10)).expect("an event") {
+///         break t;
+///     }
+/// };
+/// assert_eq!(tick.payload, b"1.0842");
 /// publisher.finish(Duration::from_secs(1))?;
 /// assert_eq!(subscriber.finish(Duration::from_secs(10))?.received(), 1);
 /// # Ok::<(), ztick::Error>(())
@@ -201,6 +220,7 @@ pub struct TickPublisher {
     end_requested: Arc<AtomicBool>,
     live: Arc<PublisherLive>,
     report: Receiver<PublisherReport>,
+    epoch: u64,
 }
 
 impl std::fmt::Debug for TickPublisher {
@@ -260,7 +280,8 @@ impl TickPublisher {
         let end_requested = Arc::new(AtomicBool::new(false));
         let live = Arc::new(PublisherLive::default());
         let mut b = engine.worker("tick-publisher").idle(cfg.idle).pin(cfg.pin).batch_max(256);
-        let mut feed_opts = SocketOptions::default().curve(cfg.curve.clone());
+        let base = connection_options(cfg.curve.clone(), cfg.connection_heartbeat);
+        let mut feed_opts = base.clone();
         if let Some(h) = cfg.hwm_msgs {
             feed_opts = feed_opts.hwm_msgs(h);
         }
@@ -270,13 +291,12 @@ impl TickPublisher {
         let feed = b.socket(
             SocketSpec::bind(SocketKind::XPub, bind).options(feed_opts).xpub_verbose(cfg.single_frame),
         );
-        let side_sock = side.map(|ep| {
-            let o = SocketOptions::default().curve(cfg.curve.clone());
-            b.socket(SocketSpec::bind(SocketKind::Router, ep).options(o))
-        });
+        let side_sock = side.map(|ep| b.socket(SocketSpec::bind(SocketKind::Router, ep).options(base)));
         let coalesce = !cfg.max_delay.is_zero();
+        let stream = Stream::new(&cfg, side_sock.is_some(), Arc::clone(&live));
+        let epoch = stream.epoch();
         let handler = PublisherHandler {
-            stream: Stream::new(&cfg, side_sock.is_some(), Arc::clone(&live)),
+            stream,
             schedule: Schedule::new(cfg.heartbeat, cfg.eos_repeat, cfg.eos_linger, now_ns()),
             feed,
             side: side_sock,
@@ -307,6 +327,7 @@ impl TickPublisher {
             end_requested,
             live,
             report,
+            epoch,
         })
     }
 
@@ -340,6 +361,12 @@ impl TickPublisher {
     /// are. Ticks published before a subscriber is connected do not reach it.
     pub fn wait_subscribers(&self, n: usize, timeout: Duration) -> bool {
         self.live.wait_subscribers(n, timeout)
+    }
+
+    /// The epoch this publisher publishes under: random, picked when it started, carried
+    /// in every message so subscribers tell a restarted publisher from the old one.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
     }
 
     /// Ticks the worker has sequenced so far.
@@ -393,6 +420,18 @@ impl TickPublisher {
             TrySendError::Full(_) => PublishError::Full,
             TrySendError::Disconnected(_) => PublishError::Stopped,
         })?;
+        self.wake()
+    }
+
+    /// Asks the worker to end the stream now (every tick handed over so far, then the end
+    /// markers; a source is polled no more) without waiting; [`finish`](Self::finish) later
+    /// waits for the acknowledgements and returns the report.
+    ///
+    /// # Errors
+    /// [`PublishError::Stopped`] when the worker has ended.
+    pub fn end_stream(&self) -> std::result::Result<(), PublishError> {
+        self.end_requested.store(true, Ordering::Release);
+        self.inbox.send(Cmd::End).map_err(|_| PublishError::Stopped)?;
         self.wake()
     }
 
@@ -538,6 +577,8 @@ impl PublisherHandler {
         } else {
             self.stream.flush_all(&mut out)?;
         }
+        // The live ticks have left: now the repairs, a bounded number per pass.
+        work += self.stream.serve_repairs(&mut out)?;
         if self.schedule.poll(now, false) == Due::Heartbeat {
             self.stream.send_control(&mut out, Kind::Heartbeat)?;
         }
@@ -586,8 +627,11 @@ impl Handler for PublisherHandler {
             }
             Due::Nothing | Due::Heartbeat => {}
         }
+        // Subscribers repair their tails while the end markers repeat.
+        let mut out = self.outlet(ctx);
+        let served = self.stream.serve_repairs(&mut out)?;
         wake_at_ns(ctx, self.schedule.next_deadline());
-        Ok(false)
+        Ok(served > 0)
     }
 
     fn on_stop(&mut self, ctx: &mut WorkerCtx<'_>) {

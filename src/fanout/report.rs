@@ -8,6 +8,8 @@ use crate::metrics::LatencyRecorder;
 /// What a publisher did, reported when it stops.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct PublisherReport {
+    /// The epoch it published under (random, picked at start).
+    pub epoch: u64,
     /// Ticks published (sequenced and sent).
     pub published: u64,
     /// Each topic's final sequence.
@@ -22,11 +24,155 @@ pub struct PublisherReport {
     pub batch_sizes: Vec<u64>,
     /// Subscribers that acknowledged the end of the stream.
     pub acks: usize,
+    /// Subscribers seen to leave (their hello subscription withdrawn: a clean close, a
+    /// crash, or a connection libzmq declared dead).
+    pub departures: u64,
+    /// Repair requests (NAKs) received on the side channel.
+    pub naks: u64,
+    /// Ticks sent again from the retransmit ring.
+    pub retransmitted: u64,
+    /// Ticks asked for that the ring no longer held (answered as gone).
+    pub gone: u64,
+    /// Ticks evicted from the ring to make room.
+    pub ring_evicted: u64,
+    /// Ticks the ring held at the end (once it has filled: how many its budget holds).
+    pub ring_held: u64,
 }
 
-/// A gap on a named topic, as reported.
+/// How a subscriber's run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Every topic's end marker arrived and every repair was settled.
+    Complete,
+    /// The publisher went silent past the liveness timeout and the subscriber did not
+    /// follow it.
+    PublisherLost,
+    /// The subscriber was asked to finish and waited out its timeout first.
+    Timeout,
+    /// The application stopped the subscriber before the stream ended.
+    #[default]
+    Stopped,
+}
+
+impl Outcome {
+    /// The name reports use: `complete`, `publisher_lost`, `timeout`, `stopped`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Complete => "complete",
+            Outcome::PublisherLost => "publisher_lost",
+            Outcome::Timeout => "timeout",
+            Outcome::Stopped => "stopped",
+        }
+    }
+}
+
+/// How one publisher epoch ended, as a subscriber saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EpochOutcome {
+    /// Every topic's end marker arrived.
+    Complete,
+    /// The publisher went silent, or a new epoch replaced it, before its end: its known
+    /// published count is what its last heartbeat announced (or the highest sequence
+    /// received, if later); anything it published after that is unknown.
+    PublisherLost,
+    /// Still running when the subscriber stopped.
+    Open,
+}
+
+impl EpochOutcome {
+    /// The name reports use: `complete`, `publisher_lost`, `open`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EpochOutcome::Complete => "complete",
+            EpochOutcome::PublisherLost => "publisher_lost",
+            EpochOutcome::Open => "open",
+        }
+    }
+}
+
+/// One publisher epoch as a subscriber saw it: per topic, its accounting.
+#[derive(Debug, Clone)]
+pub struct EpochReport {
+    /// The epoch.
+    pub epoch: u64,
+    /// Per topic: its tracker, in the subscriber's topic order. For each,
+    /// `from_snapshot + received + repaired + missing` is its known published count
+    /// ([`SeqTracker::accounted_up_to`]).
+    pub topics: Vec<(String, SeqTracker)>,
+    /// How it ended.
+    pub outcome: EpochOutcome,
+}
+
+impl EpochReport {
+    fn sum(&self, f: impl Fn(&SeqTracker) -> u64) -> u64 {
+        self.topics.iter().fold(0u64, |a, (_, t)| a.saturating_add(f(t)))
+    }
+
+    /// Ticks the publisher is known to have published in this epoch on these topics.
+    pub fn published(&self) -> u64 {
+        self.sum(SeqTracker::accounted_up_to)
+    }
+
+    /// Ticks received in the stream.
+    pub fn received(&self) -> u64 {
+        self.sum(SeqTracker::received)
+    }
+
+    /// Ticks that arrived through repair.
+    pub fn repaired(&self) -> u64 {
+        self.sum(SeqTracker::repaired)
+    }
+
+    /// Ticks lost for good (unrecoverable).
+    pub fn missing(&self) -> u64 {
+        self.sum(SeqTracker::missing)
+    }
+
+    /// Ticks covered by a snapshot.
+    pub fn from_snapshot(&self) -> u64 {
+        self.sum(SeqTracker::from_snapshot)
+    }
+
+    /// Lost ranges found, listed or not.
+    pub fn gap_ranges(&self) -> u64 {
+        self.sum(|t| t.gaps().len() as u64 + t.gaps_unlisted())
+    }
+
+    /// The listed lost ranges, topic by topic.
+    pub fn gaps(&self) -> Vec<TopicGap> {
+        self.topics
+            .iter()
+            .flat_map(|(name, t)| {
+                t.gaps().iter().map(move |g: &Gap| TopicGap {
+                    epoch: self.epoch,
+                    topic: name.clone(),
+                    first: g.first,
+                    last: g.last,
+                })
+            })
+            .collect()
+    }
+
+    /// Whether `from_snapshot + received + repaired + missing` equals the known published
+    /// count on every topic, and the listed ranges add up to the missing count wherever
+    /// none went unlisted.
+    pub fn closes(&self) -> bool {
+        self.topics.iter().all(|(_, t)| {
+            let listed: u64 = t.gaps().iter().map(Gap::len).sum();
+            t.from_snapshot() + t.received() + t.repaired() + t.missing() + t.pending() == t.accounted_up_to()
+                && t.pending() == 0
+                && (t.gaps_unlisted() > 0 || listed == t.missing())
+        })
+    }
+}
+
+/// A lost range on a named topic, as reported.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TopicGap {
+    /// The publisher epoch.
+    pub epoch: u64,
     /// The topic.
     pub topic: String,
     /// First missing sequence.
@@ -40,53 +186,74 @@ pub struct TopicGap {
 pub struct SubscriberReport {
     /// The subscriber's name.
     pub name: String,
-    /// Per topic: its tracker (received, missing, gaps), in the subscriber's topic order.
-    pub topics: Vec<(String, SeqTracker)>,
+    /// How the run ended.
+    pub outcome: Outcome,
+    /// One entry per publisher epoch seen, oldest first (at most
+    /// [`MAX_EPOCHS`](super::MAX_EPOCHS); older ones are counted in `epochs_unlisted` and
+    /// their totals kept in the sums below).
+    pub epochs: Vec<EpochReport>,
+    /// Epochs seen beyond those listed.
+    pub epochs_unlisted: u64,
+    /// Totals of the unlisted epochs: received, repaired, missing, from the snapshot.
+    pub unlisted_totals: [u64; 4],
     /// Latency from each tick's intended send time (coordinated-omission free) when the
-    /// publisher gives one, else from its send time.
+    /// publisher gives one, else from its send time; repaired ticks are not in it.
     pub latency: LatencyRecorder,
-    /// Latency from each tick's send time to its receipt.
+    /// Latency from each tick's send time to its receipt; repaired ticks are not in it.
     pub latency_raw: LatencyRecorder,
+    /// For each repaired tick, from its first repair request to its arrival.
+    pub repair_latency: LatencyRecorder,
+    /// Repair requests (NAK messages) sent.
+    pub naks_sent: u64,
     /// From the first tick received to the last, in nanoseconds.
     pub elapsed_ns: u64,
-    /// Messages that could not be decoded (counted, traced, skipped).
+    /// Messages that could not be decoded, or broke the protocol (counted, traced, skipped).
     pub decode_errors: u64,
-    /// Whether the gap rate ever passed [`SLOW_GAP_RATE`](super::SLOW_GAP_RATE) over a second.
+    /// Whether the loss rate ever passed [`SLOW_GAP_RATE`](super::SLOW_GAP_RATE) over a second.
     pub slow: bool,
-    /// Whether every topic's end marker arrived.
-    pub complete: bool,
     /// Per topic: the last sequence and value received, when
     /// [`SubscriberConfig::keep_last_values`](super::SubscriberConfig::keep_last_values) is on.
     pub last_values: Vec<(String, u64, Vec<u8>)>,
 }
 
 impl SubscriberReport {
-    /// Ticks received across topics.
-    pub fn received(&self) -> u64 {
-        self.topics.iter().map(|(_, t)| t.received()).sum()
+    fn sum(&self, f: impl Fn(&EpochReport) -> u64, unlisted: usize) -> u64 {
+        self.epochs.iter().fold(self.unlisted_totals[unlisted], |a, e| a.saturating_add(f(e)))
     }
 
-    /// Ticks known missing across topics.
+    /// Ticks received in the stream, over every epoch.
+    pub fn received(&self) -> u64 {
+        self.sum(EpochReport::received, 0)
+    }
+
+    /// Ticks that arrived through repair, over every epoch.
+    pub fn repaired(&self) -> u64 {
+        self.sum(EpochReport::repaired, 1)
+    }
+
+    /// Ticks lost for good, over every epoch.
     pub fn missing(&self) -> u64 {
-        self.topics.iter().map(|(_, t)| t.missing()).sum()
+        self.sum(EpochReport::missing, 2)
     }
 
     /// Ticks covered by the snapshot this subscriber joined with.
     pub fn from_snapshot(&self) -> u64 {
-        self.topics.iter().map(|(_, t)| t.from_snapshot()).sum()
+        self.sum(EpochReport::from_snapshot, 3)
     }
 
-    /// The listed gaps, topic by topic.
+    /// Whether the run ended complete: every end marker of the last epoch, every repair
+    /// settled.
+    pub fn complete(&self) -> bool {
+        self.outcome == Outcome::Complete
+    }
+
+    /// The latest epoch, if any was seen.
+    pub fn latest(&self) -> Option<&EpochReport> {
+        self.epochs.last()
+    }
+
+    /// The listed lost ranges, epoch by epoch, topic by topic.
     pub fn gaps(&self) -> Vec<TopicGap> {
-        self.topics
-            .iter()
-            .flat_map(|(name, t)| {
-                t.gaps().iter().map(move |g: &Gap| TopicGap {
-                    topic: name.clone(),
-                    first: g.first,
-                    last: g.last,
-                })
-            })
-            .collect()
+        self.epochs.iter().flat_map(EpochReport::gaps).collect()
     }
 }

@@ -1,18 +1,20 @@
-//! The publisher's sans-IO core: topics and their sequences, the groups' open batches, the
-//! subscribers seen through the XPUB, the snapshot service and the end acknowledgements.
+//! The publisher's sans-IO core: its epoch, topics and their sequences, the groups' open
+//! batches, the retransmit ring and the repairs it serves, the subscribers seen through the
+//! XPUB, the snapshot service and the end acknowledgements.
 //!
 //! It owns no socket: every message leaves through an [`Outlet`] (the worker's sockets,
 //! or a recording fake in the unit tests), and every decision takes the time as a
 //! parameter.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
 use super::config::PublisherConfig;
 use super::report::PublisherReport;
-use super::wire::{self, BodyWriter, Kind, SnapshotEntry};
+use super::ring::Ring;
+use super::wire::{self, BodyWriter, Kind};
 use crate::batch::Batcher;
 use crate::error::{Error, Result};
 
@@ -90,13 +92,34 @@ struct Topic {
 struct Group {
     name: Vec<u8>,
     body: BodyWriter,
+    /// The topic of each record in `body`, in order (for the ring).
+    ks: Vec<u16>,
     batcher: Batcher,
     /// Indices of its topics.
     topics: Vec<usize>,
 }
 
+/// Most repair jobs (one range of one subscriber each) queued at once; ranges beyond are
+/// answered "gone" at once.
+const MAX_REPAIR_JOBS: usize = 4096;
+/// Most ticks retransmitted per pass of the worker, so repairs never hold the live stream
+/// back for long.
+const REPAIR_TICKS_PER_PASS: usize = 1024;
+/// Most ticks (and payload bytes) in one repair message.
+const REPAIR_TICKS_PER_MESSAGE: usize = 64;
+const REPAIR_BYTES_PER_MESSAGE: usize = 32 << 10;
+
+/// One range a subscriber asked for, served a message at a time.
+struct Job {
+    routing_id: Vec<u8>,
+    topic: usize,
+    next: u64,
+    last: u64,
+}
+
 /// The publisher's state, owned by whoever drives it (its worker).
 pub(crate) struct Stream {
+    epoch: u64,
     single_frame: bool,
     has_side: bool,
     topics: Vec<Topic>,
@@ -105,7 +128,6 @@ pub(crate) struct Stream {
     control: BodyWriter,
     /// Reused single-frame buffer (`group 0x00 body`) for conflated feeds.
     single: Vec<u8>,
-    snap_buf: Vec<u8>,
     hellos: HashSet<Vec<u8>>,
     /// Group subscriptions seen (single-frame feeds count subscribers by these).
     group_subscriptions: usize,
@@ -113,6 +135,14 @@ pub(crate) struct Stream {
     deferred: Vec<(Vec<u8>, Vec<u8>)>,
     /// Subscribers that acknowledged the end, kept after they leave.
     acks: HashSet<Vec<u8>>,
+    /// The ticks kept for repair; `None`: repair is off.
+    ring: Option<Ring>,
+    /// Repairs asked for and not yet served, oldest first.
+    jobs: VecDeque<Job>,
+    /// Reused body for repair replies.
+    repair: BodyWriter,
+    /// Reused body for "gone" replies.
+    gone: BodyWriter,
     /// When the first and the latest tick were pushed.
     first_ns: Option<u64>,
     last_ns: u64,
@@ -128,7 +158,12 @@ impl Stream {
         let topics = &cfg.topics;
         let ngroups = cfg.groups.clamp(1, topics.len().max(1));
         let max_delay_ns = u64::try_from(cfg.max_delay.as_nanos()).unwrap_or(u64::MAX);
+        // Never 0, so a zeroed body can never pass for this stream.
+        let epoch = crate::sys::random_u64().max(1);
+        let ring = (has_side && cfg.retransmit_ring_bytes > 0)
+            .then(|| Ring::new(cfg.retransmit_ring_bytes, topics.len()));
         Stream {
+            epoch,
             single_frame: cfg.single_frame,
             has_side,
             topics: topics
@@ -144,21 +179,25 @@ impl Stream {
             groups: (0..ngroups)
                 .map(|g| Group {
                     name: super::group_name(g).into_bytes(),
-                    body: BodyWriter::new(Kind::Data),
+                    body: BodyWriter::new(Kind::Data, epoch),
+                    ks: Vec::new(),
                     batcher: Batcher::new(cfg.max_batch, usize::MAX, max_delay_ns),
                     topics: (g..topics.len()).step_by(ngroups).collect(),
                 })
                 .collect(),
-            control: BodyWriter::new(Kind::Heartbeat),
+            control: BodyWriter::new(Kind::Heartbeat, epoch),
             single: Vec::new(),
-            snap_buf: Vec::new(),
             hellos: HashSet::new(),
             group_subscriptions: 0,
             deferred: Vec::new(),
             acks: HashSet::new(),
+            ring,
+            jobs: VecDeque::new(),
+            repair: BodyWriter::new(Kind::Repair, epoch),
+            gone: BodyWriter::new(Kind::Gone, epoch),
             first_ns: None,
             last_ns: 0,
-            report: PublisherReport { batch_sizes: vec![0; 17], ..Default::default() },
+            report: PublisherReport { epoch, batch_sizes: vec![0; 17], ..Default::default() },
             live,
         }
     }
@@ -166,6 +205,11 @@ impl Stream {
     /// Number of topics.
     pub(crate) fn topic_count(&self) -> usize {
         self.topics.len()
+    }
+
+    /// The epoch this stream publishes under.
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch
     }
 
     /// Gives topic `k` (in range: checked by the caller) its next sequence and adds the
@@ -187,6 +231,7 @@ impl Stream {
         let g = t.group;
         let grp = &mut self.groups[g];
         grp.body.push(&t.name, t.seq, intended_ns, payload);
+        grp.ks.push(k as u16);
         let full = grp.batcher.push(now, payload.len()).is_some();
         self.report.published += 1;
         self.first_ns.get_or_insert(now);
@@ -218,8 +263,20 @@ impl Stream {
         if n == 0 {
             return Ok(());
         }
-        grp.body.stamp_sent(out.now_ns());
+        let sent_ns = out.now_ns();
+        grp.body.stamp_sent(sent_ns);
         let res = send_body(out, self.single_frame, &mut self.single, &grp.name, grp.body.as_bytes());
+        if let Some(ring) = self.ring.as_mut() {
+            // The body was built here: it decodes, its records in `ks` order.
+            if let Ok(d) = wire::decode(grp.body.as_bytes()) {
+                for (rec, &k) in d.records().zip(&grp.ks) {
+                    if let Ok(t) = rec {
+                        ring.push(usize::from(k), t.seq, sent_ns, t.intended_ns, t.payload);
+                    }
+                }
+            }
+        }
+        grp.ks.clear();
         grp.body.clear();
         grp.batcher.reset();
         self.report.batches += 1;
@@ -279,17 +336,11 @@ impl Stream {
         }
         // The snapshot must not claim sequences still in an open batch: send those first.
         self.flush_all(out)?;
-        let entries: Vec<SnapshotEntry> = self
-            .topics
-            .iter()
-            .map(|t| SnapshotEntry {
-                topic: t.name.clone(),
-                last_seq: t.seq,
-                last_value: t.last_value.clone(),
-            })
-            .collect();
-        wire::encode_snapshot(&entries, &mut self.snap_buf);
-        out.side(&[routing_id, &self.snap_buf])
+        self.control.start(Kind::Snapshot);
+        for t in &self.topics {
+            self.control.push_last(&t.name, t.seq, &t.last_value);
+        }
+        out.side(&[routing_id, self.control.as_bytes()])
     }
 
     /// Handles a message from the XPUB: `1 + prefix` subscribes, `0 + prefix` leaves.
@@ -312,39 +363,132 @@ impl Stream {
                 for r in ready {
                     self.answer_snapshot(out, &r)?;
                 }
-            } else {
-                self.hellos.remove(id);
+            } else if self.hellos.remove(id) {
+                self.report.departures += 1;
+                tracing::info!(subscribers = self.hellos.len(), "a fan-out subscriber left");
             }
             self.subscribers_changed();
         }
         Ok(())
     }
 
-    /// Handles a request on the side channel: `[routing id][verb][hello id]`.
+    /// Handles a request on the side channel: `[routing id][verb][hello id]`, or
+    /// `[routing id][NAK][hello id][nak body]`.
     pub(crate) fn on_side_request(&mut self, out: &mut dyn Outlet, frames: &[&[u8]]) -> Result<()> {
         let bad = |reason: String| Error::Decode { context: "fan-out side channel (ROUTER)".into(), reason };
-        let &[rid, verb, hello] = frames else {
-            return Err(bad(format!(
-                "{} frames; a request has 3 (routing id, verb, hello id)",
-                frames.len()
-            )));
+        let (rid, verb, hello, rest) = match frames {
+            &[rid, verb, hello] => (rid, verb, hello, None),
+            &[rid, verb, hello, body] if verb == wire::NAK_REQUEST => (rid, verb, hello, Some(body)),
+            _ => {
+                return Err(bad(format!(
+                    "{} frames; a request has 3 (routing id, verb, hello id), a NAK 4",
+                    frames.len()
+                )))
+            }
         };
-        match verb {
-            wire::SNAPSHOT_REQUEST if self.hellos.contains(hello) => self.answer_snapshot(out, rid),
+        match (verb, rest) {
+            (wire::SNAPSHOT_REQUEST, _) if self.hellos.contains(hello) => self.answer_snapshot(out, rid),
             // Its subscription has not reached us yet: answering now could miss updates.
-            wire::SNAPSHOT_REQUEST => {
+            (wire::SNAPSHOT_REQUEST, _) => {
                 self.deferred.push((rid.to_vec(), hello.to_vec()));
                 Ok(())
             }
             // Only a subscriber the publisher has seen can acknowledge (a stray peer must not
             // end the end markers' repetition early).
-            wire::DONE_ACK if self.hellos.contains(hello) => {
+            (wire::DONE_ACK, _) if self.hellos.contains(hello) => {
                 self.acks.insert(hello.to_vec());
                 Ok(())
             }
-            wire::DONE_ACK => Err(bad("end acknowledgement from an unknown subscriber".into())),
-            other => Err(bad(format!("unknown request {:?}", String::from_utf8_lossy(other)))),
+            (wire::DONE_ACK, _) => Err(bad("end acknowledgement from an unknown subscriber".into())),
+            (wire::NAK_REQUEST, Some(body)) => self.on_nak(out, rid, body),
+            (other, _) => Err(bad(format!("unknown request {:?}", String::from_utf8_lossy(other)))),
         }
+    }
+
+    /// Queues the ranges a subscriber asked for; what cannot be served is answered gone.
+    fn on_nak(&mut self, out: &mut dyn Outlet, rid: &[u8], body: &[u8]) -> Result<()> {
+        self.report.naks += 1;
+        let d = wire::decode(body)?;
+        if d.kind != Kind::Nak {
+            return Err(Error::Decode {
+                context: "fan-out side channel (ROUTER)".into(),
+                reason: format!("a NAK carrying a {:?} body", d.kind),
+            });
+        }
+        self.gone.start(Kind::Gone);
+        for r in d.ranges() {
+            let r = r?;
+            let Some(k) = self.topics.iter().position(|t| t.name == r.topic) else { continue };
+            // Never beyond what was published: a peer's range is not believed.
+            let last = r.last.min(self.topics[k].seq);
+            if r.first > last {
+                continue;
+            }
+            if d.epoch != self.epoch || self.ring.is_none() || self.jobs.len() >= MAX_REPAIR_JOBS {
+                self.gone.push_range(r.topic, r.first, last);
+                self.report.gone += last - r.first + 1;
+                continue;
+            }
+            self.jobs.push_back(Job { routing_id: rid.to_vec(), topic: k, next: r.first, last });
+        }
+        if !self.gone.is_empty() {
+            out.side(&[rid, self.gone.as_bytes()])?;
+        }
+        Ok(())
+    }
+
+    /// Serves queued repairs, at most [`REPAIR_TICKS_PER_PASS`] ticks per call: the ticks
+    /// the ring still holds as repair messages, the rest as gone. Returns the ticks served.
+    pub(crate) fn serve_repairs(&mut self, out: &mut dyn Outlet) -> Result<usize> {
+        let mut served = 0;
+        while served < REPAIR_TICKS_PER_PASS {
+            let Some(job) = self.jobs.front_mut() else { break };
+            let Some(ring) = self.ring.as_ref() else {
+                self.jobs.clear();
+                break;
+            };
+            let name = &self.topics[job.topic].name;
+            // What the ring dropped already is gone.
+            let oldest = ring.oldest(job.topic).unwrap_or(u64::MAX);
+            if job.next < oldest {
+                let hi = job.last.min(oldest.saturating_sub(1));
+                self.gone.start(Kind::Gone);
+                self.gone.push_range(name, job.next, hi);
+                self.report.gone += hi - job.next + 1;
+                out.side(&[&job.routing_id, self.gone.as_bytes()])?;
+                served += 1;
+                job.next = hi + 1;
+            } else {
+                self.repair.start(Kind::Repair);
+                while job.next <= job.last
+                    && usize::from(self.repair.count()) < REPAIR_TICKS_PER_MESSAGE
+                    && self.repair.len() < REPAIR_BYTES_PER_MESSAGE
+                {
+                    let Some(t) = ring.get(job.topic, job.next) else { break };
+                    self.repair.push_sent(name, t.seq, t.sent_ns, t.intended_ns, t.payload);
+                    job.next += 1;
+                }
+                let n = usize::from(self.repair.count());
+                if n > 0 {
+                    out.side(&[&job.routing_id, self.repair.as_bytes()])?;
+                    self.report.retransmitted += n as u64;
+                    served += n;
+                } else {
+                    // Not in the ring (evicted meanwhile): the rest is gone.
+                    job.next = job.next.min(job.last + 1);
+                    self.gone.start(Kind::Gone);
+                    self.gone.push_range(name, job.next, job.last);
+                    self.report.gone += job.last - job.next + 1;
+                    out.side(&[&job.routing_id, self.gone.as_bytes()])?;
+                    served += 1;
+                    job.next = job.last + 1;
+                }
+            }
+            if job.next > job.last {
+                self.jobs.pop_front();
+            }
+        }
+        Ok(served)
     }
 
     /// The final report: the counts so far, each topic's last sequence and the acks.
@@ -355,6 +499,8 @@ impl Stream {
         r.elapsed_ns = self.first_ns.map_or(0, |f| self.last_ns.saturating_sub(f));
         r.rate_per_s = if r.elapsed_ns > 0 { r.published as f64 * 1e9 / r.elapsed_ns as f64 } else { 0.0 };
         r.acks = self.acks.len();
+        r.ring_evicted = self.ring.as_ref().map_or(0, Ring::evicted);
+        r.ring_held = self.ring.as_ref().map_or(0, |r| r.held() as u64);
         r
     }
 
@@ -469,8 +615,10 @@ pub(crate) mod tests {
         assert_eq!(s.subscribers(), 1);
         assert_eq!(out.feed.len(), 1, "the open batch went before the snapshot");
         assert_eq!(out.side.len(), 1);
-        let snap = wire::decode_snapshot(&out.side[0][1]).unwrap();
-        assert_eq!((snap[0].last_seq, &snap[0].last_value[..]), (1, &b"v1"[..]));
+        let snap = wire::decode(&out.side[0][1]).unwrap();
+        assert_eq!((snap.kind, snap.epoch), (Kind::Snapshot, s.epoch()));
+        let t0 = snap.records().next().unwrap().unwrap();
+        assert_eq!((t0.seq, t0.payload), (1, &b"v1"[..]));
 
         assert!(s.on_side_request(&mut out, &[b"rid", wire::DONE_ACK, b"stranger"]).is_err());
         assert!(!s.all_acknowledged());
@@ -482,5 +630,72 @@ pub(crate) mod tests {
         s.on_subscription(&mut out, &hello(b"h2", true)).unwrap();
         assert!(!s.all_acknowledged());
         assert!(s.on_side_request(&mut out, &[b"only two", b"frames"]).is_err());
+        assert_eq!(s.take_report().departures, 1, "h1 left");
+    }
+
+    fn nak(epoch: u64, ranges: &[(&[u8], u64, u64)]) -> Vec<u8> {
+        let mut w = BodyWriter::new(Kind::Nak, epoch);
+        for (t, a, b) in ranges {
+            w.push_range(t, *a, *b);
+        }
+        w.as_bytes().to_vec()
+    }
+
+    #[test]
+    fn repairs_come_from_the_ring_and_what_it_dropped_is_gone() {
+        // A ring of about 40 ticks of 8 B: the oldest of 100 are evicted.
+        let cfg = PublisherConfig {
+            topics: vec!["a".into()],
+            max_batch: 1,
+            retransmit_ring_bytes: 40 * (28 + 8 + 8),
+            ..Default::default()
+        };
+        let mut s = stream(cfg);
+        let mut out = Recorder { now: 5, ..Default::default() };
+        for i in 1..=100u64 {
+            s.push(&mut out, 0, i, &i.to_le_bytes(), i).unwrap();
+        }
+        let epoch = s.epoch();
+        s.on_side_request(&mut out, &[b"rid", wire::NAK_REQUEST, b"h", &nak(epoch, &[(b"a", 1, 100)])])
+            .unwrap();
+        while s.serve_repairs(&mut out).unwrap() > 0 {}
+        let (mut repaired, mut gone) = (Vec::new(), Vec::new());
+        for m in &out.side {
+            let d = wire::decode(&m[1]).unwrap();
+            assert_eq!((&m[0][..], d.epoch), (&b"rid"[..], epoch));
+            match d.kind {
+                Kind::Repair => repaired.extend(d.records().map(|r| r.unwrap().seq)),
+                Kind::Gone => gone.extend(d.ranges().map(|r| r.unwrap()).map(|r| (r.first, r.last))),
+                k => panic!("{k:?}"),
+            }
+        }
+        let first = *repaired.first().unwrap();
+        assert!(first > 1 && repaired.len() >= 30, "the newest are held: {repaired:?}");
+        assert_eq!(repaired, (first..=100).collect::<Vec<_>>(), "in order, each once");
+        assert_eq!(gone, vec![(1, first - 1)], "exactly what was evicted");
+        // A range past what was published is not believed; another epoch is all gone.
+        out.side.clear();
+        s.on_side_request(&mut out, &[b"rid", wire::NAK_REQUEST, b"h", &nak(epoch ^ 1, &[(b"a", 99, 500)])])
+            .unwrap();
+        let d = wire::decode(&out.side[0][1]).unwrap();
+        let r = d.ranges().next().unwrap().unwrap();
+        assert_eq!((d.kind, r.first, r.last), (Kind::Gone, 99, 100));
+        let report = s.take_report();
+        assert_eq!(
+            (report.naks, report.retransmitted, report.gone),
+            (2, repaired.len() as u64, first - 1 + 2)
+        );
+    }
+
+    #[test]
+    fn a_publisher_without_a_ring_answers_gone() {
+        let cfg = PublisherConfig { retransmit_ring_bytes: 0, max_batch: 1, ..Default::default() };
+        let mut s = stream(cfg);
+        let mut out = Recorder::default();
+        s.push(&mut out, 0, 1, b"x", 1).unwrap();
+        s.on_side_request(&mut out, &[b"r", wire::NAK_REQUEST, b"h", &nak(s.epoch(), &[(b"t0", 1, 1)])])
+            .unwrap();
+        assert_eq!(wire::decode(&out.side[0][1]).unwrap().kind, Kind::Gone);
+        assert_eq!(s.serve_repairs(&mut out).unwrap(), 0);
     }
 }

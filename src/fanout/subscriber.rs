@@ -4,16 +4,17 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 
 use super::config::SubscriberConfig;
-use super::event::{Event, OwnedEvent, OwnedTick};
+use super::event::{Event, OwnedEvent};
 use super::ledger::{Ledger, Sink, SubscriberLive};
-use super::report::SubscriberReport;
+use super::publisher::connection_options;
+use super::report::{Outcome, SubscriberReport};
 use super::wire;
-use crate::config::{SocketKind, SocketOptions};
+use crate::config::SocketKind;
 use crate::endpoint::Endpoint;
 use crate::engine::{Engine, Handler, SocketId, SocketSpec, Worker, WorkerCtx};
 use crate::error::{Error, Result};
@@ -38,6 +39,8 @@ pub struct TickSubscriber {
     worker: Option<Worker>,
     live: Arc<SubscriberLive>,
     report: Receiver<SubscriberReport>,
+    /// The report, once the worker ended by itself and [`wait_ended`](Self::wait_ended) saw it.
+    ended: Option<SubscriberReport>,
 }
 
 impl std::fmt::Debug for TickSubscriber {
@@ -102,31 +105,13 @@ impl TickSubscriber {
         let (free_tx, free_rx) = crossbeam_channel::bounded::<Vec<u8>>(capacity.min(1024));
         let topics: Vec<Arc<str>> = cfg.topics.iter().map(|t| Arc::from(t.as_str())).collect();
         let sink: Sink = Box::new(move |ev: &Event<'_>| {
-            let owned = match *ev {
-                Event::Tick(t) => {
-                    let mut payload = free_rx.try_recv().unwrap_or_default();
-                    payload.clear();
-                    payload.extend_from_slice(t.payload);
-                    OwnedEvent::Tick(OwnedTick {
-                        topic: Arc::clone(&topics[t.topic_index]),
-                        topic_index: t.topic_index,
-                        seq: t.seq,
-                        sent_ns: t.sent_ns,
-                        intended_ns: t.intended_ns,
-                        received_ns: t.received_ns,
-                        payload,
-                    })
-                }
-                Event::Gap { topic_index, first, last, .. } => {
-                    OwnedEvent::Gap { topic: Arc::clone(&topics[topic_index]), topic_index, first, last }
-                }
-                Event::End { topic_index, last_seq, .. } => {
-                    OwnedEvent::End { topic: Arc::clone(&topics[topic_index]), topic_index, last_seq }
-                }
+            let payload = match ev {
+                Event::Tick(_) => free_rx.try_recv().unwrap_or_default(),
+                _ => Vec::new(),
             };
             // Fails only once the application has let go of the channel (finish, drop):
             // the accounting goes on without it.
-            let _ = tx.send(owned);
+            let _ = tx.send(OwnedEvent::from_event(ev, &topics, payload));
         });
         Self::spawn(engine, connect, side, cfg, Some(sink), Some(rx), Some(free_tx))
     }
@@ -141,8 +126,12 @@ impl TickSubscriber {
         free: Option<Sender<Vec<u8>>>,
     ) -> Result<Self> {
         cfg.validate(side.is_some())?;
-        let hello = format!("{}-{}-{}", cfg.name, std::process::id(), now_ns()).into_bytes();
-        let mut opts = SocketOptions::default().conflate(cfg.conflate).curve(cfg.curve.clone());
+        // Random, so no other peer can guess it and acknowledge in this subscriber's name.
+        let hello =
+            format!("{}-{:016x}{:016x}", cfg.name, crate::sys::random_u64(), crate::sys::random_u64())
+                .into_bytes();
+        let base = connection_options(cfg.curve.clone(), cfg.connection_heartbeat);
+        let mut opts = base.clone().conflate(cfg.conflate);
         if let Some(h) = cfg.hwm_msgs {
             opts = opts.hwm_msgs(h);
         }
@@ -162,19 +151,18 @@ impl TickSubscriber {
         b.socket(spec);
         // A conflating subscriber sends no hello, so the publisher could not tell its
         // acknowledgement from a stray one: it neither asks nor acknowledges.
-        let dealer = side.filter(|_| !cfg.conflate).map(|ep| {
-            let o = SocketOptions::default().curve(cfg.curve.clone());
-            b.socket(SocketSpec::connect(SocketKind::Dealer, ep).options(o))
-        });
+        let dealer = side
+            .filter(|_| !cfg.conflate)
+            .map(|ep| b.socket(SocketSpec::connect(SocketKind::Dealer, ep).options(base)));
         let handler = SubscriberHandler {
-            ledger: Ledger::new(&cfg, Arc::clone(&live), sink),
+            ledger: Ledger::new(&cfg, dealer.is_some(), Arc::clone(&live), sink),
             dealer,
             hello,
             snapshot_join: cfg.snapshot_join,
             reports: report_tx,
         };
         let worker = b.handler(handler).spawn()?;
-        Ok(TickSubscriber { events, free, worker: Some(worker), live, report })
+        Ok(TickSubscriber { events, free, worker: Some(worker), live, report, ended: None })
     }
 
     /// The next event, waiting at most `timeout`.
@@ -224,21 +212,52 @@ impl TickSubscriber {
         self.live.p99_ns.load(Ordering::Relaxed)
     }
 
+    /// Waits at most `timeout` for the subscriber to end by itself (every topic ended, or the
+    /// publisher lost); true once it has. [`finish`](Self::finish) then returns at once.
+    pub fn wait_ended(&mut self, timeout: Duration) -> bool {
+        if self.ended.is_none() {
+            self.ended = self.report.recv_timeout(timeout).ok();
+        }
+        self.ended.is_some()
+    }
+
     /// Stops delivering events (those not yet received are discarded: receive until
-    /// `Disconnected` first to have them all), waits up to `timeout` for the end of every
-    /// topic, stops the subscriber and returns its accounting (`complete` says whether
-    /// every end marker arrived).
+    /// `Disconnected` first to have them all), waits up to `timeout` for the subscriber to
+    /// end by itself (every topic ended, or the publisher lost), stops it and returns its
+    /// accounting; its `outcome` is [`Outcome::Timeout`] when it had to be stopped.
     ///
     /// # Errors
     /// A worker that panicked or failed; [`Error::Stopped`] when it ended without a report.
-    pub fn finish(mut self, timeout: Duration) -> Result<SubscriberReport> {
+    pub fn finish(self, timeout: Duration) -> Result<SubscriberReport> {
+        self.end(timeout, Outcome::Timeout)
+    }
+
+    /// Stops the subscriber now (the application is done, or was told to stop) and returns
+    /// its accounting so far; its `outcome` is [`Outcome::Stopped`] unless it had ended by
+    /// itself.
+    ///
+    /// # Errors
+    /// As [`finish`](Self::finish).
+    pub fn stop(self) -> Result<SubscriberReport> {
+        self.end(Duration::ZERO, Outcome::Stopped)
+    }
+
+    fn end(mut self, timeout: Duration, cut_short: Outcome) -> Result<SubscriberReport> {
         drop(self.events.take());
-        let early = self.report.recv_timeout(timeout).ok();
+        let early = self.ended.take().or_else(|| self.report.recv_timeout(timeout).ok());
         let stopped = match self.worker.take() {
             Some(w) => w.stop(),
             None => return Err(Error::Stopped("the tick subscriber already finished".into())),
         };
-        let report = early.or_else(|| self.report.try_recv().ok());
+        let report = match early {
+            Some(r) => Some(r),
+            None => self.report.try_recv().ok().map(|mut r| {
+                if r.outcome == Outcome::Stopped {
+                    r.outcome = cut_short;
+                }
+                r
+            }),
+        };
         stopped?;
         report.ok_or_else(|| Error::Stopped("the subscriber ended without its report".into()))
     }
@@ -262,6 +281,35 @@ struct SubscriberHandler {
     reports: Sender<SubscriberReport>,
 }
 
+impl SubscriberHandler {
+    /// After every message and timer: sends a due repair request, acknowledges a complete
+    /// stream, stops when the ledger says so, and asks to be woken for the next deadline.
+    fn follow_up(&mut self, ctx: &mut WorkerCtx<'_>, now: u64) {
+        if let Some(dealer) = self.dealer {
+            if let Some(nak) = self.ledger.take_nak(now) {
+                if let Err(e) = ctx.send_parts(dealer, &[wire::NAK_REQUEST, &self.hello, nak]) {
+                    tracing::warn!(error = %e, "repair request not sent");
+                }
+            }
+        }
+        match self.ledger.stop_reason() {
+            Some(Outcome::Complete) => {
+                if let Some(dealer) = self.dealer {
+                    let _ = ctx.send_parts(dealer, &[wire::DONE_ACK, &self.hello]);
+                }
+                ctx.stop();
+            }
+            Some(_) => ctx.stop(),
+            None => {
+                let at = self.ledger.next_deadline();
+                if at != u64::MAX {
+                    ctx.wake_at(Instant::now() + Duration::from_nanos(at.saturating_sub(now_ns())));
+                }
+            }
+        }
+    }
+}
+
 impl Handler for SubscriberHandler {
     fn on_start(&mut self, ctx: &mut WorkerCtx<'_>) -> Result<()> {
         if let (true, Some(dealer)) = (self.snapshot_join, self.dealer) {
@@ -271,33 +319,30 @@ impl Handler for SubscriberHandler {
     }
 
     fn on_message(&mut self, ctx: &mut WorkerCtx<'_>, socket: SocketId, msg: &Inbound<'_>) -> Result<()> {
-        if Some(socket) == self.dealer {
-            return self.ledger.on_snapshot(msg.last(), now_ns());
-        }
-        let n = msg.len();
-        if n > 2 {
-            return Err(self.ledger.refuse(format!("{n} frames; a tick message has 1 or 2")));
-        }
-        let mut frames = [&[][..]; 2];
-        for (slot, f) in frames.iter_mut().zip(msg.iter()) {
-            *slot = f;
-        }
-        self.ledger.on_message(&frames[..n], now_ns())?;
-        if self.ledger.all_ended() {
-            if let Some(dealer) = self.dealer {
-                let _ = ctx.send_parts(dealer, &[wire::DONE_ACK, &self.hello]);
+        let now = now_ns();
+        let res = if Some(socket) == self.dealer {
+            self.ledger.on_side(msg.last(), now)
+        } else if msg.len() > 2 {
+            Err(self.ledger.refuse(format!("{} frames; a tick message has 1 or 2", msg.len())))
+        } else {
+            let mut frames = [&[][..]; 2];
+            for (slot, f) in frames.iter_mut().zip(msg.iter()) {
+                *slot = f;
             }
-            ctx.stop();
-        }
-        Ok(())
+            self.ledger.on_feed(&frames[..msg.len()], now)
+        };
+        self.follow_up(ctx, now);
+        res
     }
 
-    fn on_tick(&mut self, _ctx: &mut WorkerCtx<'_>) -> Result<bool> {
-        self.ledger.on_timer(now_ns());
+    fn on_tick(&mut self, ctx: &mut WorkerCtx<'_>) -> Result<bool> {
+        let now = now_ns();
+        self.ledger.on_timer(now);
+        self.follow_up(ctx, now);
         Ok(false)
     }
 
     fn on_stop(&mut self, _ctx: &mut WorkerCtx<'_>) {
-        let _ = self.reports.send(self.ledger.finish(now_ns()));
+        let _ = self.reports.send(self.ledger.finish(now_ns(), Outcome::Stopped));
     }
 }

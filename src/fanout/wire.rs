@@ -1,6 +1,6 @@
-//! The tick wire format, version 1. Plain ZMTP frames, so any ZeroMQ peer can read it.
+//! The tick wire format, version 2. Plain ZMTP frames, so any ZeroMQ peer can read it.
 //!
-//! A message is `[group][body]` (two frames), or, for conflated feeds (libzmq's
+//! A feed message is `[group][body]` (two frames), or, for conflated feeds (libzmq's
 //! `ZMQ_CONFLATE` drops multipart messages), one frame `group 0x00 body`. The group frame is
 //! what SUB sockets filter on; each record names its own topic, so one message carries the
 //! ticks of every topic in its group. Coalescing across topics is what makes batching pay:
@@ -11,21 +11,36 @@
 //! Integers are little-endian.
 //!
 //! ```text
-//! body   := version:u8 (=1) | kind:u8 | count:u16 | count x record
+//! body   := version:u8 (=2) | kind:u8 | count:u16 | epoch:u64 | count x record
 //! topic  := len:u8 | bytes[len]
-//! kind 0 (data):       record := topic | seq:u64 | sent_ns:u64 | intended_ns:u64 | len:u16 | payload[len]
-//! kind 1 (heartbeat):  record := topic | last_seq:u64 | len:u16 | last_value[len]
-//! kind 2 (end):        record := topic | last_seq:u64 | len:u16 | last_value[len]
+//! tick   := topic | seq:u64 | sent_ns:u64 | intended_ns:u64 | len:u16 | payload[len]
+//! last   := topic | last_seq:u64 | len:u16 | last_value[len]
+//! range  := topic | first:u64 | last:u64
+//! kind 0 (data):       count x tick      the stream
+//! kind 1 (heartbeat):  count x last      each topic's last sequence sent so far
+//! kind 2 (end):        count x last      each topic's final sequence: those topics end
+//! kind 3 (repair):     count x tick      ticks sent again from the retransmit ring
+//! kind 4 (gone):       count x range     asked for, but no longer in the ring
+//! kind 5 (snapshot):   count x last      each topic's state, for a late joiner
+//! kind 6 (nak):        count x range     a subscriber's request for missing ticks
 //! ```
 //!
-//! Sequences start at 1 per topic; `last_seq` 0 means nothing was published yet. Control
-//! records repeat the topic's last payload, so a conflating subscriber, whose socket keeps
-//! only the newest message, still ends holding the latest value when an end marker is the
-//! newest message.
-//! `intended_ns` is the time the schedule meant the tick to leave (0 when unpaced), so a
+//! The **epoch** is a random number a publisher picks when it starts and carries in every
+//! body, so a publisher restarted on the same endpoint is seen as a new stream, never as
+//! old ticks. Sequences start at 1 per topic and epoch; `last_seq` 0 means nothing was
+//! published yet. Control records repeat the topic's last payload, so a conflating
+//! subscriber, whose socket keeps only the newest message, still ends holding the latest
+//! value when an end marker is the newest message.
+//!
+//! `intended_ns` is the time the schedule meant the tick to leave (0 when unknown), so a
 //! receiver can measure latency without coordinated omission; ticks from a
-//! [`TickPublisher`](super::TickPublisher) carry the time the application handed them over. `sent_ns` and `intended_ns`
-//! are CLOCK_MONOTONIC, comparable across processes of one host.
+//! [`TickPublisher`](super::TickPublisher) carry the time the application handed them
+//! over. `sent_ns` and `intended_ns` are CLOCK_MONOTONIC, comparable across processes of
+//! one host; a repaired tick keeps its first send time.
+//!
+//! The side channel (the publisher's ROUTER, a subscriber's DEALER) carries requests
+//! `[verb][hello id]` (`SNAPSHOT`, `DONE`) and `[NAK][hello id][nak body]`; its replies
+//! are single-frame bodies (snapshot, repair, gone).
 
 use crate::error::{Error, Result};
 
@@ -36,21 +51,37 @@ fn malformed(reason: impl Into<String>) -> Error {
 }
 
 /// The format version this code writes and reads.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 /// Bytes of a body header.
-pub const BODY_HEADER: usize = 4;
-/// Bytes of a data record after its topic and before its payload.
+pub const BODY_HEADER: usize = 12;
+/// Bytes of a tick record after its topic and before its payload.
 const TICK_FIXED: usize = 26;
 
 /// What a body carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    /// Ticks.
+    /// Ticks of the stream.
     Data,
     /// Each topic's last sequence sent so far.
     Heartbeat,
     /// Each topic's final sequence: those topics end.
     End,
+    /// Ticks sent again from the retransmit ring, on the side channel.
+    Repair,
+    /// Ranges asked for that the ring no longer holds, on the side channel.
+    Gone,
+    /// Each topic's last sequence and value, for a late joiner, on the side channel.
+    Snapshot,
+    /// A subscriber's request for missing ranges, on the side channel.
+    Nak,
+}
+
+/// How a kind's records are laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    Tick,
+    Last,
+    Range,
 }
 
 impl Kind {
@@ -59,24 +90,61 @@ impl Kind {
             Kind::Data => 0,
             Kind::Heartbeat => 1,
             Kind::End => 2,
+            Kind::Repair => 3,
+            Kind::Gone => 4,
+            Kind::Snapshot => 5,
+            Kind::Nak => 6,
+        }
+    }
+
+    fn from_u8(k: u8) -> Option<Kind> {
+        Some(match k {
+            0 => Kind::Data,
+            1 => Kind::Heartbeat,
+            2 => Kind::End,
+            3 => Kind::Repair,
+            4 => Kind::Gone,
+            5 => Kind::Snapshot,
+            6 => Kind::Nak,
+            _ => return None,
+        })
+    }
+
+    fn layout(self) -> Layout {
+        match self {
+            Kind::Data | Kind::Repair => Layout::Tick,
+            Kind::Heartbeat | Kind::End | Kind::Snapshot => Layout::Last,
+            Kind::Gone | Kind::Nak => Layout::Range,
         }
     }
 }
 
-/// One record as decoded, borrowing from the received frame. For heartbeat and end
-/// records, `seq` and `payload` are the topic's last sequence and value, the times zero.
+/// One tick or last-sequence record as decoded, borrowing from the received frame. For
+/// heartbeat, end and snapshot records, `seq` and `payload` are the topic's last sequence
+/// and value, the times zero.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tick<'a> {
     /// The tick's topic.
     pub topic: &'a [u8],
     /// Per-topic sequence, from 1 (the last sequence, in control records).
     pub seq: u64,
-    /// CLOCK_MONOTONIC ns when the publisher sent it.
+    /// CLOCK_MONOTONIC ns when the publisher first sent it.
     pub sent_ns: u64,
-    /// CLOCK_MONOTONIC ns when the schedule meant it to leave; 0 when unpaced.
+    /// CLOCK_MONOTONIC ns when the schedule meant it to leave; 0 when unknown.
     pub intended_ns: u64,
     /// The application's bytes.
     pub payload: &'a [u8],
+}
+
+/// A range of sequences of one topic, inclusive (gone and nak records).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Range<'a> {
+    /// The topic.
+    pub topic: &'a [u8],
+    /// First sequence.
+    pub first: u64,
+    /// Last sequence.
+    pub last: u64,
 }
 
 /// Builds one body in a reusable buffer.
@@ -85,31 +153,44 @@ pub struct BodyWriter {
     buf: Vec<u8>,
     count: u16,
     kind: Kind,
+    epoch: u64,
     /// Offsets of each data record's `sent_ns`, so stamping at send time is direct.
     sent_at: Vec<usize>,
 }
 
 impl BodyWriter {
-    /// An empty body of `kind`.
-    pub fn new(kind: Kind) -> Self {
-        let mut w =
-            BodyWriter { buf: Vec::with_capacity(8192), count: 0, kind, sent_at: Vec::with_capacity(256) };
+    /// An empty body of `kind` in `epoch`.
+    pub fn new(kind: Kind, epoch: u64) -> Self {
+        let mut w = BodyWriter {
+            buf: Vec::with_capacity(8192),
+            count: 0,
+            kind,
+            epoch,
+            sent_at: Vec::with_capacity(256),
+        };
         w.clear();
         w
     }
 
-    /// Starts over, keeping the allocations.
+    /// Starts over, keeping the allocations, the kind and the epoch.
     pub fn clear(&mut self) {
         self.buf.clear();
         self.buf.extend_from_slice(&[VERSION, self.kind.to_u8(), 0, 0]);
+        self.buf.extend_from_slice(&self.epoch.to_le_bytes());
         self.count = 0;
         self.sent_at.clear();
     }
 
-    /// Starts over as a body of `kind`, keeping the allocations.
+    /// Starts over as a body of `kind`, keeping the allocations and the epoch.
     pub fn start(&mut self, kind: Kind) {
         self.kind = kind;
         self.clear();
+    }
+
+    /// Starts over as a body of `kind` in `epoch`, keeping the allocations.
+    pub fn start_in(&mut self, kind: Kind, epoch: u64) {
+        self.epoch = epoch;
+        self.start(kind);
     }
 
     fn topic(&mut self, topic: &[u8]) {
@@ -120,19 +201,26 @@ impl BodyWriter {
         self.buf[2..4].copy_from_slice(&self.count.to_le_bytes());
     }
 
-    /// Appends a tick (data bodies). The caller keeps the count under 65,535 (the batch
-    /// limit) and payloads and topics within their limits (checked at configuration).
+    /// Appends a tick to a data body; its send time is stamped by
+    /// [`stamp_sent`](Self::stamp_sent). The caller keeps the count under 65,535 (the
+    /// batch limit) and payloads and topics within their limits (checked at configuration).
     pub fn push(&mut self, topic: &[u8], seq: u64, intended_ns: u64, payload: &[u8]) {
+        self.push_sent(topic, seq, 0, intended_ns, payload);
+        let at = self.buf.len() - payload.len() - 2 - 16;
+        self.sent_at.push(at);
+    }
+
+    /// Appends a tick whose send time is already known (repair bodies).
+    pub fn push_sent(&mut self, topic: &[u8], seq: u64, sent_ns: u64, intended_ns: u64, payload: &[u8]) {
         self.topic(topic);
         self.buf.extend_from_slice(&seq.to_le_bytes());
-        self.sent_at.push(self.buf.len());
-        self.buf.extend_from_slice(&0u64.to_le_bytes());
+        self.buf.extend_from_slice(&sent_ns.to_le_bytes());
         self.buf.extend_from_slice(&intended_ns.to_le_bytes());
         self.buf.extend_from_slice(&(payload.len() as u16).to_le_bytes());
         self.buf.extend_from_slice(payload);
     }
 
-    /// Appends a topic's last sequence and value (heartbeat and end bodies).
+    /// Appends a topic's last sequence and value (heartbeat, end and snapshot bodies).
     pub fn push_last(&mut self, topic: &[u8], last_seq: u64, last_value: &[u8]) {
         self.topic(topic);
         self.buf.extend_from_slice(&last_seq.to_le_bytes());
@@ -140,9 +228,26 @@ impl BodyWriter {
         self.buf.extend_from_slice(last_value);
     }
 
+    /// Appends a range of a topic (gone and nak bodies).
+    pub fn push_range(&mut self, topic: &[u8], first: u64, last: u64) {
+        self.topic(topic);
+        self.buf.extend_from_slice(&first.to_le_bytes());
+        self.buf.extend_from_slice(&last.to_le_bytes());
+    }
+
     /// Records in the body.
     pub fn count(&self) -> u16 {
         self.count
+    }
+
+    /// Bytes of the body so far.
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Whether the body holds no record.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
     }
 
     /// The encoded body.
@@ -150,7 +255,8 @@ impl BodyWriter {
         &self.buf
     }
 
-    /// Sets the send time of every tick to `sent_ns` (stamped just before sending).
+    /// Sets the send time of every tick pushed with [`push`](Self::push) to `sent_ns`
+    /// (stamped just before sending).
     pub fn stamp_sent(&mut self, sent_ns: u64) {
         let b = sent_ns.to_le_bytes();
         for &at in &self.sent_at {
@@ -159,30 +265,32 @@ impl BodyWriter {
     }
 }
 
-/// A decoded body.
+/// A decoded body header.
 #[derive(Debug, Clone, Copy)]
 pub struct Decoded<'a> {
     /// What the body carries.
     pub kind: Kind,
-    /// Records in it, as the header claims (the iterator checks each).
+    /// Records in it, as the header claims (the iterators check each).
     pub count: u16,
+    /// The publisher's epoch.
+    pub epoch: u64,
     records: &'a [u8],
 }
 
 impl<'a> Decoded<'a> {
-    /// The records, checked as they are read: a truncated or overlong record is an error,
-    /// never a panic, and ends the iteration.
+    /// The tick or last-sequence records (every kind but gone and nak), checked as they are
+    /// read: a truncated or overlong record is an error, never a panic, and ends the
+    /// iteration.
     pub fn records(&self) -> Records<'a> {
-        Records { rest: self.records, left: self.count, kind: self.kind }
+        let left = if self.kind.layout() == Layout::Range { 0 } else { self.count };
+        Records { rest: self.records, left, kind: self.kind }
     }
-}
 
-/// Iterator over the records of a body.
-#[derive(Debug, Clone)]
-pub struct Records<'a> {
-    rest: &'a [u8],
-    left: u16,
-    kind: Kind,
+    /// The range records of a gone or nak body, checked as they are read.
+    pub fn ranges(&self) -> Ranges<'a> {
+        let left = if self.kind.layout() == Layout::Range { self.count } else { 0 };
+        Ranges { rest: self.records, left }
+    }
 }
 
 fn take<'a>(r: &mut &'a [u8], n: usize, what: &str) -> Result<&'a [u8]> {
@@ -200,15 +308,27 @@ fn u64_le(b: &[u8]) -> u64 {
     u64::from_le_bytes(a)
 }
 
+fn read_topic<'a>(r: &mut &'a [u8]) -> Result<&'a [u8]> {
+    let tl = take(r, 1, "topic length")?[0] as usize;
+    if tl == 0 {
+        return Err(malformed("empty topic"));
+    }
+    take(r, tl, "topic")
+}
+
+/// Iterator over the tick or last-sequence records of a body.
+#[derive(Debug, Clone)]
+pub struct Records<'a> {
+    rest: &'a [u8],
+    left: u16,
+    kind: Kind,
+}
+
 impl<'a> Records<'a> {
     fn read(&mut self) -> Result<Tick<'a>> {
         let r = &mut self.rest;
-        let tl = take(r, 1, "topic length")?[0] as usize;
-        if tl == 0 {
-            return Err(malformed("empty topic"));
-        }
-        let topic = take(r, tl, "topic")?;
-        if self.kind != Kind::Data {
+        let topic = read_topic(r)?;
+        if self.kind.layout() == Layout::Last {
             let seq = u64_le(take(r, 8, "last_seq")?);
             let len = take(r, 2, "last value length")?;
             let payload = take(r, u16::from_le_bytes([len[0], len[1]]) as usize, "last value")?;
@@ -243,7 +363,41 @@ impl<'a> Iterator for Records<'a> {
     }
 }
 
-/// Splits a received message into group and body: two frames, or one `group 0x00 body` frame.
+/// Iterator over the range records of a gone or nak body.
+#[derive(Debug, Clone)]
+pub struct Ranges<'a> {
+    rest: &'a [u8],
+    left: u16,
+}
+
+impl<'a> Iterator for Ranges<'a> {
+    type Item = Result<Range<'a>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let r = &mut self.rest;
+        let mut read = || -> Result<Range<'a>> {
+            let topic = read_topic(r)?;
+            let b = take(r, 16, "range")?;
+            let (first, last) = (u64_le(&b[0..]), u64_le(&b[8..]));
+            if first == 0 || first > last {
+                return Err(malformed(format!("range {first}..={last} is empty or starts at 0")));
+            }
+            Ok(Range { topic, first, last })
+        };
+        let res = read();
+        if res.is_err() {
+            self.left = 0;
+        }
+        Some(res)
+    }
+}
+
+/// Splits a received feed message into group and body: two frames, or one
+/// `group 0x00 body` frame.
 ///
 /// # Errors
 /// [`Error::Decode`] for another frame count or a single frame without a NUL.
@@ -273,45 +427,84 @@ pub fn decode(body: &[u8]) -> Result<Decoded<'_>> {
             body.len()
         )));
     }
-    if body[0] != VERSION {
-        return Err(malformed(format!("wire version {} (this build reads {VERSION})", body[0])));
+    match body[0] {
+        VERSION => {}
+        1 => {
+            return Err(malformed(
+                "wire version 1, the format of ztick 0.1 (no publisher epochs): upgrade the publisher; \
+                 this build reads version 2",
+            ))
+        }
+        v => return Err(malformed(format!("wire version {v} (this build reads {VERSION})"))),
     }
-    let kind = match body[1] {
-        0 => Kind::Data,
-        1 => Kind::Heartbeat,
-        2 => Kind::End,
-        k => return Err(malformed(format!("unknown body kind {k}"))),
-    };
-    Ok(Decoded { kind, count: u16::from_le_bytes([body[2], body[3]]), records: &body[BODY_HEADER..] })
+    let kind = Kind::from_u8(body[1]).ok_or_else(|| malformed(format!("unknown body kind {}", body[1])))?;
+    Ok(Decoded {
+        kind,
+        count: u16::from_le_bytes([body[2], body[3]]),
+        epoch: u64_le(&body[4..12]),
+        records: &body[BODY_HEADER..],
+    })
 }
+
+/// The subscription prefix a subscriber adds so the publisher (an XPUB) sees it arrive:
+/// `HELLO_PREFIX` + a unique id. No tick topic can match it (topics have no NUL).
+pub const HELLO_PREFIX: &[u8] = b"\0ztick-hello/";
+/// A snapshot request on the side channel: `[SNAPSHOT_REQUEST][hello id]`.
+pub const SNAPSHOT_REQUEST: &[u8] = b"SNAPSHOT";
+/// A subscriber's acknowledgement that it saw every end marker: `[DONE_ACK][hello id]`.
+pub const DONE_ACK: &[u8] = b"DONE";
+/// A subscriber's request for missing ticks: `[NAK_REQUEST][hello id][nak body]`.
+pub const NAK_REQUEST: &[u8] = b"NAK";
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn data_round_trips() {
-        let mut w = BodyWriter::new(Kind::Data);
+    fn data_round_trips_with_its_epoch() {
+        let mut w = BodyWriter::new(Kind::Data, 0xE9);
         w.push(b"t0", 1, 5, b"abc");
         w.push(b"t1", 2, 6, b"");
         w.stamp_sent(99);
         let d = decode(w.as_bytes()).unwrap();
-        assert_eq!((d.kind, d.count), (Kind::Data, 2));
+        assert_eq!((d.kind, d.count, d.epoch), (Kind::Data, 2, 0xE9));
         let ticks: Vec<_> = d.records().map(Result::unwrap).collect();
         assert_eq!(ticks[0], Tick { topic: b"t0", seq: 1, sent_ns: 99, intended_ns: 5, payload: b"abc" });
         assert_eq!(ticks[1], Tick { topic: b"t1", seq: 2, sent_ns: 99, intended_ns: 6, payload: b"" });
+        assert_eq!(d.ranges().count(), 0, "a data body has no ranges");
         w.clear();
         assert_eq!(w.as_bytes().len(), BODY_HEADER);
+        assert_eq!(decode(w.as_bytes()).unwrap().epoch, 0xE9, "clear keeps the epoch");
     }
 
     #[test]
-    fn control_bodies_round_trip() {
-        let mut w = BodyWriter::new(Kind::End);
+    fn control_repair_and_range_bodies_round_trip() {
+        let mut w = BodyWriter::new(Kind::End, 7);
         w.push_last(b"a", 42, b"v42");
         w.push_last(b"b", 0, b"");
         let d = decode(w.as_bytes()).unwrap();
         let r: Vec<_> = d.records().map(Result::unwrap).map(|t| (t.topic, t.seq, t.payload)).collect();
         assert_eq!((d.kind, r), (Kind::End, vec![(&b"a"[..], 42, &b"v42"[..]), (&b"b"[..], 0, &b""[..])]));
+
+        w.start(Kind::Repair);
+        w.push_sent(b"a", 9, 1234, 1200, b"p");
+        w.stamp_sent(1); // only ticks pushed with `push` are stamped
+        let d = decode(w.as_bytes()).unwrap();
+        let t = d.records().next().unwrap().unwrap();
+        assert_eq!((d.kind, t.seq, t.sent_ns, t.intended_ns), (Kind::Repair, 9, 1234, 1200));
+
+        for kind in [Kind::Gone, Kind::Nak] {
+            w.start(kind);
+            w.push_range(b"a", 3, 5);
+            w.push_range(b"bb", 9, 9);
+            let d = decode(w.as_bytes()).unwrap();
+            let r: Vec<_> = d.ranges().map(Result::unwrap).collect();
+            assert_eq!(
+                r,
+                vec![Range { topic: b"a", first: 3, last: 5 }, Range { topic: b"bb", first: 9, last: 9 }]
+            );
+            assert_eq!(d.records().count(), 0, "a range body has no ticks");
+        }
     }
 
     #[test]
@@ -323,11 +516,17 @@ mod tests {
     }
 
     #[test]
+    fn version_1_is_refused_with_what_to_do() {
+        let e = decode(&[1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]).unwrap_err().to_string();
+        assert!(e.contains("version 1") && e.contains("upgrade the publisher"), "{e}");
+    }
+
+    #[test]
     fn garbage_is_an_error_never_a_panic() {
         assert!(decode(b"").is_err());
-        assert!(decode(&[9, 0, 0, 0]).unwrap_err().to_string().contains("version 9"));
-        assert!(decode(&[1, 7, 0, 0]).is_err());
-        let mut w = BodyWriter::new(Kind::Data);
+        assert!(decode(&[9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]).unwrap_err().to_string().contains("version 9"));
+        assert!(decode(&[2, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]).is_err());
+        let mut w = BodyWriter::new(Kind::Data, 1);
         w.push(b"topic", 1, 1, &[0; 10]);
         let full = w.as_bytes().to_vec();
         // A header claiming more records than the body holds.
@@ -335,10 +534,14 @@ mod tests {
         more[2] = 3;
         let r: Vec<_> = decode(&more).unwrap().records().collect();
         assert!(r[0].is_ok() && r[1].is_err() && r.len() == 2);
+        let mut w = BodyWriter::new(Kind::Nak, 1);
+        w.push_range(b"t", 5, 4);
+        assert!(decode(w.as_bytes()).unwrap().ranges().next().unwrap().is_err(), "an empty range");
         // Every prefix, and every single-byte corruption, decodes or errs without panicking.
         for n in 0..full.len() {
             if let Ok(d) = decode(&full[..n]) {
                 d.records().for_each(drop);
+                d.ranges().for_each(drop);
             }
         }
         for i in 0..full.len() {
@@ -346,84 +549,8 @@ mod tests {
             bad[i] = bad[i].wrapping_add(0x55);
             if let Ok(d) = decode(&bad) {
                 d.records().for_each(drop);
+                d.ranges().for_each(drop);
             }
         }
-    }
-}
-
-/// The subscription prefix a subscriber adds so the publisher (an XPUB) sees it arrive:
-/// `HELLO_PREFIX` + a unique id. No tick topic can match it (topics have no NUL).
-pub const HELLO_PREFIX: &[u8] = b"\0ztick-hello/";
-
-/// A snapshot request on the snapshot ROUTER: `[SNAPSHOT_REQUEST][hello id]`.
-pub const SNAPSHOT_REQUEST: &[u8] = b"SNAPSHOT";
-/// A subscriber's acknowledgement that it saw every end marker: `[DONE_ACK][hello id]`.
-pub const DONE_ACK: &[u8] = b"DONE";
-
-/// One topic's state in a snapshot.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SnapshotEntry {
-    /// The topic.
-    pub topic: Vec<u8>,
-    /// Its last sequence published (0: none yet).
-    pub last_seq: u64,
-    /// The payload of that tick (empty when none).
-    pub last_value: Vec<u8>,
-}
-
-/// Encodes a snapshot: `count:u16 | (topic_len:u8 | topic | last_seq:u64 | len:u16 | value)*`.
-pub fn encode_snapshot(entries: &[SnapshotEntry], out: &mut Vec<u8>) {
-    out.clear();
-    out.extend_from_slice(&(entries.len() as u16).to_le_bytes());
-    for e in entries {
-        out.push(e.topic.len() as u8);
-        out.extend_from_slice(&e.topic);
-        out.extend_from_slice(&e.last_seq.to_le_bytes());
-        out.extend_from_slice(&(e.last_value.len() as u16).to_le_bytes());
-        out.extend_from_slice(&e.last_value);
-    }
-}
-
-/// Decodes a snapshot; malformed input is an error naming the problem.
-///
-/// # Errors
-/// [`Error::Decode`] for a truncated snapshot or trailing bytes.
-pub fn decode_snapshot(mut b: &[u8]) -> Result<Vec<SnapshotEntry>> {
-    let b = &mut b;
-    let count = take(b, 2, "snapshot count")?;
-    let n = u16::from_le_bytes([count[0], count[1]]);
-    let mut out = Vec::with_capacity(usize::from(n));
-    for _ in 0..n {
-        let tl = usize::from(take(b, 1, "snapshot topic length")?[0]);
-        let topic = take(b, tl, "snapshot topic")?.to_vec();
-        let last_seq = u64_le(take(b, 8, "snapshot last_seq")?);
-        let vl = take(b, 2, "snapshot value length")?;
-        let last_value = take(b, usize::from(u16::from_le_bytes([vl[0], vl[1]])), "snapshot value")?.to_vec();
-        out.push(SnapshotEntry { topic, last_seq, last_value });
-    }
-    if !b.is_empty() {
-        return Err(malformed(format!("{} trailing bytes after the snapshot", b.len())));
-    }
-    Ok(out)
-}
-
-#[cfg(test)]
-mod snapshot_tests {
-    use super::*;
-
-    #[test]
-    fn snapshot_round_trips_and_rejects_garbage() {
-        let entries = vec![
-            SnapshotEntry { topic: b"t0".to_vec(), last_seq: 5, last_value: b"v".to_vec() },
-            SnapshotEntry { topic: b"t1".to_vec(), last_seq: 0, last_value: vec![] },
-        ];
-        let mut buf = Vec::new();
-        encode_snapshot(&entries, &mut buf);
-        assert_eq!(decode_snapshot(&buf).unwrap(), entries);
-        for n in 0..buf.len() {
-            assert!(decode_snapshot(&buf[..n]).is_err(), "prefix {n}");
-        }
-        buf.push(0);
-        assert!(decode_snapshot(&buf).unwrap_err().to_string().contains("trailing"));
     }
 }

@@ -10,7 +10,7 @@ use super::engine::ztick_engine;
 use super::recorder::ztick_recorder;
 use super::{arg, arg_mut, arg_str, arg_strs, c_string, guard, ztick_result, Failure};
 use crate::endpoint::Endpoint;
-use crate::fanout::{Event, OwnedEvent, SubscriberConfig, TickSubscriber};
+use crate::fanout::{Event, Outcome, OwnedEvent, SubscriberConfig, TickSubscriber};
 
 /// A tick subscriber on its own worker.
 pub struct ztick_subscriber {
@@ -32,6 +32,29 @@ pub enum ztick_event_kind {
     Gap = 1,
     /// The topic ended: `seq` was its final sequence (0: it published nothing).
     End = 2,
+    /// Sequences `seq` to `last` did not arrive in order and were asked for again: each
+    /// comes later as a tick with `repaired` set, or inside a gap.
+    Repairing = 3,
+    /// A publisher epoch begins (`epoch`): a publisher started or restarted.
+    Epoch = 4,
+    /// The publisher of `epoch` went silent past the liveness timeout; unless the
+    /// subscriber follows, it stops.
+    PublisherLost = 5,
+}
+
+/// How a subscriber's run ended (`ztick_subscriber_stats.outcome`).
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ztick_outcome {
+    /// Every topic's end marker arrived and every repair was settled.
+    Complete = 0,
+    /// The publisher went silent past the liveness timeout.
+    PublisherLost = 1,
+    /// `ztick_subscriber_finish` waited out its timeout first.
+    Timeout = 2,
+    /// Stopped before the stream ended.
+    #[default]
+    Stopped = 3,
 }
 
 /// One event of a subscriber. The pointers are valid during the callback, or until the
@@ -59,6 +82,10 @@ pub struct ztick_event {
     pub payload: *const u8,
     /// Tick: payload bytes; otherwise 0.
     pub payload_len: usize,
+    /// The publisher epoch (tick, epoch, publisher lost); otherwise 0.
+    pub epoch: u64,
+    /// Tick: whether it arrived through repair (late, after later ticks of its topic).
+    pub repaired: bool,
 }
 
 /// Called on the subscriber's worker thread with each event (see `ztick_event` for how
@@ -84,6 +111,13 @@ pub struct ztick_subscriber_options {
     /// the subscriber stop reading (its publisher then drops, and the drops arrive as
     /// gaps). Default 1024.
     pub capacity: u32,
+    /// Milliseconds of publisher silence before it is declared lost. Default 1000.
+    pub liveness_ms: u32,
+    /// After a lost publisher, wait for it (or its restart) instead of stopping. Default
+    /// false.
+    pub follow: bool,
+    /// Ask the side channel (`snapshot_endpoint`) for missing ticks. Default true.
+    pub repair: bool,
 }
 
 /// What a subscriber saw, filled by `ztick_subscriber_finish`.
@@ -100,6 +134,12 @@ pub struct ztick_subscriber_stats {
     pub decode_errors: u64,
     /// Whether every topic's end marker arrived.
     pub complete: bool,
+    /// Ticks that arrived through repair.
+    pub repaired: u64,
+    /// How the run ended.
+    pub outcome: ztick_outcome,
+    /// Publisher epochs seen.
+    pub epochs: u64,
 }
 
 fn defaults() -> ztick_subscriber_options {
@@ -109,6 +149,9 @@ fn defaults() -> ztick_subscriber_options {
         snapshot_endpoint: std::ptr::null(),
         hwm: 0,
         capacity: 1024,
+        liveness_ms: 1000,
+        follow: false,
+        repair: true,
     }
 }
 
@@ -148,7 +191,10 @@ fn c_event(ev: &Event<'_>, topics: &[CString]) -> ztick_event {
         received_ns: 0,
         payload: std::ptr::null(),
         payload_len: 0,
+        epoch: 0,
+        repaired: false,
     };
+    let no_topic = |kind, epoch| ztick_event { topic: std::ptr::null(), epoch, ..blank(kind, 0, 0, 0) };
     match *ev {
         Event::Tick(t) => ztick_event {
             sent_ns: t.sent_ns,
@@ -156,12 +202,19 @@ fn c_event(ev: &Event<'_>, topics: &[CString]) -> ztick_event {
             received_ns: t.received_ns,
             payload: if t.payload.is_empty() { std::ptr::null() } else { t.payload.as_ptr() },
             payload_len: t.payload.len(),
+            epoch: t.epoch,
+            repaired: t.repaired,
             ..blank(ztick_event_kind::Tick, t.topic_index, t.seq, t.seq)
         },
         Event::Gap { topic_index, first, last, .. } => blank(ztick_event_kind::Gap, topic_index, first, last),
+        Event::Repairing { topic_index, first, last, .. } => {
+            blank(ztick_event_kind::Repairing, topic_index, first, last)
+        }
         Event::End { topic_index, last_seq, .. } => {
             blank(ztick_event_kind::End, topic_index, last_seq, last_seq)
         }
+        Event::Epoch { epoch } => no_topic(ztick_event_kind::Epoch, epoch),
+        Event::PublisherLost { epoch } => no_topic(ztick_event_kind::PublisherLost, epoch),
     }
 }
 
@@ -216,6 +269,9 @@ pub unsafe extern "C" fn ztick_subscriber_new(
             cfg.groups = groups;
         }
         cfg.hwm_msgs = (opts.hwm > 0).then_some(opts.hwm);
+        cfg.liveness = Duration::from_millis(u64::from(opts.liveness_ms.max(1)));
+        cfg.follow = opts.follow;
+        cfg.repair = opts.repair;
         let c_topics = Arc::new(topics.iter().map(|t| c_string(t)).collect::<Vec<_>>());
         let inner = match callback {
             Some(f) => {
@@ -317,9 +373,17 @@ pub unsafe extern "C" fn ztick_subscriber_finish(
             *out = ztick_subscriber_stats {
                 received: r.received(),
                 missing: r.missing(),
-                gaps: r.topics.iter().map(|(_, t)| t.gaps().len() as u64 + t.gaps_unlisted()).sum(),
+                gaps: r.epochs.iter().map(|e| e.gap_ranges()).sum(),
                 decode_errors: r.decode_errors,
-                complete: r.complete,
+                complete: r.complete(),
+                repaired: r.repaired(),
+                outcome: match r.outcome {
+                    Outcome::Complete => ztick_outcome::Complete,
+                    Outcome::PublisherLost => ztick_outcome::PublisherLost,
+                    Outcome::Timeout => ztick_outcome::Timeout,
+                    Outcome::Stopped => ztick_outcome::Stopped,
+                },
+                epochs: r.epochs.len() as u64 + r.epochs_unlisted,
             };
         }
         // SAFETY: NULL or writable, by the caller's contract.

@@ -84,6 +84,23 @@ pub fn now_ns() -> u64 {
     (ts.tv_sec as u64).wrapping_mul(1_000_000_000).wrapping_add(ts.tv_nsec as u64)
 }
 
+/// 64 random bits from the kernel (`getrandom`), for ids peers must not guess: publisher
+/// epochs, subscriber hellos. Falls back to a hash of the clock and the process id if the
+/// call fails (a kernel without `getrandom`), which is unique but guessable.
+pub(crate) fn random_u64() -> u64 {
+    let mut b = [0u8; 8];
+    // SAFETY: `b` is writable for 8 bytes; flags 0 blocks only until the pool is seeded.
+    let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
+    if n == 8 {
+        return u64::from_le_bytes(b);
+    }
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(now_ns());
+    h.write_u32(std::process::id());
+    h.finish()
+}
+
 /// The cores this process may run on, as the OS reports them (its affinity mask), sorted.
 pub(crate) fn available_cores() -> Vec<CoreId> {
     let mut ids: Vec<CoreId> =

@@ -19,7 +19,14 @@ use crate::perf::{LatOptions, LatReport, LatSide, ThrOptions, ThrSide};
 
 /// ztick: a low-latency messaging engine on libzmq, and its measuring tools.
 #[derive(Parser, Debug)]
-#[command(name = "ztick", version, about, long_about = None)]
+#[command(
+    name = "ztick",
+    version,
+    about,
+    long_about = None,
+    after_help = "Exit codes: 0 success; 1 a failure at run time; 2 a bad argument; 3 the fan-out \
+                  publisher was lost; 4 a timeout; 128+N stopped by signal N (reports are printed first)."
+)]
 struct Cli {
     #[command(subcommand)]
     verb: Verb,
@@ -148,9 +155,33 @@ struct FanoutArgs {
     /// snapshot joins with --snapshot-join).
     #[arg(long)]
     snapshot: Option<Endpoint>,
-    /// sub role: give up after this many milliseconds without the end of the stream.
+    /// sub role: give up after this many milliseconds without the end of the stream
+    /// (exit code 4; the report is printed).
     #[arg(long, default_value_t = 60_000)]
     timeout_ms: u64,
+    /// Subscribers: declare the publisher lost after this many milliseconds without a tick
+    /// or heartbeat (outcome publisher_lost, exit code 3, the report is printed).
+    #[arg(long, default_value_t = 1000)]
+    liveness_ms: u64,
+    /// Subscribers: after a lost publisher, wait for it (the same epoch back, or a new one
+    /// after a restart on the same endpoint) instead of ending.
+    #[arg(long)]
+    follow: bool,
+    /// Subscribers: do not ask the side channel for missing ticks (gaps are lost at once).
+    #[arg(long)]
+    no_repair: bool,
+    /// Publisher: bytes of the retransmit ring that repairs subscribers' gaps (28 B plus
+    /// the payload per tick: the default holds the last 729,444 ticks of 64 B); 0 turns
+    /// repair off.
+    #[arg(long, default_value_t = 64 << 20)]
+    ring_bytes: usize,
+    /// Publisher: interval of the heartbeats that carry each topic's last sequence.
+    #[arg(long, default_value_t = 100)]
+    heartbeat_ms: u64,
+    /// Subscribers: write every lost range to FILE, one JSON object per line (the report
+    /// lists the first 20).
+    #[arg(long, value_name = "FILE")]
+    gaps_out: Option<PathBuf>,
     /// Write the merged latency's percentile distribution (.hgrm, microseconds) to FILE.
     #[arg(long, value_name = "FILE")]
     hgrm: Option<PathBuf>,
@@ -278,6 +309,17 @@ struct TwoProcThr {
     common: Common,
 }
 
+/// Exit codes: 0 success; 1 a failure at run time; 2 a bad argument; 3 the publisher was
+/// lost (`ztick fanout --role sub`); 4 a timeout; 128 + N stopped by signal N (the report
+/// is printed first).
+fn exit_code(e: &Error) -> u8 {
+    match e {
+        Error::Config { .. } | Error::Endpoint { .. } => 2,
+        Error::Timeout { .. } => 4,
+        _ => 1,
+    }
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -288,15 +330,16 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     match run(cli.verb) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("ztick: {e}");
-            ExitCode::FAILURE
+            ExitCode::from(exit_code(&e))
         }
     }
 }
 
-fn run(verb: Verb) -> Result<(), Error> {
+/// Runs one verb; the exit code on success (the fan-out tells outcomes apart).
+fn run(verb: Verb) -> Result<u8, Error> {
     match verb {
         Verb::Info { json } => info(json),
         Verb::Lat(a) => {
@@ -359,7 +402,7 @@ fn run(verb: Verb) -> Result<(), Error> {
             print_out(&report.to_text(), &report.to_json(), a.common.json);
             Ok(())
         }
-        Verb::Fanout(a) => fanout::run(*a),
+        Verb::Fanout(a) => return fanout::run(*a),
         Verb::Keygen(a) => security::keygen(&a),
         Verb::Script(v) => verbs::run(v),
         Verb::RemoteThr(a) => {
@@ -368,6 +411,7 @@ fn run(verb: Verb) -> Result<(), Error> {
             perf::send_burst(&engine(&a.common)?, a.endpoint, false, &side)
         }
     }
+    .map(|()| 0)
 }
 
 mod fanout;
@@ -376,6 +420,7 @@ mod plot;
 mod script;
 mod security;
 mod settings;
+mod signals;
 mod verbs;
 
 fn engine(c: &Common) -> Result<Engine, Error> {

@@ -5,14 +5,14 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ztick::curve::Curve;
 use ztick::fanout::{
     groups_of, Event, PublisherConfig, SubscriberConfig, SubscriberReport, TickPublisher, TickSubscriber,
 };
-use ztick::{now_ns, CoreId, Endpoint, Engine, Error, IdleStrategy, Operation, Transport};
+use ztick::{now_ns, CoreId, Endpoint, Engine, Error, Operation, Transport};
 
 use super::feed::{FeedSpec, FeedStats, SyntheticFeed};
 use super::report::{FanoutReport, FeedShape};
+use crate::signals::Signals;
 
 /// One in-process fan-out run: the feed and `subscribers` subscribers on their own workers.
 #[derive(Debug, Clone)]
@@ -25,26 +25,20 @@ pub(crate) struct EmbeddedRun {
     pub(crate) transport: Transport,
     /// Number of subscribers.
     pub(crate) subscribers: usize,
+    /// Every subscriber's settings; each is named `sub<i>`, follows `subscriber_topics`
+    /// (default: all) and pins to its core of `pins`. Conflation makes the feed send
+    /// single frames.
+    pub(crate) subscriber: SubscriberConfig,
     /// Topics each subscriber follows (default: all).
     pub(crate) subscriber_topics: Option<Vec<String>>,
-    /// The subscribers' receive HWM, in messages.
-    pub(crate) subscriber_hwm_msgs: Option<u32>,
-    /// The subscribers' idle strategy.
-    pub(crate) subscriber_idle: IdleStrategy,
     /// Cores: the publisher's first, then one per subscriber (missing ones: unpinned).
     pub(crate) pins: Vec<CoreId>,
-    /// Subscribers keep only the latest message (`ZMQ_CONFLATE`; implies single frames).
-    pub(crate) conflate: bool,
     /// Busy work per tick in each subscriber, to play a slow consumer.
     pub(crate) consumer_work: Duration,
-    /// Subscribers join through the snapshot service.
-    pub(crate) snapshot_join: bool,
     /// Let spinning workers exceed the core budget.
     pub(crate) force: bool,
     /// Cores for libzmq's I/O thread; empty: unpinned.
     pub(crate) io_cores: Vec<CoreId>,
-    /// The subscribers' CURVE client role (the publisher's is `publisher.curve`).
-    pub(crate) subscriber_curve: Option<Curve>,
     /// How long to wait for the subscribers to connect.
     pub(crate) wait_timeout: Duration,
 }
@@ -64,16 +58,12 @@ impl Default for EmbeddedRun {
             publisher: PublisherConfig::default(),
             transport: Transport::Ipc,
             subscribers: 2,
+            subscriber: SubscriberConfig::default(),
             subscriber_topics: None,
-            subscriber_hwm_msgs: None,
-            subscriber_idle: IdleStrategy::BLOCK,
             pins: Vec::new(),
-            conflate: false,
             consumer_work: Duration::ZERO,
-            snapshot_join: false,
             force: false,
             io_cores: Vec::new(),
-            subscriber_curve: None,
             wait_timeout: Duration::from_secs(10),
         }
     }
@@ -100,9 +90,11 @@ fn busy_work(ns: u64) {
 
 /// Runs the feed and its subscribers in this process and reports what each saw;
 /// `progress` is called about once a second while the feed runs.
+/// A signal ends the stream where it is; the report is still whole.
 pub(crate) fn run(
     cfg: &EmbeddedRun,
     mut progress: Option<&mut dyn FnMut(&Progress)>,
+    signals: &Signals,
 ) -> Result<FanoutReport, Error> {
     if cfg.subscribers == 0 {
         return Err(Error::config("subscribers", 0, "at least 1"));
@@ -110,7 +102,7 @@ pub(crate) fn run(
     let mut spec = cfg.feed.clone();
     spec.wait_subscribers = cfg.subscribers;
     let mut pcfg = cfg.publisher.clone();
-    pcfg.single_frame |= cfg.conflate;
+    pcfg.single_frame |= cfg.subscriber.conflate;
     pcfg.pin = cfg.pins.first().copied();
     pcfg.validate()?;
     let engine = Engine::builder()
@@ -133,13 +125,8 @@ pub(crate) fn run(
             name: format!("sub{i}"),
             groups: groups_of(&topics, &pcfg.topics, pcfg.groups),
             topics: topics.clone(),
-            snapshot_join: cfg.snapshot_join,
-            hwm_msgs: cfg.subscriber_hwm_msgs,
-            conflate: cfg.conflate,
-            keep_last_values: cfg.conflate,
-            idle: cfg.subscriber_idle,
             pin: cfg.pins.get(1 + i).copied(),
-            curve: cfg.subscriber_curve.clone(),
+            ..cfg.subscriber.clone()
         };
         let connect = publisher.endpoint().clone();
         let side = publisher.side_endpoint().cloned();
@@ -152,7 +139,11 @@ pub(crate) fn run(
             })?,
         });
     }
-    let outcome = drive(&publisher, &subs, cfg, &mut progress);
+    let outcome = drive(&publisher, &subs, cfg, &mut progress, signals);
+    if signals.caught().is_some() {
+        // End the stream now: the subscribers get their end markers and report.
+        let _ = publisher.end_stream();
+    }
     // Subscribers end by themselves at the end markers; stragglers are stopped, and every
     // one reports as its worker stops.
     let grace = Instant::now() + pcfg.eos_linger + Duration::from_secs(2);
@@ -165,7 +156,7 @@ pub(crate) fn run(
     outcome?;
     let pub_report = pub_report?;
     for r in &mut reports {
-        close_with(r, &pub_report.last_seq);
+        close_with(r, pub_report.epoch, &pub_report.last_seq);
     }
     Ok(FanoutReport {
         transport: cfg.transport,
@@ -175,6 +166,7 @@ pub(crate) fn run(
             rate_per_s: cfg.feed.rate_per_s,
         },
         publisher: pub_report,
+        authoritative: true,
         stalls: stats.stalls.load(Ordering::Relaxed),
         max_lag_ns: stats.max_lag_ns.load(Ordering::Relaxed),
         subscribers: reports,
@@ -183,11 +175,14 @@ pub(crate) fn run(
 
 /// Closes a subscriber's accounting with the publisher's final sequences, for topics whose
 /// end marker never arrived (in one process, the publisher's report is the authority).
-fn close_with(r: &mut SubscriberReport, last_seq: &[(String, u64)]) {
-    for (name, t) in &mut r.topics {
+fn close_with(r: &mut SubscriberReport, epoch: u64, last_seq: &[(String, u64)]) {
+    let Some(e) = r.epochs.iter_mut().find(|e| e.epoch == epoch) else { return };
+    for (name, t) in &mut e.topics {
         if t.ended_at().is_none() {
             if let Some((_, last)) = last_seq.iter().find(|(n, _)| n == name) {
                 t.on_end(*last);
+                // Nobody repairs a stream that is over.
+                t.give_up_all();
             }
         }
     }
@@ -199,6 +194,7 @@ pub(crate) fn drive(
     subs: &[TickSubscriber],
     cfg: &EmbeddedRun,
     progress: &mut Option<&mut dyn FnMut(&Progress)>,
+    signals: &Signals,
 ) -> Result<(), Error> {
     let wait = cfg.wait_timeout + Duration::from_secs(1);
     if !publisher.wait_subscribers(cfg.subscribers, wait) {
@@ -216,13 +212,18 @@ pub(crate) fn drive(
     let t0 = Instant::now();
     // Publishing ends by the duration or tick count; bound the wait well past it.
     let limit = t0 + cfg.feed.duration.max(Duration::from_secs(1)) * 4 + Duration::from_secs(30);
+    let mut next_progress = t0 + Duration::from_secs(1);
     loop {
-        if publisher.wait_ended(Duration::from_secs(1)) {
+        if publisher.wait_ended(Duration::from_millis(200)) || signals.caught().is_some() {
             return Ok(());
         }
         if Instant::now() > limit {
             return Err(Error::Stopped(format!("the publisher did not finish within {:?}", limit - t0)));
         }
+        if Instant::now() < next_progress {
+            continue;
+        }
+        next_progress += Duration::from_secs(1);
         if let Some(p) = progress.as_mut() {
             p(&Progress {
                 elapsed: t0.elapsed(),

@@ -12,7 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ztick::fanout::{
-    groups_of, PublisherConfig, PublisherReport, SubscriberConfig, TickPublisher, TickSubscriber,
+    groups_of, Event, Outcome, PublisherConfig, PublisherReport, SubscriberConfig, TickPublisher,
+    TickSubscriber,
 };
 use ztick::metrics::LatencyRecorder;
 use ztick::zap::{ZapHandler, ZapPolicy};
@@ -23,6 +24,7 @@ use self::harness::{EmbeddedRun, Progress};
 use self::report::{FanoutReport, FeedShape};
 use super::{FanoutArgs, Role};
 use crate::plot::{percentile_svg, PlotSeries};
+use crate::signals::Signals;
 
 fn topics(a: &FanoutArgs) -> Vec<String> {
     (0..a.topics).map(|i| format!("t{i}")).collect()
@@ -38,6 +40,9 @@ fn feed(a: &FanoutArgs) -> Result<(FeedSpec, PublisherConfig), Error> {
     }
     if a.size > ztick::fanout::MAX_PAYLOAD {
         return Err(Error::config("--size", a.size, "at most 65535 bytes"));
+    }
+    if a.heartbeat_ms == 0 {
+        return Err(Error::config("--heartbeat-ms", 0, "a positive interval, e.g. 100"));
     }
     let spec = FeedSpec {
         rate_per_s: a.rate,
@@ -55,16 +60,38 @@ fn feed(a: &FanoutArgs) -> Result<(FeedSpec, PublisherConfig), Error> {
         hwm_msgs: a.hwm,
         single_frame: a.conflate,
         idle: a.pub_idle.unwrap_or_else(|| idle(a)),
+        heartbeat: Duration::from_millis(a.heartbeat_ms),
+        retransmit_ring_bytes: a.ring_bytes,
         ..PublisherConfig::default()
     };
     p.validate()?;
     Ok((spec, p))
 }
+
+/// The subscribers' settings the flags ask for (their name, topics and groups aside).
+fn subscriber_defaults(a: &FanoutArgs) -> Result<SubscriberConfig, Error> {
+    if a.liveness_ms == 0 {
+        return Err(Error::config("--liveness-ms", 0, "a positive timeout, e.g. 1000"));
+    }
+    Ok(SubscriberConfig {
+        hwm_msgs: a.hwm,
+        conflate: a.conflate,
+        keep_last_values: a.conflate,
+        snapshot_join: a.snapshot_join,
+        idle: a.sub_idle.unwrap_or_else(|| idle(a)),
+        liveness: Duration::from_millis(a.liveness_ms),
+        follow: a.follow,
+        repair: !a.no_repair,
+        ..SubscriberConfig::default()
+    })
+}
+
 fn idle(a: &FanoutArgs) -> IdleStrategy {
     a.idle.unwrap_or_else(|| IdleStrategy::recommended(ztick::info::BuildInfo::current().cores.len()))
 }
 
-pub(crate) fn run(a: FanoutArgs) -> Result<(), Error> {
+/// Runs the role the flags ask for; the exit code on success (see `exit_code` in main).
+pub(crate) fn run(a: FanoutArgs) -> Result<u8, Error> {
     match a.role {
         Role::Embedded => embedded(&a),
         Role::Pub => publisher(&a),
@@ -72,7 +99,7 @@ pub(crate) fn run(a: FanoutArgs) -> Result<(), Error> {
     }
 }
 
-fn embedded(a: &FanoutArgs) -> Result<(), Error> {
+fn embedded(a: &FanoutArgs) -> Result<u8, Error> {
     if a.subscribers == 0 || a.subscribers > 256 {
         return Err(Error::config("--subscribers", a.subscribers, "1 to 256"));
     }
@@ -84,24 +111,22 @@ fn embedded(a: &FanoutArgs) -> Result<(), Error> {
         publisher,
         transport: a.transport,
         subscribers: a.subscribers,
-        subscriber_hwm_msgs: a.hwm,
-        subscriber_idle: a.sub_idle.unwrap_or_else(|| idle(a)),
+        subscriber: SubscriberConfig { curve: client, ..subscriber_defaults(a)? },
         pins: a.pin.clone(),
-        conflate: a.conflate,
         consumer_work: Duration::from_nanos(a.consumer_work_ns),
-        snapshot_join: a.snapshot_join,
         force: a.force,
         io_cores: a.io_cores.clone(),
-        subscriber_curve: client,
         ..EmbeddedRun::default()
     };
+    let signals = Signals::register()?;
     let live = !a.json && std::io::stdout().is_terminal();
     let mut show = |p: &Progress| show_progress(p);
-    let report = harness::run(&cfg, if live { Some(&mut show) } else { None })?;
+    let report = harness::run(&cfg, if live { Some(&mut show) } else { None }, &signals)?;
     if live {
         eprintln!();
     }
-    print_report(a, &report)
+    print_report(a, &report)?;
+    Ok(signals.exit_code(0))
 }
 
 /// Writes --hgrm/--plot, prints the report, and fails if its accounting does not close.
@@ -120,7 +145,7 @@ fn closing_check(report: &FanoutReport) -> Result<(), Error> {
         Ok(())
     } else {
         Err(Error::Stopped(
-            "the tick accounting does not close: received + missing != published (a bug)".into(),
+            "the tick accounting does not close: received + repaired + missing != published (a bug)".into(),
         ))
     }
 }
@@ -171,7 +196,7 @@ struct PublisherJson<'a> {
     max_lag_ns: u64,
 }
 
-fn publisher(a: &FanoutArgs) -> Result<(), Error> {
+fn publisher(a: &FanoutArgs) -> Result<u8, Error> {
     let bind = a.bind.clone().ok_or_else(|| {
         Error::config("--bind", "(missing)", "an endpoint for --role pub, e.g. tcp://*:5556")
     })?;
@@ -192,13 +217,17 @@ fn publisher(a: &FanoutArgs) -> Result<(), Error> {
     }
     pcfg.curve = keys.server()?;
     let zap_policy = keys.allowed_keys()?.map(|k| ZapPolicy::default().allow_keys(k));
+    let signals = Signals::register()?;
     let engine = Engine::new()?;
     // Before the sockets: libzmq asks the handler about every CURVE client from the start.
     let zap = zap_policy.map(|policy| ZapHandler::spawn(&engine, policy)).transpose()?;
     let stats = Arc::new(FeedStats::default());
-    let wait = Duration::from_secs(10);
+    let wait = Duration::from_secs(10) + Duration::from_secs(1);
     let linger = pcfg.eos_linger;
-    let duration = spec.duration;
+    let limit = std::time::Instant::now()
+        + spec.duration.max(Duration::from_secs(1)) * 4
+        + wait
+        + Duration::from_secs(30);
     let p = TickPublisher::start_with_source(
         &engine,
         bind,
@@ -206,7 +235,10 @@ fn publisher(a: &FanoutArgs) -> Result<(), Error> {
         pcfg,
         SyntheticFeed::new(spec, Arc::clone(&stats)),
     )?;
-    let outcome = if !p.wait_subscribers(a.subscribers, wait + Duration::from_secs(1)) {
+    let waited = wait_or_signal(&signals, wait, |t| p.wait_subscribers(a.subscribers, t));
+    let outcome = if signals.caught().is_some() {
+        Ok(())
+    } else if !waited {
         Err(Error::Timeout {
             op: Operation::Recv,
             endpoint: format!(
@@ -215,15 +247,18 @@ fn publisher(a: &FanoutArgs) -> Result<(), Error> {
                 p.subscribers(),
                 a.subscribers
             ),
-            ms: (wait + Duration::from_secs(1)).as_millis() as u64,
+            ms: wait.as_millis() as u64,
         })
-    } else if !p.wait_ended(duration.max(Duration::from_secs(1)) * 4 + Duration::from_secs(30)) {
+    } else if !wait_or_signal(&signals, limit.saturating_duration_since(std::time::Instant::now()), |t| {
+        p.wait_ended(t)
+    }) && signals.caught().is_none()
+    {
         Err(Error::Stopped("the publisher did not finish in time".into()))
     } else {
         Ok(())
     };
     // After the end markers the publisher stops once every subscriber has acknowledged
-    // (or the linger has passed).
+    // (or the linger has passed). A signal ends the stream where it is.
     let report = p.finish(linger + Duration::from_secs(2));
     if let Some(z) = zap {
         let s = z.stop()?;
@@ -241,14 +276,61 @@ fn publisher(a: &FanoutArgs) -> Result<(), Error> {
         );
     } else {
         println!(
-            "published {} ticks at {:.0}/s in {} messages; {} stalls; {} subscribers acknowledged",
-            r.published, r.rate_per_s, r.batches, stalls, r.acks
+            "published {} ticks at {:.0}/s in {} messages; {} stalls; {} subscribers acknowledged, {} left; \
+             {} repair requests, {} ticks sent again, {} gone from the ring",
+            r.published,
+            r.rate_per_s,
+            r.batches,
+            stalls,
+            r.acks,
+            r.departures,
+            r.naks,
+            r.retransmitted,
+            r.gone
         );
     }
-    Ok(())
+    Ok(signals.exit_code(0))
 }
 
-fn subscriber(a: &FanoutArgs) -> Result<(), Error> {
+/// Calls `wait` in slices of at most 100 ms until it returns true, `total` has passed, or a
+/// signal arrives; whether it returned true.
+fn wait_or_signal(signals: &Signals, total: Duration, mut wait: impl FnMut(Duration) -> bool) -> bool {
+    let deadline = std::time::Instant::now() + total;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if wait(left.min(Duration::from_millis(100))) {
+            return true;
+        }
+        if left.is_zero() || signals.caught().is_some() {
+            return false;
+        }
+    }
+}
+
+/// Writes each lost range as a JSON line, from the subscriber's worker.
+struct GapWriter {
+    out: std::io::BufWriter<std::fs::File>,
+    epoch: u64,
+    failed: bool,
+}
+
+impl GapWriter {
+    fn on_event(&mut self, ev: &Event<'_>) {
+        match *ev {
+            Event::Epoch { epoch } => self.epoch = epoch,
+            Event::Gap { topic, first, last, .. } if !self.failed => {
+                let line = serde_json::json!({"epoch": format!("{:016x}", self.epoch), "topic": topic, "first": first, "last": last});
+                if writeln!(self.out, "{line}").is_err() {
+                    self.failed = true;
+                    tracing::warn!("--gaps-out: write failed; no more ranges are written");
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn subscriber(a: &FanoutArgs) -> Result<u8, Error> {
     let connect = a
         .connect
         .clone()
@@ -265,21 +347,33 @@ fn subscriber(a: &FanoutArgs) -> Result<(), Error> {
         name: "sub".into(),
         groups: groups_of(&topics, &topics, a.groups),
         topics: topics.clone(),
-        snapshot_join: a.snapshot_join,
-        hwm_msgs: a.hwm,
-        conflate: a.conflate,
-        keep_last_values: a.conflate,
-        idle: a.sub_idle.unwrap_or_else(|| idle(a)),
         pin: a.pin.first().copied(),
         curve: a.curve_keys.config().client()?,
+        ..subscriber_defaults(a)?
     };
+    let mut gaps = match &a.gaps_out {
+        Some(path) => Some(GapWriter {
+            out: std::io::BufWriter::new(std::fs::File::create(path).map_err(|e| Error::Io {
+                context: format!("creating --gaps-out {}", path.display()),
+                source: e,
+            })?),
+            epoch: 0,
+            failed: false,
+        }),
+        None => None,
+    };
+    let signals = Signals::register()?;
     let engine = Engine::new()?;
     let transport = connect.transport();
     let work_ns = a.consumer_work_ns;
-    let sub = match work_ns {
-        0 => TickSubscriber::start(&engine, connect.clone(), a.snapshot.clone(), cfg)?,
-        ns => TickSubscriber::with_callback(&engine, connect.clone(), a.snapshot.clone(), cfg, move |ev| {
-            if let ztick::fanout::Event::Tick(_) = ev {
+    let side = a.snapshot.clone();
+    let mut sub = match (work_ns, gaps.take()) {
+        (0, None) => TickSubscriber::start(&engine, connect.clone(), side, cfg)?,
+        (ns, mut gaps) => TickSubscriber::with_callback(&engine, connect.clone(), side, cfg, move |ev| {
+            if let Some(g) = gaps.as_mut() {
+                g.on_event(ev);
+            }
+            if let (Event::Tick(_), true) = (ev, ns > 0) {
                 let until = ztick::now_ns() + ns;
                 while ztick::now_ns() < until {
                     std::hint::spin_loop();
@@ -287,27 +381,42 @@ fn subscriber(a: &FanoutArgs) -> Result<(), Error> {
             }
         })?,
     };
-    let r = sub.finish(Duration::from_millis(a.timeout_ms))?;
-    if !r.complete {
-        return Err(Error::Timeout {
-            op: Operation::Recv,
-            endpoint: format!("{connect} (end of stream not seen on every topic)"),
-            ms: a.timeout_ms,
-        });
-    }
-    let published: u64 = r.topics.iter().filter_map(|(_, t)| t.ended_at()).sum();
+    let ended = wait_or_signal(&signals, Duration::from_millis(a.timeout_ms), |t| sub.wait_ended(t));
+    let r = match (ended, signals.caught()) {
+        (false, Some(_)) => sub.stop()?,
+        _ => sub.finish(Duration::ZERO)?,
+    };
     let publisher = PublisherReport {
-        published,
-        last_seq: r.topics.iter().map(|(n, t)| (n.clone(), t.ended_at().unwrap_or(0))).collect(),
+        published: r.epochs.iter().map(|e| e.published()).sum(),
+        last_seq: r
+            .latest()
+            .map(|e| e.topics.iter().map(|(n, t)| (n.clone(), t.accounted_up_to())).collect())
+            .unwrap_or_default(),
+        epoch: r.latest().map_or(0, |e| e.epoch),
         ..Default::default()
     };
+    let code = match r.outcome {
+        Outcome::Complete => 0,
+        Outcome::PublisherLost => 3,
+        Outcome::Timeout => 4,
+        Outcome::Stopped => 1,
+    };
+    let outcome = r.outcome;
     let report = FanoutReport {
         transport,
         feed: FeedShape { topics: topics.len(), payload_bytes: a.size, rate_per_s: a.rate },
         publisher,
+        authoritative: false,
         stalls: 0,
         max_lag_ns: 0,
         subscribers: vec![r],
     };
-    print_report(a, &report)
+    print_report(a, &report)?;
+    if outcome == Outcome::Timeout {
+        eprintln!(
+            "ztick: timed out after {} ms: {connect} sent no end of stream on every topic; is the publisher running?",
+            a.timeout_ms
+        );
+    }
+    Ok(signals.exit_code(code))
 }

@@ -15,6 +15,10 @@ use super::feed::{FeedSpec, FeedStats, SyntheticFeed};
 use super::harness::{self, EmbeddedRun};
 use super::report::FanoutReport;
 
+fn signals() -> crate::signals::Signals {
+    crate::signals::Signals::register().unwrap()
+}
+
 fn small_run(rate: u64, ms: u64) -> EmbeddedRun {
     let mut r = EmbeddedRun::default();
     r.feed.rate_per_s = rate;
@@ -28,13 +32,13 @@ fn check_accounting(r: &FanoutReport) {
     assert!(r.accounting_closes(), "accounting: {}", r.to_json());
     for s in &r.subscribers {
         let listed: u64 = s.gaps().iter().map(|g| g.last - g.first + 1).sum();
-        let all_listed = s.topics.iter().all(|(_, t)| t.gaps_unlisted() == 0);
+        let all_listed = s.epochs.iter().flat_map(|e| &e.topics).all(|(_, t)| t.gaps_unlisted() == 0);
         if all_listed {
             assert_eq!(listed, s.missing(), "gap ranges add up to missing");
         } else {
             assert!(listed < s.missing(), "unlisted ranges hold the rest");
         }
-        assert_eq!(s.received() + s.missing() + s.from_snapshot(), r.publisher.published);
+        assert_eq!(s.received() + s.repaired() + s.missing() + s.from_snapshot(), r.publisher.published);
     }
 }
 
@@ -43,12 +47,12 @@ fn lossless_run_on_every_transport() {
     for t in [Transport::Inproc, Transport::Ipc, Transport::Tcp] {
         with_timeout(WAIT, move || {
             let cfg = EmbeddedRun { transport: t, ..small_run(20_000, 300) };
-            let r = harness::run(&cfg, None).unwrap();
+            let r = harness::run(&cfg, None, &signals()).unwrap();
             check_accounting(&r);
             assert!(r.publisher.published >= 5_000, "{t}: {}", r.publisher.published);
             for s in &r.subscribers {
                 assert_eq!(s.missing(), 0, "{t}: {}", r.to_json());
-                assert!(s.complete, "{t}: every end marker arrives");
+                assert!(s.complete(), "{t}: every end marker arrives");
                 assert_eq!(s.latency.len(), s.received());
             }
         });
@@ -59,16 +63,18 @@ fn lossless_run_on_every_transport() {
 fn forced_drops_are_found_exactly() {
     with_timeout(WAIT, || {
         // A tiny HWM and a consumer spending 50 us per tick against 40,000 ticks/s: the
-        // publisher's XPUB must drop, and every drop must show up as an exact range.
+        // publisher's XPUB must drop, and without repair every drop must show up as an
+        // exact range.
         let mut cfg = small_run(40_000, 400);
+        cfg.subscriber.repair = false;
         cfg.feed.max_batch = 1;
         cfg.publisher.max_batch = 1;
         cfg.publisher.hwm_msgs = Some(4);
-        cfg.subscriber_hwm_msgs = Some(4);
+        cfg.subscriber.hwm_msgs = Some(4);
         cfg.transport = Transport::Ipc;
         cfg.subscribers = 1;
         cfg.consumer_work = Duration::from_micros(50);
-        let r = harness::run(&cfg, None).unwrap();
+        let r = harness::run(&cfg, None, &signals()).unwrap();
         check_accounting(&r);
         let s = &r.subscribers[0];
         assert!(s.missing() > 0, "drops expected: {}", r.to_json());
@@ -77,6 +83,27 @@ fn forced_drops_are_found_exactly() {
         for g in s.gaps() {
             assert!(g.first <= g.last && g.first >= 1);
         }
+    });
+}
+
+#[test]
+fn forced_drops_are_repaired_from_the_ring() {
+    with_timeout(WAIT, || {
+        // The same drops, with repair: what the HWM dropped comes back from the ring.
+        let mut cfg = small_run(40_000, 400);
+        cfg.feed.max_batch = 1;
+        cfg.publisher.max_batch = 1;
+        cfg.publisher.hwm_msgs = Some(4);
+        cfg.subscriber.hwm_msgs = Some(4);
+        cfg.transport = Transport::Ipc;
+        cfg.subscribers = 1;
+        cfg.consumer_work = Duration::from_micros(20);
+        let r = harness::run(&cfg, None, &signals()).unwrap();
+        check_accounting(&r);
+        let s = &r.subscribers[0];
+        assert!(s.repaired() > 0, "drops repaired: {}", r.to_json());
+        assert_eq!(s.repair_latency.len(), s.repaired(), "a repair latency per repaired tick");
+        assert!(s.naks_sent > 0 && r.publisher.naks > 0 && r.publisher.retransmitted >= s.repaired());
     });
 }
 
@@ -118,7 +145,7 @@ fn a_late_joiner_gets_snapshot_then_updates_without_gap_or_duplicate() {
         let late = late.finish(WAIT).unwrap();
         let early = early.finish(WAIT).unwrap();
         let p = publisher.finish(WAIT).unwrap();
-        assert!(late.complete && early.complete);
+        assert!(late.complete() && early.complete());
         assert!(late.from_snapshot() >= 2_000, "joined late: {}", late.from_snapshot());
         assert_eq!(late.missing(), 0, "no gap: {:?}", late.gaps());
         assert_eq!(late.from_snapshot() + late.received(), p.published, "no duplicate, nothing lost");
@@ -133,9 +160,10 @@ fn conflated_subscribers_end_with_the_latest_value() {
         cfg.publisher.topics = vec!["only".into()];
         cfg.transport = Transport::Ipc;
         cfg.subscribers = 1;
-        cfg.conflate = true;
+        cfg.subscriber.conflate = true;
+        cfg.subscriber.keep_last_values = true;
         cfg.consumer_work = Duration::from_micros(100);
-        let r = harness::run(&cfg, None).unwrap();
+        let r = harness::run(&cfg, None, &signals()).unwrap();
         check_accounting(&r);
         let s = &r.subscribers[0];
         let (_, last_seq, _) = &s.last_values[0];
