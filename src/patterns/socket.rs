@@ -221,16 +221,9 @@ impl Socket {
     }
 
     fn send_frames(&mut self, frames: &[&[u8]], dont_wait: bool) -> std::result::Result<(), ZmqErrno> {
-        let Some((last, head)) = frames.split_last() else {
-            // A message has at least one frame; send an empty one rather than nothing.
-            return self.raw.send_bytes(&[], false, dont_wait);
-        };
-        for (i, f) in head.iter().enumerate() {
-            // Once the first frame is queued the rest always are (multipart messages are
-            // atomic), so only the first may see EAGAIN.
-            self.raw.send_bytes(f, true, dont_wait && i == 0)?;
-        }
-        self.raw.send_bytes(last, false, dont_wait && head.is_empty())
+        // A message has at least one frame; send an empty one rather than nothing.
+        let frames = if frames.is_empty() { &[&[][..]][..] } else { frames };
+        self.raw.send_parts(frames, dont_wait)
     }
 
     fn recv_frames(

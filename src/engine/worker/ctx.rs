@@ -55,19 +55,12 @@ impl WorkerCtx<'_> {
     /// Sends a multipart message (copies of `parts`) as one atomic unit.
     pub fn send_parts(&mut self, socket: SocketId, parts: &[&[u8]]) -> Result<()> {
         let sock = self.sock(socket)?;
-        let Some((last, init)) = parts.split_last() else {
+        if parts.is_empty() {
             return Ok(());
-        };
-        let first = init.first().copied().unwrap_or(last);
-        let more = !init.is_empty();
-        self.with_policy(sock, || sock.raw.send_bytes(first, more, true))?;
-        // Once the first frame is queued libzmq takes the rest of the message whatever the HWM.
-        if more {
-            for part in init.iter().skip(1) {
-                sock.raw.send_bytes(part, true, false).map_err(|e| zmq_err(Operation::Send, sock, e))?;
-            }
-            sock.raw.send_bytes(last, false, false).map_err(|e| zmq_err(Operation::Send, sock, e))?;
         }
+        // On EAGAIN nothing was sent (only the first frame can meet the HWM): the policy
+        // may retry the whole message.
+        self.with_policy(sock, || sock.raw.send_parts(parts, true))?;
         Tally::add(&self.tally.sent, 1);
         Ok(())
     }

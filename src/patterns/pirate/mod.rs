@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 
 use self::liveness::{QueueBeat, QueueLiveness, ReadyWorkers};
-use super::envelope::{body_start, PeerContext};
+use super::envelope::{body_start, reply_parts, PeerContext};
 use super::input::{InputCounters, InputStats, Malformed};
 use super::socket::Socket;
 use crate::config::{SocketKind, SocketOptions};
@@ -588,12 +588,7 @@ impl<F: FnMut(&[&[u8]]) -> Vec<Vec<u8>>> WorkerLoop<F> {
             return Ok(());
         };
         let reply = (self.serve)(body);
-        let mut parts: Vec<&[u8]> = refs[..=d].to_vec();
-        parts.extend(reply.iter().map(Vec::as_slice));
-        if reply.is_empty() {
-            parts.push(&[]);
-        }
-        self.socket.send(&parts)?;
+        self.socket.send(&reply_parts(&refs[..=d], &reply))?;
         self.stats.served.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
