@@ -21,6 +21,25 @@ use crate::sys::{self, RawSocket};
 const BLOCK_SEND_LIMIT: Duration = Duration::from_secs(5);
 
 /// The worker's sockets and counters, lent to handlers on the worker thread.
+///
+/// The sockets stay on that thread: a `WorkerCtx` is neither `Send` nor `Sync`, so a
+/// handler cannot hand it to another thread (this would compile if it were `Send`):
+///
+/// ```compile_fail,E0277
+/// use ztick::{Engine, Endpoint, SocketKind, SocketSpec};
+///
+/// let engine = Engine::new()?;
+/// let mut b = engine.worker("stays-home");
+/// b.socket(SocketSpec::bind(SocketKind::Pull, Endpoint::unique_inproc("ctx-doc")));
+/// let _ = b.on_message(|ctx, socket, _| {
+///     std::thread::scope(|s| {
+///         // Another thread would send on the worker's socket: that needs `WorkerCtx: Send`.
+///         s.spawn(|| ctx.send(socket, b"from elsewhere"));
+///     });
+///     Ok(())
+/// });
+/// # Ok::<(), ztick::Error>(())
+/// ```
 pub struct WorkerCtx<'a> {
     pub(super) socks: &'a [Sock],
     pub(super) shared: &'a Shared,
