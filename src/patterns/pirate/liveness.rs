@@ -188,10 +188,19 @@ mod tests {
         Duration::from_millis(n)
     }
 
-    #[test]
-    fn the_queue_heartbeats_at_once_then_one_interval_apart() {
+    /// A queue started at the returned time, with `ids` heard from then, in that order.
+    fn queue_with(ids: &[&[u8]]) -> (Instant, ReadyWorkers) {
         let t0 = Instant::now();
         let mut q = ReadyWorkers::new(Some(HB), t0);
+        for id in ids {
+            q.heard(id, t0);
+        }
+        (t0, q)
+    }
+
+    #[test]
+    fn the_queue_heartbeats_at_once_then_one_interval_apart() {
+        let (t0, mut q) = queue_with(&[]);
         assert_eq!(q.poll(t0), QueueBeat::Beat { expired: vec![], next: t0 + ms(100) });
         assert_eq!(q.poll(t0 + ms(99)), QueueBeat::Wait { until: t0 + ms(100) });
         assert_eq!(q.poll(t0 + ms(100)), QueueBeat::Beat { expired: vec![], next: t0 + ms(200) });
@@ -202,10 +211,7 @@ mod tests {
 
     #[test]
     fn the_queue_drops_a_worker_silent_for_liveness_intervals() {
-        let t0 = Instant::now();
-        let mut q = ReadyWorkers::new(Some(HB), t0);
-        q.heard(b"mute", t0);
-        q.heard(b"chatty", t0);
+        let (t0, mut q) = queue_with(&[b"mute", b"chatty"]);
         for beat in 1..3 {
             let now = t0 + ms(100) * beat;
             q.heard(b"chatty", now);
@@ -221,10 +227,7 @@ mod tests {
 
     #[test]
     fn requests_go_to_the_least_recently_used_worker() {
-        let t0 = Instant::now();
-        let mut q = ReadyWorkers::new(Some(HB), t0);
-        q.heard(b"a", t0);
-        q.heard(b"b", t0);
+        let (t0, mut q) = queue_with(&[b"a", b"b"]);
         q.heard(b"a", t0 + ms(1)); // heard again: to the back, never twice
         assert_eq!(q.len(), 2);
         assert_eq!(q.take(), Some(b"b".to_vec()));
