@@ -50,9 +50,7 @@ fn run(linger: Duration) -> Result<(u32, Duration), Box<dyn std::error::Error>> 
     if let Some(c) = closer {
         closed_in = c.join().unwrap_or_default();
     }
-    if let Some(path) = ep.ipc_path() {
-        let _ = std::fs::remove_file(path);
-    }
+    ep.remove_ipc_file();
     Ok((got, closed_in))
 }
 

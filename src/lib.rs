@@ -65,5 +65,5 @@ pub use engine::{
 };
 pub use error::{Error, Operation, Result, ZmqErrno};
 pub use message::codec;
-pub use message::{BufferPool, Frame, Inbound, Outbound, PoolStats, PooledBuf};
+pub use message::{BufferPool, Frame, Inbound, Outbound, PoolStats, PooledBuf, Subscription};
 pub use sys::now_ns;

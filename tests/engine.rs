@@ -7,47 +7,33 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{recv, with_timeout, WAIT};
+use common::{
+    all_frames, collector, count_only, engine, last_frame, recv, sender, wait_until, with_timeout,
+    TRANSPORTS, WAIT,
+};
 use ztick::{
     CoreId, Endpoint, Engine, Error, FullPolicy, IdleStrategy, SocketKind, SocketOptions, SocketSpec,
-    Transport,
 };
-
-const TRANSPORTS: [Transport; 3] = [Transport::Inproc, Transport::Ipc, Transport::Tcp];
-
-fn engine() -> Engine {
-    Engine::new().expect("engine")
-}
 
 #[test]
 fn push_pull_delivers_every_message_on_every_transport() {
     for t in TRANSPORTS {
         with_timeout(WAIT, move || {
             let engine = engine();
-            let (tx, rx) = crossbeam_channel::unbounded();
-            let mut b = engine.worker("pull");
-            let pull = b.socket(SocketSpec::bind(SocketKind::Pull, Endpoint::local(t, "engine-pp")));
-            let puller = b
-                .on_message(move |_, _, m| {
-                    let _ = tx.send(m.last().to_vec());
-                    Ok(())
-                })
-                .spawn()
-                .unwrap();
-            let bound: Endpoint = puller.endpoint(pull).unwrap().parse().unwrap();
-            let mut b = engine.worker("push");
-            let push = b.socket(SocketSpec::connect(SocketKind::Push, bound));
-            let pusher = b.spawn().unwrap();
+            let pull_spec = SocketSpec::bind(SocketKind::Pull, Endpoint::local(t, "engine-pp"));
+            let puller = collector(engine.worker("pull"), pull_spec, last_frame);
+            let (pusher, push) =
+                sender(engine.worker("push"), SocketSpec::connect(SocketKind::Push, puller.endpoint()));
             let h = pusher.handle();
             for i in 0u32..1000 {
                 h.send(push, i.to_le_bytes().to_vec()).unwrap();
             }
             for i in 0u32..1000 {
-                assert_eq!(recv(&rx, "message"), i.to_le_bytes(), "{t}: in order");
+                assert_eq!(recv(&puller.rx, "message"), i.to_le_bytes(), "{t}: in order");
             }
             let report = pusher.stop().unwrap();
             assert_eq!((report.stats.sent, report.stats.dropped), (1000, 0), "{t}");
-            assert_eq!(puller.stop().unwrap().stats.received, 1000, "{t}");
+            assert_eq!(puller.worker.stop().unwrap().stats.received, 1000, "{t}");
         });
     }
 }
@@ -62,19 +48,12 @@ fn req_rep_echo_from_handlers_on_every_transport() {
             let server =
                 b.on_message(|ctx, id, m| ctx.send_parts(id, &[b"echo:", m.last()])).spawn().unwrap();
             let ep: Endpoint = server.endpoint(rep).unwrap().parse().unwrap();
-            let (tx, rx) = crossbeam_channel::unbounded();
-            let mut b = engine.worker("req");
-            let req = b.socket(SocketSpec::connect(SocketKind::Req, ep));
-            let client = b
-                .on_message(move |_, _, m| {
-                    let _ = tx.send(m.to_vec());
-                    Ok(())
-                })
-                .spawn()
-                .unwrap();
+            let client =
+                collector(engine.worker("req"), SocketSpec::connect(SocketKind::Req, ep), all_frames);
+            let req = client.socket;
             for i in 0..50u8 {
-                client.handle().send(req, vec![i]).unwrap();
-                assert_eq!(recv(&rx, "reply"), vec![b"echo:".to_vec(), vec![i]], "{t}");
+                client.worker.handle().send(req, vec![i]).unwrap();
+                assert_eq!(recv(&client.rx, "reply"), vec![b"echo:".to_vec(), vec![i]], "{t}");
             }
         });
     }
@@ -85,24 +64,15 @@ fn blocked_worker_wakes_for_a_hand_off() {
     with_timeout(WAIT, || {
         let engine = engine();
         let ep = Endpoint::unique_inproc("wake");
-        let (tx, rx) = crossbeam_channel::unbounded();
-        let mut b = engine.worker("pull");
-        b.socket(SocketSpec::bind(SocketKind::Pull, ep.clone()));
-        let _pull = b
-            .on_message(move |_, _, m| {
-                let _ = tx.send(m.last().to_vec());
-                Ok(())
-            })
-            .spawn()
-            .unwrap();
+        let pull =
+            collector(engine.worker("pull"), SocketSpec::bind(SocketKind::Pull, ep.clone()), last_frame);
         // An hour-long poll: only the eventfd can wake this worker in time.
         let idle = IdleStrategy::Block { timeout: Duration::from_secs(3600) };
-        let mut b = engine.worker("push").idle(idle);
-        let push = b.socket(SocketSpec::connect(SocketKind::Push, ep));
-        let pusher = b.spawn().unwrap();
+        let (pusher, push) =
+            sender(engine.worker("push").idle(idle), SocketSpec::connect(SocketKind::Push, ep));
         for round in 0..20u8 {
             pusher.handle().send(push, vec![round]).unwrap();
-            assert_eq!(recv(&rx, "woken send"), vec![round]);
+            assert_eq!(recv(&pull.rx, "woken send"), vec![round]);
         }
     });
 }
@@ -170,15 +140,10 @@ fn stalled_puller(
 }
 
 fn wait_for(counter: &AtomicU64, value: u64) {
-    let deadline = std::time::Instant::now() + WAIT;
-    while counter.load(Ordering::SeqCst) < value {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "only {} of {value} arrived",
-            counter.load(Ordering::SeqCst)
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    wait_until(
+        || counter.load(Ordering::SeqCst) >= value,
+        || format!("only {} of {value} arrived", counter.load(Ordering::SeqCst)),
+    );
 }
 
 #[test]
@@ -189,9 +154,8 @@ fn drop_policy_counts_every_discarded_message_and_the_accounting_closes() {
         let ep = Endpoint::unique_inproc("drop");
         let (puller, release, got) = stalled_puller(&engine, ep.clone());
         let o = SocketOptions::default().hwm_msgs(1);
-        let mut b = engine.worker("push");
-        let push = b.socket(SocketSpec::connect(SocketKind::Push, ep).options(o).on_full(FullPolicy::Drop));
-        let pusher = b.spawn().unwrap();
+        let spec = SocketSpec::connect(SocketKind::Push, ep).options(o).on_full(FullPolicy::Drop);
+        let (pusher, push) = sender(engine.worker("push"), spec);
         for i in 0..N {
             pusher.handle().send(push, i.to_le_bytes().to_vec()).unwrap();
         }
@@ -212,9 +176,8 @@ fn block_policy_loses_nothing_behind_a_stalled_peer() {
         let ep = Endpoint::unique_inproc("block");
         let (puller, release, got) = stalled_puller(&engine, ep.clone());
         let o = SocketOptions::default().hwm_msgs(1);
-        let mut b = engine.worker("push").inbox_capacity(16);
-        let push = b.socket(SocketSpec::connect(SocketKind::Push, ep).options(o));
-        let pusher = b.spawn().unwrap();
+        let spec = SocketSpec::connect(SocketKind::Push, ep).options(o);
+        let (pusher, push) = sender(engine.worker("push").inbox_capacity(16), spec);
         let h = pusher.handle();
         let sender = std::thread::spawn(move || {
             for i in 0..N {
@@ -238,9 +201,8 @@ fn error_policy_reports_the_first_refusal() {
         let ep = Endpoint::unique_inproc("err");
         let (_puller, release, _) = stalled_puller(&engine, ep.clone());
         let o = SocketOptions::default().hwm_msgs(1);
-        let mut b = engine.worker("push");
-        let push = b.socket(SocketSpec::connect(SocketKind::Push, ep).options(o).on_full(FullPolicy::Error));
-        let pusher = b.spawn().unwrap();
+        let spec = SocketSpec::connect(SocketKind::Push, ep).options(o).on_full(FullPolicy::Error);
+        let (pusher, push) = sender(engine.worker("push"), spec);
         for i in 0..100u8 {
             pusher.handle().send(push, vec![i]).unwrap();
         }
@@ -260,31 +222,19 @@ fn stop_sends_everything_already_handed_over() {
         // tcp: libzmq 4.3.4 can lose the tail of an ipc stream when the sender closes right
         // after sending (issue #4660), which is libzmq's to fix, not this test's subject.
         let ep = Endpoint::tcp_loopback_any();
-        let got = Arc::new(AtomicU64::new(0));
-        let got2 = Arc::clone(&got);
-        let mut b = engine.worker("pull");
-        let pull = b.socket(SocketSpec::bind(SocketKind::Pull, ep.clone()));
-        let puller = b
-            .on_message(move |_, _, _| {
-                got2.fetch_add(1, Ordering::SeqCst);
-                Ok(())
-            })
-            .spawn()
-            .unwrap();
-        let bound: Endpoint = puller.endpoint(pull).unwrap().parse().unwrap();
-        let mut b = engine.worker("push").inbox_capacity(N as usize);
+        let puller = collector(engine.worker("pull"), SocketSpec::bind(SocketKind::Pull, ep), count_only);
         // An infinite linger: closing must not discard what a slow (debug, loaded) receiver
         // has not read yet; ztick's own 1 s default would.
         let o = SocketOptions::default().linger(None);
-        let push = b.socket(SocketSpec::connect(SocketKind::Push, bound).options(o));
-        let pusher = b.spawn().unwrap();
+        let spec = SocketSpec::connect(SocketKind::Push, puller.endpoint()).options(o);
+        let (pusher, push) = sender(engine.worker("push").inbox_capacity(N as usize), spec);
         for i in 0..N {
             pusher.handle().send(push, i.to_le_bytes().to_vec()).unwrap();
         }
         let report = pusher.stop().unwrap();
         assert_eq!((report.stats.sent, report.stats.dropped), (N, 0));
-        wait_for(&got, N);
-        puller.stop().unwrap();
+        wait_for(&puller.got, N);
+        puller.worker.stop().unwrap();
     });
 }
 
@@ -296,9 +246,7 @@ fn a_panicking_handler_is_reported_not_hung() {
         let mut b = engine.worker("doomed");
         b.socket(SocketSpec::bind(SocketKind::Pull, ep.clone()));
         let doomed = b.on_message(|_, _, _| panic!("handler bug")).spawn().unwrap();
-        let mut b = engine.worker("push");
-        let push = b.socket(SocketSpec::connect(SocketKind::Push, ep));
-        let pusher = b.spawn().unwrap();
+        let (pusher, push) = sender(engine.worker("push"), SocketSpec::connect(SocketKind::Push, ep));
         pusher.handle().send(push, b"boom".to_vec()).unwrap();
         match doomed.join() {
             Err(Error::WorkerPanicked { worker, message }) => {
@@ -328,20 +276,12 @@ fn handler_errors_are_counted_and_the_worker_keeps_serving() {
             .spawn()
             .unwrap();
         let ep: Endpoint = server.endpoint(rep).unwrap().parse().unwrap();
-        let (tx, rx) = crossbeam_channel::unbounded();
-        let mut b = engine.worker("req");
-        let req = b.socket(SocketSpec::connect(SocketKind::Req, ep));
-        let client = b
-            .on_message(move |_, _, m| {
-                let _ = tx.send(m.last().to_vec());
-                Ok(())
-            })
-            .spawn()
-            .unwrap();
-        client.handle().send(req, Vec::new()).unwrap();
-        assert_eq!(recv(&rx, "error reply"), b"error: empty request");
-        client.handle().send(req, b"ok".to_vec()).unwrap();
-        assert_eq!(recv(&rx, "good reply"), b"ok");
+        let client = collector(engine.worker("req"), SocketSpec::connect(SocketKind::Req, ep), last_frame);
+        let req = client.socket;
+        client.worker.handle().send(req, Vec::new()).unwrap();
+        assert_eq!(recv(&client.rx, "error reply"), b"error: empty request");
+        client.worker.handle().send(req, b"ok".to_vec()).unwrap();
+        assert_eq!(recv(&client.rx, "good reply"), b"ok");
         assert_eq!(server.stop().unwrap().stats.handler_errors, 1);
     });
 }
@@ -349,9 +289,8 @@ fn handler_errors_are_counted_and_the_worker_keeps_serving() {
 #[test]
 fn bind_errors_name_the_endpoint_and_socket() {
     let engine = engine();
-    let mut b = engine.worker("first");
-    let s = b.socket(SocketSpec::bind(SocketKind::Pull, Endpoint::tcp_loopback_any()));
-    let first = b.spawn().unwrap();
+    let (first, s) =
+        sender(engine.worker("first"), SocketSpec::bind(SocketKind::Pull, Endpoint::tcp_loopback_any()));
     let taken: Endpoint = first.endpoint(s).unwrap().parse().unwrap();
     let mut b = engine.worker("second");
     b.socket(SocketSpec::bind(SocketKind::Pull, taken.clone()));
@@ -364,19 +303,9 @@ fn multipart_messages_arrive_whole() {
     with_timeout(WAIT, || {
         let engine = engine();
         let ep = Endpoint::unique_inproc("multi");
-        let (tx, rx) = crossbeam_channel::unbounded();
-        let mut b = engine.worker("pull");
-        b.socket(SocketSpec::bind(SocketKind::Pull, ep.clone()));
-        let _p = b
-            .on_message(move |_, _, m| {
-                let _ = tx.send(m.to_vec());
-                Ok(())
-            })
-            .spawn()
-            .unwrap();
-        let mut b = engine.worker("push");
-        let push = b.socket(SocketSpec::connect(SocketKind::Push, ep));
-        let pusher = b.spawn().unwrap();
+        let pull =
+            collector(engine.worker("pull"), SocketSpec::bind(SocketKind::Pull, ep.clone()), all_frames);
+        let (pusher, push) = sender(engine.worker("push"), SocketSpec::connect(SocketKind::Push, ep));
         let pool = ztick::BufferPool::new(256, 4);
         let mut big = pool.get();
         big.extend_from_slice(&[9; 200]).unwrap();
@@ -384,7 +313,7 @@ fn multipart_messages_arrive_whole() {
             ztick::Outbound::multipart([ztick::Frame::bytes(b"topic".to_vec()), ztick::Frame::pooled(big)])
                 .unwrap();
         pusher.handle().send(push, msg).unwrap();
-        assert_eq!(recv(&rx, "multipart"), vec![b"topic".to_vec(), vec![9; 200]]);
+        assert_eq!(recv(&pull.rx, "multipart"), vec![b"topic".to_vec(), vec![9; 200]]);
     });
 }
 
@@ -396,9 +325,8 @@ fn stop_ends_a_worker_whose_send_is_blocked_and_counts_what_it_drops() {
         let ep = Endpoint::unique_inproc("stuck");
         let (puller, release, _) = stalled_puller(&engine, ep.clone());
         let o = SocketOptions::default().hwm_msgs(1);
-        let mut b = engine.worker("stuck").drain_timeout(Duration::from_millis(200));
-        let push = b.socket(SocketSpec::connect(SocketKind::Push, ep).options(o));
-        let worker = b.spawn().unwrap();
+        let b = engine.worker("stuck").drain_timeout(Duration::from_millis(200));
+        let (worker, push) = sender(b, SocketSpec::connect(SocketKind::Push, ep).options(o));
         for i in 0..N {
             worker.handle().send(push, i.to_le_bytes().to_vec()).unwrap();
         }
@@ -421,9 +349,7 @@ fn received_messages_can_go_to_a_channel() {
         let mut b = engine.worker("pull");
         let pull = b.socket(SocketSpec::bind(SocketKind::Pull, ep.clone()));
         let _puller = b.forward_to(tx).spawn().unwrap();
-        let mut b = engine.worker("push");
-        let push = b.socket(SocketSpec::connect(SocketKind::Push, ep));
-        let pusher = b.spawn().unwrap();
+        let (pusher, push) = sender(engine.worker("push"), SocketSpec::connect(SocketKind::Push, ep));
         pusher.handle().send(push, b"hello".to_vec()).unwrap();
         let got = recv(&rx, "forwarded message");
         assert_eq!((got.socket, got.frames), (pull, vec![b"hello".to_vec()]));
@@ -434,10 +360,9 @@ fn received_messages_can_go_to_a_channel() {
 fn each_hand_off_fails_in_its_own_way_and_hands_the_message_back() {
     with_timeout(WAIT, || {
         let engine = engine();
-        let mut b = engine.worker("held").inbox_capacity(1);
         // PUB never blocks: whatever is handed over leaves at once (to no subscriber).
-        let publ = b.socket(SocketSpec::bind(SocketKind::Pub, Endpoint::unique_inproc("held")));
-        let worker = b.spawn().unwrap();
+        let spec = SocketSpec::bind(SocketKind::Pub, Endpoint::unique_inproc("held"));
+        let (worker, publ) = sender(engine.worker("held").inbox_capacity(1), spec);
         let h = worker.handle();
         // Hold the worker in a closure, so the one-slot inbox stays as we fill it.
         let (started_tx, started_rx) = crossbeam_channel::bounded(1);

@@ -5,11 +5,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{with_timeout, WAIT};
+use common::{with_timeout, TRANSPORTS, WAIT};
 use ztick::patterns::pair;
-use ztick::{Endpoint, Engine, Error, SocketOptions, Transport};
-
-const TRANSPORTS: [Transport; 3] = [Transport::Inproc, Transport::Ipc, Transport::Tcp];
+use ztick::{Endpoint, Engine, Error, SocketOptions};
 
 #[test]
 fn two_threads_play_ping_pong_on_every_transport() {

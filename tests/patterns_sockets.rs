@@ -5,13 +5,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{recv, with_timeout, WAIT};
+use common::{recv, sender, unbound, with_timeout, TRANSPORTS, WAIT};
 use ztick::patterns::{PeerEvent, Socket};
 use ztick::{
     BufferPool, Endpoint, Engine, Frame, Outbound, SocketKind, SocketOptions, SocketSpec, Transport,
 };
-
-const TRANSPORTS: [Transport; 3] = [Transport::Inproc, Transport::Ipc, Transport::Tcp];
 
 #[test]
 fn multipart_messages_arrive_whole_and_never_interleaved_on_every_transport() {
@@ -23,9 +21,7 @@ fn multipart_messages_arrive_whole_and_never_interleaved_on_every_transport() {
             let pull = b.socket(SocketSpec::bind(SocketKind::Pull, Endpoint::local(t, "mp")));
             let puller = b.forward_to(tx).spawn().unwrap();
             let ep: Endpoint = puller.endpoint(pull).unwrap().parse().unwrap();
-            let mut b = engine.worker("push");
-            let push = b.socket(SocketSpec::connect(SocketKind::Push, ep));
-            let pusher = b.spawn().unwrap();
+            let (pusher, push) = sender(engine.worker("push"), SocketSpec::connect(SocketKind::Push, ep));
 
             // Two application threads hand over at once: three-frame messages (one frame
             // pooled, one empty) and single frames. Each must arrive exactly as sent.
@@ -144,23 +140,12 @@ fn delivered_after_close(ep: &Endpoint, linger: Duration, n: usize) -> usize {
     got
 }
 
-/// A fresh loopback endpoint that nobody is bound to (tcp: a port the OS just handed out).
-fn unbound(t: Transport) -> Endpoint {
-    match t {
-        Transport::Tcp => {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            format!("tcp://{}", l.local_addr().unwrap()).parse().unwrap()
-        }
-        _ => Endpoint::local(t, "linger"),
-    }
-}
-
 #[test]
 fn linger_zero_discards_queued_messages_and_linger_delivers_them() {
     for t in [Transport::Ipc, Transport::Tcp] {
         with_timeout(WAIT, move || {
-            assert_eq!(delivered_after_close(&unbound(t), Duration::ZERO, 100), 0, "{t}: linger 0");
-            assert_eq!(delivered_after_close(&unbound(t), Duration::from_secs(5), 100), 100, "{t}");
+            assert_eq!(delivered_after_close(&unbound(t, "linger"), Duration::ZERO, 100), 0, "{t}: linger 0");
+            assert_eq!(delivered_after_close(&unbound(t, "linger"), Duration::from_secs(5), 100), 100, "{t}");
         });
     }
 }
@@ -173,7 +158,7 @@ fn a_connecting_socket_sees_its_peer_arrive_and_leave() {
             let opts = SocketOptions::default();
             // Connect before anyone is bound, so the monitor is running before the
             // handshake can happen; libzmq retries the connection by itself.
-            let ep = unbound(t);
+            let ep = unbound(t, "linger");
             let mut push = Socket::connect(&engine, SocketKind::Push, &ep, &opts).unwrap();
             let mut peers = push.monitor_peers().unwrap();
             assert_eq!(peers.next_event(Duration::ZERO).unwrap(), None, "{t}: nobody there yet");
@@ -183,9 +168,7 @@ fn a_connecting_socket_sees_its_peer_arrive_and_leave() {
             assert_eq!(pull.recv_timeout(WAIT).unwrap(), vec![b"hello".to_vec()], "{t}");
             drop(pull);
             assert_eq!(peers.next_event(WAIT).unwrap(), Some(PeerEvent::Disconnected), "{t}");
-            if let Some(p) = ep.ipc_path() {
-                let _ = std::fs::remove_file(p);
-            }
+            ep.remove_ipc_file();
         });
     }
 }

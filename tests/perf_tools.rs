@@ -14,6 +14,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::free_port;
 use common::process::*;
 use serde_json::Value;
 

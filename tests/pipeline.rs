@@ -6,15 +6,9 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{with_timeout, WAIT};
+use common::{bind, connect, engine, with_timeout, TRANSPORTS, WAIT};
 use ztick::patterns::{Done, PipelineWorker, Sink, Socket, StageConfig, Task, ToSink, Ventilator};
-use ztick::{codec, Endpoint, Engine, SocketKind, SocketOptions, Transport};
-
-const TRANSPORTS: [Transport; 3] = [Transport::Inproc, Transport::Ipc, Transport::Tcp];
-
-fn engine() -> Engine {
-    Engine::new().expect("engine")
-}
+use ztick::{codec, Endpoint, SocketKind};
 
 fn stage(name: &str) -> StageConfig {
     StageConfig { name: name.to_owned(), ..StageConfig::default() }
@@ -101,8 +95,7 @@ fn the_ledger_names_missing_duplicate_and_unexpected_ids() {
         let sink = Sink::<u32>::bind(&engine, &Endpoint::unique_inproc("pl-ledger"), &stage("sink"), |_| {})
             .unwrap();
         // A raw PUSH plays the workers, so the test chooses exactly what the sink sees.
-        let mut push =
-            Socket::connect(&engine, SocketKind::Push, sink.endpoint(), &SocketOptions::default()).unwrap();
+        let mut push = connect(&engine, SocketKind::Push, sink.endpoint());
         let send = |push: &mut Socket, m: &ToSink<u32>| push.send(&[&codec::encode(m).unwrap()]).unwrap();
         for id in [0, 1, 1, 3, 9] {
             send(&mut push, &ToSink::Done(Done { id, worker: "raw".into(), value: 7 }));
@@ -131,9 +124,7 @@ fn malformed_results_are_counted_and_the_pipeline_still_completes() {
                 Ventilator::<Job>::bind(&engine, &Endpoint::local(t, "pl-vent"), &stage("vent")).unwrap();
 
             // Garbage first, from a raw PUSH: one of each kind.
-            let mut bad =
-                Socket::connect(&engine, SocketKind::Push, sink.endpoint(), &SocketOptions::default())
-                    .unwrap();
+            let mut bad = connect(&engine, SocketKind::Push, sink.endpoint());
             bad.send(&[b""]).unwrap(); // empty
             bad.send(&[b"a", b"b"]).unwrap(); // two frames
             bad.send(&[&vec![1u8; 5000]]).unwrap(); // too large
@@ -166,13 +157,7 @@ fn malformed_tasks_are_counted_by_the_worker_which_serves_on() {
             let sink =
                 Sink::<Answer>::bind(&engine, &Endpoint::local(t, "pl-s"), &stage("sink"), |_| {}).unwrap();
             // A raw PUSH plays the ventilator.
-            let mut vent = Socket::bind(
-                &engine,
-                SocketKind::Push,
-                &Endpoint::local(t, "pl-rawvent"),
-                &SocketOptions::default(),
-            )
-            .unwrap();
+            let mut vent = bind(&engine, SocketKind::Push, &Endpoint::local(t, "pl-rawvent"));
             let vent_ep: Endpoint = vent.endpoint().parse().unwrap();
             let cfg = StageConfig { max_msg_bytes: 1024, ..stage("w") };
             let worker = PipelineWorker::spawn(&engine, &vent_ep, sink.endpoint(), &cfg, work).unwrap();

@@ -9,15 +9,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{with_timeout, WAIT};
+use common::{connect, engine, with_timeout, TRANSPORTS, WAIT};
 use ztick::patterns::{Malformed, Publisher, SlowSubscriber, Socket, Subscriber};
 use ztick::{Endpoint, Engine, SocketKind, SocketOptions, Transport};
-
-const TRANSPORTS: [Transport; 3] = [Transport::Inproc, Transport::Ipc, Transport::Tcp];
-
-fn engine() -> Engine {
-    Engine::new().expect("engine")
-}
 
 /// Receives one publication as `(topic, payload)` strings.
 fn next(sub: &Subscriber<Vec<u8>>) -> (String, String) {
@@ -127,7 +121,7 @@ fn typed_publications_decode_and_garbage_is_counted_while_service_goes_on() {
             let ep = sub.endpoints()[0].clone();
             let publisher = Publisher::connect(ep.clone()).spawn(&engine).unwrap();
             // An XPUB rather than a PUB, only so that the test sees the subscription arrive.
-            let mut bad = Socket::connect(&engine, SocketKind::XPub, &ep, &SocketOptions::default()).unwrap();
+            let mut bad = connect(&engine, SocketKind::XPub, &ep);
             assert_eq!(bad.recv_timeout(WAIT).unwrap(), vec![vec![1u8]], "{t}: subscription to everything");
             publisher.wait_subscribers(1, WAIT).unwrap();
 
@@ -165,7 +159,7 @@ fn publisher_counts_malformed_control_messages_from_xsub_peers() {
         let engine = engine();
         let publisher = Publisher::bind(Endpoint::tcp_loopback_any()).spawn(&engine).unwrap();
         let ep = publisher.endpoint().clone();
-        let mut xsub = Socket::connect(&engine, SocketKind::XSub, &ep, &SocketOptions::default()).unwrap();
+        let mut xsub = connect(&engine, SocketKind::XSub, &ep);
         xsub.send(&[&[7u8, b'x']]).unwrap(); // neither subscribe (1) nor unsubscribe (0)
         xsub.send(&[b""]).unwrap(); // empty
         xsub.send(&[&[1u8, b'o', b'k']]).unwrap(); // a real subscription, last
@@ -197,6 +191,15 @@ fn slow_publisher(engine: &Engine, t: Transport, choice: SlowSubscriber) -> Publ
         .unwrap()
 }
 
+/// Publishes [`COUNT`] payloads of [`PAYLOAD`] bytes on `t`, each starting with its number.
+fn publish_numbered(publisher: &Publisher) {
+    for i in 0..COUNT {
+        let mut body = vec![0u8; PAYLOAD];
+        body[..8].copy_from_slice(&i.to_le_bytes());
+        publisher.publish(b"t", body).unwrap();
+    }
+}
+
 #[test]
 fn refuse_counts_every_publication_a_slow_subscriber_could_not_take() {
     for t in TRANSPORTS {
@@ -205,11 +208,7 @@ fn refuse_counts_every_publication_a_slow_subscriber_could_not_take() {
             let publisher = slow_publisher(&engine, t, SlowSubscriber::Refuse);
             let mut sub = stalled_sub(&engine, publisher.endpoint());
             publisher.wait_subscribers(1, WAIT).unwrap();
-            for i in 0..COUNT {
-                let mut body = vec![0u8; PAYLOAD];
-                body[..8].copy_from_slice(&i.to_le_bytes());
-                publisher.publish(b"t", body).unwrap();
-            }
+            publish_numbered(&publisher);
             publisher.flush(WAIT).unwrap();
             let s = publisher.stats();
             assert_eq!(s.published + s.refused, COUNT, "{t}: every publication accounted for: {s:?}");
@@ -234,12 +233,8 @@ fn block_delivers_everything_at_the_slow_subscribers_pace() {
             let publisher = slow_publisher(&engine, t, SlowSubscriber::Block);
             let mut sub = stalled_sub(&engine, publisher.endpoint());
             publisher.wait_subscribers(1, WAIT).unwrap();
-            for i in 0..COUNT {
-                let mut body = vec![0u8; PAYLOAD];
-                body[..8].copy_from_slice(&i.to_le_bytes());
-                publisher.publish(b"t", body).unwrap(); // the hand-off channel holds them all
-            }
-            // The publisher is stuck at the HWM now; reading lets it go on.
+            publish_numbered(&publisher); // the hand-off channel holds them all
+                                          // The publisher is stuck at the HWM now; reading lets it go on.
             for i in 0..COUNT {
                 let m = sub.recv_timeout(WAIT).unwrap();
                 assert_eq!(u64::from_le_bytes(m[1][..8].try_into().unwrap()), i, "{t}: none lost");
@@ -259,11 +254,7 @@ fn drop_loses_silently_what_a_slow_subscriber_could_not_take() {
             let publisher = slow_publisher(&engine, t, SlowSubscriber::Drop);
             let mut sub = stalled_sub(&engine, publisher.endpoint());
             publisher.wait_subscribers(1, WAIT).unwrap();
-            for i in 0..COUNT {
-                let mut body = vec![0u8; PAYLOAD];
-                body[..8].copy_from_slice(&i.to_le_bytes());
-                publisher.publish(b"t", body).unwrap();
-            }
+            publish_numbered(&publisher);
             publisher.flush(WAIT).unwrap();
             let s = publisher.stats();
             // libzmq took every one and the publisher cannot know which never arrived.

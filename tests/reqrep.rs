@@ -5,15 +5,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{with_timeout, WAIT};
-use ztick::patterns::{Replier, Requester, Socket};
-use ztick::{codec, Endpoint, Engine, Error, SocketKind, SocketOptions, Transport};
-
-const TRANSPORTS: [Transport; 3] = [Transport::Inproc, Transport::Ipc, Transport::Tcp];
-
-fn ep(s: &str) -> Endpoint {
-    s.parse().expect("resolved endpoints parse")
-}
+use common::{bind, connect, ep, with_timeout, TRANSPORTS, WAIT};
+use ztick::patterns::{Replier, Requester};
+use ztick::{codec, Endpoint, Engine, Error, SocketKind};
 
 #[test]
 fn raw_request_reply_over_every_transport() {
@@ -63,9 +57,7 @@ fn a_plain_req_socket_is_answered_too() {
         let replier = Replier::builder(Endpoint::tcp_loopback_any())
             .spawn(&engine, |body| vec![[body[0], b"!"].concat()])
             .unwrap();
-        let mut req =
-            Socket::connect(&engine, SocketKind::Req, &ep(replier.endpoint()), &SocketOptions::default())
-                .unwrap();
+        let mut req = connect(&engine, SocketKind::Req, &ep(replier.endpoint()));
         for _ in 0..3 {
             req.send(&[b"hi"]).unwrap();
             assert_eq!(req.recv_timeout(WAIT).unwrap(), vec![b"hi!".to_vec()]);
@@ -86,8 +78,7 @@ fn malformed_requests_are_counted_and_service_goes_on() {
                 .spawn_typed(&engine, |x: u64| x + 1)
                 .unwrap();
             let target = ep(replier.endpoint());
-            let mut raw =
-                Socket::connect(&engine, SocketKind::Dealer, &target, &SocketOptions::default()).unwrap();
+            let mut raw = connect(&engine, SocketKind::Dealer, &target);
             raw.send(&[b"no delimiter"]).unwrap(); // wrong frames: no envelope
             raw.send(&[b""]).unwrap(); // empty: delimiter, no body
             raw.send(&[b"", b""]).unwrap(); // empty body frame
@@ -134,13 +125,7 @@ fn a_missing_server_is_a_clear_failure_after_the_retries() {
 fn a_late_reply_to_an_earlier_try_is_discarded() {
     with_timeout(WAIT, || {
         let engine = Engine::new().unwrap();
-        let mut server = Socket::bind(
-            &engine,
-            SocketKind::Router,
-            &Endpoint::tcp_loopback_any(),
-            &SocketOptions::default(),
-        )
-        .unwrap();
+        let mut server = bind(&engine, SocketKind::Router, &Endpoint::tcp_loopback_any());
         let target = ep(server.endpoint());
         let client = std::thread::spawn({
             let engine = Engine::new().unwrap();

@@ -5,15 +5,9 @@ mod common;
 
 use std::collections::HashMap;
 
-use common::{with_timeout, WAIT};
+use common::{connect, ep, with_timeout, TRANSPORTS, WAIT};
 use ztick::patterns::{Peer, Router, Socket};
-use ztick::{Endpoint, Engine, SocketKind, SocketOptions, Transport};
-
-const TRANSPORTS: [Transport; 3] = [Transport::Inproc, Transport::Ipc, Transport::Tcp];
-
-fn ep(s: &str) -> Endpoint {
-    s.parse().expect("resolved endpoints parse")
-}
+use ztick::{Endpoint, Engine, SocketKind};
 
 #[test]
 fn many_dealers_get_their_own_answers_over_every_transport() {
@@ -28,11 +22,8 @@ fn many_dealers_get_their_own_answers_over_every_transport() {
                 })
                 .unwrap();
             let target = ep(router.endpoint());
-            let mut clients: Vec<Socket> = (0..4)
-                .map(|_| {
-                    Socket::connect(&engine, SocketKind::Dealer, &target, &SocketOptions::default()).unwrap()
-                })
-                .collect();
+            let mut clients: Vec<Socket> =
+                (0..4).map(|_| connect(&engine, SocketKind::Dealer, &target)).collect();
             // All clients send all their requests before reading: the server is asynchronous.
             for (c, s) in clients.iter_mut().enumerate() {
                 for i in 0..10 {
@@ -64,8 +55,8 @@ fn answers_can_come_later_from_another_thread() {
             })
             .unwrap();
         let target = ep(router.endpoint());
-        let mut a = Socket::connect(&engine, SocketKind::Dealer, &target, &SocketOptions::default()).unwrap();
-        let mut b = Socket::connect(&engine, SocketKind::Req, &target, &SocketOptions::default()).unwrap();
+        let mut a = connect(&engine, SocketKind::Dealer, &target);
+        let mut b = connect(&engine, SocketKind::Req, &target);
         a.send(&[b"from-a"]).unwrap();
         b.send(&[b"from-b"]).unwrap();
         let mut peers = HashMap::new();
@@ -98,13 +89,11 @@ fn bad_input_is_counted_and_others_are_still_served() {
                 .spawn(&engine, |out, peer, body| out.send(peer, body))
                 .unwrap();
             let target = ep(router.endpoint());
-            let mut bad =
-                Socket::connect(&engine, SocketKind::Dealer, &target, &SocketOptions::default()).unwrap();
+            let mut bad = connect(&engine, SocketKind::Dealer, &target);
             bad.send(&[b""]).unwrap(); // empty
             bad.send(&[b"", b"", b""]).unwrap(); // only delimiters, no content
             bad.send(&[&[1u8; 101]]).unwrap(); // too large
-            let mut good =
-                Socket::connect(&engine, SocketKind::Dealer, &target, &SocketOptions::default()).unwrap();
+            let mut good = connect(&engine, SocketKind::Dealer, &target);
             good.send(&[b"ok"]).unwrap();
             assert_eq!(good.recv_timeout(WAIT).unwrap(), vec![b"ok".to_vec()], "{t:?}");
             bad.send(&[b"me too"]).unwrap();

@@ -10,6 +10,7 @@ mod common;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
+use common::free_port;
 use common::process::*;
 use serde_json::Value;
 

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use ztick::metrics::LatencyRecorder;
-use ztick::{CoreId, Engine, IdleStrategy, Transport};
+use ztick::{CoreId, Endpoint, Engine, IdleStrategy, Transport};
 
 /// The message sizes of the latency and throughput suites.
 pub const SIZES: [usize; 4] = [1, 64, 1024, 64 * 1024];
@@ -225,9 +225,10 @@ pub fn spin_until<T>(mut ready: impl FnMut() -> Option<T>) -> T {
     }
 }
 
-/// Removes an ipc endpoint's socket file, if `endpoint` is one.
+/// Removes an ipc endpoint's socket file, if `endpoint` is one (see
+/// [`Endpoint::remove_ipc_file`]); the zmq.rs peers name their endpoints as strings.
 pub fn remove_ipc(endpoint: &str) {
-    if let Some(path) = endpoint.strip_prefix("ipc://") {
-        let _ = std::fs::remove_file(path);
+    if let Ok(ep) = endpoint.parse::<Endpoint>() {
+        ep.remove_ipc_file();
     }
 }

@@ -1,15 +1,22 @@
-//! The engine: one libzmq context, its I/O threads, and pinned workers that own sockets.
+//! The engine: one libzmq context, its I/O threads, and pinned workers that own sockets;
+//! and the two ways back from a worker to application threads that the patterns and the
+//! fan-out share: `Delivery` of what it received (callback or channel), and a
+//! `Watch` of state it updates (subscribers seen, a stream ended).
 
 mod budget;
+mod deliver;
 mod handle;
 mod idle;
+mod watch;
 mod worker;
 
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
+pub(crate) use deliver::{Delivery, Outbox};
 pub use handle::{Handle, SendError, SendTimeoutError, TrySendError, WorkerStats};
 pub use idle::IdleStrategy;
+pub(crate) use watch::Watch;
 pub(crate) use worker::open_socket;
 pub use worker::{
     Handler, MessageHandler, Received, SocketSpec, TickHandler, Worker, WorkerBuilder, WorkerCtx,

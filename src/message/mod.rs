@@ -1,9 +1,12 @@
-//! Messages going out (owned frames, pooled or copied) and coming in (borrowed, reused frames).
+//! Messages going out (owned frames, pooled or copied) and coming in (borrowed, reused
+//! frames), and the subscription messages an XPUB socket reads.
 
 pub mod codec;
+mod subscription;
 
 use crate::sys::Msg;
 pub use crate::sys::{BufferPool, PoolStats, PooledBuf};
+pub use subscription::Subscription;
 
 /// One outgoing frame: bytes libzmq copies, or a pooled buffer it takes without copying.
 #[derive(Debug)]

@@ -11,6 +11,19 @@ pub(crate) fn body_start(frames: &[&[u8]]) -> Option<usize> {
     Some(delim + 1)
 }
 
+/// The frames of a reply to a request that came with `envelope` (its frames up to and
+/// including the empty delimiter): the envelope, then `reply`'s frames, or one empty body
+/// frame for an empty reply, so the peer (a REQ, say) still gets a whole reply.
+pub(crate) fn reply_parts<'a>(envelope: &[&'a [u8]], reply: &'a [Vec<u8>]) -> Vec<&'a [u8]> {
+    let mut parts = Vec::with_capacity(envelope.len() + reply.len().max(1));
+    parts.extend_from_slice(envelope);
+    parts.extend(reply.iter().map(Vec::as_slice));
+    if reply.is_empty() {
+        parts.push(&[]);
+    }
+    parts
+}
+
 /// A peer's routing id, shown as hex for traces and the CLI.
 pub(crate) struct PeerId<'a>(pub(crate) &'a [u8]);
 
@@ -54,6 +67,14 @@ mod tests {
         assert_eq!(body_start(&[b"id", b"body"]), None);
         assert_eq!(body_start(&[b"id"]), None);
         assert_eq!(body_start(&[]), None);
+    }
+
+    #[test]
+    fn replies_travel_behind_the_envelope_and_are_never_bodiless() {
+        let envelope: [&[u8]; 3] = [b"id", b"req-7", b""];
+        let reply = vec![b"a".to_vec(), b"b".to_vec()];
+        assert_eq!(reply_parts(&envelope, &reply), [&b"id"[..], b"req-7", b"", b"a", b"b"]);
+        assert_eq!(reply_parts(&envelope, &[]), [&b"id"[..], b"req-7", b"", b""]);
     }
 
     #[test]

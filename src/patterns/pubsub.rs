@@ -33,10 +33,10 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -44,10 +44,11 @@ use super::input::{InputCounters, InputStats, Malformed};
 use crate::config::{FullPolicy, SocketKind, SocketOptions};
 use crate::endpoint::Endpoint;
 use crate::engine::{
-    Engine, Handle, Handler, SendError, SocketId, SocketSpec, TrySendError, Worker, WorkerCtx,
+    Delivery, Engine, Handle, Handler, Outbox, SendError, SocketId, SocketSpec, TrySendError, Watch, Worker,
+    WorkerCtx,
 };
 use crate::error::{Error, Operation, Result};
-use crate::message::{codec, Frame, Inbound, Outbound};
+use crate::message::{codec, Frame, Inbound, Outbound, Subscription};
 
 /// The largest message a serving pattern ([`Subscriber`], pipeline worker, sink) accepts
 /// unless told otherwise: 1 MiB.
@@ -153,7 +154,7 @@ impl PublisherBuilder {
             xpub_verbose: true,
             ..SocketSpec::bind(SocketKind::XPub, self.endpoint)
         };
-        let table = Arc::new(SubscriptionTable::default());
+        let table = Arc::new(Watch::<Subscriptions>::default());
         let input = Arc::new(InputCounters::default());
         let mut b = engine.worker(&self.name).batch_max(self.batch_max).inbox_capacity(self.inbox_capacity);
         let sock = b.socket(spec);
@@ -206,26 +207,41 @@ impl Subscriptions {
     pub fn prefixes(&self) -> impl Iterator<Item = (&[u8], usize)> {
         self.prefixes.iter().map(|(p, n)| (p.as_slice(), *n))
     }
-}
 
-/// The subscriptions, written by the publisher's worker and waited on by application threads.
-#[derive(Debug, Default)]
-struct SubscriptionTable {
-    subs: Mutex<Subscriptions>,
-    changed: Condvar,
-}
-
-impl SubscriptionTable {
-    fn lock(&self) -> MutexGuard<'_, Subscriptions> {
-        // The table stays consistent whatever panicked while holding it: a poisoned lock
-        // is still usable.
-        self.subs.lock().unwrap_or_else(|e| e.into_inner())
+    /// Counts one subscription message an XPUB received (with `ZMQ_XPUB_VERBOSE`, as
+    /// [`Publisher`] runs it): a subscribe adds a holder of its prefix, an unsubscribe
+    /// (libzmq's word that the last holder left) drops the prefix.
+    ///
+    /// ```
+    /// use ztick::Subscription;
+    /// use ztick::patterns::Subscriptions;
+    /// let mut subs = Subscriptions::default();
+    /// subs.apply(Subscription::Subscribe(b"quote."));
+    /// subs.apply(Subscription::Subscribe(b"quote."));
+    /// subs.apply(Subscription::Subscribe(b""));
+    /// assert_eq!((subs.total(), subs.matching(b"quote.EURUSD"), subs.matching(b"trade")), (3, 3, 1));
+    /// subs.apply(Subscription::Unsubscribe(b"quote."));
+    /// assert_eq!(subs.total(), 1);
+    /// ```
+    pub fn apply(&mut self, subscription: Subscription<'_>) {
+        match subscription {
+            Subscription::Subscribe(prefix) => {
+                *self.prefixes.entry(prefix.to_vec()).or_insert(0) += 1;
+                self.total += 1;
+            }
+            Subscription::Unsubscribe(prefix) => {
+                if let Some(n) = self.prefixes.remove(prefix) {
+                    self.total -= n;
+                }
+            }
+        }
     }
 }
 
 /// The publisher's worker: reads subscriptions off the XPUB socket.
 struct PublisherHandler {
-    table: Arc<SubscriptionTable>,
+    /// The subscriptions, written here and waited on by application threads.
+    table: Arc<Watch<Subscriptions>>,
     input: Arc<InputCounters>,
 }
 
@@ -242,31 +258,18 @@ impl Handler for PublisherHandler {
             return Ok(());
         }
         let f = msg.last();
-        let (op, prefix) = match f.split_first() {
-            None => {
-                refuse(Malformed::Empty, "empty frame where a subscription was expected".into());
-                return Ok(());
-            }
-            Some((&op, prefix)) if op <= 1 => (op, prefix),
-            Some((&op, _)) => {
-                refuse(
+        let Some(subscription) = Subscription::parse(f) else {
+            match f.first() {
+                None => refuse(Malformed::Empty, "empty frame where a subscription was expected".into()),
+                Some(op) => refuse(
                     Malformed::Undecodable,
                     format!("first byte {op:#04x}; a subscription starts with 0 or 1"),
-                );
-                return Ok(());
+                ),
             }
+            return Ok(());
         };
         self.input.handled(); // before the table moves: a waiter then sees it counted
-        {
-            let mut subs = self.table.lock();
-            if op == 1 {
-                *subs.prefixes.entry(prefix.to_vec()).or_insert(0) += 1;
-                subs.total += 1;
-            } else if let Some(n) = subs.prefixes.remove(prefix) {
-                subs.total -= n;
-            }
-        }
-        self.table.changed.notify_all();
+        self.table.update(|subs| subs.apply(subscription));
         Ok(())
     }
 }
@@ -298,7 +301,7 @@ pub struct Publisher {
     handle: Handle,
     sock: SocketId,
     endpoint: Endpoint,
-    table: Arc<SubscriptionTable>,
+    table: Arc<Watch<Subscriptions>>,
     input: Arc<InputCounters>,
     slow: SlowSubscriber,
     /// Last: dropping a publisher stops its worker after the rest is gone.
@@ -391,31 +394,24 @@ impl Publisher {
     pub fn wait_subscriptions(
         &self,
         timeout: Duration,
-        mut ready: impl FnMut(&Subscriptions) -> bool,
+        ready: impl FnMut(&Subscriptions) -> bool,
     ) -> Result<()> {
-        let deadline = Instant::now() + timeout;
-        let mut subs = self.table.lock();
-        loop {
-            if ready(&subs) {
-                return Ok(());
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                let mut seen: Vec<String> =
-                    subs.prefixes().map(|(p, n)| format!("{:?}x{n}", String::from_utf8_lossy(p))).collect();
-                seen.sort();
-                return Err(Error::Timeout {
-                    op: Operation::Recv,
-                    endpoint: format!(
-                        "XPUB {} waiting for subscriptions (seen: [{}])",
-                        self.endpoint,
-                        seen.join(", ")
-                    ),
-                    ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
-                });
-            }
-            subs = self.table.changed.wait_timeout(subs, left).unwrap_or_else(|e| e.into_inner()).0;
+        let (subs, done) = self.table.wait_until(timeout, ready);
+        if done {
+            return Ok(());
         }
+        let mut seen: Vec<String> =
+            subs.prefixes().map(|(p, n)| format!("{:?}x{n}", String::from_utf8_lossy(p))).collect();
+        seen.sort();
+        Err(Error::Timeout {
+            op: Operation::Recv,
+            endpoint: format!(
+                "XPUB {} waiting for subscriptions (seen: [{}])",
+                self.endpoint,
+                seen.join(", ")
+            ),
+            ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+        })
     }
 
     /// Waits until at least `n` subscriptions, on any topics, have reached the publisher.
@@ -437,7 +433,7 @@ impl Publisher {
 
     /// The subscriptions seen so far.
     pub fn subscriptions(&self) -> Subscriptions {
-        self.table.lock().clone()
+        self.table.read(Subscriptions::clone)
     }
 
     /// Waits until everything published so far has been handed to libzmq (sent, or refused
@@ -472,7 +468,7 @@ impl Publisher {
             published: w.sent,
             refused: w.dropped,
             batches: w.batches,
-            subscriptions: self.table.lock().total(),
+            subscriptions: self.table.read(Subscriptions::total),
             input: self.input.snapshot(),
         }
     }
@@ -485,7 +481,7 @@ impl Publisher {
     pub fn stop(self) -> Result<PublisherStats> {
         let Publisher { worker, table, input, .. } = self;
         let report = worker.stop()?;
-        let subscriptions = table.lock().total();
+        let subscriptions = table.read(Subscriptions::total);
         Ok(PublisherStats {
             published: report.stats.sent,
             refused: report.stats.dropped,
@@ -605,7 +601,7 @@ impl SubscriberBuilder {
     /// # Errors
     /// No endpoint was given, or a socket could not be created, bound or connected.
     pub fn spawn(self, engine: &Engine) -> Result<Subscriber<Vec<u8>>> {
-        self.start(engine, Deliver::Channel(raw_value))
+        self.start(engine, raw_value, None)
     }
 
     /// Starts a subscriber that decodes each payload as a `T` ([`codec::decode`]);
@@ -614,7 +610,7 @@ impl SubscriberBuilder {
     /// # Errors
     /// As [`SubscriberBuilder::spawn`].
     pub fn spawn_typed<T: DeserializeOwned + Send + 'static>(self, engine: &Engine) -> Result<Subscriber<T>> {
-        self.start(engine, Deliver::Channel(codec::decode::<T>))
+        self.start(engine, codec::decode::<T>, None)
     }
 
     /// Starts a subscriber that calls `f(topic, payload)` on its worker thread for every
@@ -628,10 +624,17 @@ impl SubscriberBuilder {
         engine: &Engine,
         f: impl FnMut(&[u8], &[u8]) + Send + 'static,
     ) -> Result<Subscriber<Vec<u8>>> {
-        self.start(engine, Deliver::Callback(Box::new(f)))
+        self.start(engine, raw_value, Some(Box::new(f)))
     }
 
-    fn start<T: Send + 'static>(self, engine: &Engine, deliver: Deliver<T>) -> Result<Subscriber<T>> {
+    /// Starts the worker: publications go to `callback` when given, else decoded by
+    /// `decode` to the channel.
+    fn start<T: Send + 'static>(
+        self,
+        engine: &Engine,
+        decode: Decode<T>,
+        callback: Option<Callback>,
+    ) -> Result<Subscriber<T>> {
         if self.endpoints.is_empty() {
             return Err(Error::config(
                 "subscriber endpoints",
@@ -650,19 +653,15 @@ impl SubscriberBuilder {
             spec.subscriptions = self.topics.clone();
             socks.push(b.socket(spec));
         }
-        let (deliver, rx) = match deliver {
-            Deliver::Channel(decode) => (Target::Channel { tx, decode }, rx),
-            Deliver::Callback(f) => {
+        let delivery = match callback {
+            Some(f) => {
                 drop(tx); // nothing goes to the channel: `recv` says so
-                (Target::Callback(f), rx)
+                Delivery::Callback(f)
             }
+            None => Delivery::Channel(Outbox::new(tx, Arc::clone(&stopping))),
         };
-        let handler = SubscriberHandler {
-            input: Arc::clone(&input),
-            max_bytes: self.max_msg_bytes,
-            stopping: Arc::clone(&stopping),
-            target: deliver,
-        };
+        let handler =
+            SubscriberHandler { input: Arc::clone(&input), max_bytes: self.max_msg_bytes, decode, delivery };
         let worker = b.handler(handler).spawn()?;
         let endpoints = socks.iter().map(|&s| resolved(&worker, s)).collect::<Result<Vec<_>>>()?;
         Ok(Subscriber {
@@ -688,17 +687,6 @@ type Callback = Box<dyn FnMut(&[u8], &[u8]) + Send>;
 /// Turns a payload into a delivered value; `from` names the peer for errors.
 type Decode<T> = fn(&[u8], &str) -> Result<T>;
 
-/// Where a subscriber's publications go, as the builder was told.
-enum Deliver<T> {
-    Channel(Decode<T>),
-    Callback(Callback),
-}
-
-enum Target<T> {
-    Channel { tx: Sender<Publication<T>>, decode: Decode<T> },
-    Callback(Callback),
-}
-
 /// Checks a received message's shape: `frames` frames, not all empty, at most `max_bytes`.
 /// On refusal, the reason and a detail for the trace.
 pub(super) fn check_shape(
@@ -723,10 +711,11 @@ pub(super) fn check_shape(
 struct SubscriberHandler<T> {
     input: Arc<InputCounters>,
     max_bytes: usize,
-    /// Set when the application stops the subscriber: a worker waiting for room in a full
-    /// channel gives up instead of holding the stop back.
-    stopping: Arc<AtomicBool>,
-    target: Target<T>,
+    /// Turns a payload into what the channel delivers (unused with a callback).
+    decode: Decode<T>,
+    /// The callback, or the channel, whose wait for room ends when the application stops
+    /// the subscriber.
+    delivery: Delivery<Callback, Publication<T>>,
 }
 
 impl<T: Send> Handler for SubscriberHandler<T> {
@@ -737,14 +726,14 @@ impl<T: Send> Handler for SubscriberHandler<T> {
             return Ok(());
         }
         let (topic, payload) = (msg.frame(0).unwrap_or_default(), msg.last());
-        match &mut self.target {
-            Target::Callback(f) => {
+        match &mut self.delivery {
+            Delivery::Callback(f) => {
                 self.input.handled();
                 f(topic, payload)
             }
-            Target::Channel { tx, decode } => {
+            Delivery::Channel(outbox) => {
                 // The peer's name is built only for a refusal: nothing allocated per message.
-                let value = match decode(payload, "a publication's payload") {
+                let value = match (self.decode)(payload, "a publication's payload") {
                     Ok(v) => v,
                     Err(e) => {
                         let detail = format!("topic {:?}: {e}", String::from_utf8_lossy(topic));
@@ -754,18 +743,8 @@ impl<T: Send> Handler for SubscriberHandler<T> {
                 };
                 // Counted before delivery, so whoever receives it sees it counted.
                 self.input.handled();
-                let mut p = Publication { topic: topic.to_vec(), value };
-                loop {
-                    match tx.send_timeout(p, Duration::from_millis(50)) {
-                        Ok(()) => break,
-                        Err(SendTimeoutError::Timeout(back)) if !self.stopping.load(Ordering::Acquire) => {
-                            p = back
-                        }
-                        Err(_) => {
-                            tracing::debug!(peer = %peer(), "subscriber stopping: publication discarded");
-                            return Ok(());
-                        }
-                    }
+                if !outbox.send(Publication { topic: topic.to_vec(), value }) {
+                    tracing::debug!(peer = %peer(), "subscriber stopping: publication discarded");
                 }
             }
         }

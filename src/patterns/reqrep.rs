@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::envelope::{body_start, PeerContext};
+use super::envelope::{body_start, reply_parts, PeerContext};
 use super::input::{check_body, InputCounters, InputStats, Malformed};
 use super::socket::Socket;
 use crate::config::{SocketKind, SocketOptions};
@@ -197,12 +197,7 @@ impl<F: FnMut(&[&[u8]]) -> Served + Send> Handler for Serve<F> {
         }
         match (self.serve)(body) {
             Ok(reply) => {
-                let mut parts: Vec<&[u8]> = frames[..start].to_vec();
-                parts.extend(reply.iter().map(Vec::as_slice));
-                if reply.is_empty() {
-                    parts.push(&[]);
-                }
-                ctx.send_parts(socket, &parts)?;
+                ctx.send_parts(socket, &reply_parts(&frames[..start], &reply))?;
                 self.counters.handled();
             }
             Err((why, detail)) => self.counters.refuse(why, &peer, &detail),

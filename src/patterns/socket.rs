@@ -32,6 +32,44 @@ const PUB_RETRY: Duration = Duration::from_micros(200);
 /// assert_eq!(b.recv()?, vec![b"topic".to_vec(), b"body".to_vec()]);
 /// # Ok::<(), ztick::Error>(())
 /// ```
+///
+/// # Threads
+///
+/// A socket may move to another thread, which then owns it:
+///
+/// ```
+/// use ztick::{Engine, Endpoint, SocketKind, SocketOptions};
+/// use ztick::patterns::Socket;
+///
+/// let engine = Engine::new()?;
+/// let ep = Endpoint::unique_inproc("socket-moved");
+/// let socket = Socket::bind(&engine, SocketKind::Pair, &ep, &SocketOptions::default())?;
+/// let kind = std::thread::spawn(move || socket.kind()).join().unwrap();
+/// assert_eq!(kind, SocketKind::Pair);
+/// # Ok::<(), ztick::Error>(())
+/// ```
+///
+/// but two threads can never use one at once: libzmq sockets are not thread-safe, so a
+/// `Socket` is not `Sync` and the compiler refuses to share it (this would compile if it
+/// were):
+///
+/// ```compile_fail,E0277
+/// use ztick::{Engine, Endpoint, SocketKind, SocketOptions};
+/// use ztick::patterns::Socket;
+///
+/// let engine = Engine::new()?;
+/// let ep = Endpoint::unique_inproc("socket-shared");
+/// let socket = Socket::bind(&engine, SocketKind::Pair, &ep, &SocketOptions::default())?;
+/// std::thread::scope(|s| {
+///     // Both threads hold `&Socket`: that needs `Socket: Sync`.
+///     s.spawn(|| socket.endpoint().len());
+///     s.spawn(|| socket.endpoint().len());
+/// });
+/// # Ok::<(), ztick::Error>(())
+/// ```
+///
+/// The types built on one ([`PairEnd`](super::PairEnd), [`Requester`](super::Requester),
+/// [`PeerMonitor`]) follow the same rules.
 pub struct Socket {
     /// Declared before `ctx`, so the socket closes before the context can terminate.
     raw: RawSocket,
@@ -221,16 +259,9 @@ impl Socket {
     }
 
     fn send_frames(&mut self, frames: &[&[u8]], dont_wait: bool) -> std::result::Result<(), ZmqErrno> {
-        let Some((last, head)) = frames.split_last() else {
-            // A message has at least one frame; send an empty one rather than nothing.
-            return self.raw.send_bytes(&[], false, dont_wait);
-        };
-        for (i, f) in head.iter().enumerate() {
-            // Once the first frame is queued the rest always are (multipart messages are
-            // atomic), so only the first may see EAGAIN.
-            self.raw.send_bytes(f, true, dont_wait && i == 0)?;
-        }
-        self.raw.send_bytes(last, false, dont_wait && head.is_empty())
+        // A message has at least one frame; send an empty one rather than nothing.
+        let frames = if frames.is_empty() { &[&[][..]][..] } else { frames };
+        self.raw.send_parts(frames, dont_wait)
     }
 
     fn recv_frames(

@@ -223,6 +223,19 @@ impl RawSocket {
         .map(drop)
     }
 
+    /// Sends copies of `parts` as one multipart message; an empty `parts` sends nothing.
+    ///
+    /// Only the first frame can meet the HWM (libzmq counts whole messages and queues the
+    /// rest of a message once its first frame is in), so only it gets `dont_wait`: on
+    /// EAGAIN nothing was sent and the caller may retry the whole message.
+    pub(crate) fn send_parts(&self, parts: &[&[u8]], dont_wait: bool) -> Result<(), ZmqErrno> {
+        let last = parts.len().saturating_sub(1);
+        for (i, part) in parts.iter().enumerate() {
+            self.send_bytes(part, i < last, dont_wait && i == 0)?;
+        }
+        Ok(())
+    }
+
     /// Receives one frame into `msg`, replacing (and releasing) its previous content.
     #[inline]
     pub(crate) fn recv_msg(&self, msg: &mut Msg, dont_wait: bool) -> Result<(), ZmqErrno> {

@@ -2,7 +2,6 @@
 
 use std::ffi::OsStr;
 use std::io::Read;
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -10,6 +9,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use ztick::{Endpoint, Transport};
+
+use super::unbound;
 
 pub const ZTICK: &str = env!("CARGO_BIN_EXE_ztick");
 
@@ -195,42 +197,30 @@ pub fn next_id() -> u32 {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
-/// A loopback port the OS just handed out and that nobody holds now (the tiny race with
-/// other processes is retried by [`run_pair`]).
-pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("binding 127.0.0.1:0");
-    listener.local_addr().expect("local address").port()
-}
-
-/// An endpoint for a two-process test; an ipc socket file is removed on drop.
+/// An endpoint for a two-process test (`tcp` or `ipc`, on loopback); an ipc socket file is
+/// removed on drop.
 pub struct TestEndpoint {
     pub url: String,
-    pub ipc_path: Option<PathBuf>,
+    endpoint: Endpoint,
 }
 
 impl TestEndpoint {
     pub fn new(transport: &str) -> TestEndpoint {
-        match transport {
-            "tcp" => TestEndpoint { url: format!("tcp://127.0.0.1:{}", free_port()), ipc_path: None },
-            "ipc" => {
-                let path = std::env::temp_dir().join(format!(
-                    "ztick-perf-tools-{}-{}.ipc",
-                    std::process::id(),
-                    next_id()
-                ));
-                let _ = std::fs::remove_file(&path);
-                TestEndpoint { url: format!("ipc://{}", path.display()), ipc_path: Some(path) }
-            }
+        let t = match transport {
+            "tcp" => Transport::Tcp,
+            "ipc" => Transport::Ipc,
             other => panic!("no two-process endpoint for {other}"),
-        }
+        };
+        let endpoint = unbound(t, "ztick-perf-tools");
+        // A file an earlier process with the same pid may have left.
+        endpoint.remove_ipc_file();
+        TestEndpoint { url: endpoint.to_string(), endpoint }
     }
 }
 
 impl Drop for TestEndpoint {
     fn drop(&mut self) {
-        if let Some(path) = &self.ipc_path {
-            let _ = std::fs::remove_file(path);
-        }
+        self.endpoint.remove_ipc_file();
     }
 }
 

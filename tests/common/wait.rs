@@ -40,6 +40,17 @@ pub fn recv<T>(rx: &Receiver<T>, what: &str) -> T {
     rx.recv_timeout(WAIT).unwrap_or_else(|_| panic!("timed out waiting for {what}"))
 }
 
+/// Polls `done` every millisecond until it holds, and fails the test with `what()` if it
+/// still does not after [`WAIT`]: for a counter another thread moves, where the test has
+/// no message to wait for.
+pub fn wait_until(mut done: impl FnMut() -> bool, what: impl Fn() -> String) {
+    let deadline = std::time::Instant::now() + WAIT;
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "{}", what());
+        std::thread::sleep(Duration::from_millis(1)); // polling a counter, bounded by WAIT
+    }
+}
+
 /// Retries `open` (a bind of an endpoint that a stopped server just released) until it
 /// succeeds or [`WAIT`] passes: libzmq closes a listening socket on its I/O thread, shortly
 /// after `zmq_close` returns, so an immediate rebind of the same tcp port can meet EADDRINUSE.

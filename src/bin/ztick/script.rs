@@ -37,8 +37,11 @@ use std::io::{BufRead, ErrorKind, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-use ztick::patterns::{PeerEvent, PeerMonitor, Socket};
-use ztick::{Endpoint, Engine, Error, Operation, Result, SocketKind, SocketOptions, SocketSpec, Transport};
+use ztick::patterns::{PeerEvent, PeerMonitor, Socket, Subscriptions};
+use ztick::{
+    Endpoint, Engine, Error, Operation, Result, SocketKind, SocketOptions, SocketSpec, Subscription,
+    Transport,
+};
 
 use crate::settings::Attach;
 
@@ -467,11 +470,13 @@ impl Run<'_> {
         }
     }
 
-    /// Receives subscribe messages on the XPUB until `n` of them match `topic`.
+    /// Receives subscribe messages on the XPUB until `n` of them match `topic` (any, without
+    /// one). Only subscribes count: a subscriber that leaves during the wait still counts.
     fn wait_subscribers(&mut self, topic: Option<&[u8]>, n: usize) -> Result<()> {
         let deadline = self.script.timeout.map(|t| Instant::now() + t);
-        let mut seen = 0;
-        while seen < n {
+        let mut subs = Subscriptions::default();
+        let seen = |subs: &Subscriptions| topic.map_or(subs.total(), |t| subs.matching(t));
+        while seen(&subs) < n {
             let got = match deadline {
                 Some(d) => {
                     let left = d.saturating_duration_since(Instant::now());
@@ -488,13 +493,11 @@ impl Run<'_> {
                     endpoint: format!("{} {}", self.sock.kind(), self.sock.endpoint()),
                     ms: self.script.timeout.map_or(0, millis),
                 };
-                return Err(self.explain(err, format!("{seen} of {n} subscriber(s) arrived")));
+                return Err(self.explain(err, format!("{} of {n} subscriber(s) arrived", seen(&subs))));
             }
-            // A subscribe message is one frame: byte 1, then the prefix (0 unsubscribes).
-            if let Some(Some((&1, prefix))) = self.frames.first().map(|f| f.split_first()) {
-                if topic.is_none_or(|t| t.starts_with(prefix)) {
-                    seen += 1;
-                }
+            let message = self.frames.first().and_then(|f| Subscription::parse(f));
+            if let Some(subscribe @ Subscription::Subscribe(_)) = message {
+                subs.apply(subscribe);
             }
         }
         Ok(())

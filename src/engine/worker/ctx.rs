@@ -21,6 +21,25 @@ use crate::sys::{self, RawSocket};
 const BLOCK_SEND_LIMIT: Duration = Duration::from_secs(5);
 
 /// The worker's sockets and counters, lent to handlers on the worker thread.
+///
+/// The sockets stay on that thread: a `WorkerCtx` is neither `Send` nor `Sync`, so a
+/// handler cannot hand it to another thread (this would compile if it were `Send`):
+///
+/// ```compile_fail,E0277
+/// use ztick::{Engine, Endpoint, SocketKind, SocketSpec};
+///
+/// let engine = Engine::new()?;
+/// let mut b = engine.worker("stays-home");
+/// b.socket(SocketSpec::bind(SocketKind::Pull, Endpoint::unique_inproc("ctx-doc")));
+/// let _ = b.on_message(|ctx, socket, _| {
+///     std::thread::scope(|s| {
+///         // Another thread would send on the worker's socket: that needs `WorkerCtx: Send`.
+///         s.spawn(|| ctx.send(socket, b"from elsewhere"));
+///     });
+///     Ok(())
+/// });
+/// # Ok::<(), ztick::Error>(())
+/// ```
 pub struct WorkerCtx<'a> {
     pub(super) socks: &'a [Sock],
     pub(super) shared: &'a Shared,
@@ -55,19 +74,12 @@ impl WorkerCtx<'_> {
     /// Sends a multipart message (copies of `parts`) as one atomic unit.
     pub fn send_parts(&mut self, socket: SocketId, parts: &[&[u8]]) -> Result<()> {
         let sock = self.sock(socket)?;
-        let Some((last, init)) = parts.split_last() else {
+        if parts.is_empty() {
             return Ok(());
-        };
-        let first = init.first().copied().unwrap_or(last);
-        let more = !init.is_empty();
-        self.with_policy(sock, || sock.raw.send_bytes(first, more, true))?;
-        // Once the first frame is queued libzmq takes the rest of the message whatever the HWM.
-        if more {
-            for part in init.iter().skip(1) {
-                sock.raw.send_bytes(part, true, false).map_err(|e| zmq_err(Operation::Send, sock, e))?;
-            }
-            sock.raw.send_bytes(last, false, false).map_err(|e| zmq_err(Operation::Send, sock, e))?;
         }
+        // On EAGAIN nothing was sent (only the first frame can meet the HWM): the policy
+        // may retry the whole message.
+        self.with_policy(sock, || sock.raw.send_parts(parts, true))?;
         Tally::add(&self.tally.sent, 1);
         Ok(())
     }

@@ -316,9 +316,7 @@ pub(crate) fn run_lat(opts: &LatOptions) -> Result<LatReport> {
     }
     let report = measure_round_trips(&engine, bound, &timed);
     let echo_report = echo.stop();
-    if let Some(p) = ep.ipc_path() {
-        let _ = std::fs::remove_file(p);
-    }
+    ep.remove_ipc_file();
     tracing::debug!(elapsed = ?started.elapsed(), "lat run finished");
     echo_report?;
     report

@@ -319,8 +319,6 @@ pub(crate) fn run_thr(opts: &ThrOptions) -> Result<ThrReport> {
         // Nothing more will come: report the sender's failure now, not after the timeout.
         Err(e) => Err(e),
     };
-    if let Some(p) = ep.ipc_path() {
-        let _ = std::fs::remove_file(p);
-    }
+    ep.remove_ipc_file();
     received
 }

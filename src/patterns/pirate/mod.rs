@@ -12,6 +12,12 @@
 //! Wire protocol (the guide's PPP): a worker sends `[0x01]` (ready) once per connection and
 //! `[0x02]` (heartbeat); the queue sends `[0x02]`; requests travel as
 //! `[client envelope...][""][body...]` and replies the same way back.
+//!
+//! Every decision about time (heartbeats due, a worker expired, the queue taken for dead,
+//! the back-off) is made by the pure state machines of `liveness.rs`, which take `now`
+//! as a parameter and are unit-tested with a fake clock; the code here drives the sockets.
+
+mod liveness;
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -22,7 +28,8 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
-use super::envelope::{body_start, PeerContext};
+use self::liveness::{QueueBeat, QueueLiveness, ReadyWorkers};
+use super::envelope::{body_start, reply_parts, PeerContext};
 use super::input::{InputCounters, InputStats, Malformed};
 use super::socket::Socket;
 use crate::config::{SocketKind, SocketOptions};
@@ -202,11 +209,9 @@ impl PirateQueueBuilder {
         let handler = Queue {
             front,
             back,
-            heartbeat: self.heartbeat,
             max_waiting: self.max_waiting,
-            ready: VecDeque::new(),
+            workers: ReadyWorkers::new(self.heartbeat, Instant::now()),
             waiting: VecDeque::new(),
-            next_beat: Instant::now(),
             counters: Arc::clone(&counters),
             input: Arc::clone(&input),
             endpoints: [String::new(), String::new()],
@@ -222,13 +227,11 @@ impl PirateQueueBuilder {
 struct Queue {
     front: SocketId,
     back: SocketId,
-    heartbeat: Option<Heartbeat>,
     max_waiting: usize,
-    /// Ready workers, least recently used first, with the time each expires.
-    ready: VecDeque<(Vec<u8>, Instant)>,
+    /// Ready workers and the heartbeat timer: every decision about time is made there.
+    workers: ReadyWorkers,
     /// Client requests (frames as the frontend received them) waiting for a worker.
     waiting: VecDeque<Vec<Vec<u8>>>,
-    next_beat: Instant,
     counters: Arc<QueueCounters>,
     input: Arc<InputCounters>,
     /// Frontend, backend; for traces.
@@ -237,15 +240,11 @@ struct Queue {
 
 impl Queue {
     fn worker_ready(&mut self, id: &[u8]) {
-        self.ready.retain(|(w, _)| w.as_slice() != id);
-        let expiry = self
-            .heartbeat
-            .map_or(Instant::now() + Duration::from_secs(86_400 * 365), |h| Instant::now() + h.expiry());
-        self.ready.push_back((id.to_vec(), expiry));
+        self.workers.heard(id, Instant::now());
     }
 
     fn dispatch(&mut self, ctx: &mut WorkerCtx<'_>, request: &[&[u8]]) -> Result<bool> {
-        let Some((worker, _)) = self.ready.pop_front() else { return Ok(false) };
+        let Some(worker) = self.workers.take() else { return Ok(false) };
         let mut parts: Vec<&[u8]> = Vec::with_capacity(request.len() + 1);
         parts.push(&worker);
         parts.extend_from_slice(request);
@@ -255,7 +254,7 @@ impl Queue {
     }
 
     fn dispatch_waiting(&mut self, ctx: &mut WorkerCtx<'_>) -> Result<()> {
-        while !self.ready.is_empty() {
+        while !self.workers.is_empty() {
             let Some(req) = self.waiting.pop_front() else { break };
             let parts: Vec<&[u8]> = req.iter().map(Vec::as_slice).collect();
             self.dispatch(ctx, &parts)?;
@@ -264,7 +263,7 @@ impl Queue {
     }
 
     fn publish_ready(&self) {
-        self.counters.ready_workers.store(self.ready.len() as u64, Ordering::Relaxed);
+        self.counters.ready_workers.store(self.workers.len() as u64, Ordering::Relaxed);
     }
 }
 
@@ -321,26 +320,22 @@ impl Handler for Queue {
     }
 
     fn on_tick(&mut self, ctx: &mut WorkerCtx<'_>) -> Result<bool> {
-        let Some(hb) = self.heartbeat else { return Ok(false) };
-        let now = Instant::now();
-        if now < self.next_beat {
-            ctx.wake_at(self.next_beat);
-            return Ok(false);
-        }
-        let before = self.ready.len();
-        self.ready.retain(|(id, expiry)| {
-            let alive = *expiry > now;
-            if !alive {
-                tracing::warn!(worker = %super::envelope::PeerId(id), "worker missed its heartbeats; dropped from the queue");
+        let (expired, next) = match self.workers.poll(Instant::now()) {
+            QueueBeat::Off => return Ok(false),
+            QueueBeat::Wait { until } => {
+                ctx.wake_at(until);
+                return Ok(false);
             }
-            alive
-        });
-        self.counters.expired.fetch_add((before - self.ready.len()) as u64, Ordering::Relaxed);
-        for (id, _) in &self.ready {
+            QueueBeat::Beat { expired, next } => (expired, next),
+        };
+        for id in &expired {
+            tracing::warn!(worker = %super::envelope::PeerId(id), "worker missed its heartbeats; dropped from the queue");
+        }
+        self.counters.expired.fetch_add(expired.len() as u64, Ordering::Relaxed);
+        for id in self.workers.ids() {
             ctx.send_parts(self.back, &[id, HEARTBEAT])?;
         }
-        self.next_beat = now + hb.interval;
-        ctx.wake_at(self.next_beat);
+        ctx.wake_at(next);
         self.publish_ready();
         Ok(true)
     }
@@ -538,52 +533,37 @@ const STOP_CHECK: Duration = Duration::from_millis(50);
 impl<F: FnMut(&[&[u8]]) -> Vec<Vec<u8>>> WorkerLoop<F> {
     fn run(&mut self) -> Result<PirateWorkerStats> {
         self.socket.send_timeout(&[READY], STOP_CHECK)?;
-        let liveness_max = self.heartbeat.map_or(0, |h| h.liveness.max(1));
-        let mut liveness = liveness_max;
-        let mut backoff = self.reconnect_first;
-        let now = Instant::now();
-        let interval = self.heartbeat.map(|h| h.interval);
-        let mut next_beat = interval.map(|i| now + i);
-        let mut next_check = next_beat;
+        // Every decision about time is made there; this loop only feeds it and obeys.
+        let mut queue = self
+            .heartbeat
+            .map(|h| QueueLiveness::new(h, self.reconnect_first, self.reconnect_max, Instant::now()));
         let mut frames = Vec::new();
         loop {
             if self.stop.try_recv().is_ok() {
                 return Ok(self.stats.snapshot());
             }
             if self.socket.recv_into(&mut frames, STOP_CHECK)? {
-                liveness = liveness_max;
-                backoff = self.reconnect_first;
-                if let (Some(i), Some(c)) = (interval, next_check.as_mut()) {
-                    *c = Instant::now() + i;
+                if let Some(q) = queue.as_mut() {
+                    q.on_traffic(Instant::now());
                 }
                 self.handle(&frames)?;
             }
+            let Some(q) = queue.as_mut() else { continue };
             let now = Instant::now();
-            if let (Some(i), Some(beat)) = (interval, next_beat.as_mut()) {
-                if now >= *beat {
-                    // A full queue socket means the queue is gone; liveness will notice.
-                    let _ = self.socket.try_send(&[HEARTBEAT])?;
-                    *beat = now + i;
-                }
+            if q.heartbeat_due(now) {
+                // A full queue socket means the queue is gone; liveness will notice.
+                let _ = self.socket.try_send(&[HEARTBEAT])?;
             }
-            if let (Some(i), Some(check)) = (interval, next_check.as_mut()) {
-                if now >= *check {
-                    *check = now + i;
-                    liveness -= 1;
-                    if liveness == 0 {
-                        tracing::warn!(endpoint = %self.socket.endpoint(), backoff_ms = backoff.as_millis() as u64, "queue silent; reconnecting after back-off");
-                        // The back-off wait doubles as the stop check: a stop ends it at once.
-                        if self.stop.recv_timeout(backoff).is_ok() {
-                            return Ok(self.stats.snapshot());
-                        }
-                        backoff = (backoff * 2).min(self.reconnect_max);
-                        self.socket.reopen()?;
-                        self.stats.reconnects.fetch_add(1, Ordering::Relaxed);
-                        self.socket.send_timeout(&[READY], STOP_CHECK)?;
-                        liveness = liveness_max;
-                        *check = Instant::now() + i;
-                    }
+            if let Some(backoff) = q.silence(now) {
+                tracing::warn!(endpoint = %self.socket.endpoint(), backoff_ms = backoff.as_millis() as u64, "queue silent; reconnecting after back-off");
+                // The back-off wait doubles as the stop check: a stop ends it at once.
+                if self.stop.recv_timeout(backoff).is_ok() {
+                    return Ok(self.stats.snapshot());
                 }
+                self.socket.reopen()?;
+                self.stats.reconnects.fetch_add(1, Ordering::Relaxed);
+                self.socket.send_timeout(&[READY], STOP_CHECK)?;
+                q.reconnected(Instant::now());
             }
         }
     }
@@ -608,12 +588,7 @@ impl<F: FnMut(&[&[u8]]) -> Vec<Vec<u8>>> WorkerLoop<F> {
             return Ok(());
         };
         let reply = (self.serve)(body);
-        let mut parts: Vec<&[u8]> = refs[..=d].to_vec();
-        parts.extend(reply.iter().map(Vec::as_slice));
-        if reply.is_empty() {
-            parts.push(&[]);
-        }
-        self.socket.send(&parts)?;
+        self.socket.send(&reply_parts(&refs[..=d], &reply))?;
         self.stats.served.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
