@@ -2,8 +2,9 @@
 //!
 //! The headline API: one `TickPublisher` and two `TickSubscriber`s over ipc, one taking
 //! its ticks through a channel on an application thread, the other by a callback on its
-//! worker. Each subscriber's accounting closes: every tick published was received or is
-//! known missing, by exact sequence ranges (`received + missing = published`).
+//! worker. Each subscriber's accounting closes: every tick published was received (in the
+//! stream, or repaired from the publisher's ring) or is known missing, by exact sequence
+//! ranges (`received + repaired + missing = published`).
 
 use std::error::Error;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -74,12 +75,14 @@ fn main() -> Result<(), Box<dyn Error>> {
     let callback = by_callback.finish(WAIT)?;
     let mut closes = true;
     for (report, handed) in [(&channel, channel_ticks), (&callback, seen.load(Ordering::Relaxed))] {
-        let (received, missing) = (report.received(), report.missing());
+        let (received, repaired, missing) = (report.received(), report.repaired(), report.missing());
         println!(
-            "{}: received {received} + missing {missing} = published {published}; {handed} ticks handed over",
+            "{}: received {received} + repaired {repaired} + missing {missing} = published {published}; \
+             {handed} ticks handed over",
             report.name
         );
-        closes &= report.complete && received + missing == published && handed == received;
+        closes &=
+            report.complete() && received + repaired + missing == published && handed == received + repaired;
     }
     if !closes {
         return Err("the accounting did not close".into());

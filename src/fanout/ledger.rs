@@ -630,7 +630,7 @@ impl Ledger {
         }
         let nak = &mut self.nak;
         nak.start_in(Kind::Nak, epoch);
-        let Some(book) = self.current.as_ref() else { return None };
+        let book = self.current.as_ref()?;
         let mut ranges = 0;
         for a in self.asks.iter_mut().filter(|a| a.due <= now) {
             if ranges >= NAK_RANGES_PER_MESSAGE {

@@ -4,17 +4,15 @@
 //! Records are written one after another into one byte buffer used circularly; the
 //! oldest record is evicted to make room. A topic's sequences are consecutive, so each
 //! topic keeps only the offset of every record it still holds (a queue) and the sequence of
-//! the first: a lookup is one subtraction and one index. Pure logic, no clock.
+//! the first: a lookup is one subtraction and one index. The budget counts the records
+//! (28 bytes each plus the payload); the index adds 8 bytes per tick held beside it. Pure
+//! logic, no clock.
 
 use std::collections::VecDeque;
 
 /// Bytes of a record before its payload: topic index, sequence, send time, intended time,
 /// payload length.
 const RECORD_HEADER: usize = 2 + 8 + 8 + 8 + 2;
-/// Index bytes each held tick costs beside its record (its offset in a topic's queue), on
-/// top of the budget: at most 8 per 28 bytes of buffer.
-#[cfg(test)]
-const INDEX_BYTES: usize = 8;
 /// A topic index that marks the unused tail of the buffer before it wraps.
 const PAD: u16 = u16::MAX;
 
@@ -264,6 +262,5 @@ mod tests {
         r.push(0, 3, 0, 0, b"y");
         assert_eq!(r.get(0, 3).unwrap().payload, b"y");
         assert_eq!(Ring::capacity_for(64 << 20, 64), 729_444, "what the default holds at 64 B");
-        let _ = INDEX_BYTES;
     }
 }

@@ -8,7 +8,7 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::config::PublisherConfig;
@@ -16,7 +16,9 @@ use super::report::PublisherReport;
 use super::ring::Ring;
 use super::wire::{self, BodyWriter, Kind};
 use crate::batch::Batcher;
+use crate::engine::Watch;
 use crate::error::{Error, Result};
+use crate::message::Subscription;
 
 /// Where the stream's messages go.
 pub(crate) trait Outlet {
@@ -40,42 +42,28 @@ struct Watched {
 pub(crate) struct PublisherLive {
     /// Ticks sequenced so far.
     pub(crate) published: AtomicU64,
-    state: Mutex<Watched>,
-    changed: Condvar,
+    state: Watch<Watched>,
 }
 
 impl PublisherLive {
-    fn update(&self, f: impl FnOnce(&mut Watched)) {
-        f(&mut self.state.lock().unwrap_or_else(PoisonError::into_inner));
-        self.changed.notify_all();
-    }
-
     /// Records that the stream has ended (its end markers are out, or its worker stopped).
     pub(crate) fn set_ended(&self) {
-        self.update(|w| w.ended = true);
+        self.state.update(|w| w.ended = true);
     }
 
     /// Subscribers now.
     pub(crate) fn subscribers(&self) -> usize {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner).subscribers
-    }
-
-    /// Waits until `done` holds, at most `timeout`; whether it does.
-    fn wait(&self, timeout: Duration, done: impl Fn(&Watched) -> bool) -> bool {
-        let w = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let (w, _) =
-            self.changed.wait_timeout_while(w, timeout, |w| !done(w)).unwrap_or_else(PoisonError::into_inner);
-        done(&w)
+        self.state.read(|w| w.subscribers)
     }
 
     /// Waits until at least `n` subscribers are there, at most `timeout`; true if they are.
     pub(crate) fn wait_subscribers(&self, n: usize, timeout: Duration) -> bool {
-        self.wait(timeout, |w| w.subscribers >= n)
+        self.state.wait_until(timeout, |w| w.subscribers >= n).1
     }
 
     /// Waits until the stream has ended, at most `timeout`; true if it has.
     pub(crate) fn wait_ended(&self, timeout: Duration) -> bool {
-        self.wait(timeout, |w| w.ended)
+        self.state.wait_until(timeout, |w| w.ended).1
     }
 }
 
@@ -327,7 +315,7 @@ impl Stream {
 
     fn subscribers_changed(&self) {
         let n = self.subscribers();
-        self.live.update(|w| w.subscribers = n);
+        self.live.state.update(|w| w.subscribers = n);
     }
 
     fn answer_snapshot(&mut self, out: &mut dyn Outlet, routing_id: &[u8]) -> Result<()> {
@@ -345,9 +333,10 @@ impl Stream {
 
     /// Handles a message from the XPUB: `1 + prefix` subscribes, `0 + prefix` leaves.
     pub(crate) fn on_subscription(&mut self, out: &mut dyn Outlet, frame: &[u8]) -> Result<()> {
-        let (Some(&op), Some(prefix)) = (frame.first(), frame.get(1..)) else { return Ok(()) };
+        let Some(sub) = Subscription::parse(frame) else { return Ok(()) };
+        let (subscribes, prefix) = (matches!(sub, Subscription::Subscribe(_)), sub.prefix());
         if self.single_frame && self.groups.iter().any(|g| g.name == prefix) {
-            if op == 1 {
+            if subscribes {
                 self.group_subscriptions += 1;
             } else {
                 self.group_subscriptions = self.group_subscriptions.saturating_sub(1);
@@ -355,7 +344,7 @@ impl Stream {
             self.subscribers_changed();
         }
         if let Some(id) = prefix.strip_prefix(wire::HELLO_PREFIX) {
-            if op == 1 {
+            if subscribes {
                 self.hellos.insert(id.to_vec());
                 let ready: Vec<_> =
                     self.deferred.iter().filter(|(_, h)| h == id).map(|(r, _)| r.clone()).collect();
@@ -376,9 +365,9 @@ impl Stream {
     /// `[routing id][NAK][hello id][nak body]`.
     pub(crate) fn on_side_request(&mut self, out: &mut dyn Outlet, frames: &[&[u8]]) -> Result<()> {
         let bad = |reason: String| Error::Decode { context: "fan-out side channel (ROUTER)".into(), reason };
-        let (rid, verb, hello, rest) = match frames {
-            &[rid, verb, hello] => (rid, verb, hello, None),
-            &[rid, verb, hello, body] if verb == wire::NAK_REQUEST => (rid, verb, hello, Some(body)),
+        let (rid, verb, hello, rest) = match *frames {
+            [rid, verb, hello] => (rid, verb, hello, None),
+            [rid, verb, hello, body] if verb == wire::NAK_REQUEST => (rid, verb, hello, Some(body)),
             _ => {
                 return Err(bad(format!(
                     "{} frames; a request has 3 (routing id, verb, hello id), a NAK 4",

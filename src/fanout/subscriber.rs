@@ -2,7 +2,7 @@
 //! times every tick, and hands ticks, gaps and ends to the application by callback or
 //! channel, or keeps only the report.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,7 +16,7 @@ use super::report::{Outcome, SubscriberReport};
 use super::wire;
 use crate::config::SocketKind;
 use crate::endpoint::Endpoint;
-use crate::engine::{Engine, Handler, SocketId, SocketSpec, Worker, WorkerCtx};
+use crate::engine::{Engine, Handler, Outbox, SocketId, SocketSpec, Worker, WorkerCtx};
 use crate::error::{Error, Result};
 use crate::message::Inbound;
 use crate::sys::now_ns;
@@ -41,6 +41,8 @@ pub struct TickSubscriber {
     report: Receiver<SubscriberReport>,
     /// The report, once the worker ended by itself and [`wait_ended`](Self::wait_ended) saw it.
     ended: Option<SubscriberReport>,
+    /// Set when the application stops: a worker waiting for room in the channel gives up.
+    stopping: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for TickSubscriber {
@@ -104,16 +106,20 @@ impl TickSubscriber {
         let (tx, rx) = crossbeam_channel::bounded(capacity);
         let (free_tx, free_rx) = crossbeam_channel::bounded::<Vec<u8>>(capacity.min(1024));
         let topics: Vec<Arc<str>> = cfg.topics.iter().map(|t| Arc::from(t.as_str())).collect();
+        let stopping = Arc::new(AtomicBool::new(false));
+        let outbox = Outbox::new(tx, Arc::clone(&stopping));
         let sink: Sink = Box::new(move |ev: &Event<'_>| {
             let payload = match ev {
                 Event::Tick(_) => free_rx.try_recv().unwrap_or_default(),
                 _ => Vec::new(),
             };
-            // Fails only once the application has let go of the channel (finish, drop):
-            // the accounting goes on without it.
-            let _ = tx.send(OwnedEvent::from_event(ev, &topics, payload));
+            // Fails only once the application has let go of the channel or stops: the
+            // accounting goes on without it.
+            outbox.send(OwnedEvent::from_event(ev, &topics, payload));
         });
-        Self::spawn(engine, connect, side, cfg, Some(sink), Some(rx), Some(free_tx))
+        let mut sub = Self::spawn(engine, connect, side, cfg, Some(sink), Some(rx), Some(free_tx))?;
+        sub.stopping = stopping;
+        Ok(sub)
     }
 
     fn spawn(
@@ -162,7 +168,15 @@ impl TickSubscriber {
             reports: report_tx,
         };
         let worker = b.handler(handler).spawn()?;
-        Ok(TickSubscriber { events, free, worker: Some(worker), live, report, ended: None })
+        Ok(TickSubscriber {
+            events,
+            free,
+            worker: Some(worker),
+            live,
+            report,
+            ended: None,
+            stopping: Arc::new(AtomicBool::new(false)),
+        })
     }
 
     /// The next event, waiting at most `timeout`.
@@ -243,6 +257,7 @@ impl TickSubscriber {
     }
 
     fn end(mut self, timeout: Duration, cut_short: Outcome) -> Result<SubscriberReport> {
+        self.stopping.store(true, Ordering::Release);
         drop(self.events.take());
         let early = self.ended.take().or_else(|| self.report.recv_timeout(timeout).ok());
         let stopped = match self.worker.take() {
@@ -266,6 +281,7 @@ impl TickSubscriber {
 impl Drop for TickSubscriber {
     fn drop(&mut self) {
         // The channel first: a worker blocked on a full channel then sees its stop.
+        self.stopping.store(true, Ordering::Release);
         drop(self.events.take());
         drop(self.worker.take());
     }
