@@ -8,7 +8,9 @@ use crate::metrics::LatencyRecorder;
 /// What a publisher did, reported when it stops.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct PublisherReport {
-    /// The epoch it published under (random, picked at start).
+    /// The epoch it published under (random, picked at start). In JSON: 16 hex digits, as
+    /// JSON numbers lose precision past 2^53.
+    #[serde(serialize_with = "hex_epoch")]
     pub epoch: u64,
     /// Ticks published (sequenced and sent).
     pub published: u64,
@@ -37,6 +39,10 @@ pub struct PublisherReport {
     pub ring_evicted: u64,
     /// Ticks the ring held at the end (once it has filled: how many its budget holds).
     pub ring_held: u64,
+}
+
+fn hex_epoch<S: serde::Serializer>(epoch: &u64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format!("{epoch:016x}"))
 }
 
 /// How a subscriber's run ended.

@@ -21,6 +21,10 @@ use crate::error::{Error, Result};
 use crate::message::Inbound;
 use crate::sys::now_ns;
 
+/// How long a subscriber's side-channel socket may hold its last messages (the end
+/// acknowledgement) when it closes.
+const SIDE_LINGER: Duration = Duration::from_millis(200);
+
 /// A fan-out subscriber.
 ///
 /// It subscribes to its groups and to a unique hello prefix (so the publisher sees it
@@ -137,7 +141,10 @@ impl TickSubscriber {
             format!("{}-{:016x}{:016x}", cfg.name, crate::sys::random_u64(), crate::sys::random_u64())
                 .into_bytes();
         let base = connection_options(cfg.curve.clone(), cfg.connection_heartbeat);
-        let mut opts = base.clone().conflate(cfg.conflate);
+        // Nothing a SUB queues is worth waiting for at close (after a lost publisher, libzmq
+        // holds its subscriptions for a reconnection that will not come, and closing would
+        // wait out the whole linger for them).
+        let mut opts = base.clone().conflate(cfg.conflate).linger(Some(Duration::ZERO));
         if let Some(h) = cfg.hwm_msgs {
             opts = opts.hwm_msgs(h);
         }
@@ -159,7 +166,10 @@ impl TickSubscriber {
         // acknowledgement from a stray one: it neither asks nor acknowledges.
         let dealer = side
             .filter(|_| !cfg.conflate)
-            .map(|ep| b.socket(SocketSpec::connect(SocketKind::Dealer, ep).options(base)));
+            // Long enough for the end acknowledgement to leave, short for a dead publisher.
+            .map(|ep| {
+                b.socket(SocketSpec::connect(SocketKind::Dealer, ep).options(base.linger(Some(SIDE_LINGER))))
+            });
         let handler = SubscriberHandler {
             ledger: Ledger::new(&cfg, dealer.is_some(), Arc::clone(&live), sink),
             dealer,

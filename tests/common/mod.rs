@@ -6,6 +6,7 @@
 // Runs the `ztick` binary, which only a build with the `cli` feature has.
 #[cfg(feature = "cli")]
 pub mod process;
+pub mod relay;
 pub mod sockets;
 mod wait;
 pub mod workers;

@@ -34,6 +34,8 @@ pub struct Proc {
     pub stdout: Option<JoinHandle<String>>,
     pub stderr: Option<JoinHandle<String>>,
     pub status: Option<ExitStatus>,
+    /// Each stderr line as it comes, for [`Proc::wait_line`].
+    pub lines: crossbeam_channel::Receiver<String>,
 }
 
 /// A child that has exited (by itself, or `killed` by the harness).
@@ -54,13 +56,44 @@ pub fn drain<R: Read + Send + 'static>(mut pipe: R) -> JoinHandle<String> {
     })
 }
 
+/// As [`drain`], also passing each line to `lines` as it arrives.
+fn drain_lines<R: Read + Send + 'static>(pipe: R, lines: crossbeam_channel::Sender<String>) -> JoinHandle<String> {
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut all = String::new();
+        for line in std::io::BufReader::new(pipe).lines() {
+            let Ok(line) = line else { break };
+            all.push_str(&line);
+            all.push('\n');
+            let _ = lines.try_send(line);
+        }
+        all
+    })
+}
+
 impl Proc {
     pub fn spawn<S: AsRef<OsStr>>(args: &[S]) -> Proc {
-        let line = std::iter::once("ztick".to_owned())
+        Proc::spawn_under(&[], args)
+    }
+
+    /// Runs the built `ztick` under `wrapper` (e.g. `ip netns exec NAME`), with `args`.
+    pub fn spawn_under<S: AsRef<OsStr>>(wrapper: &[&str], args: &[S]) -> Proc {
+        let line = wrapper
+            .iter()
+            .map(|w| (*w).to_owned())
+            .chain(std::iter::once("ztick".to_owned()))
             .chain(args.iter().map(|a| a.as_ref().to_string_lossy().into_owned()))
             .collect::<Vec<_>>()
             .join(" ");
-        let mut child = Command::new(ZTICK)
+        let mut cmd = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(ZTICK);
+                c
+            }
+            None => Command::new(ZTICK),
+        };
+        let mut child = cmd
             .args(args)
             // The binary logs at `warn` unless told otherwise; keep it that way here.
             .env_remove("RUST_LOG")
@@ -69,9 +102,24 @@ impl Proc {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("spawning `{line}`: {e}"));
+        let (tx, lines) = crossbeam_channel::bounded(1024);
         let stdout = child.stdout.take().map(drain);
-        let stderr = child.stderr.take().map(drain);
-        Proc { line, child, stdout, stderr, status: None }
+        let stderr = child.stderr.take().map(|p| drain_lines(p, tx));
+        Proc { line, child, stdout, stderr, status: None, lines }
+    }
+
+    /// Waits at most `limit` for a stderr line containing `needle`: a handshake with what
+    /// the child says it has done. False when the child exited or the time passed first.
+    pub fn wait_line(&self, needle: &str, limit: Duration) -> bool {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return true,
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+        }
     }
 
     /// The exit status if the child has exited, without blocking.

@@ -236,6 +236,15 @@ fn publisher(a: &FanoutArgs) -> Result<u8, Error> {
         SyntheticFeed::new(spec, Arc::clone(&stats)),
     )?;
     let waited = wait_or_signal(&signals, wait, |t| p.wait_subscribers(a.subscribers, t));
+    if waited {
+        // A line scripts (and the fault tests) can wait for: the stream is under way.
+        eprintln!(
+            "ztick: {} subscribers connected; publishing epoch {:016x} on {}",
+            p.subscribers(),
+            p.epoch(),
+            p.endpoint()
+        );
+    }
     let outcome = if signals.caught().is_some() {
         Ok(())
     } else if !waited {
@@ -367,20 +376,22 @@ fn subscriber(a: &FanoutArgs) -> Result<u8, Error> {
     let transport = connect.transport();
     let work_ns = a.consumer_work_ns;
     let side = a.snapshot.clone();
-    let mut sub = match (work_ns, gaps.take()) {
-        (0, None) => TickSubscriber::start(&engine, connect.clone(), side, cfg)?,
-        (ns, mut gaps) => TickSubscriber::with_callback(&engine, connect.clone(), side, cfg, move |ev| {
-            if let Some(g) = gaps.as_mut() {
-                g.on_event(ev);
-            }
-            if let (Event::Tick(_), true) = (ev, ns > 0) {
-                let until = ztick::now_ns() + ns;
+    let mut sub = TickSubscriber::with_callback(&engine, connect.clone(), side, cfg, move |ev| {
+        if let Some(g) = gaps.as_mut() {
+            g.on_event(ev);
+        }
+        match *ev {
+            // A line scripts (and the fault tests) can wait for; a restart shows as a new one.
+            Event::Epoch { epoch } => eprintln!("ztick: publisher epoch {epoch:016x} begins"),
+            Event::Tick(_) if work_ns > 0 => {
+                let until = ztick::now_ns() + work_ns;
                 while ztick::now_ns() < until {
                     std::hint::spin_loop();
                 }
             }
-        })?,
-    };
+            _ => {}
+        }
+    })?;
     let ended = wait_or_signal(&signals, Duration::from_millis(a.timeout_ms), |t| sub.wait_ended(t));
     let r = match (ended, signals.caught()) {
         (false, Some(_)) => sub.stop()?,
