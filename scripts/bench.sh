@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench.sh: runs the `cargo bench` suites and the raw-libzmq C baseline in one pass, then
 # regenerates the tables between the `<!-- bench.sh:begin -->` and `<!-- bench.sh:end -->`
-# markers in BENCHMARKS.md (section 9), with the machine, the date and the commands.
+# markers in BENCHMARKS.md (section 9), with the machine, the date and the commands. The
+# tables are rendered by `ztick-tables` (benches/tables/: bench-meta, bench, splice).
 #
 # Suites: latency throughput fanout codec metrics peers (benches/*.rs), then
 # scripts/compare-libzmq.sh --busy. Criterion also compares every case with the previous run
@@ -18,6 +19,7 @@
 #                  --baseline NAME (compare against a saved baseline instead of the last run)
 # Environment:
 #   BENCHES ("latency throughput fanout codec metrics peers")  OUT (target/ztick-bench)
+#   TABLES (target/release/ztick-tables): the renderer, built here in release
 #   ZTICK_BENCH_PIN=0: do not pin the benches' threads (default: the two ends of a pair on
 #   the first and the last core, fan-out workers round-robin)
 #
@@ -50,10 +52,11 @@ LOG="$OUT/cargo-bench.log"
 SINCE_FILE="$OUT/since"
 COMPARE_TABLE=target/compare/table.md
 MD=BENCHMARKS.md
-BEGIN='<!-- bench.sh:begin -->'
-END='<!-- bench.sh:end -->'
+TABLES=${TABLES:-target/release/ztick-tables}
 
 log() { printf '%s\n' "$*" >&2; }
+
+cargo build --release --bin ztick-tables >&2
 
 if [ "$QUICK" = 1 ]; then
     CRIT_ARGS=(--warm-up-time 0.1 --measurement-time 0.3 --sample-size 10 "${CRIT_ARGS[@]}")
@@ -73,39 +76,9 @@ if [ "$TABLES_ONLY" = 0 ]; then
     COMPARE_CMD="scripts/compare-libzmq.sh --busy$( [ "$QUICK" = 1 ] && echo ' --quick' || true)"
     commands=("$CARGO_CMD")
     [ "$COMPARE" = 1 ] && commands+=("$COMPARE_CMD")
-    python3 - "$META" "$QUICK" "$LOAD1 $LOAD5" "${commands[@]}" <<'EOF'
-import json, os, platform, subprocess, sys, time
-path, quick, load, *commands = sys.argv[1:]
-def sh(*cmd):
-    try:
-        return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "?"
-cpu = "?"
-try:
-    for line in open("/proc/cpuinfo", encoding="utf-8"):
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-except OSError:
-    pass
-virt = sh("systemd-detect-virt")
-if virt not in ("?", "none", ""):
-    cpu += f" ({virt} guest)"
-meta = {
-    "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-    "cpu": cpu,
-    "cores": sh("nproc"),
-    "kernel": platform.release(),
-    "rustc": sh("rustc", "--version"),
-    "git": sh("git", "rev-parse", "--short", "HEAD") + (" (dirty)" if sh("git", "status", "--porcelain", "--untracked-files=no") not in ("", "?") else ""),
-    "quick": quick == "1",
-    "load": load,
-    "pinning": "off (ZTICK_BENCH_PIN=0)" if os.environ.get("ZTICK_BENCH_PIN") == "0" else "on",
-    "commands": ["scripts/bench.sh" + (" --quick" if quick == "1" else ""), "# which runs:"] + commands,
-}
-json.dump(meta, open(path, "w"), indent=1)
-EOF
+    quick_flag=()
+    [ "$QUICK" = 1 ] && quick_flag=(--quick)
+    "$TABLES" bench-meta --out "$META" "${quick_flag[@]}" --load "$LOAD1 $LOAD5" -- "${commands[@]}"
 
     log "== $CARGO_CMD"
     set +e
@@ -138,24 +111,11 @@ fi
 compare_arg=()
 if [ "$COMPARE" = 1 ]; then compare_arg=(--compare "$COMPARE_TABLE"); fi
 SECTION="$OUT/section.md"
-python3 scripts/bench_tables.py --criterion target/criterion --hdr "$OUT" \
+"$TABLES" bench --criterion target/criterion --hdr "$OUT" \
     --since "$(cat "$SINCE_FILE")" --meta "$META" "${compare_arg[@]}" > "$SECTION"
 
 if [ "$WRITE" = 1 ]; then
-    python3 - "$MD" "$SECTION" "$BEGIN" "$END" <<'EOF'
-import sys
-md_path, section_path, begin, end = sys.argv[1:]
-md = open(md_path, encoding="utf-8").read()
-section = open(section_path, encoding="utf-8").read().rstrip() + "\n"
-block = f"{begin}\n{section}{end}"
-if begin in md and end in md:
-    head, rest = md.split(begin, 1)
-    _, tail = rest.split(end, 1)
-    md = head + block + tail
-else:
-    md = md.rstrip() + "\n\n" + block + "\n"
-open(md_path, "w", encoding="utf-8").write(md)
-EOF
+    "$TABLES" splice "$MD" "$SECTION"
     log "== $MD: section 9 regenerated (from $SECTION)"
 else
     cat "$SECTION"

@@ -9,7 +9,8 @@
 #   scripts/c/build/{vendored,debian}/zlat T S RT     vs  ztick lat --transport T --size S --count RT --json
 #   scripts/c/build/{vendored,debian}/zthr T S COUNT  vs  ztick thr --transport T --size S --count COUNT --json
 # collects every JSON line into target/compare/results.jsonl and prints a
-# Markdown table (also written to target/compare/table.md).
+# Markdown table (also written to target/compare/table.md), rendered by
+# `ztick-tables libzmq` (benches/tables/, built with ztick).
 #
 # Usage: scripts/compare-libzmq.sh [--quick] [--only-c] [--busy] [--no-floor]
 #                                  [--lat-only | --thr-only] [--no-build] [--table-only]
@@ -26,6 +27,7 @@
 #   200000 for 1 KiB; one value for all sizes when set)  TRANSPORTS ("inproc ipc tcp")
 #   SIZES ("1 64 1024")  RUN_TIMEOUT (120 s per run)  OUT_DIR (target/compare)
 #   ZTICK (target/release/ztick): the ztick binary to run
+#   TABLES (target/release/ztick-tables): the table renderer
 #   PIN_CPUS (unset): run every program under `taskset -c $PIN_CPUS`, e.g. PIN_CPUS=0
 #   puts both ends (and libzmq's I/O threads) on one CPU. On this VM a thread
 #   woken on the other, idle vCPU costs ~20 us more than one woken on the same
@@ -75,8 +77,14 @@ TABLE="$OUT_DIR/table.md"
 CDIR=scripts/c
 BUILD="$CDIR/build"
 ZTICK=${ZTICK:-target/release/ztick}
+TABLES=${TABLES:-target/release/ztick-tables}
 
 log() { printf '%s\n' "$*" >&2; }
+
+need_tables() { # the renderer, built unless --no-build (a no-op when it is up to date)
+    [ "$NO_BUILD" = 1 ] || cargo build --release --bin ztick-tables >&2
+    [ -x "$TABLES" ] || { log "compare-libzmq: no $TABLES (cargo build --release --bin ztick-tables)"; exit 1; }
+}
 
 thr_count() { # size -> message count
     if [ -n "${COUNT:-}" ]; then echo "$COUNT"
@@ -86,13 +94,14 @@ thr_count() { # size -> message count
 
 render_table() {
     mkdir -p "$OUT_DIR"
-    python3 scripts/compare_table.py "$RESULTS" --meta "$META" | tee "$TABLE"
+    "$TABLES" libzmq "$RESULTS" --meta "$META" | tee "$TABLE"
     echo
     log "(table also in $TABLE; raw runs in $RESULTS)"
 }
 
 if [ "$TABLE_ONLY" = 1 ]; then
     [ -f "$RESULTS" ] || { log "no $RESULTS to render"; exit 1; }
+    need_tables
     render_table
     exit 0
 fi
@@ -121,6 +130,7 @@ else
         fi
     fi
 fi
+need_tables
 
 if ! pkg-config --exists libzmq 2>/dev/null; then
     if [ "$(id -u)" = 0 ]; then
@@ -165,22 +175,16 @@ trap 'rm -f "$ERRF"' EXIT
 VENDORED_V=$("$BUILD/vendored/zlat" --version 2>/dev/null || echo '?')
 DEBIAN_V=$("$BUILD/debian/zlat" --version 2>/dev/null || echo '?')
 ZTICK_REV=$(git rev-parse --short HEAD 2>/dev/null || echo '?')
-python3 - "$META" <<EOF
-import json, os, sys
-meta = {
-    "date": "$(date -u +%Y-%m-%dT%H:%MZ)",
-    "host": "$(nproc) CPUs, $(uname -r)",
-    "rounds": $ROUNDS,
-    "round trips": $RT,
-    "thr count": "$( [ -n "${COUNT:-}" ] && echo "$COUNT" || echo '1000000 (1 B, 64 B) / 200000 (1 KiB)')",
-    "C vendored": "$VENDORED_V (zmq-sys static build)",
-    "C debian": "$DEBIAN_V (libzmq3-dev)",
-    "ztick": "$( [ "$ZTICK_LAT$ZTICK_THR" = 00 ] && echo 'not run' || echo "git $ZTICK_REV")",
-}
-if "${PIN_CPUS:-}":
-    meta["pinned to CPUs"] = "${PIN_CPUS:-}" + (" (busy row unpinned)" if "${PIN_CPUS:-}".isdigit() and $BUSY else "")
-json.dump(meta, open(sys.argv[1], "w"))
-EOF
+meta_args=(--out "$META" --rounds "$ROUNDS" --round-trips "$RT"
+    --thr-count "$( [ -n "${COUNT:-}" ] && echo "$COUNT" || echo '1000000 (1 B, 64 B) / 200000 (1 KiB)')"
+    --c-vendored "$VENDORED_V (zmq-sys static build)" --c-debian "$DEBIAN_V (libzmq3-dev)"
+    --ztick "$( [ "$ZTICK_LAT$ZTICK_THR" = 00 ] && echo 'not run' || echo "git $ZTICK_REV")")
+if [ -n "${PIN_CPUS:-}" ]; then
+    pinned=$PIN_CPUS
+    if [[ "$PIN_CPUS" =~ ^[0-9]+$ ]] && [ "$BUSY" = 1 ]; then pinned+=" (busy row unpinned)"; fi
+    meta_args+=(--pinned "$pinned")
+fi
+"$TABLES" libzmq-meta "${meta_args[@]}"
 
 read -r LOAD1 _ < /proc/loadavg
 if awk -v l="$LOAD1" 'BEGIN { exit !(l > 0.8) }'; then

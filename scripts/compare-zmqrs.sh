@@ -12,7 +12,8 @@
 # at R = 100000 ticks/s, collects every JSON line into target/compare-zmqrs/results.jsonl
 # and prints a Markdown table (also written to target/compare-zmqrs/table.md): corrected
 # latency p50 / p99 / p99.9 (recv - intended send time, in us) and missing ticks, per stack
-# and cell.
+# and cell. `ztick-tables` (benches/tables/, built with ztick) records each run
+# (zmqrs-record), picks the bisection's next rate (midpoint) and renders the tables (zmqrs).
 #
 # Usage: scripts/compare-zmqrs.sh [--max-rate] [--only-zmqrs] [--quick] [--no-build]
 #                                 [--table-only]
@@ -37,6 +38,7 @@
 #   ticks per subscriber instead of dropping, so "zero loss" alone can mean seconds of lag)
 #   RUN_TIMEOUT (60 s per run)  OUT_DIR (target/compare-zmqrs)
 #   ZTICK (target/release/ztick)  ZMQRS (peers/zmqrs-fanout/target/release/zmqrs-fanout)
+#   TABLES (target/release/ztick-tables)
 #   ZMQRS_ARGS (""): extra flags for zmqrs-fanout, e.g. "--runtime multi"
 #   ZTICK_ARGS (""): extra flags for ztick fanout
 #   PIN_CPUS (unset): run every program under `taskset -c $PIN_CPUS`
@@ -85,6 +87,7 @@ RUN_TIMEOUT=${RUN_TIMEOUT:-60}
 OUT_DIR=${OUT_DIR:-target/compare-zmqrs}
 ZTICK=${ZTICK:-target/release/ztick}
 ZMQRS=${ZMQRS:-peers/zmqrs-fanout/target/release/zmqrs-fanout}
+TABLES=${TABLES:-target/release/ztick-tables}
 ZMQRS_ARGS=${ZMQRS_ARGS:-}
 ZTICK_ARGS=${ZTICK_ARGS:-}
 QUIET_WAIT=${QUIET_WAIT:-300}
@@ -93,148 +96,20 @@ TABLE="$OUT_DIR/table.md"
 
 log() { printf '%s\n' "$*" >&2; }
 
+need_tables() { # the renderer, built unless --no-build (a no-op when it is up to date)
+    [ "$NO_BUILD" = 1 ] || cargo build --release --bin ztick-tables >&2
+    [ -x "$TABLES" ] || { log "compare-zmqrs: no $TABLES (cargo build --release --bin ztick-tables)"; exit 1; }
+}
+
 # ------------------------------------------------------------------ table
 render_table() {
-    python3 - "$RESULTS" <<'PY' | tee "$TABLE"
-import json, statistics, sys
-from collections import defaultdict
-
-STACKS = [("zmq.rs", "zmq.rs (zeromq 0.7, tokio)"), ("ztick", "ztick")]
-runs = []
-for n, line in enumerate(open(sys.argv[1]), 1):
-    line = line.strip()
-    if not line:
-        continue
-    try:
-        runs.append(json.loads(line))
-    except ValueError:
-        print(f"(line {n} of {sys.argv[1]} is not JSON; skipped)", file=sys.stderr)
-
-def pct(lat, key):
-    for k in (key, key.replace("_", "."), key.replace("_", "")):
-        if isinstance(lat, dict) and lat.get(k) is not None:
-            return lat[k]
-    return None
-
-def us(ns):
-    return "-" if ns is None else (f"{ns/1000:.0f}" if ns >= 100_000 else f"{ns/1000:.1f}")
-
-def dur(ns):
-    if ns is None:
-        return "-"
-    if ns >= 1e9:
-        return f"{ns/1e9:.2f} s"
-    if ns >= 1e6:
-        return f"{ns/1e6:.1f} ms"
-    return f"{ns/1e3:.0f} us"
-
-def rate(r):
-    if r is None:
-        return "-"
-    return f"{r/1e6:.2f} M" if r >= 1e6 else f"{r/1e3:.0f} k"
-
-def cells(bench):
-    c = defaultdict(list)
-    for r in runs:
-        if r.get("bench") == bench:
-            c[(r["transport"], r["subscribers"], r["stack"])].append(r)
-    return c
-
-keys = sorted({(r["transport"], r["subscribers"]) for r in runs},
-              key=lambda k: ({"ipc": 0, "tcp": 1}.get(k[0], 2), k[1]))
-stacks = [s for s in STACKS if any(r["stack"] == s[0] for r in runs)]
-
-lat = cells("lat")
-if lat:
-    rates = sorted({r["result"]["rate"] for r in runs if r.get("bench") == "lat" and "result" in r})
-    print(f"### Fan-out latency at {', '.join(str(x) for x in rates)} ticks/s "
-          f"(corrected: recv - intended send time, us)\n")
-    print("Each cell: median over rounds of the worst subscriber's p50 / p99 / p99.9; "
-          "missing = ticks missed, summed over rounds and subscribers; "
-          "failed runs are counted, not plotted.\n")
-    head = "| transport | subs |" + "".join(f" {name} p50 / p99 / p99.9 | missing |" for _, name in stacks)
-    if {"zmq.rs", "ztick"} <= {s for s, _ in stacks}:
-        head += " p99 ztick / zmq.rs |"
-    print(head)
-    print("|" + "---|" * (head.count("|") - 1))
-    for t, n in keys:
-        row = f"| {t} | {n} |"
-        p99s = {}
-        for s, _ in stacks:
-            rs = lat.get((t, n, s), [])
-            ok = [r["result"] for r in rs if "result" in r]
-            bad = len(rs) - len(ok)
-            if not ok:
-                row += f" {'(failed x%d)' % bad if bad else '-'} | - |"
-                continue
-            vals = []
-            for key in ("p50", "p99", "p99_9"):
-                per_run = []
-                for res in ok:
-                    v = [pct(sub.get("latency_ns"), key) for sub in res.get("subscribers", [])]
-                    v = [x for x in v if x is not None]
-                    if v:
-                        per_run.append(max(v))
-                vals.append(statistics.median(per_run) if per_run else None)
-            p99s[s] = vals[1]
-            missing = sum(sub.get("missing", 0) for res in ok for sub in res.get("subscribers", []))
-            pub = sum(res.get("published", 0) for res in ok)
-            row += f" {' / '.join(us(v) for v in vals)}{' (failed x%d)' % bad if bad else ''} |"
-            row += f" {missing}{f' of {pub}' if missing else ''} |"
-        if {"zmq.rs", "ztick"} <= {s for s, _ in stacks}:
-            a, b = p99s.get("ztick"), p99s.get("zmq.rs")
-            row += f" {a / b:.2f} |" if a and b else " - |"
-        print(row)
-    print()
-
-mx = cells("max")
-if mx:
-    print("### Highest rate with zero missing ticks (ticks/s published; every subscriber "
-          "gets every tick)\n")
-    bound = [r.get("p99_bound_us") for r in runs if r.get("bench") == "max" and r.get("p99_bound_us")]
-    print("Geometric bisection over --rate; a step passes when no subscriber missed a tick "
-          "and the publisher achieved >= 97 % of the rate"
-          + (f" and the worst corrected p99 stayed <= {bound[0]:g} us" if bound else "")
-          + ". In brackets: the worst subscriber's corrected p99 at that rate. "
-          "`<` = even the lowest rate failed.\n")
-    head = "| transport | subs |" + "".join(f" {name} |" for _, name in stacks)
-    both = {"zmq.rs", "ztick"} <= {s for s, _ in stacks}
-    if both:
-        head += " ratio ztick / zmq.rs |"
-    print(head)
-    print("|" + "---|" * (head.count("|") - 1))
-    for t, n in keys:
-        row = f"| {t} | {n} |"
-        best = {}
-        for s, _ in stacks:
-            rs = mx.get((t, n, s), [])
-            passed = [r for r in rs if r.get("pass")]
-            tried = [r["rate"] for r in rs]
-            if not rs:
-                row += " - |"
-                continue
-            if passed:
-                top = max(passed, key=lambda r: r["rate"])
-                best[s] = top["rate"]
-                p99 = max((pct(sub.get("latency_ns"), "p99") or 0
-                           for sub in top["result"].get("subscribers", [])), default=None)
-                row += f" {rate(best[s])} (p99 {dur(p99)}) |"
-            else:
-                row += f" < {rate(min(tried))} |"
-        if both:
-            a, b = best.get("ztick"), best.get("zmq.rs")
-            row += f" {a / b:.2f} |" if a and b else " - |"
-        print(row)
-    print()
-    fails = [r for r in runs if r.get("bench") == "max" and "error" in r]
-    if fails:
-        print(f"({len(fails)} run(s) failed outright; counted as failed steps)\n")
-PY
+    "$TABLES" zmqrs "$RESULTS" | tee "$TABLE"
     log "(table also in $TABLE; raw runs in $RESULTS)"
 }
 
 if [ "$TABLE_ONLY" = 1 ]; then
     [ -f "$RESULTS" ] || { log "compare-zmqrs: no $RESULTS to render"; exit 1; }
+    need_tables
     render_table
     exit 0
 fi
@@ -274,6 +149,7 @@ else
         fi
     fi
 fi
+need_tables
 [ -x "$ZMQRS" ] || { log "compare-zmqrs: $ZMQRS not found (build it, or drop --no-build)"; exit 1; }
 if [ "$ZTICK_OK" = 1 ]; then
     if [ ! -x "$ZTICK" ]; then
@@ -318,44 +194,22 @@ run_one() {
     quiet
     local out rc=0
     out=$(timeout "$RUN_TIMEOUT" "${pin[@]}" "${cmd[@]}" 2>"$ERRF") || rc=$?
-    export MAX_P99_US
     LAST_JSON=$(printf '%s\n' "$out" | grep -E '^\{' | tail -n 1 || true)
+    local record=("$TABLES" zmqrs-record --stack "$stack" --bench "$bench" --transport "$transport"
+                  --subscribers "$subs" --round "$round" --rate "$rate")
     if [ "$rc" != 0 ] || [ -z "$LAST_JSON" ]; then
         local why detail
         if [ "$rc" = 124 ]; then why="timed out after ${RUN_TIMEOUT}s"
         elif [ "$rc" != 0 ]; then why="exit $rc"
         else why="no JSON line on stdout"; fi
-        detail=$(tail -n 2 "$ERRF" | tr '\n"\\' '  /' | cut -c1-200)
+        detail=$(tail -n 2 "$ERRF" | tr '\n' ' ' | cut -c1-200)
         log "  FAILED $stack: $why: ${cmd[*]} ${detail:+-- $detail}"
-        printf '{"stack":"%s","bench":"%s","transport":"%s","subscribers":%s,"round":%s,"rate":%s,"error":"%s"}\n' \
-            "$stack" "$bench" "$transport" "$subs" "$round" "$rate" "$why ${detail//\"/}" >> "$RESULTS"
+        "${record[@]}" --error="$why $detail" >> "$RESULTS"
         LAST_JSON=""
         return 0
     fi
-    printf '%s' "$LAST_JSON" | python3 -c '
-import json, os, sys
-stack, bench, transport, subs, rnd, rate = sys.argv[1:7]
-res = json.load(sys.stdin)
-subs_ = res.get("subscribers", [])
-missing = sum(s.get("missing", 0) for s in subs_)
-achieved = res.get("rate_per_s") or 0
-ok = bool(subs_) and missing == 0 and (int(rate) == 0 or achieved >= 0.97 * int(rate))
-p99_bound = float(os.environ.get("MAX_P99_US") or 0)
-worst_p99 = max(((s.get("latency_ns") or {}).get("p99") or 0 for s in subs_), default=0)
-if bench == "max" and p99_bound > 0 and worst_p99 > p99_bound * 1000:
-    ok = False
-line = {"stack": stack, "bench": bench, "transport": transport, "subscribers": int(subs),
-        "round": int(rnd), "rate": int(rate), "pass": ok, "result": res}
-if bench == "max" and p99_bound > 0:
-    line["p99_bound_us"] = p99_bound
-print(json.dumps(line, separators=(",", ":")))
-lat = [s.get("latency_ns") or {} for s in subs_]
-w = {k: max((l.get(k) or 0 for l in lat), default=0) / 1000 for k in ("p50", "p99", "p99_9")}
-flag = "" if ok else "  [FAIL]"
-print("  %-6s %s x%s rate %8d: achieved %9.0f/s, missing %d, worst p50 %.1f p99 %.1f p99.9 %.1f us%s"
-      % (stack, transport, subs, int(rate), achieved, missing, w["p50"], w["p99"], w["p99_9"], flag),
-      file=sys.stderr)
-' "$stack" "$bench" "$transport" "$subs" "$round" "$rate" >> "$RESULTS"
+    # The line on stdout, with pass or fail; the run's summary on stderr.
+    printf '%s' "$LAST_JSON" | "${record[@]}" --p99-bound-us "$MAX_P99_US" >> "$RESULTS"
 }
 
 last_pass() { # did the last line of results.jsonl pass?
@@ -393,7 +247,7 @@ else
             for step in $(seq 1 "$MAX_STEPS"); do
                 for stack in $STACK_LIST; do
                     [ "${DEAD[$stack]}" = 0 ] || continue
-                    mid=$(python3 -c "import math,sys; lo,hi=map(int,sys.argv[1:]); print(max(lo+1, int(round(math.sqrt(lo*hi)/1000.0))*1000))" "${LO[$stack]}" "${HI[$stack]}")
+                    mid=$("$TABLES" midpoint "${LO[$stack]}" "${HI[$stack]}")
                     [ "$mid" -lt "${HI[$stack]}" ] || continue
                     run_one "$stack" max "$transport" "$subs" "$step" "$mid" "$MAX_DURATION"
                     if last_pass; then LO[$stack]=$mid; else HI[$stack]=$mid; fi

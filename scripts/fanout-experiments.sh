@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # What narrows ztick's fan-out latency on this machine: each variant at 100,000 ticks/s,
 # 64 B, 8 topics, 2 subscribers over ipc unless it says otherwise, ROUNDS interleaved runs of
-# DURATION s. Prints one line per run (variant, then the merged corrected latency summary in
-# us and the missing count) and, at the end, the medians per variant.
+# DURATION s. Keeps one JSON line per run in OUT and prints, at the end, the medians per
+# variant (merged corrected latency in us, missing ticks, mean batch), rendered by
+# `ztick-tables experiments` (benches/tables/, built with ztick).
 #   ROUNDS=3 DURATION=3 scripts/fanout-experiments.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-3}
 ZTICK=${ZTICK:-target/release/ztick}
-[ -x "$ZTICK" ] || cargo build --release
+TABLES=${TABLES:-target/release/ztick-tables}
+[ -x "$ZTICK" ] && [ -x "$TABLES" ] || cargo build --release
 OUT=${OUT:-target/fanout-experiments.jsonl}
 mkdir -p "$(dirname "$OUT")"
 : > "$OUT"
@@ -38,26 +40,4 @@ for round in $(seq "$ROUNDS"); do
     fi
   done
 done
-python3 - "$OUT" <<'PY'
-import json, statistics, sys
-from collections import defaultdict
-runs = defaultdict(list)
-order = []
-for line in open(sys.argv[1]):
-    r = json.loads(line)
-    if r["variant"] not in order:
-        order.append(r["variant"])
-    runs[r["variant"]].append(r)
-print("| variant | p50 | p90 | p99 | p99.9 | max | missing | mean batch | failed |")
-print("|---|---|---|---|---|---|---|---|---|")
-for v in order:
-    ok = [r["report"] for r in runs[v] if "report" in r]
-    failed = len(runs[v]) - len(ok)
-    if not ok:
-        print(f"| {v} | | | | | | | | {failed} |")
-        continue
-    med = lambda k: statistics.median(r["merged"]["latency_ns"][k] for r in ok) / 1000
-    miss = sum(r["merged"]["missing"] for r in ok)
-    batch = statistics.median(r["publisher"]["mean_batch"] for r in ok)
-    print(f"| {v} | {med('p50'):.1f} | {med('p90'):.1f} | {med('p99'):.1f} | {med('p99_9'):.1f} | {med('max'):.1f} | {miss} | {batch:.1f} | {failed} |")
-PY
+"$TABLES" experiments "$OUT"

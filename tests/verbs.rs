@@ -35,9 +35,7 @@ fn spawn(args: &[&str], env: &[(&str, &str)], stdin: &[u8]) -> Proc {
     std::thread::spawn(move || {
         let _ = input.write_all(&data);
     });
-    let stdout = child.stdout.take().map(drain);
-    let stderr = child.stderr.take().map(drain);
-    Proc { line, child, stdout, stderr, status: None }
+    Proc::adopt(line, child)
 }
 
 fn run_with(args: &[&str], env: &[(&str, &str)]) -> Finished {

@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod flow;
+pub mod record;
 pub mod rtt;
 
 use std::fs::OpenOptions;
@@ -16,6 +17,8 @@ use std::time::{Duration, Instant};
 
 use ztick::metrics::LatencyRecorder;
 use ztick::{CoreId, Endpoint, Engine, IdleStrategy, Transport};
+
+use self::record::BenchRecord;
 
 /// The message sizes of the latency and throughput suites.
 pub const SIZES: [usize; 4] = [1, 64, 1024, 64 * 1024];
@@ -75,15 +78,16 @@ fn out_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("target/ztick-bench"))
 }
 
-/// Appends one JSON object to `<out>/<suite>.jsonl` when measuring.
-pub fn append_json(suite: &str, value: &serde_json::Value) {
+/// Appends one record to `<out>/<suite>.jsonl` when measuring.
+pub fn append_json(suite: &str, record: &BenchRecord) {
     if !measuring() {
         return;
     }
     let dir = out_dir();
     let written = std::fs::create_dir_all(&dir).and_then(|()| {
+        let line = serde_json::to_string(record)?;
         let mut f = OpenOptions::new().create(true).append(true).open(dir.join(format!("{suite}.jsonl")))?;
-        writeln!(f, "{value}")
+        writeln!(f, "{line}")
     });
     if let Err(e) = written {
         eprintln!("warning: could not write {}: {e}", dir.display());
@@ -126,7 +130,7 @@ pub fn skip(suite: &str, id: &str, reason: &str) {
         return;
     }
     println!("{id}: skipped: {reason}");
-    append_json(suite, &serde_json::json!({"id": id, "skipped": reason}));
+    append_json(suite, &BenchRecord::Skipped { id: id.to_owned(), skipped: reason.to_owned() });
 }
 
 /// Prints the HDR percentiles of `rec` beside criterion's estimate and appends them for the
@@ -146,13 +150,7 @@ pub fn report_hdr(suite: &str, id: &str, what: &str, rec: &LatencyRecorder) {
         us(s.p99_9),
         us(s.max)
     );
-    append_json(
-        suite,
-        &serde_json::json!({
-            "id": id, "what": what, "count": s.count, "min": s.min, "p50": s.p50, "p90": s.p90,
-            "p99": s.p99, "p99_9": s.p99_9, "p99_99": s.p99_99, "max": s.max, "mean": s.mean,
-        }),
-    );
+    append_json(suite, &BenchRecord::Measured { id: id.to_owned(), what: what.to_owned(), latency: s });
 }
 
 /// The cores this process may use, sorted.

@@ -212,7 +212,9 @@ static inline uint64_t zc_pct(const uint64_t *sorted, size_t n,
 }
 
 /*
- * Print libzmq's three remote_lat lines and the JSON summary line.
+ * Print libzmq's three remote_lat lines and the JSON summary line, whose
+ * latency_ns object has the keys of ztick's LatencySummary (count, min, p50,
+ * p90, p99, p99_9, p99_99, max, mean): ztick-tables reads both as one type.
  * `rtt` holds one round-trip time in ns per round trip; it is sorted in place.
  * `elapsed_ns` is the wall time of the whole timed loop.
  */
@@ -230,12 +232,12 @@ static inline void zc_print_latency(size_t size, uint64_t *rtt, size_t n,
         sum += rtt[i];
     double mean = n ? (double)(sum / n) : 0.0;
     printf("{\"size\":%zu,\"count\":%zu,\"avg_latency_us\":%.3f,"
-           "\"latency_ns\":{\"p50\":%" PRIu64 ",\"p90\":%" PRIu64
-           ",\"p99\":%" PRIu64 ",\"p99_9\":%" PRIu64 ",\"p99_99\":%" PRIu64
-           ",\"max\":%" PRIu64 ",\"mean\":%.1f}}\n",
-           size, n, avg_us, zc_pct(rtt, n, 5000), zc_pct(rtt, n, 9000),
-           zc_pct(rtt, n, 9900), zc_pct(rtt, n, 9990), zc_pct(rtt, n, 9999),
-           n ? rtt[n - 1] : 0, mean);
+           "\"latency_ns\":{\"count\":%zu,\"min\":%" PRIu64 ",\"p50\":%" PRIu64
+           ",\"p90\":%" PRIu64 ",\"p99\":%" PRIu64 ",\"p99_9\":%" PRIu64
+           ",\"p99_99\":%" PRIu64 ",\"max\":%" PRIu64 ",\"mean\":%.1f}}\n",
+           size, n, avg_us, n, n ? rtt[0] : 0, zc_pct(rtt, n, 5000),
+           zc_pct(rtt, n, 9000), zc_pct(rtt, n, 9900), zc_pct(rtt, n, 9990),
+           zc_pct(rtt, n, 9999), n ? rtt[n - 1] : 0, mean);
     fflush(stdout);
 }
 

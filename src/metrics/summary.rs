@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 /// Built by [`LatencyRecorder::summary`](super::LatencyRecorder::summary); every field is 0
 /// when nothing was recorded. Percentiles are the histogram's values (within 0.1 %), not
 /// exact order statistics.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct LatencySummary {
     /// Number of values recorded, including coordinated-omission corrections.
     pub count: u64,

@@ -57,7 +57,10 @@ pub fn drain<R: Read + Send + 'static>(mut pipe: R) -> JoinHandle<String> {
 }
 
 /// As [`drain`], also passing each line to `lines` as it arrives.
-fn drain_lines<R: Read + Send + 'static>(pipe: R, lines: crossbeam_channel::Sender<String>) -> JoinHandle<String> {
+fn drain_lines<R: Read + Send + 'static>(
+    pipe: R,
+    lines: crossbeam_channel::Sender<String>,
+) -> JoinHandle<String> {
     std::thread::spawn(move || {
         use std::io::BufRead;
         let mut all = String::new();
@@ -93,7 +96,7 @@ impl Proc {
             }
             None => Command::new(ZTICK),
         };
-        let mut child = cmd
+        let child = cmd
             .args(args)
             // The binary logs at `warn` unless told otherwise; keep it that way here.
             .env_remove("RUST_LOG")
@@ -102,6 +105,12 @@ impl Proc {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("spawning `{line}`: {e}"));
+        Proc::adopt(line, child)
+    }
+
+    /// Watches a child spawned with piped stdout and stderr: drains both, and passes each
+    /// stderr line to [`Proc::wait_line`].
+    pub fn adopt(line: String, mut child: Child) -> Proc {
         let (tx, lines) = crossbeam_channel::bounded(1024);
         let stdout = child.stdout.take().map(drain);
         let stderr = child.stderr.take().map(|p| drain_lines(p, tx));

@@ -45,7 +45,8 @@ impl Relay {
                         let Ok(up) = TcpStream::connect(upstream) else { continue };
                         let generation = c.load(Ordering::Relaxed);
                         for (from, to) in [(&down, &up), (&up, &down)] {
-                            let (from, to) = (from.try_clone().expect("clone"), to.try_clone().expect("clone"));
+                            let (from, to) =
+                                (from.try_clone().expect("clone"), to.try_clone().expect("clone"));
                             let (m, s, c) = (Arc::clone(&m), Arc::clone(&s), Arc::clone(&c));
                             pumps.push(std::thread::spawn(move || pump(from, to, &m, &s, &c, generation)));
                         }
@@ -93,7 +94,14 @@ impl Drop for Relay {
 
 /// Copies `from` to `to` while the relay forwards; waits while it stalls; closes both on a
 /// cut since `generation`, an error, or the relay's stop.
-fn pump(mut from: TcpStream, mut to: TcpStream, mode: &AtomicU8, stop: &AtomicBool, cuts: &AtomicU64, generation: u64) {
+fn pump(
+    mut from: TcpStream,
+    mut to: TcpStream,
+    mode: &AtomicU8,
+    stop: &AtomicBool,
+    cuts: &AtomicU64,
+    generation: u64,
+) {
     let _ = from.set_read_timeout(Some(TICK));
     let mut buf = vec![0u8; 64 << 10];
     while !stop.load(Ordering::Relaxed) && cuts.load(Ordering::Relaxed) == generation {

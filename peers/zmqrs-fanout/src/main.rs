@@ -27,9 +27,12 @@ use std::time::{Duration, Instant};
 use bytes::{BufMut, Bytes, BytesMut};
 use clap::{Parser, ValueEnum};
 use hdrhistogram::Histogram;
-use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot};
 use zeromq::{PubSocket, Socket, SocketRecv, SocketSend, SubSocket, ZmqMessage};
+
+mod report;
+
+use report::{Latency, ZmqrsGap, ZmqrsRun, ZmqrsSubscriber};
 
 const HELLO: u64 = u64::MAX;
 const EOS: u64 = u64::MAX - 1;
@@ -390,26 +393,29 @@ async fn publisher(
     Ok((PubResult { published: i, per_topic, elapsed_ns, behind_max_ns }, sock))
 }
 
-fn pct(h: &Histogram<u64>) -> Value {
+/// The histogram's headline numbers; all zero (count 0) when it is empty.
+fn pct(h: &Histogram<u64>) -> Latency {
     if h.is_empty() {
-        return json!({"p50":null,"p90":null,"p99":null,"p99_9":null,"p99_99":null,"max":null,"mean":null});
+        return Latency::default();
     }
-    json!({
-        "p50": h.value_at_quantile(0.50),
-        "p90": h.value_at_quantile(0.90),
-        "p99": h.value_at_quantile(0.99),
-        "p99_9": h.value_at_quantile(0.999),
-        "p99_99": h.value_at_quantile(0.9999),
-        "max": h.max(),
-        "mean": h.mean().round() as u64,
-    })
+    Latency {
+        count: h.len(),
+        min: h.min(),
+        p50: h.value_at_quantile(0.50),
+        p90: h.value_at_quantile(0.90),
+        p99: h.value_at_quantile(0.99),
+        p99_9: h.value_at_quantile(0.999),
+        p99_99: h.value_at_quantile(0.9999),
+        max: h.max(),
+        mean: h.mean().round(),
+    }
 }
 
 fn us(v: u64) -> String {
     format!("{:.1}", v as f64 / 1000.0)
 }
 
-async fn run(args: Arc<Args>) -> Result<Value, String> {
+async fn run(args: Arc<Args>) -> Result<ZmqrsRun, String> {
     let _ = now_ns(); // fix the shared start
     let (bind_ep, ipc_path) = match args.transport {
         Transport::Tcp => ("tcp://127.0.0.1:0".to_string(), None),
@@ -487,11 +493,8 @@ async fn run(args: Arc<Args>) -> Result<Value, String> {
     let published = pubr.published;
     let mut subs_json = Vec::new();
     for (id, r) in results.iter().enumerate() {
-        let mut gaps: Vec<Value> = r
-            .gaps
-            .iter()
-            .map(|&(k, a, b)| json!({"topic": format!("t{k}"), "first": a, "last": b}))
-            .collect();
+        let mut gaps: Vec<ZmqrsGap> =
+            r.gaps.iter().map(|&(k, first, last)| ZmqrsGap { topic: format!("t{k}"), first, last }).collect();
         let mut gap_count = r.gap_count;
         let mut missing = r.missing_inside;
         let mut eos_mismatch = 0u64;
@@ -507,7 +510,7 @@ async fn run(args: Arc<Args>) -> Result<Value, String> {
                 gap_count += 1;
                 missing += count - r.next[k];
                 if gaps.len() < MAX_GAPS_REPORTED {
-                    gaps.push(json!({"topic": format!("t{k}"), "first": r.next[k], "last": count - 1}));
+                    gaps.push(ZmqrsGap { topic: format!("t{k}"), first: r.next[k], last: count - 1 });
                 }
             }
         }
@@ -517,82 +520,84 @@ async fn run(args: Arc<Args>) -> Result<Value, String> {
                 r.received
             );
         }
-        subs_json.push(json!({
-            "received": r.received,
-            "missing": missing,
-            "gap_count": gap_count,
-            "gaps": gaps,
-            "eos_topics": r.eos_seen,
-            "eos_mismatch": eos_mismatch,
-            "stopped_by_grace": r.stopped_by_grace,
-            "out_of_order": r.out_of_order,
-            "malformed": r.malformed,
-            "latency_ns": pct(&r.lat),
-            "latency_raw_ns": pct(&r.lat_raw),
-        }));
+        subs_json.push(ZmqrsSubscriber {
+            received: r.received,
+            missing,
+            gap_count,
+            gaps,
+            eos_topics: r.eos_seen as u64,
+            eos_mismatch,
+            stopped_by_grace: r.stopped_by_grace,
+            out_of_order: r.out_of_order,
+            malformed: r.malformed,
+            latency_ns: pct(&r.lat),
+            latency_raw_ns: pct(&r.lat_raw),
+        });
     }
     let rate_per_s = if pubr.elapsed_ns > 0 {
         published as f64 * 1e9 / pubr.elapsed_ns as f64
     } else {
         0.0
     };
-    Ok(json!({
-        "stack": "zmq.rs",
-        "zeromq_crate": "0.7",
-        "runtime": match args.runtime { Runtime::Multi => "tokio-multi-thread-2", Runtime::Current => "tokio-current-thread" },
-        "transport": args.transport.name(),
-        "rate": args.rate,
-        "size": args.size,
-        "topics": args.topics,
-        "duration_s": args.duration,
-        "hwm": args.hwm,
-        "hwm_effective": ZMQRS_FIXED_QUEUE,
-        "published": published,
-        "rate_per_s": rate_per_s.round() as u64,
-        "publisher_behind_max_ns": pubr.behind_max_ns,
-        "subscribers": subs_json,
-    }))
+    Ok(ZmqrsRun {
+        stack: "zmq.rs".into(),
+        zeromq_crate: "0.7".into(),
+        runtime: match args.runtime {
+            Runtime::Multi => "tokio-multi-thread-2",
+            Runtime::Current => "tokio-current-thread",
+        }
+        .into(),
+        transport: args.transport.name().into(),
+        rate: args.rate,
+        size: args.size as u64,
+        topics: args.topics as u64,
+        duration_s: args.duration,
+        hwm: args.hwm,
+        hwm_effective: ZMQRS_FIXED_QUEUE,
+        published,
+        rate_per_s: rate_per_s.round() as u64,
+        publisher_behind_max_ns: pubr.behind_max_ns,
+        subscribers: subs_json,
+    })
 }
 
-fn print_human(v: &Value) {
-    let g = |k: &str| v[k].to_string();
+fn print_human(v: &ZmqrsRun) {
     println!(
         "zmq.rs fan-out ({}): {} -> {} subscribers, {} topics, {} B, rate {} (achieved {}/s), {} s",
-        v["runtime"].as_str().unwrap_or(""),
-        v["transport"].as_str().unwrap_or(""),
-        v["subscribers"].as_array().map(|a| a.len()).unwrap_or(0),
-        g("topics"),
-        g("size"),
-        if v["rate"] == 0 { "max".to_string() } else { format!("{}/s", g("rate")) },
-        g("rate_per_s"),
-        g("duration_s"),
+        v.runtime,
+        v.transport,
+        v.subscribers.len(),
+        v.topics,
+        v.size,
+        if v.rate == 0 { "max".to_string() } else { format!("{}/s", v.rate) },
+        v.rate_per_s,
+        v.duration_s,
     );
     println!(
         "published {} ticks; publisher at most {} us behind schedule",
-        g("published"),
-        us(v["publisher_behind_max_ns"].as_u64().unwrap_or(0))
+        v.published,
+        us(v.publisher_behind_max_ns)
     );
     println!("sub  received    missing  lat us p50 / p90 / p99 / p99.9 / max (corrected; raw p50 / p99)");
-    for (i, s) in v["subscribers"].as_array().into_iter().flatten().enumerate() {
-        let l = &s["latency_ns"];
-        let r = &s["latency_raw_ns"];
-        let f = |x: &Value| x.as_u64().map(us).unwrap_or_else(|| "-".into());
+    for (i, s) in v.subscribers.iter().enumerate() {
+        let (l, r) = (&s.latency_ns, &s.latency_raw_ns);
+        let f = |x: u64| if l.count == 0 { "-".into() } else { us(x) };
         println!(
             "{i:>3} {:>9} {:>10}  {} / {} / {} / {} / {}  (raw {} / {})",
-            s["received"].as_u64().unwrap_or(0),
-            s["missing"].as_u64().unwrap_or(0),
-            f(&l["p50"]),
-            f(&l["p90"]),
-            f(&l["p99"]),
-            f(&l["p99_9"]),
-            f(&l["max"]),
-            f(&r["p50"]),
-            f(&r["p99"]),
+            s.received,
+            s.missing,
+            f(l.p50),
+            f(l.p90),
+            f(l.p99),
+            f(l.p99_9),
+            f(l.max),
+            f(r.p50),
+            f(r.p99),
         );
-        for gap in s["gaps"].as_array().into_iter().flatten().take(5) {
-            println!("      gap {} {}..{}", gap["topic"].as_str().unwrap_or(""), gap["first"], gap["last"]);
+        for gap in s.gaps.iter().take(5) {
+            println!("      gap {} {}..{}", gap.topic, gap.first, gap.last);
         }
-        if s["stopped_by_grace"] == true {
+        if s.stopped_by_grace {
             println!("      (no EOS on every topic: stopped after the {} s grace)", GRACE.as_secs());
         }
     }
@@ -634,7 +639,13 @@ fn main() {
     match res {
         Ok(v) => {
             if json_out {
-                println!("{v}");
+                match serde_json::to_string(&v) {
+                    Ok(line) => println!("{line}"),
+                    Err(e) => {
+                        eprintln!("zmqrs-fanout: cannot write the JSON record: {e}");
+                        std::process::exit(1);
+                    }
+                }
             } else {
                 print_human(&v);
             }

@@ -5,6 +5,8 @@
 //!   protocol, and settings from flags > environment > TOML file;
 //! - `perf/`: the latency and throughput tools (`lat`, `thr`, `local-`/`remote-lat|thr`);
 //! - `fanout.rs`: `ztick fanout`'s flags and report; `plot.rs`: its `--plot` SVG;
+//! - `schema.rs` (with `fanout/schema.rs`): the `--json` records, typed, which the table
+//!   renderer `ztick-tables` (benches/tables/) compiles too;
 //! - `security.rs`: the CURVE key flags, ZAP and `keygen`.
 
 use std::path::PathBuf;
@@ -417,6 +419,7 @@ fn run(verb: Verb) -> Result<u8, Error> {
 mod fanout;
 mod perf;
 mod plot;
+mod schema;
 mod script;
 mod security;
 mod settings;

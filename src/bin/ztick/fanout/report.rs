@@ -1,12 +1,13 @@
 //! The fan-out report of `ztick fanout`: per subscriber and merged, as text and as one
 //! JSON object.
 
-use serde_json::{json, Value};
 use ztick::fanout::{EpochReport, Outcome, PublisherReport, SubscriberReport};
 use ztick::metrics::{LatencyRecorder, LatencySummary};
 use ztick::Transport;
 
 use super::feed::STALL_THRESHOLD;
+use crate::schema::fanout::{EpochJson, FanoutJson, GapJson, MergedJson, PublisherJson, SubscriberJson};
+use crate::schema::{hex_epoch, to_line};
 
 /// What the feed was asked to publish, for the report's heading.
 #[derive(Debug, Clone, Copy)]
@@ -42,9 +43,9 @@ pub(crate) struct FanoutReport {
 /// Gap ranges listed per subscriber in reports (all are counted).
 const GAPS_SHOWN: usize = 20;
 
-fn summary_json(s: &LatencySummary) -> Value {
-    json!({"p50": s.p50, "p90": s.p90, "p99": s.p99, "p99_9": s.p99_9, "p99_99": s.p99_99,
-           "max": s.max, "mean": (s.mean * 10.0).round() / 10.0, "min": s.min, "count": s.count})
+/// A summary as the record carries it: the mean to a tenth of a nanosecond.
+fn record_summary(s: &LatencySummary) -> LatencySummary {
+    LatencySummary { mean: (s.mean * 10.0).round() / 10.0, ..*s }
 }
 
 impl FanoutReport {
@@ -96,98 +97,105 @@ impl FanoutReport {
         })
     }
 
-    /// The epochs of subscriber `s`, for the JSON report.
-    fn epochs_json(&self, s: &SubscriberReport) -> Vec<Value> {
+    /// The epochs of subscriber `s`, as the record lists them.
+    fn epochs_record(&self, s: &SubscriberReport) -> Vec<EpochJson> {
         s.epochs
             .iter()
-            .map(|e| {
-                json!({
-                    "epoch": format!("{:016x}", e.epoch),
-                    "published": self.published_in(e),
-                    "received": e.received(),
-                    "repaired": e.repaired(),
-                    "missing": e.missing(),
-                    "from_snapshot": e.from_snapshot(),
-                    "gaps": e.gap_ranges(),
-                    "outcome": e.outcome.as_str(),
-                })
+            .map(|e| EpochJson {
+                epoch: hex_epoch(e.epoch),
+                published: self.published_in(e),
+                received: e.received(),
+                repaired: e.repaired(),
+                missing: e.missing(),
+                from_snapshot: e.from_snapshot(),
+                gaps: e.gap_ranges(),
+                outcome: e.outcome.as_str().to_owned(),
             })
             .collect()
     }
 
-    /// One JSON object: `published`, `rate_per_s`, `subscribers` (each with `received`,
-    /// `missing`, `gaps`, `latency_ns`, `latency_raw_ns`), `merged`, `publisher`.
-    pub(crate) fn to_json(&self) -> String {
-        let subs: Vec<Value> = self
+    /// The run as its JSON record: the feed, `publisher`, `subscribers` (each with
+    /// `received`, `repaired`, `missing`, `outcome`, `epochs`, `gaps`, `latency_ns`,
+    /// `latency_raw_ns`, `repair_latency_ns`), `merged`.
+    pub(crate) fn to_record(&self) -> FanoutJson {
+        let p = &self.publisher;
+        let subscribers = self
             .subscribers
             .iter()
-            .map(|s| {
-                let gaps: Vec<Value> = s
+            .map(|s| SubscriberJson {
+                name: s.name.clone(),
+                expected: self.expected_for(s),
+                received: s.received(),
+                missing: s.missing(),
+                from_snapshot: s.from_snapshot(),
+                gaps: s
                     .gaps()
-                    .iter()
+                    .into_iter()
                     .take(GAPS_SHOWN)
-                    .map(|g| json!({"epoch": format!("{:016x}", g.epoch), "topic": g.topic, "first": g.first, "last": g.last}))
-                    .collect();
-                json!({
-                    "name": s.name,
-                    "expected": self.expected_for(s),
-                    "received": s.received(),
-                    "missing": s.missing(),
-                    "from_snapshot": s.from_snapshot(),
-                    "gaps": gaps,
-                    "gap_ranges": s.epochs.iter().map(EpochReport::gap_ranges).sum::<u64>(),
-                    "repaired": s.repaired(),
-                    "unrecoverable": s.missing(),
-                    "naks_sent": s.naks_sent,
-                    "repair_latency_ns": summary_json(&s.repair_latency.summary()),
-                    "outcome": s.outcome.as_str(),
-                    "epochs": self.epochs_json(s),
-                    "epochs_unlisted": s.epochs_unlisted,
-                    "throughput_per_s": rate(s.received(), s.elapsed_ns),
-                    "latency_ns": summary_json(&s.latency.summary()),
-                    "latency_raw_ns": summary_json(&s.latency_raw.summary()),
-                    "decode_errors": s.decode_errors,
-                    "slow": s.slow,
-                    "complete": s.complete(),
-                })
+                    .map(|g| GapJson {
+                        epoch: hex_epoch(g.epoch),
+                        topic: g.topic,
+                        first: g.first,
+                        last: g.last,
+                    })
+                    .collect(),
+                gap_ranges: s.epochs.iter().map(EpochReport::gap_ranges).sum(),
+                throughput_per_s: rate(s.received(), s.elapsed_ns),
+                latency_ns: record_summary(&s.latency.summary()),
+                latency_raw_ns: record_summary(&s.latency_raw.summary()),
+                decode_errors: s.decode_errors,
+                slow: s.slow,
+                complete: s.complete(),
+                outcome: s.outcome.as_str().to_owned(),
+                repaired: s.repaired(),
+                unrecoverable: s.missing(),
+                naks_sent: s.naks_sent,
+                repair_latency_ns: record_summary(&s.repair_latency.summary()),
+                epochs: self.epochs_record(s),
+                epochs_unlisted: s.epochs_unlisted,
             })
             .collect();
-        let p = &self.publisher;
-        let v = json!({
-            "transport": self.transport.as_str(),
-            "topics": self.feed.topics,
-            "size": self.feed.payload_bytes,
-            "rate": self.feed.rate_per_s,
-            "published": if self.authoritative { p.published } else {
+        FanoutJson {
+            transport: self.transport.as_str().to_owned(),
+            topics: self.feed.topics as u64,
+            size: self.feed.payload_bytes as u64,
+            rate: self.feed.rate_per_s,
+            published: if self.authoritative {
+                p.published
+            } else {
                 self.subscribers.iter().map(|s| self.expected_for(s)).max().unwrap_or(0)
             },
-            "rate_per_s": p.rate_per_s.round(),
-            "publisher": {
-                "batches": p.batches,
-                "mean_batch": if p.batches > 0 { p.published as f64 / p.batches as f64 } else { 0.0 },
-                "batch_sizes_log2": p.batch_sizes,
-                "stalls": self.stalls,
-                "max_lag_ns": self.max_lag_ns,
-                "acks": p.acks,
-                "epoch": format!("{:016x}", p.epoch),
-                "departures": p.departures,
-                "naks": p.naks,
-                "retransmitted": p.retransmitted,
-                "gone": p.gone,
-                "ring_held": p.ring_held,
-                "ring_evicted": p.ring_evicted,
+            rate_per_s: p.rate_per_s.round(),
+            publisher: PublisherJson {
+                batches: p.batches,
+                mean_batch: if p.batches > 0 { p.published as f64 / p.batches as f64 } else { 0.0 },
+                batch_sizes_log2: p.batch_sizes.clone(),
+                stalls: self.stalls,
+                max_lag_ns: self.max_lag_ns,
+                acks: p.acks as u64,
+                epoch: hex_epoch(p.epoch),
+                departures: p.departures,
+                naks: p.naks,
+                retransmitted: p.retransmitted,
+                gone: p.gone,
+                ring_held: p.ring_held,
+                ring_evicted: p.ring_evicted,
             },
-            "subscribers": subs,
-            "merged": {
-                "received": self.subscribers.iter().map(SubscriberReport::received).sum::<u64>(),
-                "repaired": self.subscribers.iter().map(SubscriberReport::repaired).sum::<u64>(),
-                "missing": self.subscribers.iter().map(SubscriberReport::missing).sum::<u64>(),
-                "latency_ns": summary_json(&self.merged_latency().summary()),
-                "latency_raw_ns": summary_json(&self.merged_latency_raw().summary()),
+            subscribers,
+            merged: MergedJson {
+                received: self.subscribers.iter().map(SubscriberReport::received).sum(),
+                repaired: self.subscribers.iter().map(SubscriberReport::repaired).sum(),
+                missing: self.subscribers.iter().map(SubscriberReport::missing).sum(),
+                latency_ns: record_summary(&self.merged_latency().summary()),
+                latency_raw_ns: record_summary(&self.merged_latency_raw().summary()),
             },
-            "accounting_closes": self.accounting_closes(),
-        });
-        v.to_string()
+            accounting_closes: self.accounting_closes(),
+        }
+    }
+
+    /// [`to_record`](Self::to_record) as one line of JSON.
+    pub(crate) fn to_json(&self) -> String {
+        to_line(&self.to_record())
     }
 
     /// A human-readable report.

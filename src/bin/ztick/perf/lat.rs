@@ -2,14 +2,14 @@
 
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
-
 use ztick::curve::Curve;
-use ztick::metrics::{LatencyRecorder, LatencySummary};
+use ztick::metrics::LatencyRecorder;
 use ztick::{
     now_ns, CoreId, Endpoint, Engine, Error, Handler, IdleStrategy, Inbound, Operation, Result, SocketId,
     SocketKind, SocketOptions, SocketSpec, Transport, WorkerCtx,
 };
+
+use crate::schema::{to_line, LatJson};
 
 /// Settings shared by the latency tools.
 #[derive(Debug, Clone)]
@@ -75,14 +75,6 @@ pub(crate) struct LatReport {
     pub(crate) round_trips: LatencyRecorder,
 }
 
-#[derive(Serialize)]
-struct LatJson<'a> {
-    size: usize,
-    count: u64,
-    avg_latency_us: f64,
-    latency_ns: &'a LatencySummary,
-}
-
 impl LatReport {
     /// libzmq's figure: elapsed / (round trips x 2), in microseconds (one way).
     pub(crate) fn avg_latency_us(&self) -> f64 {
@@ -114,14 +106,13 @@ impl LatReport {
 
     /// One JSON object: `size`, `count`, `avg_latency_us`, and `latency_ns` per round trip.
     pub(crate) fn to_json(&self) -> String {
-        let summary = self.round_trips.summary();
         let j = LatJson {
-            size: self.size,
+            size: self.size as u64,
             count: self.count,
             avg_latency_us: self.avg_latency_us(),
-            latency_ns: &summary,
+            latency_ns: self.round_trips.summary(),
         };
-        serde_json::to_string(&j).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+        to_line(&j)
     }
 }
 

@@ -9,6 +9,7 @@ use ztick::{
 };
 
 use super::lat::{lingering, wait, with_curve};
+use crate::schema::{to_line, ThrJson};
 
 /// Settings shared by the throughput tools.
 #[derive(Debug, Clone)]
@@ -102,13 +103,13 @@ impl ThrReport {
 
     /// One JSON object: `size`, `count`, `msgs_per_s`, `mbit_per_s`.
     pub(crate) fn to_json(self) -> String {
-        serde_json::json!({
-            "size": self.size,
-            "count": self.count,
-            "msgs_per_s": self.msgs_per_s().round() as u64,
-            "mbit_per_s": (self.mbit_per_s() * 1000.0).round() / 1000.0,
-        })
-        .to_string()
+        let j = ThrJson {
+            size: self.size as u64,
+            count: self.count,
+            msgs_per_s: self.msgs_per_s().round() as u64,
+            mbit_per_s: (self.mbit_per_s() * 1000.0).round() / 1000.0,
+        };
+        to_line(&j)
     }
 }
 
