@@ -364,7 +364,7 @@ typedef struct ztick_event {
    */
   ztick_event_kind kind;
   /**
-   * The topic, NUL-terminated.
+   * The topic, NUL-terminated; NULL for the events of no topic (epoch, publisher lost).
    */
   const char *topic;
   /**

@@ -29,6 +29,7 @@ const CAP_IPC: u32 = 8;
 
 const KIND_TICK: u32 = 0;
 const KIND_END: u32 = 2;
+const KIND_EPOCH: u32 = 4;
 
 #[repr(C)]
 struct Engine(u8);
@@ -69,6 +70,9 @@ struct SubscriberOptions {
     snapshot_endpoint: *const c_char,
     hwm: u32,
     capacity: u32,
+    liveness_ms: u32,
+    follow: bool,
+    repair: bool,
 }
 
 #[repr(C)]
@@ -79,6 +83,9 @@ struct SubscriberStats {
     gaps: u64,
     decode_errors: u64,
     complete: bool,
+    repaired: u64,
+    outcome: u32,
+    epochs: u64,
 }
 
 #[repr(C)]
@@ -94,6 +101,8 @@ struct Event {
     received_ns: u64,
     payload: *const u8,
     payload_len: usize,
+    epoch: u64,
+    repaired: bool,
 }
 
 #[repr(C)]
@@ -410,13 +419,18 @@ fn polling_subscriber_gets_the_ticks_then_the_ends_then_stopped() {
             ok(ztick_publisher_finish(p, 100, &mut ps));
             assert_eq!(ps.published, 100);
             let mut ev = std::mem::zeroed::<Event>();
-            let (mut ticks, mut ends) = (0u32, 0);
+            let (mut ticks, mut ends, mut epochs) = (0u32, 0, 0);
             loop {
                 let rc = ztick_subscriber_poll(s, WAIT.as_millis() as u32, &mut ev);
                 if rc == STOPPED {
                     break;
                 }
                 ok(rc);
+                if ev.kind == KIND_EPOCH {
+                    assert!(ev.topic.is_null() && ev.epoch != 0, "an epoch has no topic: {ev:?}");
+                    epochs += 1;
+                    continue;
+                }
                 let topic = CStr::from_ptr(ev.topic).to_str().unwrap();
                 match ev.kind {
                     KIND_TICK => {
@@ -434,7 +448,7 @@ fn polling_subscriber_gets_the_ticks_then_the_ends_then_stopped() {
                     k => panic!("unexpected event kind {k}: {ev:?}"),
                 }
             }
-            assert_eq!((ticks, ends), (100, 2));
+            assert_eq!((ticks, ends, epochs), (100, 2, 1));
             let mut st = SubscriberStats::default();
             let mut lat = null_mut();
             ok(ztick_subscriber_finish(s, WAIT.as_millis() as u32, &mut st, &mut lat));
@@ -490,14 +504,15 @@ fn callback_subscriber_is_called_on_the_worker_with_each_event() {
             ztick_engine_free(engine);
         }
         let seen = seen.lock().unwrap();
-        assert_eq!(seen.len(), 51);
-        for (i, (kind, seq, body)) in seen[..50].iter().enumerate() {
+        assert_eq!(seen.len(), 52);
+        assert_eq!(seen[0].0, KIND_EPOCH, "the publisher's epoch begins first");
+        for (i, (kind, seq, body)) in seen[1..51].iter().enumerate() {
             assert_eq!(
                 (*kind, *seq, body.as_slice()),
                 (KIND_TICK, i as u64 + 1, &(i as u64).to_le_bytes()[..])
             );
         }
-        assert_eq!(seen[50].0, KIND_END);
+        assert_eq!(seen[51].0, KIND_END);
     });
 }
 

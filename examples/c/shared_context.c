@@ -65,7 +65,7 @@ static uint8_t *put_u64(uint8_t *p, uint64_t v) {
     return p;
 }
 
-/* Part 1: reads ztick's messages ([group][body], wire format v1) until an end body. */
+/* Part 1: reads ztick's messages ([group][body], wire format v2) until an end body. */
 static long read_ztick_feed(void *sub, long expected) {
     uint64_t next[2] = {1, 1};
     long ticks = 0;
@@ -74,12 +74,12 @@ static long read_ztick_feed(void *sub, long expected) {
         int g = zmq_recv(sub, group, sizeof group, 0);
         ZCHECK(g >= 0);
         int n = zmq_recv(sub, body, sizeof body, 0);
-        ZCHECK(n >= 4);
-        EXPECT(body[0] == 1); /* version */
+        ZCHECK(n >= 12);
+        EXPECT(body[0] == 2); /* version */
         int kind = body[1], count = body[2] | body[3] << 8;
         if (kind == 2) break; /* end of stream */
         if (kind != 0) continue; /* heartbeat */
-        const uint8_t *p = body + 4;
+        const uint8_t *p = body + 12; /* after the header and the publisher's epoch */
         for (int r = 0; r < count; r++) {
             int tl = *p++;
             const char *topic = (const char *)p;
@@ -123,9 +123,10 @@ static void on_event(void *user_data, const ztick_event *ev) {
 /* Sends one wire-format body for topic "orders" on the raw XPUB: a tick, or the end. */
 static void send_orders_body(void *xpub, int kind, uint64_t seq, uint64_t value) {
     uint8_t body[64], *p = body;
-    *p++ = 1;              /* version */
+    *p++ = 2;              /* version */
     *p++ = (uint8_t)kind;  /* 0 data, 2 end */
     *p++ = 1, *p++ = 0;    /* one record */
+    p = put_u64(p, 0x0c0ffee0c0ffee0cULL); /* this publisher's epoch */
     *p++ = 6;
     memcpy(p, "orders", 6), p += 6;
     p = put_u64(p, seq);

@@ -64,7 +64,7 @@ pub enum ztick_outcome {
 pub struct ztick_event {
     /// Tick, gap or end.
     pub kind: ztick_event_kind,
-    /// The topic, NUL-terminated.
+    /// The topic, NUL-terminated; NULL for the events of no topic (epoch, publisher lost).
     pub topic: *const c_char,
     /// The topic's index in the array given to `ztick_subscriber_new`.
     pub topic_index: usize,
