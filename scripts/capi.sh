@@ -123,7 +123,8 @@ run_examples() {
             cat "$dir/sub.err" "$dir/sub.json" >&2
             exit 1
         fi
-        if ! grep -q "\"missing\":0,\"name\":\"sub\",\"received\":$n," "$dir/sub.json"; then
+        if ! grep -q "\"received\":$n,\"missing\":0," "$dir/sub.json" \
+            || ! grep -q '"outcome":"complete"' "$dir/sub.json"; then
             echo "capi.sh: the subscriber did not receive all $n ticks without gaps:" >&2
             cat "$dir/sub.json" >&2
             exit 1

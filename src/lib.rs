@@ -4,6 +4,53 @@
 //! inproc; application threads reach them through bounded channels; sends are batched and
 //! can hand pooled buffers to libzmq without copying; latencies land in HdrHistograms.
 //!
+//! # Three ways in
+//!
+//! **Tick fan-out** ([`fanout`]): one publisher, many subscribers, every tick delivered or
+//! reported missing by exact range, gaps repaired from the publisher's ring, a restarted
+//! publisher seen as a new epoch, a silent one declared lost.
+//!
+//! ```
+//! use std::time::Duration;
+//! use ztick::fanout::{PublisherConfig, SubscriberConfig, TickPublisher, TickSubscriber};
+//! use ztick::{Endpoint, Engine};
+//!
+//! let engine = Engine::new()?;
+//! let feed = Endpoint::unique_inproc("lib-feed");
+//! let publisher = TickPublisher::start(&engine, feed, None, PublisherConfig::default())?;
+//! let subscriber =
+//!     TickSubscriber::start(&engine, publisher.endpoint().clone(), None, SubscriberConfig::default())?;
+//! assert!(publisher.wait_subscribers(1, Duration::from_secs(10)));
+//! for i in 0..100 {
+//!     publisher.publish(i % 8, b"1.0842").unwrap();
+//! }
+//! let published = publisher.finish(Duration::from_secs(5))?.published;
+//! let seen = subscriber.finish(Duration::from_secs(5))?;
+//! assert_eq!(seen.received() + seen.repaired() + seen.missing(), published);
+//! # Ok::<(), ztick::Error>(())
+//! ```
+//!
+//! **The guide's patterns** ([`patterns`]): request/reply (typed with serde + bincode),
+//! publish/subscribe, pipeline, DEALER/ROUTER, PAIR and the reliable Pirates, each refusing
+//! and counting a peer's bad input instead of stopping.
+//!
+//! ```
+//! use ztick::patterns::{Replier, Requester};
+//! use ztick::{Endpoint, Engine};
+//!
+//! let engine = Engine::new()?;
+//! let server = Replier::builder(Endpoint::unique_inproc("lib-add"))
+//!     .spawn_typed(&engine, |(a, b): (u32, u32)| a + b)?;
+//! let mut client = Requester::builder(server.endpoint().parse()?).connect(&engine)?;
+//! let sum: u32 = client.call(&(2u32, 3u32))?;
+//! assert_eq!(sum, 5);
+//! server.stop()?;
+//! # Ok::<(), ztick::Error>(())
+//! ```
+//!
+//! **The engine itself**: workers that own sockets, handlers on the worker thread, hand-offs
+//! from any thread.
+//!
 //! ```
 //! use ztick::{Engine, Endpoint, SocketKind, SocketSpec};
 //!
@@ -25,6 +72,30 @@
 //! pull.stop()?;
 //! # Ok::<(), ztick::Error>(())
 //! ```
+//!
+//! **From C** (feature `capi`): the engine, the tick publisher and subscriber, the latency
+//! recorder, behind opaque handles and a committed header, `include/ztick.h`; see the
+//! README's "Using ztick from C" for the link line and a 20-line publisher.
+//!
+//! # Layers
+//!
+//! Each uses only those below it:
+//!
+//! - [`fanout`] (tick publisher and subscriber on sans-IO cores: the stream, its timers,
+//!   the retransmit ring, the subscriber's ledger; the versioned wire format), [`patterns`],
+//!   and security ([`curve`]: keys and certificates; [`zap`]: who may connect);
+//! - the engine: [`Engine`], workers ([`WorkerBuilder`], [`WorkerCtx`], [`Handler`]), idle
+//!   strategies and the core budget, [`Handle`];
+//! - messages ([`Frame`], [`Outbound`], [`BufferPool`], [`codec`]), [`Batcher`] (pure: the
+//!   clock is a parameter), [`metrics`] (HDR recorders, `.hgrm`, `tracing` spans), [`info`]
+//!   (what this build of libzmq is);
+//! - the fence: a private `sys` module, the only code that names libzmq, libc or core
+//!   affinity (`unsafe` lives there and in the C ABI only, each block with its reason);
+//! - [`Error`], [`SocketOptions`], [`Endpoint`]: plain data.
+//!
+//! The `ztick` command (feature `cli`) sits on top and holds everything only a command
+//! line needs: flags, settings files, the scripting verbs, the perf tools, the synthetic
+//! feed, reports, JSON, plots.
 //!
 //! # Features
 //!

@@ -13,6 +13,7 @@
 //! | `midpoint` | scripts/compare-zmqrs.sh | the next rate of the `--max-rate` bisection |
 //! | `zmqrs` | scripts/compare-zmqrs.sh | its `results.jsonl` -> ztick against zmq.rs |
 //! | `experiments` | scripts/fanout-experiments.sh | its runs -> the medians per variant |
+//! | `repair` | scripts/fanout-repair.sh | its runs -> what repair costs and recovers |
 //!
 //! The records are read through the types their emitters write them with: the `ztick`
 //! command's (src/bin/ztick/schema.rs), the bench suites' (benches/common/record.rs), the
@@ -46,6 +47,7 @@ mod experiments;
 mod host;
 mod jsonl;
 mod libzmq;
+mod repair;
 mod stats;
 mod units;
 mod zmqrs;
@@ -182,6 +184,11 @@ enum Command {
         /// The runs.
         runs: PathBuf,
     },
+    /// scripts/fanout-repair.sh's runs (the same lines) -> repair's cost and yield.
+    Repair {
+        /// The runs.
+        runs: PathBuf,
+    },
 }
 
 /// Writes `value` as pretty JSON to `path`.
@@ -249,6 +256,7 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Midpoint { lo, hi } => println!("{}", stats::geometric_midpoint(lo, hi)),
         Command::Experiments { runs } => print!("{}", experiments::run(&runs)?),
+        Command::Repair { runs } => print!("{}", repair::run(&runs)?),
     }
     Ok(())
 }

@@ -16,7 +16,7 @@ use crate::zmqrs_report::{Latency, ZmqrsRun};
 pub(crate) const FANOUT_JSON: &str = include_str!("testdata/fanout.json");
 /// The same run as ztick prints it now (`ztick fanout --transport ipc --rate 20000
 /// --duration 0.2 --topics 4 --json`), with epochs, outcomes and repair counts.
-const FANOUT_V2_JSON: &str = include_str!("testdata/fanout-v2.json");
+pub(crate) const FANOUT_V2_JSON: &str = include_str!("testdata/fanout-v2.json");
 /// `zmqrs-fanout --json`, the same run on zmq.rs.
 const ZMQRS_JSON: &str = include_str!("testdata/zmqrs-fanout.json");
 /// scripts/c's `zlat ipc 64 2000` (vendored libzmq).

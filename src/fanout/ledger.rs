@@ -134,6 +134,9 @@ pub(crate) struct Ledger {
     join: Join,
     /// Why the worker should stop, once it should.
     stop: Option<Outcome>,
+    /// When the timer last ran: a long gap means this subscriber was not running (a pause,
+    /// a stop signal, a starved core), and silence it did not listen to proves nothing.
+    last_timer: u64,
     live: Arc<SubscriberLive>,
     /// Where events go; `None`: only the report is kept.
     sink: Option<Sink>,
@@ -192,6 +195,7 @@ impl Ledger {
             slow: false,
             join: if cfg.snapshot_join { Join::Waiting(Held::default()) } else { Join::Live },
             stop: None,
+            last_timer: 0,
             live,
             sink,
         }
@@ -671,12 +675,24 @@ impl Ledger {
 
     /// The timer: the publisher's liveness, the slow-consumer window.
     pub(crate) fn on_timer(&mut self, now: u64) {
+        let paused = self.last_timer != 0 && now.saturating_sub(self.last_timer) > self.liveness_ns / 2;
+        self.last_timer = now;
+        if let (true, Some(b)) = (paused, self.current.as_mut()) {
+            // This subscriber did not run for a while: what the publisher sent meanwhile is
+            // still queued, unread. Count the silence from now.
+            b.last_heard = b.last_heard.max(now);
+        }
         if let Some(b) = self.current.as_mut() {
             let silent = now.saturating_sub(b.last_heard) > self.liveness_ns;
             if silent && !b.lost && b.ended < b.topics.len() {
                 b.lost = true;
                 let epoch = b.epoch;
-                tracing::warn!(subscriber = %self.name, epoch, silent_ms = now.saturating_sub(b.last_heard) / 1_000_000, "publisher lost: no tick or heartbeat within the liveness timeout");
+                tracing::warn!(
+                    subscriber = %self.name,
+                    epoch = %format_args!("{epoch:016x}"),
+                    silent_ms = now.saturating_sub(b.last_heard) / 1_000_000,
+                    "publisher lost: no tick or heartbeat within the liveness timeout"
+                );
                 self.emit(Event::PublisherLost { epoch });
                 if !self.follow {
                     self.close_current(EpochOutcome::PublisherLost);
@@ -695,7 +711,10 @@ impl Ledger {
         let mut at = u64::MAX;
         if let Some(b) = &self.current {
             if !b.lost && b.ended < b.topics.len() {
-                at = b.last_heard.saturating_add(self.liveness_ns).saturating_add(1);
+                // At least four timer runs per liveness timeout, so a longer gap between
+                // them means a pause (see `on_timer`).
+                let check = self.last_timer.saturating_add(self.liveness_ns / 4);
+                at = b.last_heard.saturating_add(self.liveness_ns).saturating_add(1).min(check);
             }
             if !b.lost {
                 if let Some(due) = self.asks.iter().map(|a| a.due).min() {
@@ -794,5 +813,320 @@ impl Ledger {
                 Vec::new()
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+    const E1: u64 = 0xE1;
+    const E2: u64 = 0xE2;
+
+    fn data(epoch: u64, ticks: &[(&str, u64)]) -> Vec<u8> {
+        let mut w = BodyWriter::new(Kind::Data, epoch);
+        for (t, s) in ticks {
+            w.push(t.as_bytes(), *s, 10, format!("{t}{s}").as_bytes());
+        }
+        w.stamp_sent(20);
+        w.as_bytes().to_vec()
+    }
+
+    fn body(kind: Kind, epoch: u64, last: &[(&str, u64)]) -> Vec<u8> {
+        let mut w = BodyWriter::new(kind, epoch);
+        for (t, s) in last {
+            w.push_last(t.as_bytes(), *s, b"");
+        }
+        w.as_bytes().to_vec()
+    }
+
+    fn repair(epoch: u64, ticks: &[(&str, u64)]) -> Vec<u8> {
+        let mut w = BodyWriter::new(Kind::Repair, epoch);
+        for (t, s) in ticks {
+            w.push_sent(t.as_bytes(), *s, 20, 10, format!("{t}{s}").as_bytes());
+        }
+        w.as_bytes().to_vec()
+    }
+
+    fn gone(epoch: u64, ranges: &[(&str, u64, u64)]) -> Vec<u8> {
+        let mut w = BodyWriter::new(Kind::Gone, epoch);
+        for (t, a, b) in ranges {
+            w.push_range(t.as_bytes(), *a, *b);
+        }
+        w.as_bytes().to_vec()
+    }
+
+    struct Fixture {
+        ledger: Ledger,
+        events: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl Fixture {
+        fn new(cfg: SubscriberConfig, side: bool) -> Fixture {
+            let events = Arc::new(Mutex::new(Vec::new()));
+            let seen = Arc::clone(&events);
+            let sink: Sink = Box::new(move |e: &Event<'_>| {
+                seen.lock().unwrap().push(match *e {
+                    Event::Tick(t) if t.repaired => format!("repaired {} {}", t.topic, t.seq),
+                    Event::Tick(t) => {
+                        format!("tick {} {} {}", t.topic, t.seq, String::from_utf8_lossy(t.payload))
+                    }
+                    Event::Gap { topic, first, last, .. } => format!("gap {topic} {first}..={last}"),
+                    Event::Repairing { topic, first, last, .. } => {
+                        format!("repairing {topic} {first}..={last}")
+                    }
+                    Event::End { topic, last_seq, .. } => format!("end {topic} {last_seq}"),
+                    Event::Epoch { epoch } => format!("epoch {epoch:x}"),
+                    Event::PublisherLost { epoch } => format!("lost {epoch:x}"),
+                });
+            });
+            Fixture { ledger: Ledger::new(&cfg, side, Arc::default(), Some(sink)), events }
+        }
+
+        fn plain(topics: &[&str]) -> Fixture {
+            Fixture::new(SubscriberConfig { repair: false, ..SubscriberConfig::for_topics(topics) }, false)
+        }
+
+        fn repairing(topics: &[&str]) -> Fixture {
+            Fixture::new(SubscriberConfig::for_topics(topics), true)
+        }
+
+        fn feed(&mut self, body: &[u8], now: u64) {
+            self.ledger.on_feed(&[b"g0.", body], now).unwrap();
+        }
+
+        fn take(&self) -> Vec<String> {
+            std::mem::take(&mut *self.events.lock().unwrap())
+        }
+
+        /// The nak composed now, as (topic, first, last) ranges.
+        fn nak(&mut self, now: u64) -> Option<Vec<(String, u64, u64)>> {
+            let b = self.ledger.take_nak(now)?.to_vec();
+            let d = wire::decode(&b).unwrap();
+            assert_eq!(d.kind, Kind::Nak);
+            Some(
+                d.ranges()
+                    .map(|r| r.unwrap())
+                    .map(|r| (String::from_utf8_lossy(r.topic).into_owned(), r.first, r.last))
+                    .collect(),
+            )
+        }
+    }
+
+    #[test]
+    fn ticks_gaps_and_ends_are_delivered_in_stream_order() {
+        let mut f = Fixture::plain(&["a", "b"]);
+        f.feed(&data(E1, &[("a", 1), ("b", 1), ("a", 3), ("x", 9)]), 100);
+        f.feed(&body(Kind::Heartbeat, E1, &[("a", 3), ("b", 2)]), 200);
+        assert_eq!(f.ledger.stop_reason(), None);
+        f.feed(&body(Kind::End, E1, &[("a", 4), ("b", 2)]), 300);
+        assert_eq!(f.ledger.stop_reason(), Some(Outcome::Complete));
+        assert_eq!(
+            f.take(),
+            [
+                "epoch e1",
+                "tick a 1 a1",
+                "tick b 1 b1",
+                "gap a 2..=2",
+                "tick a 3 a3",
+                "gap b 2..=2",
+                "gap a 4..=4",
+                "end a 4",
+                "end b 2"
+            ]
+        );
+        let r = f.ledger.finish(400, Outcome::Stopped);
+        assert_eq!((r.received(), r.missing(), r.decode_errors, r.outcome), (3, 3, 0, Outcome::Complete));
+        assert_eq!(r.latency.summary().count, 3);
+        assert_eq!((r.elapsed_ns, r.epochs.len()), (200, 1));
+        assert!(r.epochs[0].closes() && r.epochs[0].outcome == EpochOutcome::Complete);
+    }
+
+    #[test]
+    fn a_join_holds_updates_with_their_payloads_until_the_snapshot() {
+        let mut f = Fixture::new(
+            SubscriberConfig { snapshot_join: true, ..SubscriberConfig::for_topics(&["a", "b"]) },
+            true,
+        );
+        f.feed(&data(E1, &[("a", 5), ("a", 6), ("b", 2)]), 100);
+        assert!(f.take().is_empty(), "held");
+        f.ledger.on_side(&body(Kind::Snapshot, E1, &[("a", 5), ("b", 1)]), 150).unwrap();
+        assert_eq!(
+            f.take(),
+            ["epoch e1", "tick a 6 a6", "tick b 2 b2"],
+            "the stale one dropped, payloads kept"
+        );
+        assert!(
+            f.ledger.on_side(&body(Kind::Snapshot, E1, &[("a", 9)]), 160).is_err(),
+            "a second snapshot is not asked for"
+        );
+        let r = f.ledger.finish(200, Outcome::Stopped);
+        assert_eq!((r.received(), r.missing(), r.from_snapshot(), r.decode_errors), (2, 0, 6, 1));
+    }
+
+    #[test]
+    fn garbage_is_counted_with_the_subscribers_name() {
+        let mut f = Fixture::plain(&["a"]);
+        let e = f.ledger.on_feed(&[b"g0.", &[9; 12]], 1).unwrap_err();
+        assert!(e.to_string().contains("sub: SUB socket") && e.to_string().contains("version 9"), "{e}");
+        assert!(f.ledger.on_feed(&[b"no nul"], 1).is_err());
+        assert!(f.ledger.on_feed(&[b"g0.", &body(Kind::Nak, E1, &[])], 1).is_err(), "a nak on the feed");
+        assert!(f.ledger.on_side(b"\x02", 1).unwrap_err().to_string().contains("side channel"));
+        let e = f.ledger.refuse("3 frames".into());
+        assert!(e.to_string().contains("3 frames"));
+        assert_eq!(f.ledger.finish(2, Outcome::Stopped).decode_errors, 5);
+    }
+
+    #[test]
+    fn the_slow_window_is_judged_on_the_callers_clock() {
+        let mut f = Fixture::plain(&["a"]);
+        f.feed(&data(E1, &[("a", 1)]), 1);
+        f.feed(&data(E1, &[("a", 100)]), 2);
+        f.ledger.on_timer(WINDOW_NS / 2);
+        assert!(!f.ledger.slow, "the window is not over yet");
+        f.ledger.on_timer(WINDOW_NS + 1);
+        assert!(f.ledger.slow, "98 of 100 lost in the window");
+    }
+
+    #[test]
+    fn a_silent_publisher_is_lost_after_the_liveness_timeout() {
+        let cfg = SubscriberConfig {
+            repair: false,
+            liveness: Duration::from_millis(100),
+            ..SubscriberConfig::for_topics(&["a"])
+        };
+        let mut f = Fixture::new(cfg, false);
+        f.ledger.on_timer(0);
+        assert_eq!(f.ledger.next_deadline(), u64::MAX, "no publisher yet: nothing to lose");
+        f.feed(&data(E1, &[("a", 1)]), 10 * MS);
+        f.feed(&body(Kind::Heartbeat, E1, &[("a", 3)]), 20 * MS);
+        // The timer runs often enough to tell a pause from silence.
+        assert!(f.ledger.next_deadline() <= 20 * MS + 100 * MS + 1);
+        for t in (30..=120).step_by(20) {
+            f.ledger.on_timer(t * MS);
+            assert_eq!(f.ledger.stop_reason(), None, "at {t} ms");
+        }
+        f.ledger.on_timer(121 * MS);
+        assert_eq!(f.ledger.stop_reason(), Some(Outcome::PublisherLost));
+        assert_eq!(f.take(), ["epoch e1", "tick a 1 a1", "gap a 2..=3", "lost e1"]);
+        let r = f.ledger.finish(130 * MS, Outcome::Stopped);
+        assert_eq!(r.outcome, Outcome::PublisherLost);
+        assert_eq!(
+            (r.epochs[0].published(), r.received(), r.missing()),
+            (3, 1, 2),
+            "exact up to the last heartbeat"
+        );
+        assert_eq!(r.epochs[0].outcome, EpochOutcome::PublisherLost);
+    }
+
+    #[test]
+    fn a_pause_of_the_subscriber_itself_is_not_the_publishers_silence() {
+        let cfg = SubscriberConfig {
+            repair: false,
+            liveness: Duration::from_millis(100),
+            ..SubscriberConfig::for_topics(&["a"])
+        };
+        let mut f = Fixture::new(cfg, false);
+        f.feed(&data(E1, &[("a", 1)]), 0);
+        f.ledger.on_timer(MS);
+        // Stopped for 2 s (SIGSTOP, a starved core): on waking, the queue is still unread.
+        f.ledger.on_timer(2_000 * MS);
+        assert_eq!(f.ledger.stop_reason(), None);
+        f.feed(&data(E1, &[("a", 2)]), 2_001 * MS);
+        // Real silence after that still counts.
+        for t in (2_020..=2_100).step_by(20) {
+            f.ledger.on_timer(t * MS);
+        }
+        assert_eq!(f.ledger.stop_reason(), None);
+        f.ledger.on_timer(2_120 * MS);
+        assert_eq!(f.ledger.stop_reason(), Some(Outcome::PublisherLost));
+    }
+
+    #[test]
+    fn a_new_epoch_closes_the_old_one_at_what_it_announced() {
+        let cfg = SubscriberConfig { repair: false, follow: true, ..SubscriberConfig::for_topics(&["a"]) };
+        let mut f = Fixture::new(cfg, false);
+        f.feed(&data(E1, &[("a", 1), ("a", 2)]), 1);
+        f.feed(&body(Kind::Heartbeat, E1, &[("a", 4)]), 2);
+        // The publisher restarts: sequence 1 again, in a new epoch; never stale.
+        f.feed(&data(E2, &[("a", 1), ("a", 2)]), 3);
+        f.feed(&data(E1, &[("a", 3)]), 4); // a straggler of the closed epoch: ignored
+        f.feed(&body(Kind::End, E2, &[("a", 2)]), 5);
+        assert_eq!(
+            f.take(),
+            [
+                "epoch e1",
+                "tick a 1 a1",
+                "tick a 2 a2",
+                "gap a 3..=4",
+                "epoch e2",
+                "tick a 1 a1",
+                "tick a 2 a2",
+                "end a 2"
+            ]
+        );
+        let r = f.ledger.finish(6, Outcome::Stopped);
+        assert_eq!(r.outcome, Outcome::Complete);
+        let e: Vec<_> =
+            r.epochs.iter().map(|e| (e.epoch, e.published(), e.received(), e.missing(), e.outcome)).collect();
+        assert_eq!(e, [(E1, 4, 2, 2, EpochOutcome::PublisherLost), (E2, 2, 2, 0, EpochOutcome::Complete)]);
+        assert!(r.epochs.iter().all(EpochReport::closes));
+    }
+
+    #[test]
+    fn gaps_are_asked_for_repaired_or_given_up_exactly() {
+        let mut f = Fixture::repairing(&["a"]);
+        f.feed(&data(E1, &[("a", 1), ("a", 6)]), 0);
+        assert_eq!(f.take(), ["epoch e1", "tick a 1 a1", "repairing a 2..=5", "tick a 6 a6"]);
+        assert_eq!(f.nak(MS), Some(vec![("a".into(), 2, 5)]));
+        assert_eq!(f.nak(MS), None, "not again before the timeout");
+        // 2 and 3 come back; 5 is gone from the ring; 4 is still asked for.
+        f.ledger.on_side(&repair(E1, &[("a", 2), ("a", 3), ("a", 3)]), 2 * MS).unwrap();
+        f.ledger.on_side(&gone(E1, &[("a", 5, 5)]), 2 * MS).unwrap();
+        assert_eq!(
+            f.take(),
+            ["repaired a 2", "repaired a 3", "gap a 5..=5"],
+            "a duplicate repair counts once"
+        );
+        assert_eq!(f.nak(60 * MS), Some(vec![("a".into(), 4, 4)]), "only what still awaits repair");
+        f.feed(&body(Kind::End, E1, &[("a", 6)]), 61 * MS);
+        assert_eq!(f.ledger.stop_reason(), None, "the end waits for the repair");
+        f.ledger.on_side(&repair(E1, &[("a", 4)]), 62 * MS).unwrap();
+        assert_eq!(f.ledger.stop_reason(), Some(Outcome::Complete));
+        let r = f.ledger.finish(63 * MS, Outcome::Stopped);
+        assert_eq!((r.received(), r.repaired(), r.missing(), r.naks_sent), (2, 3, 1, 2));
+        assert_eq!(r.repair_latency.len(), 3);
+        let max = r.repair_latency.summary().max;
+        assert!(max.abs_diff(62 * MS) < 62 * MS / 500, "from the first request: {max}");
+        assert!(r.epochs[0].closes());
+    }
+
+    #[test]
+    fn unanswered_requests_are_lost_after_their_attempts_but_not_while_the_publisher_is_silent() {
+        let cfg = SubscriberConfig {
+            repair_attempts: 2,
+            liveness: Duration::from_secs(10),
+            follow: true,
+            ..SubscriberConfig::for_topics(&["a"])
+        };
+        let mut f = Fixture::new(cfg, true);
+        f.feed(&data(E1, &[("a", 3)]), 0);
+        assert!(f.nak(0).is_some());
+        assert!(f.nak(50 * MS).is_some(), "the second attempt, after 50 ms");
+        // Silent past the liveness timeout (followed): no attempt is spent meanwhile.
+        for s in 1..=11 {
+            f.ledger.on_timer(s * 1_000 * MS);
+        }
+        assert_eq!(f.take(), ["epoch e1", "repairing a 1..=2", "tick a 3 a3", "lost e1"]);
+        assert_eq!(f.nak(11 * 1_000 * MS), None, "nobody to ask");
+        f.feed(&body(Kind::Heartbeat, E1, &[("a", 3)]), 12 * 1_000 * MS);
+        assert_eq!(f.nak(12 * 1_000 * MS), None, "back, but the attempts are spent: it is lost");
+        assert_eq!(f.take(), ["gap a 1..=2"]);
+        let r = f.ledger.finish(13 * 1_000 * MS, Outcome::Stopped);
+        assert_eq!((r.received(), r.repaired(), r.missing()), (1, 0, 2));
     }
 }
