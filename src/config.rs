@@ -158,7 +158,8 @@ pub struct SocketOptions {
     pub(crate) heartbeat_timeout: Option<Duration>,
     /// How long the peer should wait for our traffic (`ZMQ_HEARTBEAT_TTL`, 100 ms resolution).
     pub(crate) heartbeat_ttl: Option<Duration>,
-    /// Largest inbound message in bytes; bigger ones drop the connection (`ZMQ_MAXMSGSIZE`).
+    /// Largest inbound frame in bytes; bigger ones drop the connection (`ZMQ_MAXMSGSIZE`).
+    /// Unset: [`SocketOptions::default_max_msg_bytes`] for the socket's kind.
     pub(crate) max_msg_bytes: Option<u64>,
     /// This socket's identity as seen by a ROUTER peer (`ZMQ_ROUTING_ID`, 1-255 bytes).
     pub(crate) routing_id: Option<Vec<u8>>,
@@ -231,10 +232,40 @@ impl SocketOptions {
         self
     }
 
-    /// Sets the largest inbound message, in bytes (`ZMQ_MAXMSGSIZE`): a peer that sends a
-    /// bigger one is disconnected. libzmq's default: no limit.
+    /// Sets the largest inbound frame, in bytes (`ZMQ_MAXMSGSIZE`): a peer that sends a
+    /// bigger one is disconnected as soon as libzmq reads the frame's size, before any of it
+    /// is buffered. libzmq has no limit; ztick's default, when this is never called, is
+    /// [`SocketOptions::default_max_msg_bytes`] for the socket's kind (the patterns set
+    /// their own, above their application limit). `u64::MAX` turns the limit off.
+    ///
+    /// libzmq checks each frame, and holds every frame of a message until the last has
+    /// arrived; received messages are also cut at [`SocketOptions::MAX_FRAMES`] frames.
     pub fn max_msg_bytes(mut self, bytes: u64) -> Self {
         self.max_msg_bytes = Some(bytes);
+        self
+    }
+
+    /// The frame size limit these options give a socket of `kind`: the one set with
+    /// [`SocketOptions::max_msg_bytes`], or [`SocketOptions::default_max_msg_bytes`].
+    pub fn effective_max_msg_bytes(&self, kind: SocketKind) -> u64 {
+        self.max_msg_bytes.unwrap_or_else(|| Self::default_max_msg_bytes(kind))
+    }
+
+    /// ztick's frame size limit for a socket of `kind` whose options set none:
+    /// [`SocketOptions::DEFAULT_MAX_MSG_BYTES`] (16 MiB), or 64 KiB for the kinds whose
+    /// peers only subscribe or send nothing at all (PUB, XPUB, PUSH), where anything larger
+    /// can only be an attack on memory.
+    pub fn default_max_msg_bytes(kind: SocketKind) -> u64 {
+        match kind {
+            SocketKind::Pub | SocketKind::XPub | SocketKind::Push => Self::DEFAULT_MAX_SUBSCRIPTION_BYTES,
+            _ => Self::DEFAULT_MAX_MSG_BYTES,
+        }
+    }
+
+    /// Sets the frame size limit to `bytes` unless one was set already: how the patterns
+    /// apply a limit derived from their own application limit without overriding the user's.
+    pub(crate) fn max_msg_bytes_or(mut self, bytes: u64) -> Self {
+        self.max_msg_bytes.get_or_insert(bytes);
         self
     }
 
@@ -281,6 +312,22 @@ impl SocketOptions {
 
     /// The linger ztick applies when none is set: 1 s, so that closing never hangs.
     pub const DEFAULT_LINGER: Duration = Duration::from_secs(1);
+
+    /// The frame size limit of a receiving socket whose options set none: 16 MiB. A fan-out
+    /// batch, the largest message ztick itself sends, is at most a 12-byte header plus 64
+    /// ticks of 64 KiB, about 4 MiB: this leaves it room four times over, while a peer's
+    /// 256 MiB frame is refused before libzmq buffers it.
+    pub const DEFAULT_MAX_MSG_BYTES: u64 = 16 << 20;
+
+    /// The frame size limit of PUB, XPUB and PUSH sockets whose options set none: 64 KiB,
+    /// far above any subscription (a topic prefix) their peers legitimately send.
+    pub const DEFAULT_MAX_SUBSCRIPTION_BYTES: u64 = 64 << 10;
+
+    /// The most frames a received message may have. A message with more is discarded
+    /// (frame by frame, without copying) and counted: by a worker as a handler error, by a
+    /// caller-thread [`Socket`](crate::patterns::Socket) in its
+    /// [`refused`](crate::patterns::Socket::refused) count.
+    pub const MAX_FRAMES: usize = 1024;
 }
 
 /// A CPU core, by the index the OS gives it (what `taskset -c` and `/proc/cpuinfo` call a

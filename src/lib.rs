@@ -130,9 +130,9 @@ pub use batch::{Batcher, FlushReason};
 pub use config::{CoreId, FullPolicy, SchedPolicy, SocketKind, SocketOptions};
 pub use endpoint::{Endpoint, Transport};
 pub use engine::{
-    Engine, EngineBuilder, Handle, Handler, IdleStrategy, MessageHandler, Received, SendError,
-    SendTimeoutError, SocketId, SocketSpec, TickHandler, TrySendError, Worker, WorkerBuilder, WorkerCtx,
-    WorkerReport, WorkerStats,
+    ConnectedPeers, Engine, EngineBuilder, Handle, Handler, IdleStrategy, MessageHandler, PeerEvent,
+    Received, SendError, SendTimeoutError, SocketId, SocketSpec, TickHandler, TrySendError, Worker,
+    WorkerBuilder, WorkerCtx, WorkerReport, WorkerStats,
 };
 pub use error::{Error, Operation, Result, ZmqErrno};
 pub use message::codec;

@@ -28,6 +28,15 @@ impl Malformed {
     }
 }
 
+/// The `ZMQ_MAXMSGSIZE` a serving pattern gives its socket for an application limit of
+/// `app_bytes`, unless the socket options set one: twice the limit, and at least 64 KiB
+/// above it. A message somewhat over the limit is then refused and counted with the
+/// connection kept; a frame over this one drops the connection before libzmq buffers it.
+pub(crate) fn wire_limit(app_bytes: usize) -> u64 {
+    let app = u64::try_from(app_bytes).unwrap_or(u64::MAX);
+    app.saturating_mul(2).max(app.saturating_add(64 << 10))
+}
+
 /// Why a message body must be refused, if it must: no content at all, or more than
 /// `max_bytes` in total.
 pub(crate) fn check_body(body: &[&[u8]], max_bytes: usize) -> Option<(Malformed, String)> {

@@ -2,48 +2,27 @@
 //! (`zmq_socket_monitor`): what a program needs to know that its peers have connected
 //! before it sends, or have all hung up (and so received everything) before it closes.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use crate::engine::ConnectedPeers;
+pub use crate::engine::PeerEvent;
 use crate::error::Result;
 use crate::patterns::Socket;
-use crate::sys;
-
-/// A change in the set of a socket's connected peers.
-///
-/// Only tcp and ipc connections report events: inproc has no handshake and no connection
-/// to lose.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum PeerEvent {
-    /// A peer completed the ZMTP handshake (`ZMQ_EVENT_HANDSHAKE_SUCCEEDED`): messages can
-    /// flow to and from it now.
-    Connected,
-    /// A peer's connection closed (`ZMQ_EVENT_DISCONNECTED`); a connecting socket then
-    /// reconnects by itself.
-    Disconnected,
-}
-
-impl PeerEvent {
-    /// The event a monitor message's first frame reports (a native-order u16 event code,
-    /// then its u32 value), or `None` for an event this type does not describe.
-    fn decode(frame: &[u8]) -> Option<PeerEvent> {
-        let event = u32::from(sys::monitor_event(frame)?);
-        if event == sys::EVENT_HANDSHAKE_SUCCEEDED {
-            Some(PeerEvent::Connected)
-        } else if event == sys::EVENT_DISCONNECTED {
-            Some(PeerEvent::Disconnected)
-        } else {
-            None
-        }
-    }
-}
 
 /// The peer events of one [`Socket`], made by [`Socket::monitor_peers`].
 ///
-/// Events queue without limit until taken (they are rare: one per connection and one per
-/// disconnection), so a monitor that is read late loses none. Events that happened before
-/// the monitor started are not reported. Like a [`Socket`], it belongs to one thread at a
-/// time.
+/// libzmq queues monitor events without limit (a bounded queue would block its I/O thread
+/// when full), so a monitor must be read as events come, or a peer that connects and hangs
+/// up in a loop grows the queue for as long as it likes. [`PeerMonitor::pump`] takes every
+/// event libzmq holds into two bounded places: the set of connected peers
+/// ([`PeerMonitor::connected`]), and a queue of the last [`PeerMonitor::QUEUE_EVENTS`]
+/// events for [`PeerMonitor::next_event`]; older ones are dropped from that queue and
+/// counted ([`PeerMonitor::dropped`]), never from the set. [`Socket::recv_into_watching`]
+/// pumps while it waits for a message.
+///
+/// Events that happened before the monitor started are not reported. Like a [`Socket`],
+/// it belongs to one thread at a time.
 ///
 /// ```
 /// use std::time::Duration;
@@ -56,21 +35,53 @@ impl PeerEvent {
 /// let mut peers = server.monitor_peers()?;
 /// let client = Socket::connect(&engine, SocketKind::Push, &server.endpoint().parse()?, &opts)?;
 /// assert_eq!(peers.next_event(Duration::from_secs(10))?, Some(PeerEvent::Connected));
+/// assert_eq!(peers.connected(), 1);
 /// drop(client);
 /// assert_eq!(peers.next_event(Duration::from_secs(10))?, Some(PeerEvent::Disconnected));
+/// assert_eq!(peers.connected(), 0);
 /// # Ok::<(), ztick::Error>(())
 /// ```
 #[derive(Debug)]
 pub struct PeerMonitor {
     /// The PAIR socket connected to the monitored socket's monitor endpoint.
-    events: Socket,
+    pub(super) events: Socket,
     /// The last monitor message, its buffers reused.
     frames: Vec<Vec<u8>>,
+    /// Open, handshaken connections, from every event taken so far.
+    peers: ConnectedPeers,
+    /// Events taken from libzmq and not yet returned; at most `QUEUE_EVENTS`.
+    queue: VecDeque<PeerEvent>,
+    /// Events dropped from the front of a full `queue`.
+    dropped: u64,
 }
 
 impl PeerMonitor {
+    /// The most events held for [`PeerMonitor::next_event`]; when more come before they
+    /// are taken, the oldest are dropped (and counted). The set of connected peers is kept
+    /// from every event regardless.
+    pub const QUEUE_EVENTS: usize = 1024;
+
     pub(super) fn new(events: Socket) -> PeerMonitor {
-        PeerMonitor { events, frames: Vec::new() }
+        PeerMonitor {
+            events,
+            frames: Vec::new(),
+            peers: ConnectedPeers::default(),
+            queue: VecDeque::new(),
+            dropped: 0,
+        }
+    }
+
+    /// Takes every event libzmq has queued for this monitor now, without waiting, into
+    /// the set of connected peers and the bounded event queue; returns how many it took.
+    ///
+    /// # Errors
+    /// [`Error::Zmq`](crate::Error::Zmq) when receiving on the monitor's socket fails.
+    pub fn pump(&mut self) -> Result<usize> {
+        let mut n = 0;
+        while self.take(Duration::ZERO)? {
+            n += 1;
+        }
+        Ok(n)
     }
 
     /// Takes the next event, waiting at most `timeout` (zero: only one already queued);
@@ -82,33 +93,42 @@ impl PeerMonitor {
     pub fn next_event(&mut self, timeout: Duration) -> Result<Option<PeerEvent>> {
         let deadline = Instant::now() + timeout;
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if !self.events.recv_into(&mut self.frames, left)? {
-                return Ok(None);
-            }
-            if let Some(event) = self.frames.first().and_then(|f| PeerEvent::decode(f)) {
+            if let Some(event) = self.queue.pop_front() {
                 return Ok(Some(event));
             }
-            // Not an event we asked for: libzmq sends only those, but a stray one is skipped.
+            let left = deadline.saturating_duration_since(Instant::now());
+            if !self.take(left)? {
+                return Ok(None);
+            }
         }
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn frame(event: u32) -> Vec<u8> {
-        let mut f = u16::try_from(event).unwrap().to_ne_bytes().to_vec();
-        f.extend_from_slice(&7u32.to_ne_bytes());
-        f
+    /// Peers connected now (handshake done, connection open), by the events taken so far:
+    /// call [`PeerMonitor::pump`] first for an up-to-date count. Connections that close
+    /// before their handshake never count.
+    pub fn connected(&self) -> usize {
+        self.peers.len()
     }
 
-    #[test]
-    fn decodes_the_two_peer_events_and_nothing_else() {
-        assert_eq!(PeerEvent::decode(&frame(sys::EVENT_HANDSHAKE_SUCCEEDED)), Some(PeerEvent::Connected));
-        assert_eq!(PeerEvent::decode(&frame(sys::EVENT_DISCONNECTED)), Some(PeerEvent::Disconnected));
-        assert_eq!(PeerEvent::decode(&frame(0x0001)), None, "ZMQ_EVENT_CONNECTED is not a peer event here");
-        assert_eq!(PeerEvent::decode(&[0x01]), None, "a short frame");
+    /// Events dropped from the queue because more than [`PeerMonitor::QUEUE_EVENTS`] came
+    /// before they were taken.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// Receives one monitor message, waiting at most `timeout`, and applies it; false when
+    /// none came.
+    fn take(&mut self, timeout: Duration) -> Result<bool> {
+        if !self.events.recv_into(&mut self.frames, timeout)? {
+            return Ok(false);
+        }
+        // Not an event we asked for: libzmq sends only those, but a stray one is skipped.
+        let Some(event) = self.frames.first().and_then(|f| self.peers.apply(f)) else { return Ok(true) };
+        if self.queue.len() == Self::QUEUE_EVENTS {
+            self.queue.pop_front();
+            self.dropped += 1;
+        }
+        self.queue.push_back(event);
+        Ok(true)
     }
 }

@@ -45,7 +45,7 @@ use std::time::{Duration, Instant};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::input::{InputCounters, InputStats, Malformed};
+use super::input::{wire_limit, InputCounters, InputStats, Malformed};
 use super::pubsub::{check_shape, resolved, DEFAULT_MAX_MSG_BYTES};
 use crate::config::{SocketKind, SocketOptions};
 use crate::endpoint::Endpoint;
@@ -94,8 +94,18 @@ pub struct StageConfig {
     /// Default: libzmq's, with ztick's 1 s linger.
     pub options: SocketOptions,
     /// The largest task or result accepted, in bytes; bigger ones are refused and counted
-    /// as [`Malformed::TooLarge`]. Default [`DEFAULT_MAX_MSG_BYTES`] (1 MiB).
+    /// as [`Malformed::TooLarge`]. Default [`DEFAULT_MAX_MSG_BYTES`] (1 MiB). The PULL
+    /// sockets' `ZMQ_MAXMSGSIZE`, unless `options` sets one, is twice this (at least 64 KiB
+    /// more): a larger frame drops the peer's connection instead.
     pub max_msg_bytes: usize,
+}
+
+impl StageConfig {
+    /// The options of a receiving (PULL) socket: `options`, with a frame size limit derived
+    /// from `max_msg_bytes` unless they set one.
+    fn pull_options(&self) -> SocketOptions {
+        self.options.clone().max_msg_bytes_or(wire_limit(self.max_msg_bytes))
+    }
 }
 
 impl Default for StageConfig {
@@ -215,8 +225,7 @@ impl PipelineWorker {
     {
         let input = Arc::new(InputCounters::default());
         let mut b = engine.worker(&cfg.name);
-        let pull =
-            b.socket(SocketSpec::connect(SocketKind::Pull, tasks.clone()).options(cfg.options.clone()));
+        let pull = b.socket(SocketSpec::connect(SocketKind::Pull, tasks.clone()).options(cfg.pull_options()));
         let push =
             b.socket(SocketSpec::connect(SocketKind::Push, results.clone()).options(cfg.options.clone()));
         let handler = WorkerHandler {
@@ -384,8 +393,7 @@ impl<R: DeserializeOwned + Send + 'static> Sink<R> {
         let shared = Arc::new(SinkShared::default());
         let input = Arc::new(InputCounters::default());
         let mut b = engine.worker(&cfg.name);
-        let sock =
-            b.socket(SocketSpec::bind(SocketKind::Pull, endpoint.clone()).options(cfg.options.clone()));
+        let sock = b.socket(SocketSpec::bind(SocketKind::Pull, endpoint.clone()).options(cfg.pull_options()));
         let handler = SinkHandler {
             shared: Arc::clone(&shared),
             input: Arc::clone(&input),

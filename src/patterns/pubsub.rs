@@ -40,7 +40,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::input::{InputCounters, InputStats, Malformed};
+use super::input::{wire_limit, InputCounters, InputStats, Malformed};
 use crate::config::{FullPolicy, SocketKind, SocketOptions};
 use crate::endpoint::Endpoint;
 use crate::engine::{
@@ -581,8 +581,9 @@ impl SubscriberBuilder {
     /// The largest message (topic plus payload) accepted, in bytes; bigger ones are
     /// refused and counted as [`Malformed::TooLarge`]. Default [`DEFAULT_MAX_MSG_BYTES`].
     ///
-    /// (libzmq's own `ZMQ_MAXMSGSIZE` would instead drop the publisher's connection, and
-    /// everything after the bad message with it.)
+    /// libzmq's own `ZMQ_MAXMSGSIZE`, which drops the publisher's connection (and everything
+    /// after the bad message with it), is set to twice this, at least 64 KiB more, unless
+    /// the socket options set one: only a frame that large costs the connection.
     pub fn max_msg_bytes(mut self, bytes: usize) -> Self {
         self.max_msg_bytes = bytes;
         self
@@ -648,8 +649,8 @@ impl SubscriberBuilder {
         let mut b = engine.worker(&self.name);
         let mut socks = Vec::with_capacity(self.endpoints.len());
         for (ep, bind) in self.endpoints {
-            let mut spec =
-                SocketSpec { bind, options: self.options.clone(), ..SocketSpec::bind(SocketKind::Sub, ep) };
+            let options = self.options.clone().max_msg_bytes_or(wire_limit(self.max_msg_bytes));
+            let mut spec = SocketSpec { bind, options, ..SocketSpec::bind(SocketKind::Sub, ep) };
             spec.subscriptions = self.topics.clone();
             socks.push(b.socket(spec));
         }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::envelope::{PeerContext, PeerId};
-use super::input::{check_body, InputCounters, InputStats, Malformed};
+use super::input::{check_body, wire_limit, InputCounters, InputStats, Malformed};
 use crate::config::{SocketKind, SocketOptions};
 use crate::endpoint::Endpoint;
 use crate::engine::{Engine, Handle, Handler, SocketId, SocketSpec, Worker, WorkerCtx};
@@ -170,6 +170,8 @@ impl RouterBuilder {
     }
 
     /// Messages whose body is larger than this are refused and counted (default 1 MiB).
+    /// The socket's `ZMQ_MAXMSGSIZE`, unless its options set one, is twice this (at least
+    /// 64 KiB more): a larger frame drops the client's connection instead.
     pub fn max_request_bytes(mut self, bytes: usize) -> Self {
         self.max_request_bytes = bytes;
         self
@@ -184,7 +186,9 @@ impl RouterBuilder {
     {
         let counters = Arc::new(InputCounters::default());
         let mut b = engine.worker(&self.name);
-        let socket = b.socket(self.spec);
+        let mut spec = self.spec;
+        spec.options = spec.options.max_msg_bytes_or(wire_limit(self.max_request_bytes));
+        let socket = b.socket(spec);
         let handler = Serve {
             handle,
             socket,

@@ -20,6 +20,11 @@ const PUB_RETRY: Duration = Duration::from_micros(200);
 /// Every receive returns whole messages (libzmq delivers the frames of one message together
 /// or not at all) and every send is one atomic multipart message.
 ///
+/// A peer cannot make a receive hold more than [`SocketOptions::MAX_FRAMES`] frames: a
+/// message with more is discarded frame by frame, counted in [`Socket::refused`] and
+/// traced, and the receive goes on waiting for the next message. Frames are limited in
+/// size by the socket's `ZMQ_MAXMSGSIZE` ([`SocketOptions::max_msg_bytes`]).
+///
 /// ```
 /// use ztick::{Engine, Endpoint, SocketKind, SocketOptions};
 /// use ztick::patterns::Socket;
@@ -78,6 +83,8 @@ pub struct Socket {
     msg: Msg,
     /// How it was opened, for [`Socket::reopen`].
     spec: SocketSpec,
+    /// Messages discarded for having more than `MAX_FRAMES` frames.
+    refused: u64,
     ctx: Arc<RawContext>,
 }
 
@@ -95,7 +102,7 @@ impl Socket {
 
     fn open_in(ctx: &Arc<RawContext>, spec: &SocketSpec) -> Result<Socket> {
         let (raw, endpoint) = open_socket(ctx, spec)?;
-        Ok(Socket { raw, endpoint, msg: Msg::new(), spec: spec.clone(), ctx: Arc::clone(ctx) })
+        Ok(Socket { raw, endpoint, msg: Msg::new(), spec: spec.clone(), refused: 0, ctx: Arc::clone(ctx) })
     }
 
     /// Closes the socket and opens a fresh one the same way: what a client does after a
@@ -180,8 +187,14 @@ impl Socket {
     /// Receives one whole message, waiting for as long as it takes.
     pub fn recv(&mut self) -> Result<Vec<Vec<u8>>> {
         let mut frames = Vec::new();
-        self.recv_frames(&mut frames, false).map_err(|e| self.err(Operation::Recv, e))?;
+        while !self.recv_frames(&mut frames, false).map_err(|e| self.err(Operation::Recv, e))? {}
         Ok(frames)
+    }
+
+    /// Messages received and discarded so far for having more than
+    /// [`SocketOptions::MAX_FRAMES`] frames (each also traced).
+    pub fn refused(&self) -> u64 {
+        self.refused
     }
 
     /// Receives one whole message, waiting at most `timeout`.
@@ -200,10 +213,40 @@ impl Socket {
     /// Receives one whole message into `frames` (cleared first, its buffers reused), waiting
     /// at most `timeout`; `Ok(false)` when nothing arrived in time.
     pub fn recv_into(&mut self, frames: &mut Vec<Vec<u8>>, timeout: Duration) -> Result<bool> {
+        self.recv_watching(frames, timeout, None)
+    }
+
+    /// As [`Socket::recv_into`], while taking `peers`' events as they come
+    /// ([`PeerMonitor::pump`]): the way to wait on a monitored socket, so that peers that
+    /// connect and hang up in a loop cannot grow the monitor's queue while nothing else
+    /// arrives.
+    ///
+    /// # Errors
+    /// As [`Socket::recv_into`], and a failure to read the monitor.
+    pub fn recv_into_watching(
+        &mut self,
+        frames: &mut Vec<Vec<u8>>,
+        timeout: Duration,
+        peers: &mut PeerMonitor,
+    ) -> Result<bool> {
+        self.recv_watching(frames, timeout, Some(peers))
+    }
+
+    fn recv_watching(
+        &mut self,
+        frames: &mut Vec<Vec<u8>>,
+        timeout: Duration,
+        mut peers: Option<&mut PeerMonitor>,
+    ) -> Result<bool> {
         let deadline = Instant::now() + timeout;
         loop {
+            if let Some(p) = peers.as_deref_mut() {
+                p.pump()?;
+            }
             match self.recv_frames(frames, true) {
-                Ok(()) => return Ok(true),
+                Ok(true) => return Ok(true),
+                // Discarded: the next message may be here already.
+                Ok(false) => continue,
                 Err(e) if e.is_again() => {}
                 Err(e) => return Err(self.err(Operation::Recv, e)),
             }
@@ -211,7 +254,7 @@ impl Socket {
             if left.is_zero() {
                 return Ok(false);
             }
-            self.wait_readable(left)?;
+            self.wait_readable(left, peers.as_deref_mut())?;
         }
     }
 
@@ -245,8 +288,9 @@ impl Socket {
     /// [`Error::Zmq`] when libzmq refuses to start the monitor or its socket cannot open.
     pub fn monitor_peers(&mut self) -> Result<PeerMonitor> {
         let endpoint = Endpoint::unique_inproc("ztick-peer-monitor");
-        let events = sys::EVENT_HANDSHAKE_SUCCEEDED | sys::EVENT_DISCONNECTED;
-        self.raw.monitor(&endpoint.to_string(), events).map_err(|e| self.err(Operation::SetOption, e))?;
+        self.raw
+            .monitor(&endpoint.to_string(), sys::PEER_EVENTS)
+            .map_err(|e| self.err(Operation::SetOption, e))?;
         // No HWM: events are few, and a dropped disconnection would make a peer look alive.
         let options = SocketOptions::default().recv_hwm_msgs(0);
         let spec = SocketSpec::connect(SocketKind::Pair, endpoint).options(options);
@@ -255,7 +299,7 @@ impl Socket {
 
     /// Waits until a message can be received, at most `timeout`; whether one can.
     pub fn readable(&mut self, timeout: Duration) -> Result<bool> {
-        self.wait_readable(timeout)
+        self.wait_readable(timeout, None)
     }
 
     fn send_frames(&mut self, frames: &[&[u8]], dont_wait: bool) -> std::result::Result<(), ZmqErrno> {
@@ -264,15 +308,30 @@ impl Socket {
         self.raw.send_parts(frames, dont_wait)
     }
 
+    /// Receives one message into `frames`; false when it had more than `MAX_FRAMES` frames
+    /// and was discarded (counted and traced) instead.
     fn recv_frames(
         &mut self,
         frames: &mut Vec<Vec<u8>>,
         dont_wait: bool,
-    ) -> std::result::Result<(), ZmqErrno> {
+    ) -> std::result::Result<bool, ZmqErrno> {
         let mut n = 0;
         loop {
             // Later frames of a message are already here: libzmq delivers them together.
             self.raw.recv_msg(&mut self.msg, dont_wait && n == 0)?;
+            if n == SocketOptions::MAX_FRAMES {
+                self.raw.discard_rest(&mut self.msg)?;
+                frames.clear();
+                self.refused += 1;
+                // The first few in full, then one in a thousand: a peer cannot flood the log.
+                if self.refused <= 10 || self.refused % 1000 == 0 {
+                    tracing::warn!(
+                        kind = %self.raw.kind(), endpoint = %self.endpoint, refused = self.refused,
+                        "message of more than {} frames discarded", SocketOptions::MAX_FRAMES
+                    );
+                }
+                return Ok(false);
+            }
             if n < frames.len() {
                 frames[n].clear();
                 frames[n].extend_from_slice(self.msg.as_bytes());
@@ -282,16 +341,24 @@ impl Socket {
             n += 1;
             if !self.msg.more() {
                 frames.truncate(n);
-                return Ok(());
+                return Ok(true);
             }
         }
     }
 
-    fn wait_readable(&mut self, timeout: Duration) -> Result<bool> {
-        let mut items = [self.raw.poll_item(true, false)];
+    /// Waits until a message can be received, at most `timeout`, or until `peers` has
+    /// events (which the caller then takes); whether a message can be received.
+    fn wait_readable(&mut self, timeout: Duration, peers: Option<&mut PeerMonitor>) -> Result<bool> {
         let ms = i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX).max(1);
-        let n = sys::poll(&mut items, ms).map_err(|e| self.err(Operation::Poll, e))?;
-        Ok(n > 0)
+        let me = self.raw.poll_item(true, false);
+        let res = match peers {
+            None => sys::poll(&mut [me], ms).map(|n| n > 0),
+            Some(p) => {
+                let mut items = [me, p.events.raw.poll_item(true, false)];
+                sys::poll(&mut items, ms).map(|_| items[0].is_readable())
+            }
+        };
+        res.map_err(|e| self.err(Operation::Poll, e))
     }
 
     fn err(&self, op: Operation, source: ZmqErrno) -> Error {

@@ -38,9 +38,22 @@ pub(crate) const EVENT_DISCONNECTED: u32 = zmq_sys::ZMQ_EVENT_DISCONNECTED;
 /// libzmq's monitor event for a peer's ZMTP handshake completing (`ZMQ_EVENT_HANDSHAKE_SUCCEEDED`).
 pub(crate) const EVENT_HANDSHAKE_SUCCEEDED: u32 = zmq_sys::ZMQ_EVENT_HANDSHAKE_SUCCEEDED;
 
-/// Decodes a monitor message's first frame: the event (u16) and its value (u32), native order.
-pub(crate) fn monitor_event(frame: &[u8]) -> Option<u16> {
-    frame.get(..2).map(|b| u16::from_ne_bytes([b[0], b[1]]))
+/// libzmq's monitor event for a bound socket accepting a connection (`ZMQ_EVENT_ACCEPTED`).
+pub(crate) const EVENT_ACCEPTED: u32 = zmq_sys::ZMQ_EVENT_ACCEPTED;
+
+/// libzmq's monitor event for a connecting socket's connection opening (`ZMQ_EVENT_CONNECTED`).
+pub(crate) const EVENT_CONNECTED: u32 = zmq_sys::ZMQ_EVENT_CONNECTED;
+
+/// The events a peer monitor asks for: connections opening, handshakes done, closes.
+pub(crate) const PEER_EVENTS: u32 =
+    EVENT_ACCEPTED | EVENT_CONNECTED | EVENT_HANDSHAKE_SUCCEEDED | EVENT_DISCONNECTED;
+
+/// Decodes a monitor message's first frame: the event (u16) and its value (u32, the
+/// connection's fd for the peer events), native order.
+pub(crate) fn monitor_event(frame: &[u8]) -> Option<(u16, u32)> {
+    let event = frame.get(..2).map(|b| u16::from_ne_bytes([b[0], b[1]]))?;
+    let value = frame.get(2..6).map_or(0, |b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
+    Some((event, value))
 }
 
 /// The errno of the last failed libzmq call on this thread, with libzmq's text for it.
@@ -139,6 +152,19 @@ pub(crate) fn zmq_version() -> (i32, i32, i32) {
 /// Whether this libzmq build has a capability (`"curve"`, `"ipc"`, `"draft"`, ...).
 pub(crate) fn zmq_has(capability: &str) -> bool {
     zmq::has(capability).unwrap_or(false)
+}
+
+/// Gives memory that was freed back to the OS (`malloc_trim`), after a hostile message has
+/// been discarded: libzmq holds every frame of a message until it is whole (64 bytes each,
+/// in blocks allocated on its I/O thread), and glibc keeps such small freed blocks in that
+/// thread's arena, so half a million one-byte frames would otherwise leave 32 MB resident
+/// after they are gone. Elsewhere than glibc, nothing.
+pub(crate) fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks the allocator's own free lists; any pad is valid.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// Sets how late the kernel may wake this thread from a timed sleep (`PR_SET_TIMERSLACK`).

@@ -244,6 +244,19 @@ impl RawSocket {
         retry_eintr(|| unsafe { zmq_sys::zmq_msg_recv(msg.as_mut_ptr(), self.ptr, flags) }).map(drop)
     }
 
+    /// Receives and drops the rest of the message whose last frame received is `msg`
+    /// (nothing if that was its last), reusing `msg`: how a message with too many frames is
+    /// discarded without holding any of it. The frames are already here (libzmq delivers a
+    /// message whole), so this never waits. The memory libzmq held for them then goes back
+    /// to the OS ([`release_free_memory`](super::release_free_memory)).
+    pub(crate) fn discard_rest(&self, msg: &mut Msg) -> Result<(), ZmqErrno> {
+        while msg.more() {
+            self.recv_msg(msg, false)?;
+        }
+        super::release_free_memory();
+        Ok(())
+    }
+
     /// The socket's signalling fd (`ZMQ_FD`): readable when its state may have changed.
     /// Edge-like: check [`RawSocket::events`] before sleeping on it, as `zmq_poll` does.
     pub(crate) fn fd(&self) -> Result<RawFd, ZmqErrno> {

@@ -161,9 +161,20 @@ impl WorkerCtx<'_> {
             .map_err(|e| zmq_err(Operation::SetOption, sock, e))
     }
 
+    /// Starts reporting `socket`'s peer arrivals (ZMTP handshake done) and departures on
+    /// the inproc PAIR `endpoint`, as [`WorkerCtx::monitor_disconnects`] does departures:
+    /// feed each message's first frame to a [`ConnectedPeers`](crate::ConnectedPeers).
+    pub fn monitor_peers(&mut self, socket: SocketId, endpoint: &Endpoint) -> Result<()> {
+        let sock = self.sock(socket)?;
+        sock.raw
+            .monitor(&endpoint.to_string(), sys::PEER_EVENTS)
+            .map_err(|e| zmq_err(Operation::SetOption, sock, e))
+    }
+
     /// True when `msg`, received on a monitor PAIR socket, reports a peer disconnection.
     pub fn is_disconnect_event(msg: &Inbound<'_>) -> bool {
-        msg.frame(0).and_then(sys::monitor_event) == Some(sys::EVENT_DISCONNECTED as u16)
+        msg.frame(0).and_then(sys::monitor_event).map(|(event, _)| event)
+            == Some(sys::EVENT_DISCONNECTED as u16)
     }
 
     /// Subscribes a SUB socket to another topic prefix.

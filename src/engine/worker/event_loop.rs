@@ -11,7 +11,7 @@ use crossbeam_channel::{Receiver, TryRecvError};
 use super::ctx::{send_outbound, PUB_BLOCKED_RETRY};
 use super::spec::{zmq_err, Sock};
 use super::{Handler, WorkerCtx};
-use crate::config::{FullPolicy, SocketKind};
+use crate::config::{FullPolicy, SocketKind, SocketOptions};
 use crate::engine::handle::{Command, Counters, Shared};
 use crate::engine::idle::{IdleAction, IdleStrategy, Idler};
 use crate::engine::SocketId;
@@ -21,7 +21,7 @@ use crate::sys::{self, FdPollSet, Msg, PollItem};
 
 /// A peer cannot make a worker grow without bound: messages with more frames are discarded
 /// and counted as handler errors.
-const MAX_FRAMES: usize = 1024;
+const MAX_FRAMES: usize = SocketOptions::MAX_FRAMES;
 
 /// The loop's settings, from the [`WorkerBuilder`](super::WorkerBuilder).
 #[derive(Debug, Clone, Copy)]
@@ -291,11 +291,7 @@ impl<'a> Loop<'a> {
                 }
                 if n >= MAX_FRAMES {
                     // Discard the rest of this oversized message, reusing the last slot.
-                    while slots[n - 1].more() {
-                        if sock.raw.recv_msg(&mut slots[n - 1], false).is_err() {
-                            break;
-                        }
-                    }
+                    let _ = sock.raw.discard_rest(&mut slots[n - 1]);
                     n = 0;
                     break;
                 }

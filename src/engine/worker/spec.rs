@@ -115,8 +115,10 @@ pub(super) fn open_sockets(ctx: &RawContext, specs: &[SocketSpec]) -> Result<Vec
 }
 
 /// Creates one socket as `spec` says: options first (libzmq applies most of them only to
-/// connections made afterwards), ztick's default linger, then bind or connect. Returns the
-/// socket and its endpoint (for a bind, the one libzmq resolved, with the real tcp port).
+/// connections made afterwards), with ztick's defaults for the linger and the frame size
+/// limit (`ZMQ_MAXMSGSIZE`: no socket receives unbounded frames), then bind or connect.
+/// Returns the socket and its endpoint (for a bind, the one libzmq resolved, with the real
+/// tcp port).
 pub(crate) fn open_socket(ctx: &RawContext, spec: &SocketSpec) -> Result<(RawSocket, String)> {
     let kind = spec.kind.as_str();
     let ep = spec.endpoint.to_string();
@@ -129,6 +131,7 @@ pub(crate) fn open_socket(ctx: &RawContext, spec: &SocketSpec) -> Result<(RawSoc
     if opts.linger.is_none() {
         opts.linger = Some(Some(SocketOptions::DEFAULT_LINGER));
     }
+    opts.max_msg_bytes = Some(opts.effective_max_msg_bytes(spec.kind));
     raw.apply(&opts).map_err(|(name, e)| Error::Zmq {
         op: Operation::SetOption,
         kind,
