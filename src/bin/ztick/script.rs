@@ -30,6 +30,11 @@
 //! send waits for a live connection (and times out when nobody is there) instead of
 //! queueing into the void.
 //!
+//! **Hostile peers.** Frames are limited by the socket options' `ZMQ_MAXMSGSIZE`, messages
+//! of more than [`SocketOptions::MAX_FRAMES`] frames are discarded and counted
+//! ([`Outcome::refused`]), and the peer monitor is read while the script waits, not only at
+//! the end, so peers that connect and hang up in a loop cannot grow its queue.
+//!
 //! (`tests::a_pull_prints_what_a_push_reads`, below, runs one such pair in-process.)
 
 use std::fmt::Write as _;
@@ -37,7 +42,7 @@ use std::io::{BufRead, ErrorKind, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-use ztick::patterns::{PeerEvent, PeerMonitor, Socket, Subscriptions};
+use ztick::patterns::{PeerMonitor, Socket, Subscriptions};
 use ztick::{
     Endpoint, Engine, Error, Operation, Result, SocketKind, SocketOptions, SocketSpec, Subscription,
     Transport,
@@ -231,6 +236,8 @@ pub(crate) struct Outcome {
     pub(crate) sent: u64,
     /// Messages received (subscriptions excluded).
     pub(crate) received: u64,
+    /// Messages discarded for having more than [`SocketOptions::MAX_FRAMES`] frames.
+    pub(crate) refused: u64,
 }
 
 impl Script {
@@ -304,10 +311,10 @@ impl Script {
         }
         let mut sock = Socket::open(engine, &spec)?;
         let may_end_sending = !matches!(self.verb, Verb::Sub { .. } | Verb::Pull | Verb::Req { .. });
-        let peers = if may_end_sending { Some(Peers::watch(&mut sock)?) } else { None };
+        let peers = if may_end_sending { Some(sock.monitor_peers()?) } else { None };
         let mut run = Run {
             script: self,
-            outcome: Outcome { endpoint: sock.endpoint().to_owned(), sent: 0, received: 0 },
+            outcome: Outcome { endpoint: sock.endpoint().to_owned(), sent: 0, received: 0, refused: 0 },
             sock,
             peers,
             output,
@@ -319,9 +326,10 @@ impl Script {
         if run.last_was_send {
             if let Some(peers) = &mut run.peers {
                 let linger = self.options.effective_linger();
-                peers.wait_gone(linger)?;
+                wait_gone(peers, linger)?;
             }
         }
+        run.outcome.refused = run.sock.refused();
         Ok(run.outcome)
     }
 }
@@ -330,8 +338,8 @@ impl Script {
 struct Run<'a> {
     script: &'a Script,
     sock: Socket,
-    /// The socket's peers, for the verbs that may end with a send.
-    peers: Option<Peers>,
+    /// The socket's peers, for the verbs that may end with a send; read while waiting.
+    peers: Option<PeerMonitor>,
     output: &'a mut dyn Write,
     /// The output was closed by its reader: stop quietly.
     closed: bool,
@@ -416,9 +424,10 @@ impl Run<'_> {
 
     fn send<F: AsRef<[u8]>>(&mut self, frames: &[F]) -> Result<()> {
         let frames: Vec<&[u8]> = frames.iter().map(AsRef::as_ref).collect();
-        let r = match self.script.timeout {
-            Some(t) => self.sock.send_timeout(&frames, t),
-            None => self.sock.send(&frames),
+        let r = match (&mut self.peers, self.script.timeout) {
+            (Some(peers), t) => send_watching(&mut self.sock, &frames, t, peers),
+            (None, Some(t)) => self.sock.send_timeout(&frames, t),
+            (None, None) => self.sock.send(&frames),
         };
         let progress = match self.outcome.sent {
             0 => "nothing sent yet".to_owned(),
@@ -431,17 +440,14 @@ impl Run<'_> {
     }
 
     fn recv(&mut self) -> Result<()> {
-        let r = match self.script.timeout {
-            Some(t) => match self.sock.recv_into(&mut self.frames, t) {
-                Ok(true) => Ok(()),
-                Ok(false) => Err(Error::Timeout {
-                    op: Operation::Recv,
-                    endpoint: format!("{} {}", self.sock.kind(), self.sock.endpoint()),
-                    ms: millis(t),
-                }),
-                Err(e) => Err(e),
-            },
-            None => self.sock.recv().map(|frames| self.frames = frames),
+        let r = match self.recv_within(self.script.timeout) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Error::Timeout {
+                op: Operation::Recv,
+                endpoint: format!("{} {}", self.sock.kind(), self.sock.endpoint()),
+                ms: self.script.timeout.map_or(0, millis),
+            }),
+            Err(e) => Err(e),
         };
         let progress = match self.script.count {
             Some(n) => format!("{} of {n} message(s) received", self.outcome.received),
@@ -451,6 +457,22 @@ impl Run<'_> {
         self.outcome.received += 1;
         self.last_was_send = false;
         Ok(())
+    }
+
+    /// Receives one message into `frames`, waiting at most `timeout` (`None`: for as long
+    /// as it takes) and reading the peer monitor meanwhile; false when nothing came in time.
+    fn recv_within(&mut self, timeout: Option<Duration>) -> Result<bool> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            let left = deadline.map_or(WAIT_SLICE, |d| d.saturating_duration_since(Instant::now()));
+            let got = match &mut self.peers {
+                Some(peers) => self.sock.recv_into_watching(&mut self.frames, left, peers)?,
+                None => self.sock.recv_into(&mut self.frames, left)?,
+            };
+            if got || deadline.is_some() {
+                return Ok(got);
+            }
+        }
     }
 
     /// Prints the last message received; `routed`: its first frame is a ROUTER's identity.
@@ -477,16 +499,8 @@ impl Run<'_> {
         let mut subs = Subscriptions::default();
         let seen = |subs: &Subscriptions| topic.map_or(subs.total(), |t| subs.matching(t));
         while seen(&subs) < n {
-            let got = match deadline {
-                Some(d) => {
-                    let left = d.saturating_duration_since(Instant::now());
-                    !left.is_zero() && self.sock.recv_into(&mut self.frames, left)?
-                }
-                None => {
-                    self.frames = self.sock.recv()?;
-                    true
-                }
-            };
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            let got = !left.is_some_and(|l| l.is_zero()) && self.recv_within(left)?;
             if !got {
                 let err = Error::Timeout {
                     op: Operation::Recv,
@@ -519,47 +533,49 @@ impl Run<'_> {
     }
 }
 
-/// A socket's connected peers, counted from its monitor's events.
-struct Peers {
-    events: PeerMonitor,
-    /// Handshakes completed minus disconnections seen; below zero only when an arrival
-    /// happened before the monitor started.
-    connected: i64,
+/// The longest single wait of a script without a timeout: it then waits again, so a wait
+/// without end is a loop of bounded ones.
+const WAIT_SLICE: Duration = Duration::from_secs(3600);
+
+/// How long one attempt of a watched send waits for room before the monitor is read again.
+const SEND_SLICE: Duration = Duration::from_millis(100);
+
+/// Sends `frames` as one message, waiting at most `timeout` (`None`: for as long as it
+/// takes) and reading `peers` every [`SEND_SLICE`] meanwhile.
+fn send_watching(
+    sock: &mut Socket,
+    frames: &[&[u8]],
+    timeout: Option<Duration>,
+    peers: &mut PeerMonitor,
+) -> Result<()> {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    loop {
+        let left = deadline.map_or(SEND_SLICE, |d| d.saturating_duration_since(Instant::now()));
+        match sock.send_timeout(frames, left.min(SEND_SLICE)) {
+            Err(Error::Timeout { op, endpoint, .. }) => {
+                peers.pump()?;
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    return Err(Error::Timeout { op, endpoint, ms: timeout.map_or(0, millis) });
+                }
+            }
+            other => return other,
+        }
+    }
 }
 
-impl Peers {
-    fn watch(sock: &mut Socket) -> Result<Peers> {
-        Ok(Peers { events: sock.monitor_peers()?, connected: 0 })
-    }
-
-    /// Takes one event, waiting at most `timeout`; false when none came.
-    fn next(&mut self, timeout: Duration) -> Result<bool> {
-        match self.events.next_event(timeout)? {
-            Some(PeerEvent::Connected) => self.connected += 1,
-            Some(PeerEvent::Disconnected) => self.connected -= 1,
-            Some(_) => {}
-            None => return Ok(false),
+/// Waits until no peer is connected, at most `limit` (`None`: for as long as it takes).
+fn wait_gone(peers: &mut PeerMonitor, limit: Option<Duration>) -> Result<()> {
+    let deadline = limit.map(|l| Instant::now() + l);
+    loop {
+        peers.pump()?;
+        if peers.connected() == 0 {
+            return Ok(());
         }
-        Ok(true)
-    }
-
-    /// Waits until no peer is connected, at most `limit` (`None`: for as long as it takes).
-    fn wait_gone(&mut self, limit: Option<Duration>) -> Result<()> {
-        let deadline = limit.map(|l| Instant::now() + l);
-        loop {
-            while self.next(Duration::ZERO)? {}
-            if self.connected <= 0 {
-                return Ok(());
-            }
-            let left = match deadline {
-                Some(d) => d.saturating_duration_since(Instant::now()),
-                None => Duration::from_secs(3600),
-            };
-            if left.is_zero() {
-                return Ok(());
-            }
-            self.next(left)?;
+        let left = deadline.map_or(WAIT_SLICE, |d| d.saturating_duration_since(Instant::now()));
+        if left.is_zero() {
+            return Ok(());
         }
+        peers.next_event(left)?;
     }
 }
 

@@ -24,6 +24,9 @@ Output: one line per message, frames separated by a space, each as text when it 
 without control characters and as 0x... hex otherwise; --json prints one object per
 message instead: {\"frames\": [\"text\", {\"hex\": \"00ff\"}]}.";
 
+/// The scripting verbs' default frame size limit: 1 MiB, a line no terminal wants to see.
+const MAX_MSG_BYTES: u64 = 1 << 20;
+
 /// The scripting verbs, flattened into `ztick`'s own list.
 #[derive(Subcommand, Debug)]
 pub(crate) enum ScriptVerb {
@@ -98,6 +101,11 @@ pub(crate) struct Conn {
     /// hwm, linger_ms (integers). The environment and the flags override it.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Largest frame a peer may send, in bytes (ZMQ_MAXMSGSIZE): a peer that sends a larger
+    /// one is disconnected before libzmq buffers it. A message of more than 1024 frames is
+    /// discarded and counted (on standard error at the end).
+    #[arg(long, value_name = "BYTES", default_value_t = MAX_MSG_BYTES)]
+    max_msg_bytes: u64,
     #[command(flatten)]
     curve: CurveFlags,
 }
@@ -305,7 +313,7 @@ fn script(
             Error::config("--routing-id", id, "1 to 255 bytes, not starting with a zero byte")
         })?;
     }
-    let options = options.curve(conn.curve.config().role()?);
+    let options = options.curve(conn.curve.config().role()?).max_msg_bytes(conn.max_msg_bytes);
     let script = Script::new(verb, attach)
         .options(options)
         .count(count)
@@ -315,7 +323,15 @@ fn script(
     let zap = conn.curve.zap(&engine)?;
     let outcome = script.run(&engine, &mut std::io::stdin().lock(), &mut std::io::stdout().lock());
     report_zap(zap);
-    outcome.map(drop)
+    let outcome = outcome?;
+    if outcome.refused > 0 {
+        eprintln!(
+            "ztick: refused {} message(s) of more than {} frames",
+            outcome.refused,
+            ztick::SocketOptions::MAX_FRAMES
+        );
+    }
+    Ok(())
 }
 
 /// `ztick run`: finds the pattern, then parses `ztick PATTERN ARGS...` as that verb.
