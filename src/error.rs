@@ -138,6 +138,18 @@ pub enum Error {
         /// How long each try waited.
         each_ms: u64,
     },
+    /// A run ended before it was complete: its peers hung up, say, with messages missing.
+    #[error("{endpoint}: received {received} of {expected} message(s): {reason}")]
+    Incomplete {
+        /// The socket kind and endpoint that was receiving.
+        endpoint: String,
+        /// Messages received.
+        received: u64,
+        /// Messages the run was for.
+        expected: u64,
+        /// Why it ended, and what to do.
+        reason: String,
+    },
     /// A feature is not available in this libzmq build.
     #[error("{feature} is not available: {hint}")]
     Unsupported {

@@ -48,14 +48,17 @@ enum Verb {
     Lat(LatArgs),
     /// Throughput with both ends in this process (PUSH sending, PULL counting).
     Thr(ThrArgs),
-    /// libzmq's `local_lat`: a REP socket that echoes ROUNDTRIPS messages of SIZE bytes.
-    /// Pair it with `ztick remote-lat` or libzmq's `remote_lat`.
+    /// libzmq's `local_lat`: echoes ROUNDTRIPS requests of SIZE bytes to REQ peers (on a
+    /// ROUTER socket, which they cannot tell from libzmq's REP, so that requests of another
+    /// size are left unanswered and counted). Pair it with `ztick remote-lat` or libzmq's
+    /// `remote_lat`.
     LocalLat(TwoProcLat),
     /// libzmq's `remote_lat`: a REQ socket that times ROUNDTRIPS echoes and prints libzmq's
     /// lines followed by HDR percentiles of the round trip.
     RemoteLat(TwoProcLat),
     /// libzmq's `local_thr`: a PULL socket that counts COUNT messages of SIZE bytes and prints
-    /// the throughput from the first message on.
+    /// the throughput from the first message on. When every sender has hung up before
+    /// COUNT, it waits 1 s for more, then reports "received N of COUNT" and exits 1.
     LocalThr(TwoProcThr),
     /// libzmq's `remote_thr`: a PUSH socket that sends COUNT messages of SIZE bytes, then
     /// exits once the receiver has hung up (libzmq's and our local-thr do after the last
@@ -291,7 +294,9 @@ struct ThrArgs {
 struct TwoProcLat {
     /// Endpoint to bind (local-lat) or connect to (remote-lat), e.g. tcp://127.0.0.1:5555.
     endpoint: Endpoint,
-    /// Message size in bytes.
+    /// Message size in bytes. local-lat echoes only requests of exactly this size (others
+    /// are refused and counted, not echoed); a peer frame larger than SIZE + 1024 bytes
+    /// drops its connection (ZMQ_MAXMSGSIZE).
     size: usize,
     /// Round trips.
     roundtrips: u64,
@@ -303,7 +308,9 @@ struct TwoProcLat {
 struct TwoProcThr {
     /// Endpoint to bind (local-thr) or connect to (remote-thr).
     endpoint: Endpoint,
-    /// Message size in bytes.
+    /// Message size in bytes. local-thr counts only messages of exactly this size (others
+    /// are refused and counted); a peer frame larger than SIZE + 1024 bytes drops its
+    /// connection (ZMQ_MAXMSGSIZE).
     size: usize,
     /// Messages.
     count: u64,
@@ -387,7 +394,14 @@ fn run(verb: Verb) -> Result<u8, Error> {
             let zap = a.common.curve.zap(&engine)?;
             let r = perf::serve_echo(&engine, a.endpoint, true, &side);
             security::report_zap(zap);
-            r
+            let refused = r?;
+            if refused > 0 {
+                eprintln!(
+                    "local-lat: refused {refused} request(s) that were not one frame of {} bytes",
+                    side.size
+                );
+            }
+            Ok(())
         }
         Verb::RemoteLat(a) => {
             let mut side = lat_side(a.size, a.roundtrips, &a.common, Some(0));

@@ -1,4 +1,5 @@
-//! Round-trip latency: a REQ worker times each echo from a REP worker.
+//! Round-trip latency: a REQ worker times each echo from a REP worker (`local-lat`: a
+//! ROUTER, which can leave a stranger's request unanswered).
 
 use std::time::{Duration, Instant};
 
@@ -9,6 +10,7 @@ use ztick::{
     SocketKind, SocketOptions, SocketSpec, Transport, WorkerCtx,
 };
 
+use super::{frame_limit, trace_refused};
 use crate::schema::{to_line, LatJson};
 
 /// Settings shared by the latency tools.
@@ -180,10 +182,8 @@ pub(crate) fn measure_round_trips(engine: &Engine, endpoint: Endpoint, side: &La
     let (done_tx, done_rx) = crossbeam_channel::bounded(1);
     let mut b = engine.worker("req").idle(side.idle).pin(side.pin);
     let ep_text = endpoint.to_string();
-    let req = b.socket(
-        SocketSpec::connect(SocketKind::Req, endpoint)
-            .options(with_curve(SocketOptions::default(), &side.curve)),
-    );
+    let opts = SocketOptions::default().max_msg_bytes(frame_limit(side.size));
+    let req = b.socket(SocketSpec::connect(SocketKind::Req, endpoint).options(with_curve(opts, &side.curve)));
     let timer = Timer {
         req,
         payload: vec![0u8; side.size],
@@ -208,27 +208,48 @@ pub(crate) fn measure_round_trips(engine: &Engine, endpoint: Endpoint, side: &La
     Ok(LatReport { size: side.size, count: side.count, elapsed_ns, round_trips })
 }
 
-/// Runs a REP echo server for `count` round trips (`local-lat`); with `bind` false it connects.
-pub(crate) fn serve_echo(engine: &Engine, endpoint: Endpoint, bind: bool, side: &LatSide) -> Result<()> {
+/// Runs the echo server for `count` round trips (`local-lat`); with `bind` false it
+/// connects. Returns the requests refused.
+///
+/// The socket is a ROUTER, which REQ peers (ours, libzmq's `remote_lat`) cannot tell from
+/// libzmq's REP: a REP must answer every request before it can read the next, whereas a
+/// ROUTER can leave a request unanswered. So a request that is not one frame of exactly
+/// `size` bytes is refused: counted and traced, never echoed, and no progress; a stranger
+/// cannot finish the run for the real peer, nor make it echo other sizes.
+pub(crate) fn serve_echo(engine: &Engine, endpoint: Endpoint, bind: bool, side: &LatSide) -> Result<u64> {
     let total = side.warmup + side.count;
     if total == 0 {
-        return Ok(());
+        return Ok(0);
     }
     let (done_tx, done_rx) = crossbeam_channel::bounded(1);
-    let mut echoed = 0u64;
+    let (mut echoed, mut refused) = (0u64, 0u64);
+    let size = side.size;
     let spec = if bind {
-        SocketSpec::bind(SocketKind::Rep, endpoint.clone())
+        SocketSpec::bind(SocketKind::Router, endpoint.clone())
     } else {
-        SocketSpec::connect(SocketKind::Rep, endpoint.clone())
+        SocketSpec::connect(SocketKind::Router, endpoint.clone())
     };
     let mut b = engine.worker("rep").idle(side.idle).pin(side.pin);
-    b.socket(spec.options(with_curve(lingering(side.timeout), &side.curve)));
+    let opts = lingering(side.timeout).max_msg_bytes(frame_limit(size));
+    b.socket(spec.options(with_curve(opts, &side.curve)));
     let worker = b
         .on_message(move |ctx, id, msg| {
-            ctx.send(id, msg.last())?;
-            echoed += 1;
+            // A REQ's request: [routing id][empty delimiter][body].
+            let frames: Vec<&[u8]> = msg.iter().collect();
+            match frames.as_slice() {
+                [peer, delimiter, body] if delimiter.is_empty() && body.len() == size => {
+                    ctx.send_parts(id, &[peer, b"", body])?;
+                    echoed += 1;
+                }
+                other => {
+                    refused += 1;
+                    let body = other.iter().skip(1).map(|f| f.len()).sum::<usize>();
+                    let detail = format!("{} frame(s), {body} bytes after the routing id; expected a REQ request of {size} bytes", other.len());
+                    trace_refused("local-lat", refused, &detail);
+                }
+            }
             if echoed == total {
-                let _ = done_tx.send(());
+                let _ = done_tx.send(refused);
                 ctx.stop();
             }
             Ok(())
@@ -285,7 +306,8 @@ pub(crate) fn run_lat(opts: &LatOptions) -> Result<LatReport> {
     let side = &opts.side;
     let total = side.warmup + side.count;
     let mut echo = engine.worker("rep").idle(side.idle).pin(opts.echo_pin).batch_max(1);
-    let echo_opts = with_curve(SocketOptions::default(), &opts.echo_curve);
+    let echo_opts =
+        with_curve(SocketOptions::default().max_msg_bytes(frame_limit(side.size)), &opts.echo_curve);
     let rep = echo.socket(SocketSpec::bind(SocketKind::Rep, ep.clone()).options(echo_opts));
     let mut echoed = 0u64;
     let echo = echo
