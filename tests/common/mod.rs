@@ -10,6 +10,7 @@ pub mod relay;
 pub mod sockets;
 mod wait;
 pub mod workers;
+pub mod zmtp;
 
 #[allow(unused_imports)] // each test file uses part of them
 pub use sockets::*;
