@@ -1,6 +1,6 @@
 //! The application side of a worker: a bounded hand-off channel plus a wake-up.
 
-use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -68,9 +68,68 @@ pub(crate) struct Shared {
     /// Set by `Handle::stop` before its Stop command, so a handler waiting for room at the
     /// HWM gives up at once instead of holding the stop back.
     pub(crate) stop_requested: AtomicBool,
+    /// Set by the worker once it is stopping: from then on a hand-off is refused (handed
+    /// back to its sender), never queued behind the worker's last look at its inbox.
+    pub(crate) closed: AtomicBool,
+    /// Senders between their look at `closed` and the end of their channel send. The
+    /// worker, once `closed` is set, takes its inbox until this is zero: a hand-off whose
+    /// sender saw `closed` false is then in the inbox, so it is sent or counted, never lost.
+    /// (Both sides use SeqCst: either the sender sees `closed`, or the worker sees it here.)
+    pub(crate) in_flight: AtomicUsize,
 }
 
 impl Shared {
+    /// A state for a worker named `name`, taking hand-offs.
+    pub(crate) fn new(name: String, wakeup: Wakeup) -> Self {
+        Shared {
+            wakeup,
+            parked: AtomicBool::new(false),
+            counters: Counters::default(),
+            name,
+            stop_requested: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            in_flight: AtomicUsize::new(0),
+        }
+    }
+
+    /// Enters a hand-off; `None` when the worker no longer takes any (then nothing was
+    /// queued and the caller hands the message back).
+    #[inline]
+    fn enter(&self) -> Option<InFlight<'_>> {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        let guard = InFlight(self);
+        if self.closed.load(Ordering::SeqCst) {
+            return None; // the guard's drop leaves again
+        }
+        Some(guard)
+    }
+
+    /// Stops taking hand-offs and empties the inbox for good: waits until no sender is in
+    /// the middle of one, taking (and passing to `each`) whatever they queued meanwhile.
+    /// Called by the worker only; after it, every hand-off is refused.
+    pub(crate) fn close(&self, rx: &crossbeam_channel::Receiver<Command>, mut each: impl FnMut(Command)) {
+        self.closed.store(true, Ordering::SeqCst);
+        loop {
+            // Taking makes room for a sender blocked on a full channel, so it can finish.
+            while let Ok(cmd) = rx.try_recv() {
+                each(cmd);
+            }
+            if self.in_flight.load(Ordering::SeqCst) == 0 {
+                // Every sender that entered has queued and left: take what they queued.
+                while let Ok(cmd) = rx.try_recv() {
+                    each(cmd);
+                }
+                return;
+            }
+            std::thread::yield_now();
+        }
+    }
+
+    /// True while a sender is in the middle of a hand-off.
+    pub(crate) fn hand_off_in_flight(&self) -> bool {
+        self.in_flight.load(Ordering::SeqCst) != 0
+    }
+
     /// Wakes the worker if it is parked. The fence pairs with the worker's fence between
     /// setting `parked` and checking its inbox, so either it sees our message or we see it parked.
     #[inline]
@@ -82,8 +141,9 @@ impl Shared {
     }
 }
 
-/// [`Handle::send`] failed: the worker has stopped. The message comes back, so nothing is
-/// lost without the caller knowing.
+/// [`Handle::send`] failed: the worker has stopped, or has begun to (once it stops it takes
+/// no more hand-offs). The message comes back, so nothing is lost without the caller
+/// knowing: every hand-off is either refused this way, or sent, or counted as dropped.
 #[derive(Debug)]
 pub struct SendError(pub Outbound);
 
@@ -219,9 +279,11 @@ impl Handle {
     /// Hands `msg` to the worker for sending on `socket`, waiting while the channel is full.
     ///
     /// # Errors
-    /// [`SendError`], with the message, when the worker has stopped.
+    /// [`SendError`], with the message, when the worker has stopped or begun to.
     pub fn send(&self, socket: SocketId, msg: impl Into<Outbound>) -> Result<(), SendError> {
-        self.tx.send(Command::Send(socket, msg.into())).map_err(|e| match e.into_inner() {
+        let msg = msg.into();
+        let Some(_entered) = self.shared.enter() else { return Err(SendError(msg)) };
+        self.tx.send(Command::Send(socket, msg)).map_err(|e| match e.into_inner() {
             Command::Send(_, m) => SendError(m),
             _ => unreachable_command(),
         })?;
@@ -236,7 +298,9 @@ impl Handle {
     /// has stopped; both with the message.
     pub fn try_send(&self, socket: SocketId, msg: impl Into<Outbound>) -> Result<(), TrySendError> {
         use crossbeam_channel::TrySendError as E;
-        self.tx.try_send(Command::Send(socket, msg.into())).map_err(|e| match e {
+        let msg = msg.into();
+        let Some(_entered) = self.shared.enter() else { return Err(TrySendError::Stopped(msg)) };
+        self.tx.try_send(Command::Send(socket, msg)).map_err(|e| match e {
             E::Full(Command::Send(_, m)) => TrySendError::Full(m),
             E::Disconnected(Command::Send(_, m)) => TrySendError::Stopped(m),
             _ => unreachable_command(),
@@ -257,7 +321,9 @@ impl Handle {
         timeout: Duration,
     ) -> Result<(), SendTimeoutError> {
         use crossbeam_channel::SendTimeoutError as E;
-        self.tx.send_timeout(Command::Send(socket, msg.into()), timeout).map_err(|e| match e {
+        let msg = msg.into();
+        let Some(_entered) = self.shared.enter() else { return Err(SendTimeoutError::Stopped(msg)) };
+        self.tx.send_timeout(Command::Send(socket, msg), timeout).map_err(|e| match e {
             E::Timeout(Command::Send(_, m)) => SendTimeoutError::Timeout(m),
             E::Disconnected(Command::Send(_, m)) => SendTimeoutError::Stopped(m),
             _ => unreachable_command(),
@@ -269,21 +335,35 @@ impl Handle {
     /// Runs `f` on the worker thread, with access to its sockets. Returns false if the
     /// worker has stopped.
     pub fn run(&self, f: impl FnOnce(&mut WorkerCtx<'_>) + Send + 'static) -> bool {
+        let Some(_entered) = self.shared.enter() else { return false };
         let ok = self.tx.send(Command::Run(Box::new(f))).is_ok();
         self.shared.notify();
         ok
     }
 
     /// Asks the worker to stop: it drains what was handed over, then closes its sockets.
+    /// Hand-offs from then on are refused (handed back).
     pub fn stop(&self) {
         self.shared.stop_requested.store(true, Ordering::Release);
-        let _ = self.tx.send(Command::Stop);
+        if let Some(_entered) = self.shared.enter() {
+            let _ = self.tx.send(Command::Stop);
+        }
         self.shared.notify();
     }
 
     /// The worker's counters now.
     pub fn stats(&self) -> WorkerStats {
         self.shared.counters.snapshot()
+    }
+}
+
+/// A sender inside a hand-off (see `Shared::in_flight`); leaving is the drop.
+struct InFlight<'a>(&'a Shared);
+
+impl Drop for InFlight<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

@@ -3,7 +3,7 @@
 //! running [`Worker`] with the [`WorkerReport`] it ends with.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -15,7 +15,7 @@ use super::handler::{self, Closures};
 use super::spec::open_sockets;
 use super::{Handler, Received, SocketSpec, WorkerCtx};
 use crate::config::CoreId;
-use crate::engine::handle::{Command, Counters, Handle, Shared, WorkerStats};
+use crate::engine::handle::{Command, Handle, Shared, WorkerStats};
 use crate::engine::idle::IdleStrategy;
 use crate::engine::{budget, Engine, SocketId};
 use crate::error::{Error, Result};
@@ -156,13 +156,7 @@ impl<'e> WorkerBuilder<'e> {
         };
         let wakeup = Wakeup::new()
             .map_err(|e| Error::Io { context: "creating the worker's eventfd".into(), source: e })?;
-        let shared = Arc::new(Shared {
-            wakeup,
-            parked: AtomicBool::new(false),
-            counters: Counters::default(),
-            name: self.name.clone(),
-            stop_requested: AtomicBool::new(false),
-        });
+        let shared = Arc::new(Shared::new(self.name.clone(), wakeup));
         let (tx, rx) = crossbeam_channel::bounded(self.inbox_capacity);
         let (ready_tx, ready_rx) = crossbeam_channel::bounded::<Result<Vec<String>>>(1);
         let ctx = Arc::clone(&engine.ctx);
@@ -186,11 +180,11 @@ impl<'e> WorkerBuilder<'e> {
                 let mut result = catch_unwind(AssertUnwindSafe(|| {
                     run_worker(&ctx, core, &specs, &shared2, &rx, cfg, &ready_tx, handler.as_mut())
                 }));
-                // Whatever is still in the channel was handed over and never sent: count it.
+                // Whatever is still in the channel was handed over and never sent: count it,
+                // with what senders in the middle of a hand-off queue before they see the
+                // worker closed (every later one is refused).
                 let mut left = 0u64;
-                while let Ok(cmd) = rx.try_recv() {
-                    left += u64::from(matches!(cmd, Command::Send(..)));
-                }
+                shared2.close(&rx, |cmd| left += u64::from(matches!(cmd, Command::Send(..))));
                 if left > 0 {
                     shared2.counters.dropped.fetch_add(left, Ordering::Relaxed);
                     if let Ok(Ok(report)) = &mut result {

@@ -145,6 +145,10 @@ impl<'a> Loop<'a> {
             if !self.stop.get() && self.shared.stop_requested.load(Ordering::Acquire) {
                 self.stop.set(true);
             }
+            if self.stop.get() && !self.shared.closed.load(Ordering::Relaxed) {
+                // Stopping: later hand-offs are refused; the ones already made are drained.
+                self.shared.closed.store(true, Ordering::SeqCst);
+            }
             let mut did_work = self.flush_pending()?;
             if self.pending.is_none() {
                 did_work |= self.drain_inbox()?;
@@ -164,7 +168,7 @@ impl<'a> Loop<'a> {
                     stop_deadline = Some(Instant::now() + self.cfg.drain_timeout);
                 }
                 let deadline = stop_deadline.unwrap_or_else(Instant::now);
-                if self.pending.is_none() && self.rx.is_empty() {
+                if self.pending.is_none() && self.rx.is_empty() && !self.shared.hand_off_in_flight() {
                     return Ok(());
                 }
                 if Instant::now() >= deadline {
