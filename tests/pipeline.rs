@@ -7,7 +7,9 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::{bind, connect, engine, with_timeout, TRANSPORTS, WAIT};
-use ztick::patterns::{Done, PipelineWorker, Sink, Socket, StageConfig, Task, ToSink, Ventilator};
+use ztick::patterns::{
+    Done, PipelineWorker, Sink, Socket, StageConfig, Task, ToSink, Ventilator, MAX_WORKER_NAME_BYTES,
+};
 use ztick::{codec, Endpoint, SocketKind};
 
 fn stage(name: &str) -> StageConfig {
@@ -109,6 +111,43 @@ fn the_ledger_names_missing_duplicate_and_unexpected_ids() {
         assert_eq!((r.received, r.missing, r.duplicates, r.unexpected), (3, 2, 1, 1), "{r:?}");
         assert_eq!(r.first_missing, vec![2, 4]);
         assert_eq!(r.per_worker.get("raw"), Some(&5));
+    });
+}
+
+#[test]
+fn a_peer_inventing_workers_and_ids_is_held_to_the_caps_and_every_eviction_is_counted() {
+    with_timeout(WAIT, || {
+        let engine = engine();
+        let cfg = StageConfig { max_workers: 16, max_id_ranges: 101, ..stage("sink") };
+        let sink = Sink::<u32>::bind(&engine, &Endpoint::unique_inproc("pl-caps"), &cfg, |_| {}).unwrap();
+        let mut push = connect(&engine, SocketKind::Push, sink.endpoint());
+        let send = |push: &mut Socket, m: &ToSink<u32>| push.send(&[&codec::encode(m).unwrap()]).unwrap();
+        // 10,000 invented workers: 16 names are kept, every other one evicts the oldest.
+        for i in 0..10_000 {
+            send(&mut push, &ToSink::Ready { worker: format!("fake-{i}") });
+        }
+        // A name over the limit is refused, not kept.
+        send(&mut push, &ToSink::Ready { worker: "n".repeat(MAX_WORKER_NAME_BYTES + 1) });
+        // The real run starts its range; 200 scattered ids want 200 more, 100 fit.
+        send(&mut push, &ToSink::Done(Done { id: 0, worker: "raw".into(), value: 7 }));
+        for i in 0..200u64 {
+            send(&mut push, &ToSink::Done(Done { id: 1_000_000 + 2 * i, worker: "raw".into(), value: 7 }));
+        }
+        // The rest of the real run extends its range, which needs no new one.
+        for id in 1..10 {
+            send(&mut push, &ToSink::Done(Done { id, worker: "raw".into(), value: 7 }));
+        }
+        let r = sink.wait_results(10, WAIT);
+        assert_eq!((r.received, r.missing, r.duplicates), (10, 0, 0), "{r:?}");
+        assert_eq!((r.unexpected, r.unrecorded), (100, 100), "{r:?}");
+        assert!(!r.is_complete(), "an unrecorded result leaves the run unproven");
+        assert_eq!(r.ready.len(), 16);
+        assert_eq!(r.per_worker.len(), 16);
+        // 10,000 + "raw" names, 16 kept.
+        assert_eq!(r.evicted, 10_001 - 16);
+        assert_eq!(r.per_worker.get("raw"), Some(&210));
+        assert_eq!(r.input.too_large, 1, "{:?}", r.input);
+        assert_eq!(r.ready.last().map(String::as_str), Some("fake-9999"));
     });
 }
 

@@ -10,6 +10,7 @@
 
 mod envelope;
 mod input;
+mod ledger;
 mod monitor;
 mod pair;
 mod pipeline;
@@ -22,7 +23,9 @@ mod socket;
 pub use input::{InputCounters, InputStats, Malformed};
 pub use monitor::{PeerEvent, PeerMonitor};
 pub use pair::{pair, PairEnd};
-pub use pipeline::{Done, PipelineWorker, Sink, SinkReport, StageConfig, Task, ToSink, Ventilator};
+pub use pipeline::{
+    Done, PipelineWorker, Sink, SinkReport, StageConfig, Task, ToSink, Ventilator, MAX_WORKER_NAME_BYTES,
+};
 pub use pirate::{
     Heartbeat, PirateQueue, PirateQueueBuilder, PirateWorker, PirateWorkerBuilder, PirateWorkerStats,
     QueueStats, HEARTBEAT, READY,

@@ -37,7 +37,7 @@
 //! # Ok::<(), ztick::Error>(())
 //! ```
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::marker::PhantomData;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -46,6 +46,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::input::{wire_limit, InputCounters, InputStats, Malformed};
+use super::ledger::{IdLedger, Recorded};
 use super::pubsub::{check_shape, resolved, DEFAULT_MAX_MSG_BYTES};
 use crate::config::{SocketKind, SocketOptions};
 use crate::endpoint::Endpoint;
@@ -98,7 +99,24 @@ pub struct StageConfig {
     /// sockets' `ZMQ_MAXMSGSIZE`, unless `options` sets one, is twice this (at least 64 KiB
     /// more): a larger frame drops the peer's connection instead.
     pub max_msg_bytes: usize,
+    /// Sink: the most worker names it keeps (announcements in [`SinkReport::ready`],
+    /// results in [`SinkReport::per_worker`]), each at most [`MAX_WORKER_NAME_BYTES`].
+    /// A new name beyond it evicts the least recently heard one, counted in
+    /// [`SinkReport::evicted`] and traced. Default 1024.
+    pub max_workers: usize,
+    /// Sink: a worker name not heard from for this long is forgotten (counted as evicted)
+    /// when room is needed for a new one. Default 5 minutes.
+    pub worker_expiry: Duration,
+    /// Sink: the most ranges of consecutive ids its ledger holds. A run from one
+    /// ventilator is one range however long; ids a peer makes up each take one, and a
+    /// result that would need one more is not recorded, counted in
+    /// [`SinkReport::unrecorded`] and traced. Default 65,536 (about 3 MB).
+    pub max_id_ranges: usize,
 }
+
+/// The longest worker name a sink accepts (in an announcement or a result); longer ones
+/// are refused as [`Malformed::TooLarge`].
+pub const MAX_WORKER_NAME_BYTES: usize = 255;
 
 impl StageConfig {
     /// The options of a receiving (PULL) socket: `options`, with a frame size limit derived
@@ -114,6 +132,9 @@ impl Default for StageConfig {
             name: "stage".to_owned(),
             options: SocketOptions::default(),
             max_msg_bytes: DEFAULT_MAX_MSG_BYTES,
+            max_workers: 1024,
+            worker_expiry: Duration::from_secs(300),
+            max_id_ranges: 1 << 16,
         }
     }
 }
@@ -325,8 +346,14 @@ pub struct SinkReport {
     pub unexpected: u64,
     /// Workers that announced themselves, in order of arrival.
     pub ready: Vec<String>,
-    /// Results per worker name (the spread of the work).
+    /// Results per worker name (the spread of the work), for the names kept (see
+    /// [`StageConfig::max_workers`]).
     pub per_worker: BTreeMap<String, u64>,
+    /// Worker names forgotten to make room for new ones: expired, or the least recently
+    /// heard when all were fresh.
+    pub evicted: u64,
+    /// Results whose id the ledger had no room for ([`StageConfig::max_id_ranges`]).
+    pub unrecorded: u64,
     /// The sink's input: results and announcements handled, malformed messages refused.
     pub input: InputStats,
 }
@@ -334,19 +361,90 @@ pub struct SinkReport {
 impl SinkReport {
     /// True when every expected id arrived exactly once and nothing else did.
     pub fn is_complete(&self) -> bool {
-        self.received == self.expected && self.missing == 0 && self.duplicates == 0 && self.unexpected == 0
+        self.received == self.expected
+            && self.missing == 0
+            && self.duplicates == 0
+            && self.unexpected == 0
+            && self.unrecorded == 0
     }
 }
 
-#[derive(Debug, Default)]
-struct SinkState {
-    ready: Vec<String>,
-    ids: HashSet<u64>,
-    duplicates: u64,
-    per_worker: BTreeMap<String, u64>,
+/// One worker name a sink keeps.
+#[derive(Debug)]
+struct WorkerEntry {
+    /// Results from it.
+    results: u64,
+    /// When it was last heard from (announcement or result).
+    heard: Instant,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
+struct SinkState {
+    /// Announcements, in order of arrival; at most `max_workers`.
+    ready: Vec<String>,
+    ids: IdLedger,
+    duplicates: u64,
+    unrecorded: u64,
+    /// At most `max_workers` names.
+    workers: BTreeMap<String, WorkerEntry>,
+    evicted: u64,
+    max_workers: usize,
+    worker_expiry: Duration,
+}
+
+impl SinkState {
+    fn new(cfg: &StageConfig) -> Self {
+        SinkState {
+            ready: Vec::new(),
+            ids: IdLedger::new(cfg.max_id_ranges),
+            duplicates: 0,
+            unrecorded: 0,
+            workers: BTreeMap::new(),
+            evicted: 0,
+            max_workers: cfg.max_workers.max(1),
+            worker_expiry: cfg.worker_expiry,
+        }
+    }
+
+    /// Notes that `name` was heard from at `now`; the entry, made room for if it is new:
+    /// expired names go first, then the least recently heard. Every eviction is counted
+    /// and traced (the first few, then one in a thousand).
+    fn heard(&mut self, name: &str, now: Instant) -> &mut WorkerEntry {
+        if !self.workers.contains_key(name) && self.workers.len() >= self.max_workers {
+            let expiry = self.worker_expiry;
+            let before = self.workers.len();
+            self.workers.retain(|_, w| now.saturating_duration_since(w.heard) < expiry);
+            let mut gone = (before - self.workers.len()) as u64;
+            if self.workers.len() >= self.max_workers {
+                let oldest = self.workers.iter().min_by_key(|(_, w)| w.heard).map(|(k, _)| k.clone());
+                if let Some(k) = oldest {
+                    self.workers.remove(&k);
+                    gone += 1;
+                }
+            }
+            for _ in 0..gone {
+                self.evicted += 1;
+                if self.evicted <= 10 || self.evicted % 1000 == 0 {
+                    tracing::warn!(evicted = self.evicted, max = self.max_workers, new = %name, "sink: worker names at their cap; the oldest forgotten");
+                }
+            }
+        }
+        let entry = self.workers.entry(name.to_owned()).or_insert(WorkerEntry { results: 0, heard: now });
+        entry.heard = now;
+        entry
+    }
+
+    /// Records an announcement; the list keeps the last `max_workers`.
+    fn announce(&mut self, name: String, now: Instant) {
+        self.heard(&name, now);
+        if self.ready.len() >= self.max_workers {
+            self.ready.remove(0);
+        }
+        self.ready.push(name);
+    }
+}
+
+#[derive(Debug)]
 struct SinkShared {
     state: Mutex<SinkState>,
     changed: Condvar,
@@ -390,7 +488,7 @@ impl<R: DeserializeOwned + Send + 'static> Sink<R> {
         cfg: &StageConfig,
         on_result: impl FnMut(Done<R>) + Send + 'static,
     ) -> Result<Self> {
-        let shared = Arc::new(SinkShared::default());
+        let shared = Arc::new(SinkShared { state: Mutex::new(SinkState::new(cfg)), changed: Condvar::new() });
         let input = Arc::new(InputCounters::default());
         let mut b = engine.worker(&cfg.name);
         let sock = b.socket(SocketSpec::bind(SocketKind::Pull, endpoint.clone()).options(cfg.pull_options()));
@@ -445,9 +543,7 @@ impl<R> Sink<R> {
         let deadline = Instant::now() + timeout;
         let mut st = self.shared.lock();
         loop {
-            // Scanning for ids in range costs O(ids): do it only when there may be enough.
-            let done = st.ids.len() as u64 >= expected
-                && st.ids.iter().filter(|&&id| id < expected).count() as u64 >= expected;
+            let done = st.ids.len() >= expected && st.ids.count_below(expected) >= expected;
             let left = deadline.saturating_duration_since(Instant::now());
             if done || left.is_zero() {
                 return report_of(&st, &self.input, expected);
@@ -480,10 +576,10 @@ impl<R> Sink<R> {
 }
 
 fn report_of(st: &SinkState, input: &InputCounters, expected: u64) -> SinkReport {
-    let received = st.ids.iter().filter(|&&id| id < expected).count() as u64;
+    let received = st.ids.count_below(expected);
     let mut first_missing = Vec::new();
     if received < expected {
-        first_missing = (0..expected).filter(|id| !st.ids.contains(id)).take(32).collect();
+        first_missing = st.ids.missing_below(expected, 32);
     }
     SinkReport {
         expected,
@@ -491,9 +587,11 @@ fn report_of(st: &SinkState, input: &InputCounters, expected: u64) -> SinkReport
         missing: expected - received,
         first_missing,
         duplicates: st.duplicates,
-        unexpected: st.ids.len() as u64 - received,
+        unexpected: st.ids.len() - received,
         ready: st.ready.clone(),
-        per_worker: st.per_worker.clone(),
+        per_worker: st.workers.iter().map(|(k, w)| (k.clone(), w.results)).collect(),
+        evicted: st.evicted,
+        unrecorded: st.unrecorded,
         input: input.snapshot(),
     }
 }
@@ -518,10 +616,18 @@ where
             return Ok(());
         }
         let done = match codec::decode::<ToSink<R>>(msg.last(), "pipeline worker") {
+            Ok(ToSink::Ready { worker }) | Ok(ToSink::Done(Done { worker, .. }))
+                if worker.len() > MAX_WORKER_NAME_BYTES =>
+            {
+                let detail =
+                    format!("a worker name of {} bytes; at most {MAX_WORKER_NAME_BYTES}", worker.len());
+                self.input.refuse(Malformed::TooLarge, &peer(), &detail);
+                return Ok(());
+            }
             Ok(ToSink::Done(d)) => d,
             Ok(ToSink::Ready { worker }) => {
                 self.input.handled();
-                self.shared.lock().ready.push(worker);
+                self.shared.lock().announce(worker, Instant::now());
                 self.shared.changed.notify_all();
                 return Ok(());
             }
@@ -537,13 +643,67 @@ where
         (self.on_result)(done);
         {
             let mut st = self.shared.lock();
-            if !st.ids.insert(id) {
-                st.duplicates += 1;
-                tracing::warn!(peer = %peer(), id, %worker, "duplicate result");
+            match st.ids.insert(id) {
+                Recorded::New => {}
+                Recorded::Duplicate => {
+                    st.duplicates += 1;
+                    if st.duplicates <= 10 || st.duplicates % 1000 == 0 {
+                        tracing::warn!(peer = %peer(), id, %worker, duplicates = st.duplicates, "duplicate result");
+                    }
+                }
+                Recorded::Full => {
+                    st.unrecorded += 1;
+                    if st.unrecorded <= 10 || st.unrecorded % 1000 == 0 {
+                        tracing::warn!(peer = %peer(), id, %worker, unrecorded = st.unrecorded, "sink ledger at its cap of id ranges; result not recorded");
+                    }
+                }
             }
-            *st.per_worker.entry(worker).or_insert(0) += 1;
+            st.heard(&worker, Instant::now()).results += 1;
         }
         self.shared.changed.notify_all();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(max_workers: usize, expiry: Duration) -> SinkState {
+        SinkState::new(&StageConfig { max_workers, worker_expiry: expiry, ..StageConfig::default() })
+    }
+
+    #[test]
+    fn expired_names_go_first_then_the_least_recently_heard() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let mut st = state(3, s(10));
+        st.heard("a", t0).results += 1;
+        st.heard("b", t0 + s(1));
+        st.heard("c", t0 + s(2));
+        // "a" heard again, so "b" is the least recently heard.
+        st.heard("a", t0 + s(3));
+        st.heard("d", t0 + s(4));
+        assert_eq!(st.workers.keys().collect::<Vec<_>>(), ["a", "c", "d"]);
+        assert_eq!(st.workers["a"].results, 1, "a kept name keeps its count");
+        assert_eq!(st.evicted, 1);
+        // Much later all three have expired: making room for "e" forgets them all.
+        st.heard("e", t0 + s(60));
+        assert_eq!(st.workers.keys().collect::<Vec<_>>(), ["e"]);
+        assert_eq!(st.evicted, 4);
+        // A known name never evicts.
+        st.heard("e", t0 + s(61));
+        assert_eq!(st.evicted, 4);
+    }
+
+    #[test]
+    fn announcements_keep_the_last_max_workers() {
+        let t0 = Instant::now();
+        let mut st = state(2, Duration::from_secs(300));
+        for n in ["a", "b", "c"] {
+            st.announce(n.to_owned(), t0);
+        }
+        assert_eq!(st.ready, ["b", "c"]);
+        assert!(st.workers.len() <= 2);
     }
 }
