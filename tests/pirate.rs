@@ -7,9 +7,9 @@ mod common;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::{with_timeout, WAIT};
+use common::{connect, wait_until, with_timeout, WAIT};
 use ztick::patterns::{Heartbeat, PirateQueue, PirateWorker, Requester};
-use ztick::{Endpoint, Engine, Error};
+use ztick::{Endpoint, Engine, Error, SocketKind};
 
 const HB: Heartbeat = Heartbeat { interval: Duration::from_millis(50), liveness: 3 };
 
@@ -158,5 +158,101 @@ fn a_worker_reconnects_after_the_queue_restarts() {
         assert_eq!(stats.served, 10);
         assert!(stats.reconnects >= 1, "{stats:?}");
         second.stop().unwrap();
+    });
+}
+
+/// A stranger floods a queue with no worker ready: the waiting list stops at its byte
+/// limit, the rest is counted, and a real worker that turns up serves what was held.
+#[test]
+fn a_flood_while_no_worker_is_ready_is_held_to_the_byte_limit() {
+    with_timeout(WAIT, || {
+        let engine = Engine::new().unwrap();
+        let limit = 1usize << 20;
+        let queue = PirateQueue::builder(Endpoint::unique_inproc("pq-ff"), Endpoint::unique_inproc("pq-fb"))
+            .heartbeat(None)
+            .max_waiting_bytes(limit)
+            .spawn(&engine)
+            .unwrap();
+        let mut stranger = connect(&engine, SocketKind::Dealer, &ep(queue.frontend()));
+        let body = vec![7u8; 64 << 10];
+        for _ in 0..200 {
+            stranger.send(&[b"", &body]).unwrap();
+        }
+        wait_until(
+            || queue.stats().waiting + queue.stats().overflowed == 200,
+            || format!("{:?}", queue.stats()),
+        );
+        let s = queue.stats();
+        // Each held request is its body and the stranger's routing id: 15 of them fill 1 MiB.
+        assert!(s.waiting_bytes <= limit as u64, "{s:?}");
+        assert!(s.waiting_bytes + body.len() as u64 > limit as u64, "held until full: {s:?}");
+        assert_eq!((s.waiting, s.overflowed), (15, 185), "{s:?}");
+
+        let worker = PirateWorker::builder(ep(queue.backend()))
+            .heartbeat(None)
+            .spawn(&engine, |b| vec![b[0][..1].to_vec()])
+            .unwrap();
+        wait_until(|| queue.stats().replied == 15, || format!("{:?}", queue.stats()));
+        let s = queue.stats();
+        assert_eq!((s.dispatched, s.waiting, s.waiting_bytes, s.stale), (15, 0, 0, 0), "{s:?}");
+        worker.stop().unwrap();
+        queue.stop().unwrap();
+    });
+}
+
+/// Requests that waited longer than the expiry are dropped and counted, never handed to a
+/// worker after their clients have retried them.
+#[test]
+fn requests_older_than_the_waiting_expiry_are_dropped_and_counted() {
+    with_timeout(WAIT, || {
+        let engine = Engine::new().unwrap();
+        let expiry = Duration::from_millis(100);
+        let queue = PirateQueue::builder(Endpoint::unique_inproc("pq-sf"), Endpoint::unique_inproc("pq-sb"))
+            .heartbeat(None)
+            .waiting_expiry(expiry)
+            .spawn(&engine)
+            .unwrap();
+        let mut client = connect(&engine, SocketKind::Dealer, &ep(queue.frontend()));
+        for _ in 0..3 {
+            client.send(&[b"", b"old"]).unwrap();
+        }
+        wait_until(|| queue.stats().waiting == 3, || format!("{:?}", queue.stats()));
+        std::thread::sleep(expiry + Duration::from_millis(20)); // the passing of the expiry is what is tested
+        client.send(&[b"", b"new"]).unwrap();
+        wait_until(|| queue.stats().stale == 3, || format!("{:?}", queue.stats()));
+        assert_eq!(queue.stats().waiting, 1);
+        let worker = PirateWorker::builder(ep(queue.backend()))
+            .heartbeat(None)
+            .spawn(&engine, |b| vec![b[0].to_vec()])
+            .unwrap();
+        wait_until(|| queue.stats().replied == 1, || format!("{:?}", queue.stats()));
+        let frames = client.recv_timeout(WAIT).unwrap();
+        assert_eq!(frames.last().map(Vec::as_slice), Some(&b"new"[..]));
+        assert_eq!(queue.stats().dispatched, 1);
+        worker.stop().unwrap();
+        queue.stop().unwrap();
+    });
+}
+
+/// READYs from many connections (a stranger's, or workers that came and went with
+/// heartbeats off) keep at most `max_workers`, each eviction counted.
+#[test]
+fn ready_workers_beyond_the_cap_evict_the_least_recently_used() {
+    with_timeout(WAIT, || {
+        let engine = Engine::new().unwrap();
+        let queue = PirateQueue::builder(Endpoint::unique_inproc("pq-wf"), Endpoint::unique_inproc("pq-wb"))
+            .heartbeat(None)
+            .max_workers(8)
+            .spawn(&engine)
+            .unwrap();
+        let mut fakes = Vec::new();
+        for _ in 0..50 {
+            let mut s = connect(&engine, SocketKind::Dealer, &ep(queue.backend()));
+            s.send(&[ztick::patterns::READY]).unwrap();
+            fakes.push(s);
+        }
+        wait_until(|| queue.stats().evicted_workers == 42, || format!("{:?}", queue.stats()));
+        assert_eq!(queue.stats().ready_workers, 8);
+        queue.stop().unwrap();
     });
 }

@@ -37,22 +37,29 @@ pub(super) struct ReadyWorkers {
     /// Routing id and the time the worker expires (`None`: never, heartbeats are off). A
     /// worker appears at most once.
     ready: VecDeque<(Vec<u8>, Option<Instant>)>,
+    /// The most workers `ready` holds (at least 1).
+    max: usize,
     /// When the next heartbeat is due; the first is due at once.
     next_beat: Instant,
 }
 
 impl ReadyWorkers {
-    /// No worker ready yet; with heartbeats on, the first heartbeat pass is due at `now`.
-    pub(super) fn new(heartbeat: Option<Heartbeat>, now: Instant) -> Self {
-        ReadyWorkers { heartbeat, ready: VecDeque::new(), next_beat: now }
+    /// No worker ready yet, room for `max`; with heartbeats on, the first heartbeat pass
+    /// is due at `now`.
+    pub(super) fn new(heartbeat: Option<Heartbeat>, max: usize, now: Instant) -> Self {
+        ReadyWorkers { heartbeat, ready: VecDeque::new(), max: max.max(1), next_beat: now }
     }
 
     /// Records that worker `id` was heard from at `now` (ready, a heartbeat or a reply):
-    /// it goes to the back of the list, its expiry renewed.
-    pub(super) fn heard(&mut self, id: &[u8], now: Instant) {
+    /// it goes to the back of the list, its expiry renewed. A new worker when the list is
+    /// full evicts the least recently used one, whose id is returned.
+    pub(super) fn heard(&mut self, id: &[u8], now: Instant) -> Option<Vec<u8>> {
         self.ready.retain(|(w, _)| w.as_slice() != id);
+        let evicted =
+            if self.ready.len() >= self.max { self.ready.pop_front().map(|(w, _)| w) } else { None };
         let expiry = self.heartbeat.map(|h| now + h.expiry());
         self.ready.push_back((id.to_vec(), expiry));
+        evicted
     }
 
     /// Takes the least recently used ready worker, to hand it a request.
@@ -191,7 +198,7 @@ mod tests {
     /// A queue started at the returned time, with `ids` heard from then, in that order.
     fn queue_with(ids: &[&[u8]]) -> (Instant, ReadyWorkers) {
         let t0 = Instant::now();
-        let mut q = ReadyWorkers::new(Some(HB), t0);
+        let mut q = ReadyWorkers::new(Some(HB), 100, t0);
         for id in ids {
             q.heard(id, t0);
         }
@@ -239,7 +246,7 @@ mod tests {
     #[test]
     fn without_heartbeats_the_queue_has_no_timer_and_never_expires_anyone() {
         let t0 = Instant::now();
-        let mut q = ReadyWorkers::new(None, t0);
+        let mut q = ReadyWorkers::new(None, 100, t0);
         q.heard(b"w", t0);
         assert_eq!(q.poll(t0 + Duration::from_secs(86_400 * 365 * 10)), QueueBeat::Off);
         assert_eq!(q.take(), Some(b"w".to_vec()));
@@ -307,5 +314,16 @@ mod tests {
         assert_eq!(w.silence(t0 + ms(650)), None, "2 left: a full liveness again");
         assert_eq!(w.silence(t0 + ms(750)), None, "1 left");
         assert_eq!(w.silence(t0 + ms(850)), Some(ms(10)), "the back-off started over");
+    }
+
+    #[test]
+    fn a_full_list_evicts_the_least_recently_used_worker() {
+        let t0 = Instant::now();
+        let mut q = ReadyWorkers::new(None, 2, t0);
+        assert_eq!(q.heard(b"a", t0), None);
+        assert_eq!(q.heard(b"b", t0), None);
+        assert_eq!(q.heard(b"a", t0), None, "a known worker evicts nobody");
+        assert_eq!(q.heard(b"c", t0), Some(b"b".to_vec()));
+        assert_eq!(q.ids().collect::<Vec<_>>(), vec![&b"a"[..], &b"c"[..]]);
     }
 }

@@ -18,8 +18,8 @@
 //! as a parameter and are unit-tested with a fake clock; the code here drives the sockets.
 
 mod liveness;
+mod waiting;
 
-use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 
 use self::liveness::{QueueBeat, QueueLiveness, ReadyWorkers};
+use self::waiting::{Pushed, Waiting, WaitingLimits};
 use super::envelope::{body_start, reply_parts, PeerContext};
 use super::input::{InputCounters, InputStats, Malformed};
 use super::socket::Socket;
@@ -73,10 +74,19 @@ pub struct QueueStats {
     pub replied: u64,
     /// Workers dropped for missing their heartbeats.
     pub expired: u64,
-    /// Requests dropped because too many were waiting for a worker.
+    /// Requests dropped because the waiting list was full, in count or in bytes.
     pub overflowed: u64,
+    /// Requests dropped for waiting longer than the waiting expiry.
+    pub stale: u64,
+    /// Ready workers forgotten because the list of them was full
+    /// ([`PirateQueueBuilder::max_workers`]).
+    pub evicted_workers: u64,
     /// Workers ready now.
     pub ready_workers: u64,
+    /// Requests waiting for a worker now.
+    pub waiting: u64,
+    /// Their bytes, frames and envelopes counted.
+    pub waiting_bytes: u64,
 }
 
 #[derive(Debug, Default)]
@@ -85,7 +95,11 @@ struct QueueCounters {
     replied: AtomicU64,
     expired: AtomicU64,
     overflowed: AtomicU64,
+    stale: AtomicU64,
+    evicted_workers: AtomicU64,
     ready_workers: AtomicU64,
+    waiting: AtomicU64,
+    waiting_bytes: AtomicU64,
 }
 
 impl QueueCounters {
@@ -95,7 +109,11 @@ impl QueueCounters {
             replied: self.replied.load(Ordering::Relaxed),
             expired: self.expired.load(Ordering::Relaxed),
             overflowed: self.overflowed.load(Ordering::Relaxed),
+            stale: self.stale.load(Ordering::Relaxed),
+            evicted_workers: self.evicted_workers.load(Ordering::Relaxed),
             ready_workers: self.ready_workers.load(Ordering::Relaxed),
+            waiting: self.waiting.load(Ordering::Relaxed),
+            waiting_bytes: self.waiting_bytes.load(Ordering::Relaxed),
         }
     }
 }
@@ -106,7 +124,8 @@ pub struct PirateQueueBuilder {
     frontend: SocketSpec,
     backend: SocketSpec,
     heartbeat: Option<Heartbeat>,
-    max_waiting: usize,
+    waiting: WaitingLimits,
+    max_workers: usize,
 }
 
 /// A load-balancing queue between clients (frontend ROUTER) and workers (backend ROUTER),
@@ -147,7 +166,8 @@ impl PirateQueue {
             frontend: SocketSpec::bind(SocketKind::Router, frontend),
             backend: SocketSpec::bind(SocketKind::Router, backend),
             heartbeat: Some(Heartbeat::default()),
-            max_waiting: 10_000,
+            waiting: WaitingLimits { max_msgs: 10_000, max_bytes: 64 << 20, expiry: Duration::from_secs(10) },
+            max_workers: 1024,
         }
     }
 
@@ -185,10 +205,35 @@ impl PirateQueueBuilder {
         self
     }
 
-    /// Requests held while no worker is ready (default 10,000); more are dropped, counted,
-    /// and left to the clients' retries.
+    /// Requests held while no worker is ready (default 10,000); more are dropped, counted
+    /// ([`QueueStats::overflowed`]), and left to the clients' retries.
     pub fn max_waiting(mut self, n: usize) -> Self {
-        self.max_waiting = n;
+        self.waiting.max_msgs = n;
+        self
+    }
+
+    /// Bytes of requests held while no worker is ready, envelopes included (default
+    /// 64 MiB); a request that does not fit is dropped and counted like one over
+    /// [`max_waiting`](Self::max_waiting).
+    pub fn max_waiting_bytes(mut self, bytes: usize) -> Self {
+        self.waiting.max_bytes = bytes;
+        self
+    }
+
+    /// How long a request may wait for a worker (default 10 s, four of a
+    /// [`Requester`](super::Requester)'s default tries): an older one is dropped, counted
+    /// ([`QueueStats::stale`]), since its client has sent it again or given up.
+    pub fn waiting_expiry(mut self, expiry: Duration) -> Self {
+        self.waiting.expiry = expiry;
+        self
+    }
+
+    /// The most ready workers the queue keeps (default 1024); a new one beyond evicts the
+    /// least recently used, counted ([`QueueStats::evicted_workers`]) and traced. A real
+    /// worker evicted is back at its next heartbeat or reply; READYs from connections a
+    /// stranger opens and drops cannot grow the list.
+    pub fn max_workers(mut self, n: usize) -> Self {
+        self.max_workers = n;
         self
     }
 
@@ -209,9 +254,8 @@ impl PirateQueueBuilder {
         let handler = Queue {
             front,
             back,
-            max_waiting: self.max_waiting,
-            workers: ReadyWorkers::new(self.heartbeat, Instant::now()),
-            waiting: VecDeque::new(),
+            workers: ReadyWorkers::new(self.heartbeat, self.max_workers, Instant::now()),
+            waiting: Waiting::new(self.waiting),
             counters: Arc::clone(&counters),
             input: Arc::clone(&input),
             endpoints: [String::new(), String::new()],
@@ -227,11 +271,10 @@ impl PirateQueueBuilder {
 struct Queue {
     front: SocketId,
     back: SocketId,
-    max_waiting: usize,
     /// Ready workers and the heartbeat timer: every decision about time is made there.
     workers: ReadyWorkers,
-    /// Client requests (frames as the frontend received them) waiting for a worker.
-    waiting: VecDeque<Vec<Vec<u8>>>,
+    /// Client requests waiting for a worker, bounded in count, bytes and age.
+    waiting: Waiting,
     counters: Arc<QueueCounters>,
     input: Arc<InputCounters>,
     /// Frontend, backend; for traces.
@@ -240,7 +283,12 @@ struct Queue {
 
 impl Queue {
     fn worker_ready(&mut self, id: &[u8]) {
-        self.workers.heard(id, Instant::now());
+        if let Some(gone) = self.workers.heard(id, Instant::now()) {
+            let n = self.counters.evicted_workers.fetch_add(1, Ordering::Relaxed) + 1;
+            if n <= 10 || n % 1000 == 0 {
+                tracing::warn!(worker = %super::envelope::PeerId(&gone), evicted = n, endpoint = %self.endpoints[1], "ready workers at their cap; the least recently used forgotten");
+            }
+        }
     }
 
     fn dispatch(&mut self, ctx: &mut WorkerCtx<'_>, request: &[&[u8]]) -> Result<bool> {
@@ -255,15 +303,25 @@ impl Queue {
 
     fn dispatch_waiting(&mut self, ctx: &mut WorkerCtx<'_>) -> Result<()> {
         while !self.workers.is_empty() {
-            let Some(req) = self.waiting.pop_front() else { break };
+            let Some(req) = self.waiting.pop(Instant::now()) else { break };
             let parts: Vec<&[u8]> = req.iter().map(Vec::as_slice).collect();
             self.dispatch(ctx, &parts)?;
         }
         Ok(())
     }
 
+    /// Publishes the lists' sizes, and traces requests that went stale since the last
+    /// call (the first few, then one in a thousand).
     fn publish_ready(&self) {
-        self.counters.ready_workers.store(self.workers.len() as u64, Ordering::Relaxed);
+        let c = &self.counters;
+        c.ready_workers.store(self.workers.len() as u64, Ordering::Relaxed);
+        c.waiting.store(self.waiting.len() as u64, Ordering::Relaxed);
+        c.waiting_bytes.store(self.waiting.bytes() as u64, Ordering::Relaxed);
+        let stale = self.waiting.stale();
+        let before = c.stale.swap(stale, Ordering::Relaxed);
+        if stale > before && (before < 10 || stale / 1000 > before / 1000) {
+            tracing::warn!(stale, endpoint = %self.endpoints[0], "requests waited longer than the waiting expiry for a worker; dropped (their clients retry)");
+        }
     }
 }
 
@@ -287,11 +345,12 @@ impl Handler for Queue {
             }
             self.input.handled();
             if !self.dispatch(ctx, &frames)? {
-                if self.waiting.len() >= self.max_waiting {
-                    self.counters.overflowed.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(waiting = self.waiting.len(), "no worker ready and the waiting list is full; request dropped (the client will retry)");
-                } else {
-                    self.waiting.push_back(frames.iter().map(|f| f.to_vec()).collect());
+                let held = frames.iter().map(|f| f.to_vec()).collect();
+                if self.waiting.push(held, Instant::now()) == Pushed::Full {
+                    let n = self.counters.overflowed.fetch_add(1, Ordering::Relaxed) + 1;
+                    if n <= 10 || n % 1000 == 0 {
+                        tracing::warn!(waiting = self.waiting.len(), bytes = self.waiting.bytes(), overflowed = n, "no worker ready and the waiting list is full; request dropped (the client will retry)");
+                    }
                 }
             }
         } else {
@@ -336,6 +395,7 @@ impl Handler for Queue {
             ctx.send_parts(self.back, &[id, HEARTBEAT])?;
         }
         ctx.wake_at(next);
+        self.waiting.expire(Instant::now());
         self.publish_ready();
         Ok(true)
     }
