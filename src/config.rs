@@ -167,6 +167,9 @@ pub struct SocketOptions {
     pub(crate) curve: Option<Curve>,
     /// The ZAP domain a server asks its authentication handler about (`ZMQ_ZAP_DOMAIN`).
     pub(crate) zap_domain: Option<String>,
+    /// Whether a server admits no client without a ZAP handler's yes
+    /// (`ZMQ_ZAP_ENFORCE_DOMAIN`). Unset: on when `zap_domain` is set, else libzmq's off.
+    pub(crate) zap_enforce_domain: Option<bool>,
 }
 
 impl SocketOptions {
@@ -304,9 +307,22 @@ impl SocketOptions {
         self.curve(Some(Curve::Client { secret, server }))
     }
 
-    /// Sets the ZAP domain (`ZMQ_ZAP_DOMAIN`).
+    /// Sets the ZAP domain (`ZMQ_ZAP_DOMAIN`), and with it makes authentication fail
+    /// closed: unless [`SocketOptions::zap_enforce_domain`] says otherwise, libzmq is told to
+    /// enforce the domain (`ZMQ_ZAP_ENFORCE_DOMAIN`), so a server whose ZAP handler is not
+    /// running (never started, or stopped) refuses every client instead of admitting all.
     pub fn zap_domain(mut self, domain: &str) -> Self {
         self.zap_domain = Some(domain.to_owned());
+        self
+    }
+
+    /// Sets `ZMQ_ZAP_ENFORCE_DOMAIN`: on, a server without a running ZAP handler refuses
+    /// every client (fail closed); off, it admits any client that completes the handshake
+    /// (libzmq's default, fail open). Default: on when a [`SocketOptions::zap_domain`] is set.
+    /// It is a DRAFT option of libzmq 4.3: a libzmq built without the DRAFT API refuses it,
+    /// and opening the socket then fails with [`Error::Unsupported`](crate::Error::Unsupported).
+    pub fn zap_enforce_domain(mut self, on: bool) -> Self {
+        self.zap_enforce_domain = Some(on);
         self
     }
 

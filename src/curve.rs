@@ -137,8 +137,17 @@ impl KeyPair {
     }
 
     /// Reads a secret key file: a Z85 line, or a czmq secret certificate (its
-    /// `secret-key`). The public key is taken from the certificate, or derived.
+    /// `secret-key`). The public key is derived from the secret; a certificate whose
+    /// `public-key` is not that one is refused.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] in a build without CURVE; [`Error::Insecure`] when the file
+    /// is not the caller's own or group or others may read or write it (as ssh refuses a
+    /// private key: whoever reads it can be the server); [`Error::Config`] for a file that
+    /// holds no secret key, or a certificate whose halves do not match.
     pub fn load(path: &Path) -> Result<KeyPair> {
+        require()?;
+        check_private(path)?;
         let text = read(path)?;
         let at = |what: &str| format!("{} ({what})", path.display());
         if let Some(cert) = Zcert::parse(&text) {
@@ -149,7 +158,19 @@ impl KeyPair {
                     "a secret certificate with a secret-key line (czmq writes it as NAME_secret)",
                 )
             })?;
-            return Ok(KeyPair { public: cert.public, secret });
+            let pair = KeyPair::from_secret(secret)?;
+            if pair.public != cert.public {
+                return Err(Error::config(
+                    at("zcert public-key"),
+                    cert.public,
+                    format!(
+                        "the public key of its secret-key, {}: the certificate was edited or mixes two \
+                         key pairs; make a new one (`ztick keygen --format zcert` or czmq's zmakecert)",
+                        pair.public
+                    ),
+                ));
+            }
+            return Ok(pair);
         }
         let line =
             first_line(&text).ok_or_else(|| Error::config(at("secret key"), "no key", "one Z85 line"))?;
@@ -298,16 +319,39 @@ pub fn parse_public(text: &str) -> Result<CurveKey> {
 /// Reads public keys, for an allow-list: a file with one Z85 key per line (`#` starts a
 /// comment), or a directory of czmq public certificates (every regular file in it that
 /// parses as one; secret certificates are read for their public key).
+///
+/// Symlinks are not followed: a list or directory given as one is refused, and one inside
+/// a directory is skipped with a warning, so nobody can point the list elsewhere.
+///
+/// # Errors
+/// [`Error::Insecure`] when the list, the directory or a file in it can be written by
+/// group or others (whoever can write it can let themselves in), or the path is a symlink;
+/// [`Error::Io`] when it cannot be read; [`Error::Config`] for a line that is not a key.
 pub fn load_public_keys(path: &Path) -> Result<Vec<CurveKey>> {
-    let meta = std::fs::metadata(path)
+    let meta = std::fs::symlink_metadata(path)
         .map_err(|e| Error::Io { context: format!("reading allow-list {}", path.display()), source: e })?;
+    check_not_writable_by_others(
+        if meta.is_dir() { "allow-list directory" } else { "allow-list" },
+        path,
+        &meta,
+    )?;
     if meta.is_dir() {
         let mut keys = Vec::new();
         let entries = std::fs::read_dir(path)
             .map_err(|e| Error::Io { context: format!("listing {}", path.display()), source: e })?;
         let mut paths: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
         paths.sort();
-        for p in paths.into_iter().filter(|p| p.is_file()) {
+        for p in paths {
+            let meta = std::fs::symlink_metadata(&p)
+                .map_err(|e| Error::Io { context: format!("reading {}", p.display()), source: e })?;
+            if meta.file_type().is_symlink() {
+                tracing::warn!(file = %p.display(), "a symlink in an allow-list directory; not followed, skipped");
+                continue;
+            }
+            if !meta.is_file() {
+                continue;
+            }
+            check_not_writable_by_others("certificate in an allow-list directory", &p, &meta)?;
             match Zcert::parse(&read(&p)?) {
                 Some(cert) => keys.push(cert.public),
                 None => tracing::warn!(file = %p.display(), "not a czmq certificate; skipped"),
@@ -329,6 +373,61 @@ pub fn load_public_keys(path: &Path) -> Result<Vec<CurveKey>> {
         keys.push(key);
     }
     Ok(keys)
+}
+
+/// Refuses a secret key file that is not the caller's own, or that group or others may
+/// read or write (any of the bits 0077): ssh's rule for private keys. Symlinks are
+/// followed (a key is often linked into place); the file they reach is checked.
+fn check_private(path: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).map_err(|e| Error::Io {
+        context: format!("reading secret key file {}", path.display()),
+        source: e,
+    })?;
+    let (mode, uid, me) = (meta.mode() & 0o7777, meta.uid(), crate::sys::euid());
+    let insecure = |problem: String, fix: String| Error::Insecure {
+        what: "secret key file",
+        path: path.to_path_buf(),
+        problem,
+        mode,
+        uid,
+        fix,
+    };
+    if uid != me {
+        return Err(insecure(
+            format!("is owned by another user (you are uid {me})"),
+            "use a key file of your own: copy it, then chmod 600 the copy".into(),
+        ));
+    }
+    if mode & 0o077 != 0 {
+        return Err(insecure(
+            "can be read or written by group or others".into(),
+            format!("it must be private to you: chmod 600 {}", path.display()),
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses a symlink (not followed) or anything group or others may write (bits 0022).
+fn check_not_writable_by_others(what: &'static str, path: &Path, meta: &std::fs::Metadata) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let (mode, uid) = (meta.mode() & 0o7777, meta.uid());
+    let insecure = |problem: &str, fix: String| {
+        Err(Error::Insecure { what, path: path.to_path_buf(), problem: problem.into(), mode, uid, fix })
+    };
+    if meta.file_type().is_symlink() {
+        return insecure(
+            "is a symlink, which allow-lists do not follow",
+            "give the path it points to".into(),
+        );
+    }
+    if mode & 0o022 != 0 {
+        return insecure(
+            "can be written by group or others, who could add their own keys",
+            format!("chmod go-w {}", path.display()),
+        );
+    }
+    Ok(())
 }
 
 fn read(path: &Path) -> Result<String> {

@@ -150,6 +150,25 @@ pub enum Error {
         /// Why it ended, and what to do.
         reason: String,
     },
+    /// A secret key file others can read, or another user owns, or an allow-list others can
+    /// write to or that is reached through a symlink: refused as ssh refuses such key files,
+    /// since whoever can read the secret can be the server, and whoever can write the list
+    /// can let themselves in.
+    #[error("{what} {path} {problem} (mode {mode:04o}, owner uid {uid}); {fix}")]
+    Insecure {
+        /// What the file is for ("secret key file", "allow-list directory", ...).
+        what: &'static str,
+        /// The file or directory.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        problem: String,
+        /// Its permission bits.
+        mode: u32,
+        /// Its owner.
+        uid: u32,
+        /// What to do about it.
+        fix: String,
+    },
     /// A feature is not available in this libzmq build.
     #[error("{feature} is not available: {hint}")]
     Unsupported {

@@ -4,8 +4,11 @@
 //!
 //! libzmq asks the handler bound at `inproc://zeromq.zap.01` in the server socket's own
 //! context, so spawn the handler on the same [`Engine`] as the CURVE server, before
-//! clients connect. Without a handler, a CURVE server accepts any client that knows its
-//! public key.
+//! clients connect. Give the server socket a ZAP domain
+//! ([`SocketOptions::zap_domain`](crate::SocketOptions::zap_domain), e.g. [`DOMAIN`]) and
+//! the policy the same one: libzmq then enforces it (`ZMQ_ZAP_ENFORCE_DOMAIN`), so while no
+//! handler runs, every client is refused. Without a domain, libzmq's default is to fail
+//! open: a CURVE server with no handler accepts any client that knows its public key.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,9 +23,15 @@ use crate::error::Result;
 /// Where libzmq sends ZAP requests (fixed by the RFC).
 pub const ZAP_ENDPOINT: &str = "inproc://zeromq.zap.01";
 
+/// The ZAP domain the `ztick` command gives its CURVE servers with an allow-list.
+pub const DOMAIN: &str = "ztick";
+
 /// Who may connect. Each list, when set, must match; `None` allows anyone.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ZapPolicy {
+    /// The ZAP domain requests must name (the server socket's
+    /// [`zap_domain`](crate::SocketOptions::zap_domain)); a request for another is refused.
+    pub domain: Option<String>,
     /// CURVE client public keys allowed; with a list, NULL and PLAIN clients are refused.
     pub keys: Option<HashSet<CurveKey>>,
     /// Source IP addresses allowed (as libzmq reports them, e.g. `127.0.0.1`).
@@ -36,6 +45,12 @@ impl ZapPolicy {
         self
     }
 
+    /// Answers only for servers of this ZAP domain.
+    pub fn domain(mut self, domain: &str) -> Self {
+        self.domain = Some(domain.to_owned());
+        self
+    }
+
     /// Allows only clients from these source addresses.
     pub fn allow_addresses(mut self, addresses: impl IntoIterator<Item = String>) -> Self {
         self.addresses.get_or_insert_with(HashSet::new).extend(addresses);
@@ -45,10 +60,16 @@ impl ZapPolicy {
     /// Decides on one request: `Ok(user id)` or `Err(reason)`.
     fn decide(
         &self,
+        domain: &str,
         address: &str,
         mechanism: &[u8],
         credentials: &[&[u8]],
     ) -> std::result::Result<String, String> {
+        if let Some(want) = &self.domain {
+            if domain != want {
+                return Err(format!("ZAP domain {domain:?} is not this handler's {want:?}"));
+            }
+        }
         if let Some(allowed) = &self.addresses {
             if !allowed.contains(address) {
                 return Err(format!("address {address} is not on the allow-list"));
@@ -157,7 +178,7 @@ fn answer(policy: &ZapPolicy, frames: &[&[u8]], counters: &Counters) -> Vec<Vec<
     let address = String::from_utf8_lossy(address);
     let domain = String::from_utf8_lossy(domain);
     let mech = String::from_utf8_lossy(mechanism);
-    match policy.decide(&address, mechanism, credentials) {
+    match policy.decide(&domain, &address, mechanism, credentials) {
         Ok(user) => {
             counters.allowed.fetch_add(1, Ordering::Relaxed);
             tracing::info!(%address, %domain, mechanism = %mech, user = %user, "ZAP: client allowed");
@@ -182,18 +203,22 @@ mod tests {
     #[test]
     fn the_policy_checks_keys_and_addresses() {
         let any = ZapPolicy::default();
-        assert!(any.decide("10.0.0.1", b"NULL", &[]).is_ok());
+        assert!(any.decide("", "10.0.0.1", b"NULL", &[]).is_ok());
         let keys = ZapPolicy::default().allow_keys([key(1)]);
-        assert_eq!(keys.decide("127.0.0.1", b"CURVE", &[&[1; 32]]), Ok(key(1).to_string()));
+        assert_eq!(keys.decide("", "127.0.0.1", b"CURVE", &[&[1; 32]]), Ok(key(1).to_string()));
         assert!(keys
-            .decide("127.0.0.1", b"CURVE", &[&[2; 32]])
+            .decide("", "127.0.0.1", b"CURVE", &[&[2; 32]])
             .unwrap_err()
             .contains("not on the allow-list"));
-        assert!(keys.decide("127.0.0.1", b"CURVE", &[&[1; 31]]).is_err());
-        assert!(keys.decide("127.0.0.1", b"NULL", &[]).is_err());
+        assert!(keys.decide("", "127.0.0.1", b"CURVE", &[&[1; 31]]).is_err());
+        assert!(keys.decide("", "127.0.0.1", b"NULL", &[]).is_err());
         let addr = ZapPolicy::default().allow_addresses(["127.0.0.1".to_string()]);
-        assert!(addr.decide("127.0.0.1", b"CURVE", &[&[9; 32]]).is_ok());
-        assert!(addr.decide("127.0.0.2", b"CURVE", &[&[9; 32]]).unwrap_err().contains("address"));
+        assert!(addr.decide("", "127.0.0.1", b"CURVE", &[&[9; 32]]).is_ok());
+        assert!(addr.decide("", "127.0.0.2", b"CURVE", &[&[9; 32]]).unwrap_err().contains("address"));
+        let dom = ZapPolicy::default().domain(DOMAIN);
+        assert!(dom.decide(DOMAIN, "127.0.0.1", b"CURVE", &[&[9; 32]]).is_ok());
+        assert!(dom.decide("", "127.0.0.1", b"CURVE", &[&[9; 32]]).unwrap_err().contains("domain"));
+        assert!(dom.decide("other", "127.0.0.1", b"NULL", &[]).is_err());
     }
 
     #[test]

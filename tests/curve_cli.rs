@@ -136,3 +136,21 @@ fn verbs_talk_curve_and_the_allow_list_refuses_strangers() {
     expect_success(&served);
     assert!(served.stderr.contains("1 allowed, 1 refused"), "{}", describe(&served));
 }
+
+/// A server secret key others can read stops the verb before it binds: exit 2 (a bad
+/// argument), one line naming the file, its mode and the fix.
+#[test]
+fn a_secret_key_others_can_read_stops_the_verb_with_its_name_and_mode() {
+    let dir = TempDir::new();
+    let key = dir.0.join("server");
+    std::fs::write(&key, format!("{SECRET}\n")).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let ep = TestEndpoint::new("ipc");
+    let f = run(&["rep", "--bind", &ep.url, "--count", "1", "--curve-server-secret", key.to_str().unwrap()]);
+    if !has_curve() {
+        expect_failure_mentioning(&f, &["CURVE", "system libzmq"]);
+        return;
+    }
+    expect_failure_mentioning(&f, &[key.to_str().unwrap(), "0644", "chmod 600"]);
+    assert_eq!(f.status.code(), Some(2), "{}", describe(&f));
+}

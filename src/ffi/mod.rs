@@ -92,9 +92,11 @@ impl Failure {
 impl From<Error> for Failure {
     fn from(e: Error) -> Self {
         let code = match &e {
-            Error::Endpoint { .. } | Error::Config { .. } | Error::Core { .. } | Error::CoreBudget { .. } => {
-                ztick_result::InvalidArgument
-            }
+            Error::Endpoint { .. }
+            | Error::Config { .. }
+            | Error::Insecure { .. }
+            | Error::Core { .. }
+            | Error::CoreBudget { .. } => ztick_result::InvalidArgument,
             Error::Unsupported { .. } => ztick_result::Unsupported,
             Error::Zmq { .. } => ztick_result::Zmq,
             Error::Timeout { .. } | Error::NoReply { .. } => ztick_result::Timeout,

@@ -18,7 +18,7 @@ pub(crate) use curve::{curve_keypair, curve_public};
 pub(crate) use msg::Msg;
 pub(crate) use poll::{poll, FdPollSet, PollItem};
 pub use pool::{BufferPool, PoolStats, PooledBuf};
-pub(crate) use socket::{RawSocket, Wakeup};
+pub(crate) use socket::{RawSocket, Wakeup, ZAP_ENFORCE_DOMAIN_OPTION};
 
 use crate::config::{CoreId, SchedPolicy};
 use crate::error::ZmqErrno;
@@ -147,6 +147,12 @@ pub(crate) fn sched_priority_range(raw: i32) -> std::ops::RangeInclusive<i32> {
 /// libzmq's version as (major, minor, patch).
 pub(crate) fn zmq_version() -> (i32, i32, i32) {
     zmq::version()
+}
+
+/// The effective user id of this process, to check who owns a secret key file.
+pub(crate) fn euid() -> u32 {
+    // SAFETY: geteuid takes nothing, cannot fail and touches no memory of ours.
+    unsafe { libc::geteuid() }
 }
 
 /// Whether this libzmq build has a capability (`"curve"`, `"ipc"`, `"draft"`, ...).

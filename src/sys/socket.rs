@@ -11,6 +11,13 @@ use crate::config::{SocketKind, SocketOptions};
 use crate::curve::Curve;
 use crate::error::ZmqErrno;
 
+/// `ZMQ_ZAP_ENFORCE_DOMAIN`, a DRAFT option of libzmq 4.3 that zmq-sys does not export.
+const ZMQ_ZAP_ENFORCE_DOMAIN: u32 = 93;
+
+/// The name [`RawSocket::apply`] reports when libzmq refuses `ZMQ_ZAP_ENFORCE_DOMAIN`
+/// (EINVAL: a build without the DRAFT API).
+pub(crate) const ZAP_ENFORCE_DOMAIN_OPTION: &str = "zap_enforce_domain";
+
 /// An owned libzmq socket. `Send` but not `Sync`: libzmq sockets are not thread-safe, so a
 /// socket is used by one thread at a time (DESIGN decision 2).
 pub(crate) struct RawSocket {
@@ -151,6 +158,10 @@ impl RawSocket {
         }
         if let Some(domain) = &opts.zap_domain {
             self.set_bytes(zmq_sys::ZMQ_ZAP_DOMAIN, domain.as_bytes()).map_err(|e| ("zap_domain", e))?;
+        }
+        if let Some(on) = opts.zap_enforce_domain.or(opts.zap_domain.as_ref().map(|_| true)) {
+            self.set_i32(ZMQ_ZAP_ENFORCE_DOMAIN, i32::from(on))
+                .map_err(|e| (ZAP_ENFORCE_DOMAIN_OPTION, e))?;
         }
         match &opts.curve {
             None => {}

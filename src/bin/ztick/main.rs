@@ -323,7 +323,7 @@ struct TwoProcThr {
 /// is printed first).
 fn exit_code(e: &Error) -> u8 {
     match e {
-        Error::Config { .. } | Error::Endpoint { .. } => 2,
+        Error::Config { .. } | Error::Endpoint { .. } | Error::Insecure { .. } => 2,
         Error::Timeout { .. } => 4,
         _ => 1,
     }
@@ -390,6 +390,7 @@ fn run(verb: Verb) -> Result<u8, Error> {
             // libzmq's tools do no warm-up: every round trip counts, on both sides.
             let mut side = lat_side(a.size, a.roundtrips, &a.common, Some(0));
             side.curve = a.common.curve.config().role()?;
+            side.zap_domain = a.common.curve.zap_domain();
             let engine = engine(&a.common)?;
             let zap = a.common.curve.zap(&engine)?;
             let r = perf::serve_echo(&engine, a.endpoint, true, &side);
@@ -412,6 +413,7 @@ fn run(verb: Verb) -> Result<u8, Error> {
         Verb::LocalThr(a) => {
             let mut side = thr_side(a.size, a.count, &a.common);
             side.curve = a.common.curve.config().role()?;
+            side.zap_domain = a.common.curve.zap_domain();
             let engine = engine(&a.common)?;
             let zap = a.common.curve.zap(&engine)?;
             let report = perf::count_incoming(&engine, a.endpoint, true, &side);

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use ztick::curve::{Curve, CurveConfig, KeyPair};
-use ztick::zap::{ZapHandler, ZapPolicy};
+use ztick::zap::{self, ZapHandler, ZapPolicy};
 use ztick::{Engine, Error};
 
 /// CURVE encryption and ZAP authentication (the system libzmq build only; the vendored
@@ -37,12 +37,20 @@ impl CurveFlags {
         }
     }
 
+    /// The ZAP domain of a server with an allow-list: set on its socket, it makes libzmq
+    /// enforce ZAP, so clients are refused whenever the handler is not running.
+    pub(crate) fn zap_domain(&self) -> Option<&'static str> {
+        self.zap_allow.as_ref().map(|_| zap::DOMAIN)
+    }
+
     /// Starts a ZAP handler on `engine` when an allow-list was given; keep it while serving.
+    /// It answers for [`zap::DOMAIN`], the domain [`CurveFlags::zap_domain`] gives the socket.
     pub(crate) fn zap(&self, engine: &Engine) -> Result<Option<ZapHandler>, Error> {
         match self.config().allowed_keys()? {
             Some(keys) => {
                 eprintln!("zap: {} client key(s) allowed", keys.len());
-                Ok(Some(ZapHandler::spawn(engine, ZapPolicy::default().allow_keys(keys))?))
+                let policy = ZapPolicy::default().domain(zap::DOMAIN).allow_keys(keys);
+                Ok(Some(ZapHandler::spawn(engine, policy)?))
             }
             None => Ok(None),
         }

@@ -313,7 +313,10 @@ fn script(
             Error::config("--routing-id", id, "1 to 255 bytes, not starting with a zero byte")
         })?;
     }
-    let options = options.curve(conn.curve.config().role()?).max_msg_bytes(conn.max_msg_bytes);
+    let mut options = options.curve(conn.curve.config().role()?).max_msg_bytes(conn.max_msg_bytes);
+    if let Some(domain) = conn.curve.zap_domain() {
+        options = options.zap_domain(domain);
+    }
     let script = Script::new(verb, attach)
         .options(options)
         .count(count)

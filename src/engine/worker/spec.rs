@@ -132,11 +132,23 @@ pub(crate) fn open_socket(ctx: &RawContext, spec: &SocketSpec) -> Result<(RawSoc
         opts.linger = Some(Some(SocketOptions::DEFAULT_LINGER));
     }
     opts.max_msg_bytes = Some(opts.effective_max_msg_bytes(spec.kind));
-    raw.apply(&opts).map_err(|(name, e)| Error::Zmq {
-        op: Operation::SetOption,
-        kind,
-        endpoint: Some(format!("{ep} (option {name})")),
-        source: e,
+    raw.apply(&opts).map_err(|(name, e)| {
+        if name == crate::sys::ZAP_ENFORCE_DOMAIN_OPTION && e.errno == libc::EINVAL {
+            return Error::Unsupported {
+                feature: format!("ZMQ_ZAP_ENFORCE_DOMAIN (a {kind} socket at {ep} with a ZAP domain)"),
+                hint: "this libzmq has no DRAFT API, so a ZAP domain cannot be made to fail closed; build \
+                       against the system libzmq (scripts/system-libzmq.sh), or opt out with \
+                       SocketOptions::zap_enforce_domain(false) and accept that clients are admitted \
+                       while no ZAP handler runs"
+                    .into(),
+            };
+        }
+        Error::Zmq {
+            op: Operation::SetOption,
+            kind,
+            endpoint: Some(format!("{ep} (option {name})")),
+            source: e,
+        }
     })?;
     if spec.xpub_verbose {
         raw.set_xpub_verbose(true).map_err(|e| err(Operation::SetOption, e))?;

@@ -30,6 +30,8 @@ pub(crate) struct LatSide {
     pub(crate) timeout: Option<Duration>,
     /// This side's CURVE role (the system libzmq build only).
     pub(crate) curve: Option<Curve>,
+    /// A CURVE server's ZAP domain, set with an allow-list so that it fails closed.
+    pub(crate) zap_domain: Option<&'static str>,
 }
 
 impl LatSide {
@@ -43,6 +45,7 @@ impl LatSide {
             pin: None,
             timeout: None,
             curve: None,
+            zap_domain: None,
         }
     }
 }
@@ -183,7 +186,8 @@ pub(crate) fn measure_round_trips(engine: &Engine, endpoint: Endpoint, side: &La
     let mut b = engine.worker("req").idle(side.idle).pin(side.pin);
     let ep_text = endpoint.to_string();
     let opts = SocketOptions::default().max_msg_bytes(frame_limit(side.size));
-    let req = b.socket(SocketSpec::connect(SocketKind::Req, endpoint).options(with_curve(opts, &side.curve)));
+    let req =
+        b.socket(SocketSpec::connect(SocketKind::Req, endpoint).options(with_curve(opts, &side.curve, None)));
     let timer = Timer {
         req,
         payload: vec![0u8; side.size],
@@ -231,7 +235,7 @@ pub(crate) fn serve_echo(engine: &Engine, endpoint: Endpoint, bind: bool, side: 
     };
     let mut b = engine.worker("rep").idle(side.idle).pin(side.pin);
     let opts = lingering(side.timeout).max_msg_bytes(frame_limit(size));
-    b.socket(spec.options(with_curve(opts, &side.curve)));
+    b.socket(spec.options(with_curve(opts, &side.curve, side.zap_domain)));
     let worker = b
         .on_message(move |ctx, id, msg| {
             // A REQ's request: [routing id][empty delimiter][body].
@@ -266,10 +270,19 @@ pub(super) fn lingering(timeout: Option<Duration>) -> SocketOptions {
     SocketOptions::default().linger(timeout)
 }
 
-/// `opts` with `curve` set when there is one.
-pub(super) fn with_curve(opts: SocketOptions, curve: &Option<Curve>) -> SocketOptions {
-    match curve {
+/// `opts` with `curve` set when there is one, and the ZAP domain that makes a server with
+/// an allow-list fail closed.
+pub(super) fn with_curve(
+    opts: SocketOptions,
+    curve: &Option<Curve>,
+    zap_domain: Option<&str>,
+) -> SocketOptions {
+    let opts = match curve {
         Some(_) => opts.curve(curve.clone()),
+        None => opts,
+    };
+    match zap_domain {
+        Some(d) => opts.zap_domain(d),
         None => opts,
     }
 }
@@ -307,7 +320,7 @@ pub(crate) fn run_lat(opts: &LatOptions) -> Result<LatReport> {
     let total = side.warmup + side.count;
     let mut echo = engine.worker("rep").idle(side.idle).pin(opts.echo_pin).batch_max(1);
     let echo_opts =
-        with_curve(SocketOptions::default().max_msg_bytes(frame_limit(side.size)), &opts.echo_curve);
+        with_curve(SocketOptions::default().max_msg_bytes(frame_limit(side.size)), &opts.echo_curve, None);
     let rep = echo.socket(SocketSpec::bind(SocketKind::Rep, ep.clone()).options(echo_opts));
     let mut echoed = 0u64;
     let echo = echo

@@ -37,6 +37,8 @@ pub(crate) struct ThrSide {
     pub(crate) timeout: Option<Duration>,
     /// This side's CURVE role (the system libzmq build only).
     pub(crate) curve: Option<Curve>,
+    /// A CURVE server's ZAP domain, set with an allow-list so that it fails closed.
+    pub(crate) zap_domain: Option<&'static str>,
 }
 
 impl ThrSide {
@@ -51,6 +53,7 @@ impl ThrSide {
             pooled: false,
             timeout: None,
             curve: None,
+            zap_domain: None,
         }
     }
 }
@@ -147,7 +150,7 @@ impl Counter {
         };
         let mut b = engine.worker("pull").idle(side.idle).pin(side.pin).batch_max(side.batch);
         let opts = SocketOptions::default().max_msg_bytes(frame_limit(side.size));
-        let pull = b.socket(spec.options(with_curve(opts, &side.curve)));
+        let pull = b.socket(spec.options(with_curve(opts, &side.curve, side.zap_domain)));
         let monitor_ep = Endpoint::unique_inproc("ztick-thr-peers");
         let monitor = b.socket(SocketSpec::connect(SocketKind::Pair, monitor_ep.clone()));
         let count = Count {
@@ -330,7 +333,7 @@ fn start_burst(
     let mut b = engine.worker("push").idle(side.idle).pin(side.pin);
     // IMMEDIATE: queue only on a completed connection, so a missing peer shows as a
     // timeout instead of messages queued for nobody (libzmq's remote_thr would hang).
-    let opts = with_curve(lingering(side.timeout), &side.curve).immediate(true);
+    let opts = with_curve(lingering(side.timeout), &side.curve, None).immediate(true);
     let push = b.socket(spec.options(opts));
     // The receiver closes once it has every message; its disconnection is the delivery
     // confirmation (see `Burst`).
