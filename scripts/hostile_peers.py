@@ -7,7 +7,9 @@ attack from /proc/PID/status, the peak, the exit code, the time), so that two bi
     target/pyzmq-venv/bin/python scripts/hostile_peers.py ZTICK [CASE...]
 
 Cases: pull-bigmsg, localthr-bigmsg, pull-frames, rep-churn, locallat-stranger,
-localthr-hangup, localthr-wrongsize (all by default). Needs pyzmq (scripts/pyzmq-interop.sh
+localthr-hangup, localthr-wrongsize (all by default), and the key-file cases, which need a
+ztick with CURVE (the system libzmq build): key-mode-0644, key-other-owner (as root),
+allow-dir-writable, allow-dir-symlink, zcert-mismatch. Needs pyzmq (scripts/pyzmq-interop.sh
 installs it into target/pyzmq-venv). Every process is bounded: a case that would wait
 forever is killed after its limit and reported as such.
 """
@@ -252,6 +254,87 @@ def localthr_wrongsize(ztick):
     row("localthr-wrongsize", None, None, None, rc, secs, "100 of 65 B, then 100 of 64 B", z)
 
 
+def curve_server(ztick, case, setup):
+    """A CURVE `rep` server whose key files `setup(dir)` prepares (it returns the extra
+    flags); reports whether it started listening with them, its exit and its error."""
+    import os
+    with tempfile.TemporaryDirectory() as d:
+        os.chmod(d, 0o700)
+
+        def keygen(name, fmt="z85"):
+            out = subprocess.run([ztick, "keygen", "--secret-out", os.path.join(d, name), "--format", fmt],
+                                 capture_output=True, text=True, check=True)
+            return out.stdout.strip()
+
+        extra = setup(d, keygen)
+        port = free_port()
+        z = Ztick(ztick, ["rep", "--bind", f"tcp://127.0.0.1:{port}", "--count", "1", "--timeout-ms", "2000"]
+                  + extra)
+        listening, deadline = False, time.time() + 1.5
+        while not listening and time.time() < deadline and z.proc.poll() is None:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                listening = True
+            except OSError:
+                time.sleep(0.02)
+        rc, secs = z.wait(10)
+        row(case, None, None, None, rc, secs, f"listening={listening}", z)
+
+
+def key_mode_0644(ztick):
+    import os
+
+    def setup(d, keygen):
+        keygen("server")
+        os.chmod(os.path.join(d, "server"), 0o644)
+        return ["--curve-server-secret", os.path.join(d, "server")]
+    curve_server(ztick, "key-mode-0644", setup)
+
+
+def key_other_owner(ztick):
+    import os
+
+    def setup(d, keygen):
+        keygen("server")
+        os.chown(os.path.join(d, "server"), 65534, 65534)
+        return ["--curve-server-secret", os.path.join(d, "server")]
+    curve_server(ztick, "key-other-owner", setup)
+
+
+def allow_dir(ztick, case, symlink):
+    import os
+
+    def setup(d, keygen):
+        keygen("server")
+        certs = os.path.join(d, "certs")
+        os.mkdir(certs)
+        keygen("certs/alice", "zcert")
+        os.remove(os.path.join(certs, "alice_secret"))
+        if symlink:
+            os.chmod(certs, 0o755)
+            os.symlink(certs, os.path.join(d, "link"))
+            certs = os.path.join(d, "link")
+        else:
+            os.chmod(certs, 0o777)
+        return ["--curve-server-secret", os.path.join(d, "server"), "--zap-allow", certs]
+    curve_server(ztick, case, setup)
+
+
+def zcert_mismatch(ztick):
+    import os
+
+    def setup(d, keygen):
+        a = keygen("a", "zcert")
+        b = keygen("b", "zcert")
+        path = os.path.join(d, "a_secret")
+        with open(path) as f:
+            text = f.read()
+        with open(path, "w") as f:
+            f.write(text.replace(a, b))
+        return ["--curve-server-secret", path]
+    curve_server(ztick, "zcert-mismatch", setup)
+
+
 CASES = {
     "pull-bigmsg": pull_bigmsg,
     "localthr-bigmsg": localthr_bigmsg,
@@ -262,8 +345,16 @@ CASES = {
     "localthr-wrongsize": localthr_wrongsize,
 }
 
+CURVE_CASES = {
+    "key-mode-0644": key_mode_0644,
+    "key-other-owner": key_other_owner,
+    "allow-dir-writable": lambda z: allow_dir(z, "allow-dir-writable", False),
+    "allow-dir-symlink": lambda z: allow_dir(z, "allow-dir-symlink", True),
+    "zcert-mismatch": zcert_mismatch,
+}
+
 if __name__ == "__main__":
     if len(sys.argv) < 2:
         sys.exit(__doc__)
     for name in sys.argv[2:] or CASES:
-        CASES[name](sys.argv[1])
+        {**CASES, **CURVE_CASES}[name](sys.argv[1])

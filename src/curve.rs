@@ -395,7 +395,7 @@ fn check_private(path: &Path) -> Result<()> {
     };
     if uid != me {
         return Err(insecure(
-            format!("is owned by another user (you are uid {me})"),
+            format!("is owned by another user; you are uid {me}"),
             "use a key file of your own: copy it, then chmod 600 the copy".into(),
         ));
     }

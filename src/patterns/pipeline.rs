@@ -37,7 +37,7 @@
 //! # Ok::<(), ztick::Error>(())
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::marker::PhantomData;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -376,17 +376,25 @@ struct WorkerEntry {
     results: u64,
     /// When it was last heard from (announcement or result).
     heard: Instant,
+    /// Its key in `SinkState::lru`.
+    seq: u64,
 }
 
 #[derive(Debug)]
 struct SinkState {
     /// Announcements, in order of arrival; at most `max_workers`.
-    ready: Vec<String>,
+    ready: VecDeque<String>,
     ids: IdLedger,
     duplicates: u64,
     unrecorded: u64,
     /// At most `max_workers` names.
     workers: BTreeMap<String, WorkerEntry>,
+    /// The same names by when they were last heard, least recently first (a counter, so
+    /// equal clock readings keep their order): evicting costs O(log n), not a scan, so a
+    /// stranger's stream of new names costs the sink no more per name at the cap than below.
+    lru: BTreeMap<u64, String>,
+    /// The next `seq`.
+    next_seq: u64,
     evicted: u64,
     max_workers: usize,
     worker_expiry: Duration,
@@ -395,11 +403,13 @@ struct SinkState {
 impl SinkState {
     fn new(cfg: &StageConfig) -> Self {
         SinkState {
-            ready: Vec::new(),
+            ready: VecDeque::new(),
             ids: IdLedger::new(cfg.max_id_ranges),
             duplicates: 0,
             unrecorded: 0,
             workers: BTreeMap::new(),
+            lru: BTreeMap::new(),
+            next_seq: 0,
             evicted: 0,
             max_workers: cfg.max_workers.max(1),
             worker_expiry: cfg.worker_expiry,
@@ -410,27 +420,34 @@ impl SinkState {
     /// expired names go first, then the least recently heard. Every eviction is counted
     /// and traced (the first few, then one in a thousand).
     fn heard(&mut self, name: &str, now: Instant) -> &mut WorkerEntry {
-        if !self.workers.contains_key(name) && self.workers.len() >= self.max_workers {
-            let expiry = self.worker_expiry;
-            let before = self.workers.len();
-            self.workers.retain(|_, w| now.saturating_duration_since(w.heard) < expiry);
-            let mut gone = (before - self.workers.len()) as u64;
-            if self.workers.len() >= self.max_workers {
-                let oldest = self.workers.iter().min_by_key(|(_, w)| w.heard).map(|(k, _)| k.clone());
-                if let Some(k) = oldest {
-                    self.workers.remove(&k);
-                    gone += 1;
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        if let Some(old) = self.workers.get(name).map(|w| w.seq) {
+            self.lru.remove(&old);
+        } else if self.workers.len() >= self.max_workers {
+            // Least recently heard first: every expired one goes, and the oldest if none has.
+            while let Some((&oldest, key)) = self.lru.first_key_value() {
+                let expired = self
+                    .workers
+                    .get(key)
+                    .is_none_or(|w| now.saturating_duration_since(w.heard) >= self.worker_expiry);
+                if !expired && self.workers.len() < self.max_workers {
+                    break;
                 }
-            }
-            for _ in 0..gone {
+                if let Some(key) = self.lru.remove(&oldest) {
+                    self.workers.remove(&key);
+                }
                 self.evicted += 1;
                 if self.evicted <= 10 || self.evicted % 1000 == 0 {
                     tracing::warn!(evicted = self.evicted, max = self.max_workers, new = %name, "sink: worker names at their cap; the oldest forgotten");
                 }
             }
         }
-        let entry = self.workers.entry(name.to_owned()).or_insert(WorkerEntry { results: 0, heard: now });
+        self.lru.insert(seq, name.to_owned());
+        let entry =
+            self.workers.entry(name.to_owned()).or_insert(WorkerEntry { results: 0, heard: now, seq });
         entry.heard = now;
+        entry.seq = seq;
         entry
     }
 
@@ -438,9 +455,9 @@ impl SinkState {
     fn announce(&mut self, name: String, now: Instant) {
         self.heard(&name, now);
         if self.ready.len() >= self.max_workers {
-            self.ready.remove(0);
+            self.ready.pop_front();
         }
-        self.ready.push(name);
+        self.ready.push_back(name);
     }
 }
 
@@ -520,7 +537,7 @@ impl<R> Sink<R> {
         let mut st = self.shared.lock();
         loop {
             if st.ready.len() >= n {
-                return Ok(st.ready.clone());
+                return Ok(st.ready.iter().cloned().collect());
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -588,7 +605,7 @@ fn report_of(st: &SinkState, input: &InputCounters, expected: u64) -> SinkReport
         first_missing,
         duplicates: st.duplicates,
         unexpected: st.ids.len() - received,
-        ready: st.ready.clone(),
+        ready: st.ready.iter().cloned().collect(),
         per_worker: st.workers.iter().map(|(k, w)| (k.clone(), w.results)).collect(),
         evicted: st.evicted,
         unrecorded: st.unrecorded,
@@ -694,6 +711,7 @@ mod tests {
         // A known name never evicts.
         st.heard("e", t0 + s(61));
         assert_eq!(st.evicted, 4);
+        assert_eq!(st.lru.values().collect::<Vec<_>>(), ["e"], "the index follows the names");
     }
 
     #[test]
