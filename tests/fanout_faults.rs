@@ -28,7 +28,9 @@ struct Observer {
 }
 
 impl Observer {
-    fn start(engine: &Engine, feed: &str, follow: bool) -> Observer {
+    /// An observer of the publisher at `feed`, introduced on its side channel `side` (a
+    /// publisher with a side channel counts only subscribers that introduce themselves).
+    fn start(engine: &Engine, feed: &str, side: &str, follow: bool) -> Observer {
         let seen = Arc::new(AtomicU64::new(0));
         let count = Arc::clone(&seen);
         let cfg = SubscriberConfig {
@@ -38,7 +40,8 @@ impl Observer {
             liveness: if follow { Duration::from_secs(60) } else { Duration::from_secs(1) },
             ..SubscriberConfig::default()
         };
-        let sub = TickSubscriber::with_callback(engine, feed.parse().unwrap(), None, cfg, move |ev| {
+        let side = Some(side.parse().unwrap());
+        let sub = TickSubscriber::with_callback(engine, feed.parse().unwrap(), side, cfg, move |ev| {
             if let Event::Tick(_) = ev {
                 count.fetch_add(1, Ordering::Relaxed);
             }
@@ -105,7 +108,7 @@ fn a_publisher_killed_mid_stream_is_reported_within_the_liveness_timeout() {
     let mut publisher = publisher(&feed.url, &side.url, 2, &["--duration", "60"]);
     let sub = subscriber(&feed.url, &side.url, &["--liveness-ms", "500"]);
     let engine = Engine::new().unwrap();
-    let observer = Observer::start(&engine, &feed.url, false);
+    let observer = Observer::start(&engine, &feed.url, &side.url, false);
     observer.wait_ticks(5_000);
     publisher.kill();
     let killed = Instant::now();
@@ -132,7 +135,7 @@ fn a_restarted_publisher_is_a_new_epoch_and_a_following_subscriber_loses_none_of
     let mut first = publisher(&feed.url, &side.url, 2, &["--duration", "60"]);
     let sub = subscriber(&feed.url, &side.url, &["--follow"]);
     let engine = Engine::new().unwrap();
-    let observer = Observer::start(&engine, &feed.url, true);
+    let observer = Observer::start(&engine, &feed.url, &side.url, true);
     observer.wait_ticks(5_000);
     first.kill();
     // The same endpoints; the subscriber and the observer reconnect by themselves.
@@ -167,7 +170,7 @@ fn a_killed_subscriber_leaves_the_others_and_the_publisher_going() {
     let mut victim = subscriber(&feed.url, &side.url, &[]);
     let survivor = subscriber(&feed.url, &side.url, &[]);
     let engine = Engine::new().unwrap();
-    let observer = Observer::start(&engine, &feed.url, false);
+    let observer = Observer::start(&engine, &feed.url, &side.url, false);
     observer.wait_ticks(5_000);
     victim.kill();
     let done = wait_group(vec![publisher, survivor], DEADLINE);
@@ -194,7 +197,7 @@ fn stalled_for_two_seconds(ring_bytes: &str, gaps_out: &std::path::Path) -> (Val
     let sub =
         subscriber(&feed_relay.url(), &side_relay.url(), &["--liveness-ms", "5000", "--gaps-out", gaps]);
     let engine = Engine::new().unwrap();
-    let observer = Observer::start(&engine, &feed.url, false);
+    let observer = Observer::start(&engine, &feed.url, &side.url, false);
     observer.wait_ticks(5_000);
     feed_relay.stall();
     side_relay.stall();
@@ -272,7 +275,7 @@ fn a_cut_connection_reconnects_and_its_gap_is_repaired() {
     let feed_relay = Relay::start(addr(&feed.url));
     let sub = subscriber(&feed_relay.url(), &side.url, &[]);
     let engine = Engine::new().unwrap();
-    let observer = Observer::start(&engine, &feed.url, false);
+    let observer = Observer::start(&engine, &feed.url, &side.url, false);
     observer.wait_ticks(5_000);
     feed_relay.cut();
     let done = wait_group(vec![publisher, sub], DEADLINE);
@@ -334,8 +337,8 @@ impl Hosts {
     }
 
     fn ns(&self, host: &str) -> &str {
-        let suffix = host;
-        self.names.iter().find(|n| n.ends_with(suffix) && !n.ends_with("sw")).map_or("", String::as_str)
+        let name = format!("zt{:x}{host}", std::process::id());
+        self.names.iter().find(|n| **n == name).map_or("", String::as_str)
     }
 
     fn switch(&self) -> &str {

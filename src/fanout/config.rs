@@ -10,6 +10,12 @@ use crate::error::{Error, Result};
 /// Largest payload one tick can carry: the wire format's length field is 16 bits.
 pub const MAX_PAYLOAD: usize = u16::MAX as usize;
 
+/// The first name that appears twice in `names`.
+fn duplicate(names: &[String]) -> Option<&str> {
+    let mut seen = std::collections::HashSet::new();
+    names.iter().find(|n| !seen.insert(n.as_str())).map(String::as_str)
+}
+
 /// The default topics of both sides: `t0` … `t7`, what `ztick fanout` publishes and follows.
 fn default_topics() -> Vec<String> {
     (0..8).map(|i| format!("t{i}")).collect()
@@ -110,6 +116,9 @@ impl PublisherConfig {
                 return Err(Error::config("topic", t, "1 to 255 bytes without a NUL"));
             }
         }
+        if let Some(d) = duplicate(topics) {
+            return Err(Error::config("topics", d, "each topic once"));
+        }
         if self.max_batch == 0 || self.max_batch > usize::from(u16::MAX) {
             return Err(Error::config("max_batch", self.max_batch, "1 to 65535 ticks"));
         }
@@ -180,6 +189,12 @@ pub struct SubscriberConfig {
     /// ZMTP heartbeats on the feed and side-channel connections, as
     /// [`PublisherConfig::connection_heartbeat`]. Default 1 s; `None`: off.
     pub connection_heartbeat: Option<Duration>,
+    /// How far past what a topic has shown its next sequence may jump before it is
+    /// refused as implausible (counted, not believed): this many, plus four times the
+    /// topic's own rate over the time since it last moved, so a publisher that went on
+    /// through a partition is believed and one tick claiming sequence 2^64-2 is not.
+    /// Default 2^20.
+    pub max_seq_jump: u64,
 }
 
 impl Default for SubscriberConfig {
@@ -201,6 +216,7 @@ impl Default for SubscriberConfig {
             repair_timeout: Duration::from_millis(50),
             repair_attempts: 5,
             connection_heartbeat: Some(Duration::from_secs(1)),
+            max_seq_jump: 1 << 20,
         }
     }
 }
@@ -229,11 +245,18 @@ impl SubscriberConfig {
                 "exactly one group and no snapshot join (a conflating socket keeps one subscription)",
             ));
         }
-        if self.liveness.is_zero() {
-            return Err(Error::config("liveness", "0", "a positive timeout, e.g. 1 s"));
+        if self.liveness < Duration::from_millis(1) {
+            return Err(Error::config("liveness", format!("{:?}", self.liveness), "at least 1 ms, e.g. 1 s"));
         }
-        if self.repair && self.repair_attempts == 0 {
-            return Err(Error::config("repair_attempts", 0, "at least 1 (or repair off)"));
+        if self.repair && (self.repair_attempts == 0 || self.repair_timeout < Duration::from_millis(1)) {
+            return Err(Error::config(
+                "repair_attempts / repair_timeout",
+                format!("{} / {:?}", self.repair_attempts, self.repair_timeout),
+                "at least 1 attempt of at least 1 ms (or repair off)",
+            ));
+        }
+        if let Some(d) = duplicate(&self.topics) {
+            return Err(Error::config("subscriber topics", d, "each topic once"));
         }
         if self.snapshot_join && !has_side_channel {
             return Err(Error::config(

@@ -51,6 +51,7 @@
 mod config;
 mod event;
 mod ledger;
+mod peers;
 mod publisher;
 mod report;
 mod ring;

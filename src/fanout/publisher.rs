@@ -382,6 +382,10 @@ impl TickPublisher {
     }
 
     fn tick(&self, topic: usize, payload: &[u8]) -> std::result::Result<Cmd, PublishError> {
+        if self.end_requested.load(Ordering::Acquire) {
+            // The stream has ended: a tick now would never be sent.
+            return Err(PublishError::Stopped);
+        }
         let topic = check_tick(topic, self.topics.len(), payload)?;
         let mut buf = self.free.try_recv().unwrap_or_default();
         buf.clear();
@@ -424,8 +428,9 @@ impl TickPublisher {
     }
 
     /// Asks the worker to end the stream now (every tick handed over so far, then the end
-    /// markers; a source is polled no more) without waiting; [`finish`](Self::finish) later
-    /// waits for the acknowledgements and returns the report.
+    /// markers; a source is polled no more); [`finish`](Self::finish) later waits for the
+    /// acknowledgements and returns the report. Waits only while the hand-off channel is
+    /// full. Ticks published after it are refused.
     ///
     /// # Errors
     /// [`PublishError::Stopped`] when the worker has ended.
@@ -601,14 +606,14 @@ impl Handler for PublisherHandler {
     fn on_message(&mut self, ctx: &mut WorkerCtx<'_>, socket: SocketId, msg: &Inbound<'_>) -> Result<()> {
         let mut out = self.outlet(ctx);
         if socket == self.feed {
-            return self.stream.on_subscription(&mut out, msg.last());
+            return self.stream.on_subscription(&mut out, msg.last(), now_ns());
         }
         let mut frames = [&[][..]; 4];
         let n = msg.len().min(frames.len());
         for (slot, f) in frames.iter_mut().zip(msg.iter()) {
             *slot = f;
         }
-        self.stream.on_side_request(&mut out, &frames[..n])
+        self.stream.on_side_request(&mut out, &frames[..n], now_ns())
     }
 
     fn on_tick(&mut self, ctx: &mut WorkerCtx<'_>) -> Result<bool> {

@@ -39,6 +39,10 @@ pub struct PublisherReport {
     pub ring_evicted: u64,
     /// Ticks the ring held at the end (once it has filled: how many its budget holds).
     pub ring_held: u64,
+    /// Repair requests dropped at the repair queue's caps (the subscriber asks again).
+    pub naks_dropped: u64,
+    /// Per-peer state refused, dropped at a cap, or expired (hellos, introductions).
+    pub peers_evicted: u64,
 }
 
 fn hex_epoch<S: serde::Serializer>(epoch: &u64, s: S) -> Result<S::Ok, S::Error> {
@@ -215,6 +219,9 @@ pub struct SubscriberReport {
     pub elapsed_ns: u64,
     /// Messages that could not be decoded, or broke the protocol (counted, traced, skipped).
     pub decode_errors: u64,
+    /// Sequences refused as implausible: far past what the publisher had shown
+    /// ([`SubscriberConfig::max_seq_jump`](super::SubscriberConfig::max_seq_jump)).
+    pub implausible: u64,
     /// Whether the loss rate ever passed [`SLOW_GAP_RATE`](super::SLOW_GAP_RATE) over a second.
     pub slow: bool,
     /// Per topic: the last sequence and value received, when

@@ -174,7 +174,6 @@ impl TickSubscriber {
             ledger: Ledger::new(&cfg, dealer.is_some(), Arc::clone(&live), sink),
             dealer,
             hello,
-            snapshot_join: cfg.snapshot_join,
             reports: report_tx,
         };
         let worker = b.handler(handler).spawn()?;
@@ -303,7 +302,6 @@ struct SubscriberHandler {
     /// DEALER to the publisher's side channel (snapshot requests, end acknowledgements).
     dealer: Option<SocketId>,
     hello: Vec<u8>,
-    snapshot_join: bool,
     reports: Sender<SubscriberReport>,
 }
 
@@ -312,6 +310,17 @@ impl SubscriberHandler {
     /// stream, stops when the ledger says so, and asks to be woken for the next deadline.
     fn follow_up(&mut self, ctx: &mut WorkerCtx<'_>, now: u64) {
         if let Some(dealer) = self.dealer {
+            if self.ledger.take_new_epoch() {
+                // A restarted publisher knows nothing of this subscriber yet.
+                if let Err(e) = ctx.send_parts(dealer, &[wire::HELLO_REQUEST, &self.hello]) {
+                    tracing::warn!(error = %e, "introduction not sent");
+                }
+            }
+            if self.ledger.take_snapshot_request(now) {
+                if let Err(e) = ctx.send_parts(dealer, &[wire::SNAPSHOT_REQUEST, &self.hello]) {
+                    tracing::warn!(error = %e, "snapshot request not sent");
+                }
+            }
             if let Some(nak) = self.ledger.take_nak(now) {
                 if let Err(e) = ctx.send_parts(dealer, &[wire::NAK_REQUEST, &self.hello, nak]) {
                     tracing::warn!(error = %e, "repair request not sent");
@@ -338,9 +347,11 @@ impl SubscriberHandler {
 
 impl Handler for SubscriberHandler {
     fn on_start(&mut self, ctx: &mut WorkerCtx<'_>) -> Result<()> {
-        if let (true, Some(dealer)) = (self.snapshot_join, self.dealer) {
-            ctx.send_parts(dealer, &[wire::SNAPSHOT_REQUEST, &self.hello])?;
+        // The side channel learns who subscribed with this hello (see fanout::peers).
+        if let Some(dealer) = self.dealer {
+            ctx.send_parts(dealer, &[wire::HELLO_REQUEST, &self.hello])?;
         }
+        self.follow_up(ctx, now_ns());
         Ok(())
     }
 

@@ -39,8 +39,10 @@
 //! one host; a repaired tick keeps its first send time.
 //!
 //! The side channel (the publisher's ROUTER, a subscriber's DEALER) carries requests
-//! `[verb][hello id]` (`SNAPSHOT`, `DONE`) and `[NAK][hello id][nak body]`; its replies
-//! are single-frame bodies (snapshot, repair, gone).
+//! `[verb][hello id]` (`HELLO`, `SNAPSHOT`, `DONE`) and `[NAK][hello id][nak body]`; its
+//! replies are single-frame bodies (snapshot, repair, gone). The hello id, random, also
+//! travels in the subscriber's hello subscription: saying it on the side channel binds the
+//! connection to the subscriber (`fanout::peers`).
 
 use crate::error::{Error, Result};
 
@@ -449,7 +451,10 @@ pub fn decode(body: &[u8]) -> Result<Decoded<'_>> {
 /// The subscription prefix a subscriber adds so the publisher (an XPUB) sees it arrive:
 /// `HELLO_PREFIX` + a unique id. No tick topic can match it (topics have no NUL).
 pub const HELLO_PREFIX: &[u8] = b"\0ztick-hello/";
-/// A snapshot request on the side channel: `[SNAPSHOT_REQUEST][hello id]`.
+/// A subscriber's introduction on the side channel, so the publisher binds its hello to
+/// this connection: `[HELLO_REQUEST][hello id]`.
+pub const HELLO_REQUEST: &[u8] = b"HELLO";
+/// A snapshot request on the side channel (an introduction too): `[SNAPSHOT_REQUEST][hello id]`.
 pub const SNAPSHOT_REQUEST: &[u8] = b"SNAPSHOT";
 /// A subscriber's acknowledgement that it saw every end marker: `[DONE_ACK][hello id]`.
 pub const DONE_ACK: &[u8] = b"DONE";

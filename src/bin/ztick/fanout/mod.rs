@@ -319,16 +319,14 @@ fn wait_or_signal(signals: &Signals, total: Duration, mut wait: impl FnMut(Durat
 /// Writes each lost range as a JSON line, from the subscriber's worker.
 struct GapWriter {
     out: std::io::BufWriter<std::fs::File>,
-    epoch: u64,
     failed: bool,
 }
 
 impl GapWriter {
     fn on_event(&mut self, ev: &Event<'_>) {
         match *ev {
-            Event::Epoch { epoch } => self.epoch = epoch,
-            Event::Gap { topic, first, last, .. } if !self.failed => {
-                let line = serde_json::json!({"epoch": format!("{:016x}", self.epoch), "topic": topic, "first": first, "last": last});
+            Event::Gap { topic, epoch, first, last, .. } if !self.failed => {
+                let line = serde_json::json!({"epoch": format!("{epoch:016x}"), "topic": topic, "first": first, "last": last});
                 if writeln!(self.out, "{line}").is_err() {
                     self.failed = true;
                     tracing::warn!("--gaps-out: write failed; no more ranges are written");
@@ -366,7 +364,6 @@ fn subscriber(a: &FanoutArgs) -> Result<u8, Error> {
                 context: format!("creating --gaps-out {}", path.display()),
                 source: e,
             })?),
-            epoch: 0,
             failed: false,
         }),
         None => None,
@@ -398,7 +395,7 @@ fn subscriber(a: &FanoutArgs) -> Result<u8, Error> {
         _ => sub.finish(Duration::ZERO)?,
     };
     let publisher = PublisherReport {
-        published: r.epochs.iter().map(|e| e.published()).sum(),
+        published: r.epochs.iter().fold(0, |a, e| a.saturating_add(e.published())),
         last_seq: r
             .latest()
             .map(|e| e.topics.iter().map(|(n, t)| (n.clone(), t.accounted_up_to())).collect())

@@ -72,17 +72,18 @@ impl FanoutReport {
     pub(crate) fn expected_for(&self, s: &SubscriberReport) -> u64 {
         s.epochs
             .iter()
-            .fold(s.unlisted_totals.iter().sum::<u64>(), |a, e| a.saturating_add(self.published_in(e)))
+            .fold(sat_sum(s.unlisted_totals.iter().copied()), |a, e| a.saturating_add(self.published_in(e)))
     }
 
     fn published_in(&self, e: &EpochReport) -> u64 {
         if !self.authoritative || e.epoch != self.publisher.epoch {
             return e.published();
         }
-        e.topics
-            .iter()
-            .filter_map(|(name, _)| self.publisher.last_seq.iter().find(|(n, _)| n == name).map(|(_, q)| *q))
-            .sum()
+        sat_sum(
+            e.topics.iter().filter_map(|(name, _)| {
+                self.publisher.last_seq.iter().find(|(n, _)| n == name).map(|(_, q)| *q)
+            }),
+        )
     }
 
     /// True when, for every subscriber and epoch, received + repaired + missing +
@@ -92,7 +93,8 @@ impl FanoutReport {
         self.subscribers.iter().all(|s| {
             s.epochs.iter().all(|e| {
                 e.closes()
-                    && e.received() + e.repaired() + e.missing() + e.from_snapshot() == self.published_in(e)
+                    && sat_sum([e.received(), e.repaired(), e.missing(), e.from_snapshot()].into_iter())
+                        == self.published_in(e)
             })
         })
     }
@@ -139,7 +141,7 @@ impl FanoutReport {
                         last: g.last,
                     })
                     .collect(),
-                gap_ranges: s.epochs.iter().map(EpochReport::gap_ranges).sum(),
+                gap_ranges: sat_sum(s.epochs.iter().map(EpochReport::gap_ranges)),
                 throughput_per_s: rate(s.received(), s.elapsed_ns),
                 latency_ns: record_summary(&s.latency.summary()),
                 latency_raw_ns: record_summary(&s.latency_raw.summary()),
@@ -183,9 +185,9 @@ impl FanoutReport {
             },
             subscribers,
             merged: MergedJson {
-                received: self.subscribers.iter().map(SubscriberReport::received).sum(),
-                repaired: self.subscribers.iter().map(SubscriberReport::repaired).sum(),
-                missing: self.subscribers.iter().map(SubscriberReport::missing).sum(),
+                received: sat_sum(self.subscribers.iter().map(SubscriberReport::received)),
+                repaired: sat_sum(self.subscribers.iter().map(SubscriberReport::repaired)),
+                missing: sat_sum(self.subscribers.iter().map(SubscriberReport::missing)),
                 latency_ns: record_summary(&self.merged_latency().summary()),
                 latency_raw_ns: record_summary(&self.merged_latency_raw().summary()),
             },
@@ -331,6 +333,11 @@ fn outcome_words(s: &SubscriberReport) -> &'static str {
         Outcome::Timeout => "TIMED OUT before the end of the stream",
         Outcome::Stopped => "stopped before the end of the stream",
     }
+}
+
+/// A sum that stops at `u64::MAX` instead of wrapping (counts from peers can be huge).
+fn sat_sum(values: impl Iterator<Item = u64>) -> u64 {
+    values.fold(0, u64::saturating_add)
 }
 
 fn rate(n: u64, ns: u64) -> f64 {
