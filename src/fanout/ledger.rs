@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use super::config::SubscriberConfig;
 use super::event::{Delivered, Event};
-use super::report::{EpochOutcome, EpochReport, Outcome, SubscriberReport};
+use super::report::{ClockSync, EpochOutcome, EpochReport, Outcome, SubscriberReport};
 use super::seq::{Gap, SeqOutcome, SeqTracker};
 use super::wire::{self, BodyWriter, Kind};
 use crate::error::{Error, Result};
@@ -37,6 +37,9 @@ const MAX_NAK_RANGES: usize = 1024;
 const NAK_RANGES_PER_MESSAGE: usize = 64;
 /// Epoch ids remembered as closed (their stragglers are ignored, never counted again).
 const MAX_CLOSED_IDS: usize = 1024;
+/// Clock round trips measured per publisher epoch, and the wait between them.
+const CLOCK_SAMPLES: u32 = 5;
+const CLOCK_SPACING_NS: u64 = 20_000_000;
 
 /// Called on the worker thread with every event a subscriber delivers.
 pub(crate) type Sink = Box<dyn FnMut(&Event<'_>) + Send>;
@@ -164,6 +167,14 @@ pub(crate) struct Ledger {
     /// A new epoch began since the worker last asked: introduce this subscriber to its
     /// publisher (a restarted one does not know it).
     new_epoch: bool,
+    /// Whether the side channel can be asked (snapshots, repairs, the clock).
+    has_side: bool,
+    /// This host's clock id, what is known of the publisher's clock, the clock requests
+    /// sent this epoch, and when the next is due.
+    clock_id: Vec<u8>,
+    clock: ClockSync,
+    clock_asked: u32,
+    clock_due: u64,
     /// When the timer last ran: a long gap means this subscriber was not running (a pause,
     /// a stop signal, a starved core), and silence it did not listen to proves nothing.
     last_timer: u64,
@@ -239,6 +250,11 @@ impl Ledger {
             join,
             stop: None,
             new_epoch: false,
+            has_side: has_side_channel,
+            clock_id: crate::sys::monotonic_clock_id(),
+            clock: ClockSync::Unknown,
+            clock_asked: 0,
+            clock_due: 0,
             last_timer: 0,
             live,
             sink,
@@ -299,6 +315,9 @@ impl Ledger {
         }
         self.current = Some(self.new_book(epoch, now));
         self.new_epoch = true;
+        // A restarted publisher may run on another host: its clock is measured again.
+        self.clock_asked = 0;
+        self.clock_due = now;
         // A new publisher's sequences start again: the last values' start with them.
         for v in &mut self.last_values {
             v.0 = 0;
@@ -421,6 +440,67 @@ impl Ledger {
         ok
     }
 
+    /// A publisher timestamp on this subscriber's clock (0 stays 0: unknown).
+    fn local(&self, ts: u64) -> u64 {
+        match self.clock {
+            ClockSync::Estimated { offset_ns, .. } if ts != 0 => {
+                u64::try_from((i128::from(ts) - i128::from(offset_ns)).max(0)).unwrap_or(u64::MAX)
+            }
+            _ => ts,
+        }
+    }
+
+    /// The clock request to send now, if one is due: its `t1`, this subscriber's time.
+    pub(crate) fn take_clock_request(&mut self, now: u64) -> Option<u64> {
+        if !self.has_side
+            || self.current.is_none()
+            || self.clock_asked >= CLOCK_SAMPLES
+            || now < self.clock_due
+        {
+            return None;
+        }
+        self.clock_asked += 1;
+        self.clock_due = now.saturating_add(CLOCK_SPACING_NS);
+        Some(now)
+    }
+
+    /// Takes a clock reply received at `now`: the same clock, or a better offset estimate
+    /// (the shortest round trip wins). The first estimate of another host drops the latency
+    /// recorded so far, which assumed one clock.
+    fn on_clock(&mut self, clock: &wire::Clock<'_>, now: u64) {
+        if clock.t1 > now {
+            self.implausible += 1;
+            return;
+        }
+        if !self.clock_id.is_empty() && clock.clock_id == self.clock_id.as_slice() {
+            self.clock = ClockSync::SameHost;
+            return;
+        }
+        let rtt = now - clock.t1;
+        let mid = i128::from(clock.t1) + i128::from(rtt / 2);
+        let offset = i64::try_from(i128::from(clock.t2) - mid).unwrap_or(0);
+        self.clock = match self.clock {
+            ClockSync::Estimated { uncertainty_ns, samples, offset_ns } if uncertainty_ns <= rtt / 2 => {
+                ClockSync::Estimated { offset_ns, uncertainty_ns, samples: samples + 1 }
+            }
+            ClockSync::Estimated { samples, .. } => {
+                ClockSync::Estimated { offset_ns: offset, uncertainty_ns: rtt / 2, samples: samples + 1 }
+            }
+            _ => {
+                tracing::info!(
+                    subscriber = %self.name,
+                    offset_ns = offset,
+                    uncertainty_ns = rtt / 2,
+                    "publisher on another host: one-way latency from an estimated clock offset"
+                );
+                self.latency.reset();
+                self.latency_raw.reset();
+                self.window.reset();
+                ClockSync::Estimated { offset_ns: offset, uncertainty_ns: rtt / 2, samples: 1 }
+            }
+        };
+    }
+
     /// Applies one tick of the current epoch: plausibility, sequence accounting, latency.
     fn apply(&mut self, k: usize, seq: u64, sent_ns: u64, intended_ns: u64, payload: &[u8], now: u64) {
         if !self.plausible(k, seq, now) {
@@ -439,8 +519,9 @@ impl Ledger {
             SeqOutcome::InOrder => {}
         }
         self.window_received += 1;
-        let raw = now.saturating_sub(sent_ns);
-        let from = if intended_ns != 0 { intended_ns } else { sent_ns };
+        let (sent_local, intended_local) = (self.local(sent_ns), self.local(intended_ns));
+        let raw = now.saturating_sub(sent_local);
+        let from = if intended_ns != 0 { intended_local } else { sent_local };
         let corrected = now.saturating_sub(from);
         self.latency_raw.record(raw);
         self.latency.record(corrected);
@@ -697,6 +778,14 @@ impl Ledger {
                 self.prune_asks();
                 Ok(())
             }
+            Kind::Clock => {
+                if self.current.as_ref().is_none_or(|b| b.epoch != d.epoch) {
+                    return Ok(());
+                }
+                let clock = d.clock()?;
+                self.on_clock(&clock, now);
+                Ok(())
+            }
             other => Err(malformed(format!("a {other:?} body on the side channel"))),
         }
     }
@@ -878,6 +967,9 @@ impl Ledger {
             if !b.lost {
                 at = at.min(self.next_ask);
             }
+            if self.has_side && self.clock_asked < CLOCK_SAMPLES {
+                at = at.min(self.clock_due);
+            }
         }
         at
     }
@@ -956,6 +1048,7 @@ impl Ledger {
             latency: std::mem::take(&mut self.latency),
             latency_raw: std::mem::take(&mut self.latency_raw),
             repair_latency: std::mem::take(&mut self.repair_latency),
+            clock: self.clock,
             naks_sent: self.naks_sent,
             elapsed_ns: self.last_ns.saturating_sub(self.first_ns),
             decode_errors: self.decode_errors,
@@ -1411,5 +1504,50 @@ mod tests {
             assert_eq!(f.nak(now), None, "not asked again, not given up");
         }
         assert!(!f.take().iter().any(|e| e.starts_with("gap")), "nothing lost while repairs flow");
+    }
+
+    fn clock(epoch: u64, t1: u64, t2: u64, id: &[u8]) -> Vec<u8> {
+        let mut b = Vec::new();
+        wire::encode_clock(epoch, &wire::Clock { t1, t2, clock_id: id }, &mut b);
+        b
+    }
+
+    #[test]
+    fn the_publishers_clock_is_the_same_or_estimated_never_assumed() {
+        // Same host: the clock ids match, latency stays as measured.
+        let mut f = Fixture::repairing(&["a"]);
+        f.feed(&data(E1, &[("a", 1)]), 100);
+        assert_eq!(f.ledger.take_clock_request(100), Some(100));
+        assert_eq!(f.ledger.take_clock_request(101), None, "spaced out");
+        let mine = f.ledger.clock_id.clone();
+        f.ledger.on_side(&clock(E1, 100, 5_000, &mine), 300).unwrap();
+        assert_eq!(f.ledger.clock, ClockSync::SameHost);
+
+        // Another host whose clock reads 1 s ahead: the offset comes from the shortest
+        // round trip, latency recorded before it (which assumed one clock) is dropped, and
+        // later ticks' latency is on this host's clock.
+        let mut f = Fixture::repairing(&["a"]);
+        f.feed(&data(E1, &[("a", 1)]), 100); // sent at 20 on the publisher's clock
+        f.ledger.on_side(&clock(E1, 1_000, 1_000_001_500, b"other"), 3_000).unwrap(); // rtt 2000
+        f.ledger.on_side(&clock(E1, 5_000, 1_000_005_200, b"other"), 5_400).unwrap(); // rtt 400: better
+        f.ledger.on_side(&clock(E1, 6_000, 9, b"other"), 9_000).unwrap(); // rtt 3000: ignored
+        assert_eq!(
+            f.ledger.clock,
+            ClockSync::Estimated { offset_ns: 1_000_000_000, uncertainty_ns: 200, samples: 3 }
+        );
+        let mut w = BodyWriter::new(Kind::Data, E1);
+        w.push(b"a", 2, 1_000_010_000, b"x"); // meant to leave at 10,000 here
+        w.stamp_sent(1_000_010_500);
+        f.feed(w.as_bytes(), 12_000);
+        f.ledger.on_side(&clock(E1, 99_999, 0, b"other"), 12_500).unwrap(); // asked in the future?
+        let r = f.ledger.finish(13_000, Outcome::Stopped);
+        assert_eq!(r.implausible, 1, "a reply to a request from the future is counted, not used");
+        assert_eq!(r.latency.len(), 1, "the tick before the estimate is not in the latency");
+        let l = r.latency.summary().max;
+        assert!(l.abs_diff(2_000) < 10, "12,000 - 10,000 on this host's clock: {l}");
+        assert!(
+            f.ledger.on_side(&clock(E1, 99_999, 0, b"x"), 5).is_ok(),
+            "a reply from the future is counted, not used"
+        );
     }
 }

@@ -65,7 +65,9 @@ pub use config::{PublisherConfig, SubscriberConfig, MAX_PAYLOAD};
 pub use event::{Delivered, Event, OwnedEvent, OwnedTick};
 pub use ledger::{MAX_EPOCHS, SLOW_GAP_RATE};
 pub use publisher::{PublishError, SourceOut, SourcePoll, TickPublisher, TickSource};
-pub use report::{EpochOutcome, EpochReport, Outcome, PublisherReport, SubscriberReport, TopicGap};
+pub use report::{
+    ClockSync, EpochOutcome, EpochReport, Outcome, PublisherReport, SubscriberReport, TopicGap,
+};
 pub use seq::{Gap, SeqOutcome, SeqTracker, MAX_GAPS_KEPT, MAX_PENDING};
 pub use subscriber::TickSubscriber;
 

@@ -77,6 +77,40 @@ impl Outcome {
     }
 }
 
+/// How a subscriber's clock relates to its publisher's, which decides what its one-way
+/// latency figures mean.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClockSync {
+    /// Not known (no side channel to ask, or no answer): latency assumes the two share
+    /// CLOCK_MONOTONIC, which holds on one host only.
+    #[default]
+    Unknown,
+    /// The same CLOCK_MONOTONIC (one kernel; network namespaces included): latency is exact.
+    SameHost,
+    /// Another host: one-way latency is corrected by an offset estimated over the side
+    /// channel (the publisher's clock minus this one's), within ± `uncertainty_ns` (half the
+    /// best of `samples` round trips): never exact.
+    Estimated {
+        /// The publisher's clock minus the subscriber's, in ns.
+        offset_ns: i64,
+        /// Half the shortest round trip, in ns.
+        uncertainty_ns: u64,
+        /// Round trips measured.
+        samples: u32,
+    },
+}
+
+impl ClockSync {
+    /// The name reports use: `unknown`, `same_host`, `estimated`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClockSync::Unknown => "unknown",
+            ClockSync::SameHost => "same_host",
+            ClockSync::Estimated { .. } => "estimated",
+        }
+    }
+}
+
 /// How one publisher epoch ended, as a subscriber saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -213,6 +247,8 @@ pub struct SubscriberReport {
     pub latency_raw: LatencyRecorder,
     /// For each repaired tick, from its first repair request to its arrival.
     pub repair_latency: LatencyRecorder,
+    /// Whose clock the latency figures are on (the latest epoch's publisher).
+    pub clock: ClockSync,
     /// Repair requests (NAK messages) sent.
     pub naks_sent: u64,
     /// From the first tick received to the last, in nanoseconds.

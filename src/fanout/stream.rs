@@ -132,6 +132,9 @@ pub(crate) struct Stream {
     repair: BodyWriter,
     /// Reused body for "gone" replies.
     gone: BodyWriter,
+    /// This host's clock id, and a reused buffer for clock replies.
+    clock_id: Vec<u8>,
+    clock_buf: Vec<u8>,
     /// When the first and the latest tick were pushed.
     first_ns: Option<u64>,
     last_ns: u64,
@@ -183,6 +186,8 @@ impl Stream {
             jobs: VecDeque::new(),
             repair: BodyWriter::new(Kind::Repair, epoch),
             gone: BodyWriter::new(Kind::Gone, epoch),
+            clock_id: crate::sys::monotonic_clock_id(),
+            clock_buf: Vec::new(),
             first_ns: None,
             last_ns: 0,
             report: PublisherReport { epoch, batch_sizes: vec![0; 17], ..Default::default() },
@@ -359,13 +364,16 @@ impl Stream {
     }
 
     /// Handles a request on the side channel at `now`: `[routing id][verb][hello id]`
-    /// (`HELLO`, `SNAPSHOT`, `DONE`), or `[routing id][NAK][hello id][nak body]`. Only the
-    /// connection a hello is bound to speaks for it (see [`Peers`]).
+    /// (`HELLO`, `SNAPSHOT`, `DONE`), `[routing id][NAK][hello id][nak body]` or
+    /// `[routing id][CLOCK][hello id][t1]`. Only the connection a hello is bound to speaks
+    /// for it (see [`Peers`]).
     pub(crate) fn on_side_request(&mut self, out: &mut dyn Outlet, frames: &[&[u8]], now: u64) -> Result<()> {
         let bad = |reason: String| Error::Decode { context: "fan-out side channel (ROUTER)".into(), reason };
         let (rid, verb, hello, rest) = match *frames {
             [rid, verb, hello] => (rid, verb, hello, None),
-            [rid, verb, hello, body] if verb == wire::NAK_REQUEST => (rid, verb, hello, Some(body)),
+            [rid, verb, hello, body] if verb == wire::NAK_REQUEST || verb == wire::CLOCK_REQUEST => {
+                (rid, verb, hello, Some(body))
+            }
             _ => {
                 return Err(bad(format!(
                     "{} frames; a request has 3 (routing id, verb, hello id), a NAK 4",
@@ -395,6 +403,14 @@ impl Stream {
                 self.on_nak(out, rid, body)
             }
             (wire::NAK_REQUEST, _) => Err(refused("from a connection that does not speak for that hello")),
+            (wire::CLOCK_REQUEST, Some(t1)) if self.peers.speaks_for(rid, hello) => {
+                let t1 = <[u8; 8]>::try_from(t1).map_err(|_| refused("a time of other than 8 bytes"))?;
+                let clock =
+                    wire::Clock { t1: u64::from_le_bytes(t1), t2: out.now_ns(), clock_id: &self.clock_id };
+                wire::encode_clock(self.epoch, &clock, &mut self.clock_buf);
+                out.side(&[rid, &self.clock_buf])
+            }
+            (wire::CLOCK_REQUEST, _) => Err(refused("from a connection that does not speak for that hello")),
             (other, _) => Err(bad(format!("unknown request {:?}", String::from_utf8_lossy(other)))),
         }
     }

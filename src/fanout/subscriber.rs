@@ -321,6 +321,12 @@ impl SubscriberHandler {
                     tracing::warn!(error = %e, "snapshot request not sent");
                 }
             }
+            if let Some(t1) = self.ledger.take_clock_request(now) {
+                if let Err(e) = ctx.send_parts(dealer, &[wire::CLOCK_REQUEST, &self.hello, &t1.to_le_bytes()])
+                {
+                    tracing::warn!(error = %e, "clock request not sent");
+                }
+            }
             if let Some(nak) = self.ledger.take_nak(now) {
                 if let Err(e) = ctx.send_parts(dealer, &[wire::NAK_REQUEST, &self.hello, nak]) {
                     tracing::warn!(error = %e, "repair request not sent");

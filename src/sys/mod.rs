@@ -141,6 +141,19 @@ pub(crate) fn zmq_has(capability: &str) -> bool {
     zmq::has(capability).unwrap_or(false)
 }
 
+/// What names this host's CLOCK_MONOTONIC: the kernel's boot id. Two processes with the
+/// same one (any network namespaces of one kernel) compare [`now_ns`] stamps exactly;
+/// empty when the kernel does not say.
+pub(crate) fn monotonic_clock_id() -> Vec<u8> {
+    std::fs::read("/proc/sys/kernel/random/boot_id")
+        .map(|mut b| {
+            b.retain(|c| !c.is_ascii_whitespace());
+            b.truncate(64);
+            b
+        })
+        .unwrap_or_default()
+}
+
 /// Sets how late the kernel may wake this thread from a timed sleep (`PR_SET_TIMERSLACK`).
 /// Linux's default, 50 µs, would swamp the microsecond timers of a paced publisher.
 pub(crate) fn set_timer_slack_ns(ns: u64) {

@@ -1,12 +1,14 @@
 //! The fan-out report of `ztick fanout`: per subscriber and merged, as text and as one
 //! JSON object.
 
-use ztick::fanout::{EpochReport, Outcome, PublisherReport, SubscriberReport};
+use ztick::fanout::{ClockSync, EpochReport, Outcome, PublisherReport, SubscriberReport};
 use ztick::metrics::{LatencyRecorder, LatencySummary};
 use ztick::Transport;
 
 use super::feed::STALL_THRESHOLD;
-use crate::schema::fanout::{EpochJson, FanoutJson, GapJson, MergedJson, PublisherJson, SubscriberJson};
+use crate::schema::fanout::{
+    ClockJson, EpochJson, FanoutJson, GapJson, MergedJson, PublisherJson, SubscriberJson,
+};
 use crate::schema::{hex_epoch, to_line};
 
 /// What the feed was asked to publish, for the report's heading.
@@ -155,6 +157,7 @@ impl FanoutReport {
                 repair_latency_ns: record_summary(&s.repair_latency.summary()),
                 epochs: self.epochs_record(s),
                 epochs_unlisted: s.epochs_unlisted,
+                clock: clock_record(s.clock),
             })
             .collect();
         FanoutJson {
@@ -281,6 +284,9 @@ impl FanoutReport {
                     );
                 }
             }
+            if let Some(words) = clock_words(s.clock) {
+                let _ = writeln!(o, "  {words}");
+            }
             if s.repaired() > 0 {
                 let r = s.repair_latency.summary();
                 let _ = writeln!(
@@ -320,6 +326,33 @@ impl FanoutReport {
             );
         }
         o
+    }
+}
+
+fn clock_record(c: ClockSync) -> ClockJson {
+    match c {
+        ClockSync::Estimated { offset_ns, uncertainty_ns, samples } => {
+            ClockJson { kind: c.as_str().into(), offset_ns, uncertainty_ns, samples }
+        }
+        _ => ClockJson { kind: c.as_str().into(), ..ClockJson::default() },
+    }
+}
+
+/// What a subscriber's latency figures mean, in words, when they are not exact.
+fn clock_words(c: ClockSync) -> Option<String> {
+    match c {
+        ClockSync::SameHost => None,
+        ClockSync::Unknown => Some(
+            "clock: unknown (no side channel to ask): one-way latency assumes the publisher shares this \
+             host's CLOCK_MONOTONIC"
+                .into(),
+        ),
+        ClockSync::Estimated { offset_ns, uncertainty_ns, samples } => Some(format!(
+            "clock: the publisher runs on another host; one-way latency is corrected by an offset of {:.1} us \
+             estimated over {samples} round trips, so each figure is within +-{:.1} us, not exact",
+            offset_ns as f64 / 1000.0,
+            uncertainty_ns as f64 / 1000.0
+        )),
     }
 }
 

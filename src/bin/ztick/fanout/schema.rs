@@ -120,6 +120,23 @@ pub(crate) struct SubscriberJson {
     /// Epochs seen beyond those listed.
     #[serde(default)]
     pub(crate) epochs_unlisted: u64,
+    /// Whose clock the latency is on.
+    #[serde(default)]
+    pub(crate) clock: ClockJson,
+}
+
+/// How the subscriber's clock relates to its publisher's.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub(crate) struct ClockJson {
+    /// `same_host` (latency exact), `estimated` (another host: latency corrected by
+    /// `offset_ns`, within ± `uncertainty_ns`), or `unknown` (latency assumes one host).
+    pub(crate) kind: String,
+    /// The publisher's clock minus the subscriber's, in ns (estimated only).
+    pub(crate) offset_ns: i64,
+    /// Half the shortest clock round trip, in ns (estimated only).
+    pub(crate) uncertainty_ns: u64,
+    /// Clock round trips measured (estimated only).
+    pub(crate) samples: u32,
 }
 
 /// One publisher epoch as a subscriber saw it.
