@@ -419,3 +419,23 @@ fn across_three_hosts_a_link_down_for_two_seconds_is_repaired_or_reported_exactl
     );
     drop(hosts);
 }
+
+#[test]
+fn a_subscriber_stopped_by_sigterm_still_prints_its_report() {
+    let (feed, side) = (TestEndpoint::new("ipc"), TestEndpoint::new("ipc"));
+    let publisher = publisher(&feed.url, &side.url, 1, &["--duration", "60"]);
+    let sub = subscriber(&feed.url, &side.url, &[]);
+    assert!(sub.wait_line("begins", WAIT), "the stream never reached the subscriber");
+    let pid = sub.child.id().to_string();
+    let killed = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    let done = wait_group(vec![sub], DEADLINE);
+    let f = &done[0];
+    assert_eq!(f.status.code(), Some(128 + 15), "128 + SIGTERM: {}", describe(f));
+    let v = json(f);
+    let s = &v["subscribers"][0];
+    assert_eq!(s["outcome"], "stopped", "{s}");
+    assert!(s["received"].as_u64().unwrap() > 0);
+    assert_eq!(v["accounting_closes"], true, "{v}");
+    drop(publisher);
+}
