@@ -161,6 +161,10 @@ struct FanoutArgs {
     /// (exit code 4; the report is printed).
     #[arg(long, default_value_t = 60_000)]
     timeout_ms: u64,
+    /// pub role: give up after this many milliseconds without --subscribers connected and
+    /// introduced (exit code 4; the report is printed).
+    #[arg(long, default_value_t = 10_000)]
+    wait_ms: u64,
     /// Subscribers: declare the publisher lost after this many milliseconds without a tick
     /// or heartbeat (outcome publisher_lost, exit code 3, the report is printed).
     #[arg(long, default_value_t = 1000)]

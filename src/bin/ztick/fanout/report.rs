@@ -148,6 +148,7 @@ impl FanoutReport {
                 latency_ns: record_summary(&s.latency.summary()),
                 latency_raw_ns: record_summary(&s.latency_raw.summary()),
                 decode_errors: s.decode_errors,
+                implausible: s.implausible,
                 slow: s.slow,
                 complete: s.complete(),
                 outcome: s.outcome.as_str().to_owned(),
@@ -250,7 +251,7 @@ impl FanoutReport {
         for s in &self.subscribers {
             let _ = writeln!(
                 o,
-                "{}: {}; received {} of {}, repaired {}, missing {}{}, {:.0} ticks/s{}{}",
+                "{}: {}; received {} of {}, repaired {}, missing {}{}, {:.0} ticks/s{}{}{}",
                 s.name,
                 outcome_words(s),
                 s.received(),
@@ -266,6 +267,11 @@ impl FanoutReport {
                 if s.slow { "  ** TOO SLOW: lost ticks **" } else { "" },
                 if s.decode_errors > 0 {
                     format!(", {} undecodable messages", s.decode_errors)
+                } else {
+                    String::new()
+                },
+                if s.implausible > 0 {
+                    format!(", {} implausible sequences refused", s.implausible)
                 } else {
                     String::new()
                 },

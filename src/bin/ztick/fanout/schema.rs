@@ -95,6 +95,10 @@ pub(crate) struct SubscriberJson {
     pub(crate) latency_raw_ns: LatencySummary,
     /// Messages that could not be decoded.
     pub(crate) decode_errors: u64,
+    /// Sequences refused as implausible (far past what the publisher had shown: a peer
+    /// lying, or a corrupt feed).
+    #[serde(default)]
+    pub(crate) implausible: u64,
     /// Whether its gap rate ever passed the slow-consumer threshold.
     pub(crate) slow: bool,
     /// Whether every topic's end marker arrived.
