@@ -334,3 +334,83 @@ fn fake_subscribers_and_forged_acknowledgements_count_for_nothing() {
     assert!(n(&v["publisher"], "acks") <= 1, "forged acknowledgements: {v}");
     assert!(n(&v["publisher"], "peers_evicted") > 0, "the hellos past the cap are counted: {v}");
 }
+
+/// With CURVE and a ZAP allow-list, a hello is bound to the key that subscribed with it:
+/// another allowed client that learned the id can neither take the hello over, nor ask
+/// for its repairs or clock, nor acknowledge the end for it.
+#[test]
+fn with_curve_an_allowed_client_cannot_speak_for_another_clients_hello() {
+    use ztick::curve::{Curve, KeyPair};
+    use ztick::fanout::wire::{self, CLOCK_REQUEST};
+    use ztick::fanout::{PublisherConfig, TickPublisher};
+    use ztick::zap::{ZapHandler, ZapPolicy};
+    if !ztick::info::BuildInfo::current().curve {
+        // tests/curve.rs checks that this build refuses CURVE with a clear error.
+        eprintln!("no CURVE in this build: scripts/system-libzmq.sh test runs this test");
+        return;
+    }
+    let engine = ztick::Engine::new().unwrap();
+    let (server, a, b) =
+        (KeyPair::generate().unwrap(), KeyPair::generate().unwrap(), KeyPair::generate().unwrap());
+    let zap = ZapHandler::spawn(&engine, ZapPolicy::default().allow_keys([a.public, b.public])).unwrap();
+    let cfg = PublisherConfig {
+        curve: Some(Curve::Server { secret: server.secret }),
+        ..PublisherConfig::default()
+    };
+    let any = ztick::Endpoint::tcp_loopback_any;
+    let publisher = TickPublisher::start(&engine, any(), Some(any()), cfg).unwrap();
+    let (feed, side) = (publisher.endpoint().to_string(), publisher.side_endpoint().unwrap().to_string());
+    let ctx = zmq::Context::new();
+    let client = |kind, me: &KeyPair, url: &str| {
+        let s = socket(&ctx, kind);
+        s.set_curve_serverkey(server.public.as_bytes()).unwrap();
+        s.set_curve_publickey(me.public.as_bytes()).unwrap();
+        s.set_curve_secretkey(me.secret.as_bytes()).unwrap();
+        s.set_rcvtimeo(WAIT.as_millis() as i32).unwrap();
+        s.connect(url).unwrap();
+        s
+    };
+    let hello = |id: &str| [HELLO_PREFIX, id.as_bytes()].concat();
+    let clock = |dealer: &zmq::Socket, id: &str, t1: u64| {
+        dealer.send_multipart([CLOCK_REQUEST, id.as_bytes(), &t1.to_le_bytes()], 0).unwrap();
+    };
+    let answered_t1 = |dealer: &zmq::Socket| {
+        let body = dealer.recv_bytes(0).expect("a clock reply within the wait");
+        wire::decode(&body).and_then(|d| d.clock()).expect("a clock body").t1
+    };
+    // The victim, with key A: subscribed, introduced, answered.
+    let sub_a = client(zmq::SUB, &a, &feed);
+    sub_a.set_subscribe(&hello("victim")).unwrap();
+    let dealer_a = client(zmq::DEALER, &a, &side);
+    dealer_a.send_multipart([HELLO_REQUEST, b"victim"], 0).unwrap();
+    assert!(publisher.wait_subscribers(1, WAIT), "the victim is a subscriber");
+    clock(&dealer_a, "victim", 333);
+    assert_eq!(answered_t1(&dealer_a), 333);
+    // The rogue, with key B, has two hellos of its own (subscribed in this order, so once
+    // the second counts the first has arrived too).
+    let sub_b = client(zmq::SUB, &b, &feed);
+    sub_b.set_subscribe(&hello("rogue-2")).unwrap();
+    sub_b.set_subscribe(&hello("rogue-1")).unwrap();
+    let dealer_b1 = client(zmq::DEALER, &b, &side);
+    dealer_b1.send_multipart([HELLO_REQUEST, b"rogue-1"], 0).unwrap();
+    assert!(publisher.wait_subscribers(2, WAIT), "the rogue's own hello counts");
+    // From a fresh connection it says the victim's id: without the key binding this
+    // takes the hello over (as a reconnected side channel may) and all three are served.
+    let dealer_b2 = client(zmq::DEALER, &b, &side);
+    dealer_b2.send_multipart([HELLO_REQUEST, b"victim"], 0).unwrap();
+    dealer_b2.send_multipart([DONE_ACK, b"victim"], 0).unwrap();
+    clock(&dealer_b2, "victim", 111);
+    // Then, on the same connection, its own second hello: its answer shows the three
+    // before it were handled.
+    dealer_b2.send_multipart([HELLO_REQUEST, b"rogue-2"], 0).unwrap();
+    clock(&dealer_b2, "rogue-2", 222);
+    assert_eq!(answered_t1(&dealer_b2), 222, "the victim's clock was not answered to the rogue");
+    assert_eq!(publisher.subscribers(), 3);
+    // The victim's binding stands.
+    clock(&dealer_a, "victim", 444);
+    assert_eq!(answered_t1(&dealer_a), 444);
+    let report = publisher.finish(Duration::ZERO).unwrap();
+    assert_eq!(report.acks, 0, "the forged acknowledgement did not count");
+    let decided = zap.stop().unwrap();
+    assert_eq!((decided.allowed, decided.denied), (5, 0), "five CURVE connections, all allowed");
+}

@@ -12,6 +12,11 @@
 //! subscribing to hello prefixes alone cannot fill `wait_subscribers`. (Without
 //! authentication a peer can still open one connection per fake subscriber: CURVE and a ZAP
 //! allow-list decide who may connect at all.)
+//!
+//! With CURVE each message carries the client's public key (the ZAP handler's user id,
+//! libzmq's `User-Id` property): a hello is then bound to the key that subscribed with it
+//! too, and a side-channel connection with another key never speaks for it, even if it
+//! learned the id.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
@@ -41,15 +46,30 @@ pub(crate) enum Intro {
 struct Pending {
     rid: Vec<u8>,
     id: Vec<u8>,
+    key: Option<Box<str>>,
     at: u64,
     wants_snapshot: bool,
+}
+
+/// A hello seen on the XPUB.
+#[derive(Debug, Clone, Default)]
+struct Hello {
+    /// The side-channel connection bound to it, once introduced.
+    rid: Option<Vec<u8>>,
+    /// The CURVE key (ZAP user id) it subscribed with; `None` without authentication.
+    key: Option<Box<str>>,
+}
+
+/// A ZAP user id as the bookkeeping keeps it: libzmq gives an empty one without a handler.
+fn key_of(user_id: Option<&str>) -> Option<Box<str>> {
+    user_id.filter(|k| !k.is_empty() && k.len() <= MAX_ID_BYTES).map(Box::from)
 }
 
 /// The publisher's subscribers.
 #[derive(Debug, Default)]
 pub(crate) struct Peers {
     /// Hellos seen on the XPUB, each with the connection bound to it once introduced.
-    hellos: HashMap<Vec<u8>, Option<Vec<u8>>>,
+    hellos: HashMap<Vec<u8>, Hello>,
     /// Connections bound to a hello.
     bound: HashSet<Vec<u8>>,
     waiting: VecDeque<Pending>,
@@ -63,7 +83,7 @@ impl Peers {
     /// Subscribers: bound hellos when `verified` (a side channel exists), else every hello.
     pub(crate) fn count(&self, verified: bool) -> usize {
         if verified {
-            self.hellos.values().filter(|r| r.is_some()).count()
+            self.hellos.values().filter(|h| h.rid.is_some()).count()
         } else {
             self.hellos.len()
         }
@@ -76,18 +96,30 @@ impl Peers {
         }
     }
 
-    /// A hello subscription arrived at `now`. Returns the connection it was just bound to
-    /// and whether that connection asked for a snapshot meanwhile.
-    pub(crate) fn subscribed(&mut self, id: &[u8], now: u64) -> Option<(Vec<u8>, bool)> {
+    /// A hello subscription arrived at `now` from a connection with CURVE key `key`.
+    /// Returns the connection it was just bound to and whether that connection asked for a
+    /// snapshot meanwhile.
+    pub(crate) fn subscribed(&mut self, id: &[u8], key: Option<&str>, now: u64) -> Option<(Vec<u8>, bool)> {
         self.expire(now);
         if id.len() > MAX_ID_BYTES || (!self.hellos.contains_key(id) && self.hellos.len() >= MAX_HELLOS) {
             self.evict("hello refused (too long, or too many subscribers)");
             return None;
         }
-        self.hellos.entry(id.to_vec()).or_insert(None);
+        let key = key_of(key);
+        match self.hellos.get(id) {
+            // The same hello subscribed from another key: a peer that learned the id.
+            Some(h) if h.key != key => {
+                self.evict("hello refused: already subscribed with another CURVE key");
+                return None;
+            }
+            Some(_) => {}
+            None => {
+                self.hellos.insert(id.to_vec(), Hello { rid: None, key });
+            }
+        }
         let i = self.waiting.iter().position(|p| p.id == id)?;
         let p = self.waiting.remove(i)?;
-        match self.bind(&p.rid, id) {
+        match self.bind(&p.rid, id, p.key.as_deref()) {
             Intro::Bound => Some((p.rid, p.wants_snapshot)),
             _ => None,
         }
@@ -97,8 +129,8 @@ impl Peers {
     /// connection died); true if it was a subscriber.
     pub(crate) fn unsubscribed(&mut self, id: &[u8]) -> bool {
         match self.hellos.remove(id) {
-            Some(rid) => {
-                if let Some(rid) = rid {
+            Some(h) => {
+                if let Some(rid) = h.rid {
                     self.bound.remove(&rid);
                 }
                 true
@@ -107,14 +139,17 @@ impl Peers {
         }
     }
 
-    fn bind(&mut self, rid: &[u8], id: &[u8]) -> Intro {
-        let Some(slot) = self.hellos.get_mut(id) else { return Intro::Waiting };
-        match slot {
+    fn bind(&mut self, rid: &[u8], id: &[u8], key: Option<&str>) -> Intro {
+        let Some(hello) = self.hellos.get_mut(id) else { return Intro::Waiting };
+        if hello.key.as_deref() != key_of(key).as_deref() {
+            return Intro::Refused("the connection's CURVE key is not the one that subscribed");
+        }
+        match &hello.rid {
             Some(r) if r == rid => Intro::Bound,
             _ if self.bound.contains(rid) => Intro::Refused("the connection speaks for another hello"),
             _ => {
                 // Bound anew, or moved from a side-channel connection that reconnected.
-                if let Some(old) = slot.replace(rid.to_vec()) {
+                if let Some(old) = hello.rid.replace(rid.to_vec()) {
                     self.bound.remove(&old);
                 }
                 self.bound.insert(rid.to_vec());
@@ -124,14 +159,21 @@ impl Peers {
     }
 
     /// A subscriber introduced itself on the side channel (`HELLO`, or a `SNAPSHOT`
-    /// request when `wants_snapshot`) from connection `rid` at `now`.
-    pub(crate) fn introduce(&mut self, rid: &[u8], id: &[u8], wants_snapshot: bool, now: u64) -> Intro {
+    /// request when `wants_snapshot`) from connection `rid` with CURVE key `key` at `now`.
+    pub(crate) fn introduce(
+        &mut self,
+        rid: &[u8],
+        id: &[u8],
+        key: Option<&str>,
+        wants_snapshot: bool,
+        now: u64,
+    ) -> Intro {
         self.expire(now);
         if rid.len() > MAX_ID_BYTES || id.len() > MAX_ID_BYTES {
             self.evict("introduction refused: an id longer than 256 bytes");
             return Intro::Refused("an id longer than 256 bytes");
         }
-        match self.bind(rid, id) {
+        match self.bind(rid, id, key) {
             Intro::Waiting => {}
             other => return other,
         }
@@ -143,7 +185,13 @@ impl Peers {
             self.waiting.pop_front();
             self.evict("oldest waiting introduction dropped (too many)");
         }
-        self.waiting.push_back(Pending { rid: rid.to_vec(), id: id.to_vec(), at: now, wants_snapshot });
+        self.waiting.push_back(Pending {
+            rid: rid.to_vec(),
+            id: id.to_vec(),
+            key: key_of(key),
+            at: now,
+            wants_snapshot,
+        });
         Intro::Waiting
     }
 
@@ -155,15 +203,15 @@ impl Peers {
         }
     }
 
-    /// Whether connection `rid` speaks for hello `id` (binding it, when the hello is
-    /// known: a request carrying the id introduces its connection too).
-    pub(crate) fn speaks_for(&mut self, rid: &[u8], id: &[u8]) -> bool {
-        rid.len() <= MAX_ID_BYTES && self.bind(rid, id) == Intro::Bound
+    /// Whether connection `rid` with CURVE key `key` speaks for hello `id` (binding it,
+    /// when the hello is known: a request carrying the id introduces its connection too).
+    pub(crate) fn speaks_for(&mut self, rid: &[u8], id: &[u8], key: Option<&str>) -> bool {
+        rid.len() <= MAX_ID_BYTES && self.bind(rid, id, key) == Intro::Bound
     }
 
     /// Takes an end acknowledgement; false when `rid` does not speak for `id`.
-    pub(crate) fn ack(&mut self, rid: &[u8], id: &[u8]) -> bool {
-        if !self.speaks_for(rid, id) {
+    pub(crate) fn ack(&mut self, rid: &[u8], id: &[u8], key: Option<&str>) -> bool {
+        if !self.speaks_for(rid, id, key) {
             return false;
         }
         if self.acked.len() < MAX_HELLOS || self.acked.contains(id) {
@@ -184,7 +232,7 @@ impl Peers {
             && self
                 .hellos
                 .iter()
-                .filter(|(_, r)| !verified || r.is_some())
+                .filter(|(_, h)| !verified || h.rid.is_some())
                 .all(|(id, _)| self.acked.contains(id))
     }
 }
@@ -196,14 +244,18 @@ mod tests {
     #[test]
     fn a_hello_counts_once_its_subscription_and_its_introduction_meet() {
         let mut p = Peers::default();
-        assert_eq!(p.introduce(b"r1", b"h1", true, 0), Intro::Waiting, "before the subscription");
+        assert_eq!(p.introduce(b"r1", b"h1", None, true, 0), Intro::Waiting, "before the subscription");
         assert_eq!(p.count(true), 0);
-        assert_eq!(p.subscribed(b"h1", 1), Some((b"r1".to_vec(), true)), "bound; it asked for a snapshot");
+        assert_eq!(
+            p.subscribed(b"h1", None, 1),
+            Some((b"r1".to_vec(), true)),
+            "bound; it asked for a snapshot"
+        );
         assert_eq!((p.count(true), p.count(false)), (1, 1));
         // The other order.
-        assert_eq!(p.subscribed(b"h2", 2), None);
+        assert_eq!(p.subscribed(b"h2", None, 2), None);
         assert_eq!((p.count(true), p.count(false)), (1, 2), "a bare subscription is not a subscriber");
-        assert_eq!(p.introduce(b"r2", b"h2", false, 3), Intro::Bound);
+        assert_eq!(p.introduce(b"r2", b"h2", None, false, 3), Intro::Bound);
         assert_eq!(p.count(true), 2);
         assert!(p.unsubscribed(b"h1") && !p.unsubscribed(b"h1"));
         assert_eq!(p.count(true), 1);
@@ -212,12 +264,15 @@ mod tests {
     #[test]
     fn only_the_bound_connection_speaks_for_a_hello() {
         let mut p = Peers::default();
-        p.subscribed(b"h1", 0);
-        p.subscribed(b"h2", 0);
-        assert_eq!(p.introduce(b"r1", b"h1", false, 0), Intro::Bound);
-        assert!(matches!(p.introduce(b"r1", b"h2", false, 0), Intro::Refused(_)), "one hello per connection");
-        assert!(!p.ack(b"stranger", b"h9") && !p.all_acknowledged(true), "an unknown hello");
-        assert!(p.ack(b"r1", b"h1"));
+        p.subscribed(b"h1", None, 0);
+        p.subscribed(b"h2", None, 0);
+        assert_eq!(p.introduce(b"r1", b"h1", None, false, 0), Intro::Bound);
+        assert!(
+            matches!(p.introduce(b"r1", b"h2", None, false, 0), Intro::Refused(_)),
+            "one hello per connection"
+        );
+        assert!(!p.ack(b"stranger", b"h9", None) && !p.all_acknowledged(true), "an unknown hello");
+        assert!(p.ack(b"r1", b"h1", None));
         assert!(p.all_acknowledged(true), "h2 never introduced itself: it is not counted");
         assert!(!p.all_acknowledged(false), "without a side channel every hello counts");
     }
@@ -225,39 +280,63 @@ mod tests {
     #[test]
     fn a_reconnected_side_channel_takes_its_hello_over() {
         let mut p = Peers::default();
-        p.subscribed(b"h1", 0);
-        assert_eq!(p.introduce(b"old", b"h1", false, 0), Intro::Bound);
-        assert!(p.speaks_for(b"new", b"h1"), "it says the id: it is the subscriber");
+        p.subscribed(b"h1", None, 0);
+        assert_eq!(p.introduce(b"old", b"h1", None, false, 0), Intro::Bound);
+        assert!(p.speaks_for(b"new", b"h1", None), "it says the id: it is the subscriber");
         assert_eq!(p.count(true), 1, "still one subscriber");
         // The old routing id is free again; the new one speaks for h1 only.
-        p.subscribed(b"h2", 0);
-        assert!(matches!(p.introduce(b"new", b"h2", false, 0), Intro::Refused(_)));
+        p.subscribed(b"h2", None, 0);
+        assert!(matches!(p.introduce(b"new", b"h2", None, false, 0), Intro::Refused(_)));
     }
 
     #[test]
     fn introductions_are_bounded_and_expire() {
         let mut p = Peers::default();
         for i in 0..(MAX_INTROS + 10) {
-            p.introduce(format!("r{i}").as_bytes(), format!("h{i}").as_bytes(), true, 0);
+            p.introduce(format!("r{i}").as_bytes(), format!("h{i}").as_bytes(), None, true, 0);
         }
         assert_eq!(p.waiting.len(), MAX_INTROS);
         assert_eq!(p.evicted, 10);
-        assert_eq!(p.subscribed(b"h0", 1), None, "the oldest was dropped");
-        assert!(p.subscribed(format!("h{}", MAX_INTROS + 9).as_bytes(), 1).is_some());
-        p.subscribed(b"late", INTRO_TTL_NS + 10);
+        assert_eq!(p.subscribed(b"h0", None, 1), None, "the oldest was dropped");
+        assert!(p.subscribed(format!("h{}", MAX_INTROS + 9).as_bytes(), None, 1).is_some());
+        p.subscribed(b"late", None, INTRO_TTL_NS + 10);
         assert!(p.waiting.is_empty(), "expired");
-        assert!(matches!(p.introduce(&[0; 300], b"h", false, 0), Intro::Refused(_)));
+        assert!(matches!(p.introduce(&[0; 300], b"h", None, false, 0), Intro::Refused(_)));
     }
 
     #[test]
     fn hellos_are_capped() {
         let mut p = Peers::default();
         for i in 0..(MAX_HELLOS + 5) {
-            p.subscribed(format!("h{i}").as_bytes(), 0);
+            p.subscribed(format!("h{i}").as_bytes(), None, 0);
         }
         assert_eq!(p.count(false), MAX_HELLOS);
         assert_eq!(p.evicted, 5);
-        p.subscribed(&[b'x'; MAX_ID_BYTES + 1], 0);
+        p.subscribed(&[b'x'; MAX_ID_BYTES + 1], None, 0);
         assert_eq!(p.evicted, 6);
+    }
+
+    #[test]
+    fn with_curve_a_hello_is_bound_to_the_key_that_subscribed() {
+        let mut p = Peers::default();
+        p.subscribed(b"h1", Some("KEY-A"), 0);
+        // Another allowed client that learned the id cannot speak for it.
+        assert!(matches!(p.introduce(b"rogue", b"h1", Some("KEY-B"), false, 0), Intro::Refused(_)));
+        assert!(matches!(p.introduce(b"anon", b"h1", None, false, 0), Intro::Refused(_)));
+        assert!(!p.ack(b"rogue", b"h1", Some("KEY-B")) && p.acks() == 0);
+        assert_eq!(p.count(true), 0, "no connection speaks for h1 yet");
+        assert_eq!(p.introduce(b"real", b"h1", Some("KEY-A"), false, 0), Intro::Bound);
+        assert!(p.ack(b"real", b"h1", Some("KEY-A")));
+        // Nor can it subscribe with the same id from its own key, nor take the binding over.
+        assert_eq!(p.subscribed(b"h1", Some("KEY-B"), 1), None);
+        assert!(!p.speaks_for(b"rogue2", b"h1", Some("KEY-B")));
+        assert_eq!(p.evicted, 1, "the second subscription is counted");
+        // An introduction waiting for its subscription keeps its key.
+        assert_eq!(p.introduce(b"r2", b"h2", Some("KEY-B"), true, 2), Intro::Waiting);
+        assert_eq!(p.subscribed(b"h2", Some("KEY-A"), 3), None, "introduced by another key");
+        assert_eq!(p.count(true), 1);
+        // An empty user id (no ZAP handler) is no key.
+        p.subscribed(b"h3", Some(""), 4);
+        assert_eq!(p.introduce(b"r3", b"h3", None, false, 4), Intro::Bound);
     }
 }

@@ -606,14 +606,14 @@ impl Handler for PublisherHandler {
     fn on_message(&mut self, ctx: &mut WorkerCtx<'_>, socket: SocketId, msg: &Inbound<'_>) -> Result<()> {
         let mut out = self.outlet(ctx);
         if socket == self.feed {
-            return self.stream.on_subscription(&mut out, msg.last(), now_ns());
+            return self.stream.on_subscription(&mut out, msg.last(), msg.user_id(), now_ns());
         }
         let mut frames = [&[][..]; 4];
         let n = msg.len().min(frames.len());
         for (slot, f) in frames.iter_mut().zip(msg.iter()) {
             *slot = f;
         }
-        self.stream.on_side_request(&mut out, &frames[..n], now_ns())
+        self.stream.on_side_request(&mut out, &frames[..n], msg.user_id(), now_ns())
     }
 
     fn on_tick(&mut self, ctx: &mut WorkerCtx<'_>) -> Result<bool> {

@@ -338,7 +338,13 @@ impl Stream {
     }
 
     /// Handles a message from the XPUB: `1 + prefix` subscribes, `0 + prefix` leaves.
-    pub(crate) fn on_subscription(&mut self, out: &mut dyn Outlet, frame: &[u8], now: u64) -> Result<()> {
+    pub(crate) fn on_subscription(
+        &mut self,
+        out: &mut dyn Outlet,
+        frame: &[u8],
+        key: Option<&str>,
+        now: u64,
+    ) -> Result<()> {
         let Some(sub) = Subscription::parse(frame) else { return Ok(()) };
         let (subscribes, prefix) = (matches!(sub, Subscription::Subscribe(_)), sub.prefix());
         if self.single_frame && self.groups.iter().any(|g| g.name == prefix) {
@@ -351,7 +357,7 @@ impl Stream {
         }
         if let Some(id) = prefix.strip_prefix(wire::HELLO_PREFIX) {
             if subscribes {
-                if let Some((rid, true)) = self.peers.subscribed(id, now) {
+                if let Some((rid, true)) = self.peers.subscribed(id, key, now) {
                     self.answer_snapshot(out, &rid)?;
                 }
             } else if self.peers.unsubscribed(id) {
@@ -367,7 +373,13 @@ impl Stream {
     /// (`HELLO`, `SNAPSHOT`, `DONE`), `[routing id][NAK][hello id][nak body]` or
     /// `[routing id][CLOCK][hello id][t1]`. Only the connection a hello is bound to speaks
     /// for it (see [`Peers`]).
-    pub(crate) fn on_side_request(&mut self, out: &mut dyn Outlet, frames: &[&[u8]], now: u64) -> Result<()> {
+    pub(crate) fn on_side_request(
+        &mut self,
+        out: &mut dyn Outlet,
+        frames: &[&[u8]],
+        key: Option<&str>,
+        now: u64,
+    ) -> Result<()> {
         let bad = |reason: String| Error::Decode { context: "fan-out side channel (ROUTER)".into(), reason };
         let (rid, verb, hello, rest) = match *frames {
             [rid, verb, hello] => (rid, verb, hello, None),
@@ -385,7 +397,7 @@ impl Stream {
         match (verb, rest) {
             (wire::HELLO_REQUEST | wire::SNAPSHOT_REQUEST, _) => {
                 let wants = verb == wire::SNAPSHOT_REQUEST;
-                let intro = self.peers.introduce(rid, hello, wants, now);
+                let intro = self.peers.introduce(rid, hello, key, wants, now);
                 self.subscribers_changed();
                 match intro {
                     Intro::Bound if wants => self.answer_snapshot(out, rid),
@@ -397,13 +409,13 @@ impl Stream {
             }
             // Only the subscriber itself can acknowledge: a stray peer must not end the end
             // markers' repetition early.
-            (wire::DONE_ACK, _) if self.peers.ack(rid, hello) => Ok(()),
+            (wire::DONE_ACK, _) if self.peers.ack(rid, hello, key) => Ok(()),
             (wire::DONE_ACK, _) => Err(refused("from a connection that does not speak for that hello")),
-            (wire::NAK_REQUEST, Some(body)) if self.peers.speaks_for(rid, hello) => {
+            (wire::NAK_REQUEST, Some(body)) if self.peers.speaks_for(rid, hello, key) => {
                 self.on_nak(out, rid, body)
             }
             (wire::NAK_REQUEST, _) => Err(refused("from a connection that does not speak for that hello")),
-            (wire::CLOCK_REQUEST, Some(t1)) if self.peers.speaks_for(rid, hello) => {
+            (wire::CLOCK_REQUEST, Some(t1)) if self.peers.speaks_for(rid, hello, key) => {
                 let t1 = <[u8; 8]>::try_from(t1).map_err(|_| refused("a time of other than 8 bytes"))?;
                 let clock =
                     wire::Clock { t1: u64::from_le_bytes(t1), t2: out.now_ns(), clock_id: &self.clock_id };
@@ -651,8 +663,8 @@ pub(crate) mod tests {
 
     /// A subscriber that subscribed with hello `id` and introduced itself from `rid`.
     fn join(s: &mut Stream, out: &mut Recorder, rid: &[u8], id: &[u8]) {
-        s.on_subscription(out, &hello(id, true), 0).unwrap();
-        s.on_side_request(out, &[rid, wire::HELLO_REQUEST, id], 0).unwrap();
+        s.on_subscription(out, &hello(id, true), None, 0).unwrap();
+        s.on_side_request(out, &[rid, wire::HELLO_REQUEST, id], None, 0).unwrap();
     }
 
     #[test]
@@ -660,10 +672,10 @@ pub(crate) mod tests {
         let mut s = stream(PublisherConfig::default());
         let mut out = Recorder::default();
         s.push(&mut out, 0, 0, b"v1", 1).unwrap();
-        s.on_side_request(&mut out, &[b"rid", wire::SNAPSHOT_REQUEST, b"h1"], 0).unwrap();
+        s.on_side_request(&mut out, &[b"rid", wire::SNAPSHOT_REQUEST, b"h1"], None, 0).unwrap();
         assert!(out.side.is_empty(), "deferred until its hello arrives");
         assert_eq!(s.subscribers(), 0);
-        s.on_subscription(&mut out, &hello(b"h1", true), 1).unwrap();
+        s.on_subscription(&mut out, &hello(b"h1", true), None, 1).unwrap();
         assert_eq!(s.subscribers(), 1, "subscribed and introduced");
         assert_eq!(out.feed.len(), 1, "the open batch went before the snapshot");
         assert_eq!(out.side.len(), 1);
@@ -672,20 +684,20 @@ pub(crate) mod tests {
         let t0 = snap.records().next().unwrap().unwrap();
         assert_eq!((t0.seq, t0.payload), (1, &b"v1"[..]));
 
-        assert!(s.on_side_request(&mut out, &[b"rid", wire::DONE_ACK, b"stranger"], 2).is_err());
+        assert!(s.on_side_request(&mut out, &[b"rid", wire::DONE_ACK, b"stranger"], None, 2).is_err());
         assert!(
-            s.on_side_request(&mut out, &[b"r2", wire::DONE_ACK, b"unknown"], 2).is_err(),
+            s.on_side_request(&mut out, &[b"r2", wire::DONE_ACK, b"unknown"], None, 2).is_err(),
             "a hello nobody subscribed with"
         );
         assert!(!s.all_acknowledged());
-        s.on_side_request(&mut out, &[b"rid", wire::DONE_ACK, b"h1"], 2).unwrap();
+        s.on_side_request(&mut out, &[b"rid", wire::DONE_ACK, b"h1"], None, 2).unwrap();
         assert!(s.all_acknowledged());
         // It may leave after acknowledging; a newcomer that has not acknowledged holds it.
-        s.on_subscription(&mut out, &hello(b"h1", false), 3).unwrap();
+        s.on_subscription(&mut out, &hello(b"h1", false), None, 3).unwrap();
         assert!(s.all_acknowledged());
         join(&mut s, &mut out, b"r2", b"h2");
         assert!(!s.all_acknowledged());
-        assert!(s.on_side_request(&mut out, &[b"only two", b"frames"], 4).is_err());
+        assert!(s.on_side_request(&mut out, &[b"only two", b"frames"], None, 4).is_err());
         assert_eq!(s.take_report().departures, 1, "h1 left");
     }
 
@@ -695,16 +707,16 @@ pub(crate) mod tests {
         let mut s = stream(PublisherConfig::default());
         let mut out = Recorder::default();
         for id in [&b"x1"[..], b"x2", b"x3"] {
-            s.on_subscription(&mut out, &hello(id, true), 0).unwrap();
+            s.on_subscription(&mut out, &hello(id, true), None, 0).unwrap();
         }
         assert_eq!(s.subscribers(), 0);
         // Nor is one side-channel connection speaking for all three.
-        s.on_side_request(&mut out, &[b"r", wire::HELLO_REQUEST, b"x1"], 0).unwrap();
-        assert!(s.on_side_request(&mut out, &[b"r", wire::HELLO_REQUEST, b"x2"], 0).is_err());
+        s.on_side_request(&mut out, &[b"r", wire::HELLO_REQUEST, b"x1"], None, 0).unwrap();
+        assert!(s.on_side_request(&mut out, &[b"r", wire::HELLO_REQUEST, b"x2"], None, 0).is_err());
         assert_eq!(s.subscribers(), 1);
         // Without a side channel there is nobody to ask: every hello counts.
         let mut bare = Stream::new(&PublisherConfig::default(), false, Arc::default());
-        bare.on_subscription(&mut out, &hello(b"x1", true), 0).unwrap();
+        bare.on_subscription(&mut out, &hello(b"x1", true), None, 0).unwrap();
         assert_eq!(bare.subscribers(), 1);
     }
 
@@ -733,12 +745,13 @@ pub(crate) mod tests {
         join(&mut s, &mut out, b"rid", b"h");
         let epoch = s.epoch();
         let req = |s: &mut Stream, out: &mut Recorder, rid: &[u8], body: Vec<u8>| {
-            s.on_side_request(out, &[rid, wire::NAK_REQUEST, b"h", &body], 1)
+            s.on_side_request(out, &[rid, wire::NAK_REQUEST, b"h", &body], None, 1)
         };
         assert!(
             s.on_side_request(
                 &mut out,
                 &[b"rogue", wire::NAK_REQUEST, b"unknown", &nak(epoch, &[(b"a", 1, 9)])],
+                None,
                 1
             )
             .is_err(),
@@ -788,10 +801,16 @@ pub(crate) mod tests {
         for m in 0..16u64 {
             let ranges: Vec<(&[u8], u64, u64)> =
                 (0..64).map(|i| (&b"a"[..], 2 * (64 * m + i) + 1, 2 * (64 * m + i) + 1)).collect();
-            s.on_side_request(&mut out, &[b"r1", wire::NAK_REQUEST, b"h1", &nak(epoch, &ranges)], 1).unwrap();
+            s.on_side_request(&mut out, &[b"r1", wire::NAK_REQUEST, b"h1", &nak(epoch, &ranges)], None, 1)
+                .unwrap();
         }
-        s.on_side_request(&mut out, &[b"r2", wire::NAK_REQUEST, b"h2", &nak(epoch, &[(b"b", 1, 1_000)])], 1)
-            .unwrap();
+        s.on_side_request(
+            &mut out,
+            &[b"r2", wire::NAK_REQUEST, b"h2", &nak(epoch, &[(b"b", 1, 1_000)])],
+            None,
+            1,
+        )
+        .unwrap();
         assert!(s.jobs.iter().filter(|j| j.routing_id == b"r1").count() <= MAX_JOBS_PER_PEER);
         assert!(s.report.naks_dropped > 0, "the rest of subscriber 1's requests were dropped");
         out.side.clear();
@@ -806,8 +825,13 @@ pub(crate) mod tests {
         let mut out = Recorder::default();
         s.push(&mut out, 0, 1, b"x", 1).unwrap();
         join(&mut s, &mut out, b"r", b"h");
-        s.on_side_request(&mut out, &[b"r", wire::NAK_REQUEST, b"h", &nak(s.epoch(), &[(b"t0", 1, 1)])], 1)
-            .unwrap();
+        s.on_side_request(
+            &mut out,
+            &[b"r", wire::NAK_REQUEST, b"h", &nak(s.epoch(), &[(b"t0", 1, 1)])],
+            None,
+            1,
+        )
+        .unwrap();
         assert_eq!(wire::decode(&out.side[0][1]).unwrap().kind, Kind::Gone);
         assert_eq!(s.serve_repairs(&mut out).unwrap(), 0);
     }
