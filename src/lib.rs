@@ -122,6 +122,7 @@ pub mod info;
 mod message;
 pub mod metrics;
 pub mod patterns;
+pub mod profile;
 #[allow(unsafe_code)]
 mod sys;
 pub mod zap;

@@ -143,6 +143,9 @@ impl EngineBuilder {
                 ctx.set(ctx_opt::THREAD_PRIORITY, priority).map_err(ctx_err)?;
             }
         }
+        // Now, from this thread: not from the first worker, whose policy and core they would
+        // inherit.
+        ctx.start_threads().map_err(ctx_err)?;
         Ok(Engine {
             ctx: Arc::new(ctx),
             io_threads: self.io_threads,
@@ -274,5 +277,36 @@ mod tests {
             (Ok(engine), "system") => assert_eq!(engine.io_threads(), 1, "the context's own setting"),
             (other, link) => panic!("{link} build: {other:?}"),
         }
+    }
+
+    /// The scheduling policy of the thread whose name (`comm`) is `name`, from
+    /// `/proc/self/task/*/stat` (field 41).
+    fn thread_policy(name: &str) -> Option<i32> {
+        std::fs::read_dir("/proc/self/task").ok()?.flatten().find_map(|t| {
+            let comm = std::fs::read_to_string(t.path().join("comm")).ok()?;
+            if comm.trim_end() != name {
+                return None;
+            }
+            let stat = std::fs::read_to_string(t.path().join("stat")).ok()?;
+            // Fields after the parenthesised name, which may hold spaces: state is field 3.
+            stat.rsplit_once(") ")?.1.split_whitespace().nth(41 - 3)?.parse().ok()
+        })
+    }
+
+    #[test]
+    fn a_worker_runs_under_the_policy_it_reports() {
+        let engine = Engine::new().unwrap();
+        let asked = SchedPolicy::Fifo { priority: 1 };
+        let w = engine.worker("rt-check").sched(asked).spawn().unwrap();
+        // Granted (root, CAP_SYS_NICE, or RLIMIT_RTPRIO >= 1) or refused with a warning.
+        let raw = crate::sys::sched_params(w.sched()).0;
+        assert!(w.sched() == asked || w.sched() == SchedPolicy::Other, "{:?}", w.sched());
+        assert_eq!(thread_policy("ztick-rt-check"), Some(raw), "the thread runs under {:?}", w.sched());
+        w.stop().unwrap();
+        let plain = engine.worker("ts-check").spawn().unwrap();
+        assert_eq!(plain.sched(), SchedPolicy::Other);
+        assert_eq!(thread_policy("ztick-ts-check"), Some(libc::SCHED_OTHER));
+        let err = engine.worker("bad").sched(SchedPolicy::Fifo { priority: 0 }).spawn().unwrap_err();
+        assert!(err.to_string().contains("scheduling priority"), "{err}");
     }
 }

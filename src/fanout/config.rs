@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::config::CoreId;
+use crate::config::{CoreId, SchedPolicy};
 use crate::curve::Curve;
 use crate::engine::IdleStrategy;
 use crate::error::{Error, Result};
@@ -64,6 +64,11 @@ pub struct PublisherConfig {
     pub idle: IdleStrategy,
     /// The worker's core. Default: not pinned.
     pub pin: Option<CoreId>,
+    /// The worker thread's scheduling policy (see [`WorkerBuilder::sched`]: refused by the
+    /// OS, it falls back to the default with a warning). Default [`SchedPolicy::Other`].
+    ///
+    /// [`WorkerBuilder::sched`]: crate::WorkerBuilder::sched
+    pub sched: SchedPolicy,
     /// The CURVE server role of the feed and side-channel sockets. Default none. Who may
     /// connect is decided by a [`ZapHandler`](crate::zap::ZapHandler) on the same engine,
     /// started before the publisher.
@@ -94,6 +99,7 @@ impl Default for PublisherConfig {
             capacity: 4096,
             idle: IdleStrategy::BLOCK,
             pin: None,
+            sched: SchedPolicy::Other,
             curve: None,
             retransmit_ring_bytes: 64 << 20,
             connection_heartbeat: Some(Duration::from_secs(1)),
@@ -169,6 +175,11 @@ pub struct SubscriberConfig {
     pub idle: IdleStrategy,
     /// The worker's core. Default: not pinned.
     pub pin: Option<CoreId>,
+    /// The worker thread's scheduling policy (see [`WorkerBuilder::sched`]: refused by the
+    /// OS, it falls back to the default with a warning). Default [`SchedPolicy::Other`].
+    ///
+    /// [`WorkerBuilder::sched`]: crate::WorkerBuilder::sched
+    pub sched: SchedPolicy,
     /// The CURVE client role for the feed and side-channel sockets. Default none.
     pub curve: Option<Curve>,
     /// How long the publisher may be silent (no tick, no heartbeat) before it is declared
@@ -209,6 +220,7 @@ impl Default for SubscriberConfig {
             keep_last_values: false,
             idle: IdleStrategy::BLOCK,
             pin: None,
+            sched: SchedPolicy::Other,
             curve: None,
             liveness: Duration::from_secs(1),
             follow: false,

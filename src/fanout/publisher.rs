@@ -279,7 +279,8 @@ impl TickPublisher {
         let wake_pending = Arc::new(AtomicBool::new(false));
         let end_requested = Arc::new(AtomicBool::new(false));
         let live = Arc::new(PublisherLive::default());
-        let mut b = engine.worker("tick-publisher").idle(cfg.idle).pin(cfg.pin).batch_max(256);
+        let mut b =
+            engine.worker("tick-publisher").idle(cfg.idle).pin(cfg.pin).sched(cfg.sched).batch_max(256);
         let base = connection_options(cfg.curve.clone(), cfg.connection_heartbeat);
         let mut feed_opts = base.clone();
         if let Some(h) = cfg.hwm_msgs {

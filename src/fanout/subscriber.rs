@@ -160,7 +160,7 @@ impl TickSubscriber {
         }
         let live = Arc::new(SubscriberLive::default());
         let (report_tx, report) = crossbeam_channel::bounded(1);
-        let mut b = engine.worker(&cfg.name).idle(cfg.idle).pin(cfg.pin).batch_max(256);
+        let mut b = engine.worker(&cfg.name).idle(cfg.idle).pin(cfg.pin).sched(cfg.sched).batch_max(256);
         b.socket(spec);
         // A conflating subscriber sends no hello, so the publisher could not tell its
         // acknowledgement from a stray one: it neither asks nor acknowledges.

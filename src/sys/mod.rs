@@ -124,6 +124,18 @@ pub(crate) fn sched_params(policy: SchedPolicy) -> (i32, Option<i32>) {
     }
 }
 
+/// Puts the calling thread under `policy` (`sched_setscheduler` on thread id 0).
+pub(crate) fn set_current_thread_sched(policy: SchedPolicy) -> std::io::Result<()> {
+    let (raw, priority) = sched_params(policy);
+    let param = libc::sched_param { sched_priority: priority.unwrap_or(0) };
+    // SAFETY: id 0 names the calling thread; `param` is a valid sched_param for the call.
+    if unsafe { libc::sched_setscheduler(0, raw, &param) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
 /// The priorities the OS accepts for the scheduling policy `raw` (a `SCHED_*` constant).
 pub(crate) fn sched_priority_range(raw: i32) -> std::ops::RangeInclusive<i32> {
     // SAFETY: both calls only read a constant table of the kernel; an unknown policy gives -1.

@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use ztick::info::BuildInfo;
-use ztick::{CoreId, Endpoint, Engine, Error, IdleStrategy, Transport};
+use ztick::profile::Profile;
+use ztick::{CoreId, Endpoint, Engine, Error, IdleStrategy, SchedPolicy, Transport};
 
 use crate::perf::{LatOptions, LatReport, LatSide, ThrOptions, ThrSide};
 
@@ -111,7 +112,17 @@ struct FanoutArgs {
     /// sockets filter on it. 1 (default) batches best; --groups = --topics filters per topic.
     #[arg(long, default_value_t = 1)]
     groups: usize,
-    /// Idle strategy of every worker (default: what `ztick info` recommends here).
+    /// Tune for latency, balanced (the default) or throughput: chooses the idle strategy,
+    /// scheduling policy, pinning, coalescing window and batch for the cores present and
+    /// prints what it chose (`ztick info` shows all three here). Explicit flags win.
+    #[arg(long)]
+    profile: Option<Profile>,
+    /// The workers' scheduling policy, from --profile (latency may ask for SCHED_FIFO; a
+    /// refusal by the OS leaves SCHED_OTHER, with a warning).
+    #[arg(skip = SchedPolicy::Other)]
+    sched: SchedPolicy,
+    /// Idle strategy of every worker (default: from --profile; balanced: what `ztick info`
+    /// recommends here).
     #[arg(long)]
     idle: Option<IdleStrategy>,
     /// Idle strategy of the publisher only (overrides --idle).
@@ -130,14 +141,15 @@ struct FanoutArgs {
     /// Subscribers keep only the latest message (ZMQ_CONFLATE); ticks travel one per message.
     #[arg(long)]
     conflate: bool,
-    /// Most ticks coalesced into one ZeroMQ message.
-    #[arg(long, default_value_t = 64)]
-    max_batch: usize,
+    /// Most ticks coalesced into one ZeroMQ message (default: from --profile; balanced 64).
+    #[arg(long)]
+    max_batch: Option<usize>,
     /// Coalescing window of a paced feed, in microseconds: the publisher wakes when a tick
     /// is due plus this long and sends everything due in one message per group, so a tick
     /// leaves at most this late (0: wake for every tick; see BENCHMARKS.md for the trade).
-    #[arg(long, default_value_t = 20)]
-    max_delay_us: u64,
+    /// Default: from --profile; balanced 20.
+    #[arg(long)]
+    max_delay_us: Option<u64>,
     /// Busy work per tick in each subscriber, in nanoseconds, to play a slow consumer.
     #[arg(long, default_value_t = 0)]
     consumer_work_ns: u64,
@@ -497,6 +509,10 @@ fn info(json: bool) -> Result<(), Error> {
     let indices: Vec<usize> = i.cores.iter().map(|c| c.index()).collect();
     println!("cores seen:       {} {indices:?}", i.cores.len());
     println!("recommended idle: {}", i.recommended_idle);
+    println!("fan-out profiles (ztick fanout --profile, a publisher and 2 subscribers over ipc):");
+    for p in Profile::ALL {
+        println!("  {}", p.plan(&i.cores, 3, 1));
+    }
     if !i.curve {
         println!("note:             no CURVE in this build; use the system libzmq build for encryption");
     }

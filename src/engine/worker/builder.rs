@@ -4,7 +4,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -14,7 +14,7 @@ use super::event_loop::{Loop, LoopConfig};
 use super::handler::{self, Closures};
 use super::spec::open_sockets;
 use super::{Handler, Received, SocketSpec, WorkerCtx};
-use crate::config::CoreId;
+use crate::config::{CoreId, SchedPolicy};
 use crate::engine::handle::{Command, Counters, Handle, Shared, WorkerStats};
 use crate::engine::idle::IdleStrategy;
 use crate::engine::{budget, Engine, SocketId};
@@ -27,6 +27,7 @@ pub struct WorkerBuilder<'e> {
     engine: &'e Engine,
     name: String,
     core: Option<CoreId>,
+    sched: SchedPolicy,
     idle: IdleStrategy,
     batch_max: usize,
     inbox_capacity: usize,
@@ -54,6 +55,7 @@ impl<'e> WorkerBuilder<'e> {
             engine,
             name: name.to_owned(),
             core: None,
+            sched: SchedPolicy::Other,
             idle: IdleStrategy::default(),
             batch_max: 64,
             inbox_capacity: 4096,
@@ -67,6 +69,17 @@ impl<'e> WorkerBuilder<'e> {
     /// Pins the worker thread to `core` (an id from [`Engine::cores`]). Default: not pinned.
     pub fn pin(mut self, core: Option<CoreId>) -> Self {
         self.core = core;
+        self
+    }
+
+    /// The worker thread's scheduling policy. Default [`SchedPolicy::Other`]. A real-time
+    /// policy lets a worker that sleeps (a blocking idle strategy) take its core back as
+    /// soon as it wakes, ahead of time-shared threads. Where the OS refuses it (no
+    /// `CAP_SYS_NICE`, `RLIMIT_RTPRIO` too low) the worker runs under `SCHED_OTHER` with a
+    /// warning, and [`Worker::sched`] says so. Do not combine it with a spinning strategy
+    /// on a core that libzmq's I/O thread needs.
+    pub fn sched(mut self, policy: SchedPolicy) -> Self {
+        self.sched = policy;
         self
     }
 
@@ -132,10 +145,18 @@ impl<'e> WorkerBuilder<'e> {
     /// Starts the worker; returns once its sockets are bound or connected.
     ///
     /// # Errors
-    /// A core that does not exist, a core budget exceeded by a spinning strategy, or any
-    /// socket that could not be created, configured, bound or connected.
+    /// A core that does not exist, a real-time priority the OS does not know, a core
+    /// budget exceeded by a spinning strategy, or any socket that could not be created,
+    /// configured, bound or connected.
     pub fn spawn(self) -> Result<Worker> {
         let engine = self.engine;
+        if let Some(priority) = self.sched.priority() {
+            let range = sys::sched_priority_range(sys::sched_params(self.sched).0);
+            if !range.contains(&i32::from(priority)) {
+                let valid = format!("{}..={} for {:?}", range.start(), range.end(), self.sched);
+                return Err(Error::config("worker scheduling priority", priority, valid));
+            }
+        }
         if let Some(core) = self.core {
             if !engine.cores.contains(&core) {
                 return Err(Error::Core { core, available: engine.cores.clone() });
@@ -172,6 +193,8 @@ impl<'e> WorkerBuilder<'e> {
             LoopConfig { idle: self.idle, batch_max: self.batch_max, drain_timeout: self.drain_timeout };
         let specs = self.sockets;
         let core = self.core;
+        let (asked, sched) = (self.sched, Arc::new(OnceLock::new()));
+        let sched2 = Arc::clone(&sched);
         let mut handler: Box<dyn Handler> = match self.handler {
             Some(h) => h,
             None => Box::new(self.closures),
@@ -183,6 +206,7 @@ impl<'e> WorkerBuilder<'e> {
                 // Timed parks (paced publishers) want microseconds, not Linux's 50 µs slack.
                 sys::set_timer_slack_ns(1_000);
                 let worker_name = shared2.name.clone();
+                let _ = sched2.set(apply_sched(asked, &worker_name));
                 let mut result = catch_unwind(AssertUnwindSafe(|| {
                     run_worker(&ctx, core, &specs, &shared2, &rx, cfg, &ready_tx, handler.as_mut())
                 }));
@@ -223,7 +247,28 @@ impl<'e> WorkerBuilder<'e> {
                 });
             }
         };
-        Ok(Worker { name: self.name, handle: Handle { tx, shared }, thread: Some(thread), endpoints })
+        Ok(Worker { name: self.name, handle: Handle { tx, shared }, thread: Some(thread), endpoints, sched })
+    }
+}
+
+/// Puts the calling worker thread under `asked`; returns the policy it runs under (the
+/// default one, with a warning, when the OS refused).
+fn apply_sched(asked: SchedPolicy, worker: &str) -> SchedPolicy {
+    if asked == SchedPolicy::Other {
+        return asked;
+    }
+    match sys::set_current_thread_sched(asked) {
+        Ok(()) => asked,
+        Err(e) => {
+            tracing::warn!(
+                worker,
+                policy = ?asked,
+                error = %e,
+                "real-time scheduling refused: the worker runs under SCHED_OTHER (grant CAP_SYS_NICE, \
+                 or raise RLIMIT_RTPRIO with ulimit -r)"
+            );
+            SchedPolicy::Other
+        }
     }
 }
 
@@ -252,6 +297,7 @@ pub struct Worker {
     handle: Handle,
     thread: Option<JoinHandle<Result<WorkerReport>>>,
     endpoints: Vec<String>,
+    sched: Arc<OnceLock<SchedPolicy>>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -287,6 +333,12 @@ impl Worker {
     /// The worker's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The scheduling policy the worker thread runs under: the one asked for with
+    /// [`WorkerBuilder::sched`], or [`SchedPolicy::Other`] where the OS refused it.
+    pub fn sched(&self) -> SchedPolicy {
+        self.sched.get().copied().unwrap_or(SchedPolicy::Other)
     }
 
     /// Live counters.

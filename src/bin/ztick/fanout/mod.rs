@@ -49,17 +49,18 @@ fn feed(a: &FanoutArgs) -> Result<(FeedSpec, PublisherConfig), Error> {
         duration: Duration::from_secs_f64(a.duration),
         max_ticks: None,
         payload_bytes: a.size,
-        max_batch: a.max_batch,
-        max_delay: Duration::from_micros(a.max_delay_us),
+        max_batch: a.max_batch.unwrap_or(64),
+        max_delay: Duration::from_micros(a.max_delay_us.unwrap_or(20)),
         wait_subscribers: 0,
     };
     let p = PublisherConfig {
         topics: topics(a),
-        max_batch: a.max_batch,
+        max_batch: a.max_batch.unwrap_or(64),
         groups: a.groups,
         hwm_msgs: a.hwm,
         single_frame: a.conflate,
         idle: a.pub_idle.unwrap_or_else(|| idle(a)),
+        sched: a.sched,
         heartbeat: Duration::from_millis(a.heartbeat_ms),
         retransmit_ring_bytes: a.ring_bytes,
         ..PublisherConfig::default()
@@ -79,6 +80,7 @@ fn subscriber_defaults(a: &FanoutArgs) -> Result<SubscriberConfig, Error> {
         keep_last_values: a.conflate,
         snapshot_join: a.snapshot_join,
         idle: a.sub_idle.unwrap_or_else(|| idle(a)),
+        sched: a.sched,
         liveness: Duration::from_millis(a.liveness_ms),
         follow: a.follow,
         repair: !a.no_repair,
@@ -90,8 +92,31 @@ fn idle(a: &FanoutArgs) -> IdleStrategy {
     a.idle.unwrap_or_else(|| IdleStrategy::recommended(ztick::info::BuildInfo::current().cores.len()))
 }
 
+/// Fills what `--profile` decides and the flags left open, and says what it chose.
+fn apply_profile(mut a: FanoutArgs) -> FanoutArgs {
+    let Some(profile) = a.profile else { return a };
+    let (workers, io_threads) = match a.role {
+        Role::Embedded => (1 + a.subscribers, usize::from(a.transport != ztick::Transport::Inproc)),
+        Role::Pub | Role::Sub => (1, 1),
+    };
+    let plan = profile.plan(&ztick::info::BuildInfo::current().cores, workers, io_threads);
+    eprintln!("ztick: profile {plan}");
+    a.idle = a.idle.or(Some(plan.idle));
+    a.sched = plan.sched;
+    if a.pin.is_empty() {
+        a.pin = plan.worker_cores;
+    }
+    if a.io_cores.is_empty() {
+        a.io_cores = plan.io_cores;
+    }
+    a.max_batch = a.max_batch.or(Some(plan.max_batch));
+    a.max_delay_us = a.max_delay_us.or(Some(u64::try_from(plan.max_delay.as_micros()).unwrap_or(u64::MAX)));
+    a
+}
+
 /// Runs the role the flags ask for; the exit code on success (see `exit_code` in main).
 pub(crate) fn run(a: FanoutArgs) -> Result<u8, Error> {
+    let a = apply_profile(a);
     match a.role {
         Role::Embedded => embedded(&a),
         Role::Pub => publisher(&a),
