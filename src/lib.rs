@@ -130,7 +130,8 @@ pub use batch::{Batcher, FlushReason};
 pub use config::{CoreId, FullPolicy, SchedPolicy, SocketKind, SocketOptions};
 pub use endpoint::{Endpoint, Transport};
 pub use engine::{
-    Engine, EngineBuilder, Handle, Handler, IdleStrategy, MessageHandler, Received, SendError,
+    Engine, EngineBuilder, Handle, Handler, HandshakeFailure, IdleStrategy, MessageHandler, MonitorEvent,
+    MonitorStats, Received, SendError, SocketEvent, SocketMonitor,
     SendTimeoutError, SocketId, SocketSpec, TickHandler, TrySendError, Worker, WorkerBuilder, WorkerCtx,
     WorkerReport, WorkerStats,
 };

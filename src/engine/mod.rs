@@ -7,6 +7,7 @@ mod budget;
 mod deliver;
 mod handle;
 mod idle;
+pub(crate) mod monitor;
 mod watch;
 mod worker;
 
@@ -16,6 +17,7 @@ use std::sync::Arc;
 pub(crate) use deliver::{Delivery, Outbox};
 pub use handle::{Handle, SendError, SendTimeoutError, TrySendError, WorkerStats};
 pub use idle::IdleStrategy;
+pub use monitor::{HandshakeFailure, MonitorEvent, MonitorStats, SocketEvent, SocketMonitor};
 pub(crate) use watch::Watch;
 pub(crate) use worker::open_socket;
 pub use worker::{

@@ -17,6 +17,7 @@ use super::{Handler, Received, SocketSpec, WorkerCtx};
 use crate::config::CoreId;
 use crate::engine::handle::{Command, Counters, Handle, Shared, WorkerStats};
 use crate::engine::idle::IdleStrategy;
+use crate::engine::monitor::SocketMonitor;
 use crate::engine::{budget, Engine, SocketId};
 use crate::error::{Error, Result};
 use crate::message::Inbound;
@@ -164,7 +165,7 @@ impl<'e> WorkerBuilder<'e> {
             stop_requested: AtomicBool::new(false),
         });
         let (tx, rx) = crossbeam_channel::bounded(self.inbox_capacity);
-        let (ready_tx, ready_rx) = crossbeam_channel::bounded::<Result<Vec<String>>>(1);
+        let (ready_tx, ready_rx) = crossbeam_channel::bounded::<Result<Opened>>(1);
         let ctx = Arc::clone(&engine.ctx);
         let shared2 = Arc::clone(&shared);
         let name = self.name.clone();
@@ -209,8 +210,8 @@ impl<'e> WorkerBuilder<'e> {
                 }
             })
             .map_err(|e| Error::Io { context: format!("spawning worker thread {}", self.name), source: e })?;
-        let endpoints = match ready_rx.recv() {
-            Ok(Ok(eps)) => eps,
+        let Opened { endpoints, monitors } = match ready_rx.recv() {
+            Ok(Ok(opened)) => opened,
             Ok(Err(e)) => {
                 let _ = thread.join();
                 return Err(e);
@@ -223,8 +224,15 @@ impl<'e> WorkerBuilder<'e> {
                 });
             }
         };
-        Ok(Worker { name: self.name, handle: Handle { tx, shared }, thread: Some(thread), endpoints })
+        Ok(Worker { name: self.name, handle: Handle { tx, shared }, thread: Some(thread), endpoints, monitors })
     }
+}
+
+/// What a worker thread says once its sockets are open: their endpoints (as resolved) and
+/// their monitors' handles, in socket order.
+struct Opened {
+    endpoints: Vec<String>,
+    monitors: Vec<Option<SocketMonitor>>,
 }
 
 /// Decrements the engine's count of spinning workers when a spinning worker ends.
@@ -252,6 +260,7 @@ pub struct Worker {
     handle: Handle,
     thread: Option<JoinHandle<Result<WorkerReport>>>,
     endpoints: Vec<String>,
+    monitors: Vec<Option<SocketMonitor>>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -282,6 +291,13 @@ impl Worker {
     /// chosen port), to give to peers.
     pub fn endpoint(&self, socket: SocketId) -> Option<&str> {
         self.endpoints.get(socket.0).map(String::as_str)
+    }
+
+    /// The counters of a socket's monitor, readable from any thread while the worker runs
+    /// and after; `None` for a socket whose spec did not turn
+    /// [`monitor`](crate::SocketSpec::monitor) on.
+    pub fn monitor(&self, socket: SocketId) -> Option<SocketMonitor> {
+        self.monitors.get(socket.0).cloned().flatten()
     }
 
     /// The worker's name.
@@ -347,7 +363,7 @@ fn run_worker(
     shared: &Shared,
     rx: &Receiver<Command>,
     cfg: LoopConfig,
-    ready: &crossbeam_channel::Sender<Result<Vec<String>>>,
+    ready: &crossbeam_channel::Sender<Result<Opened>>,
     handler: &mut dyn Handler,
 ) -> Result<WorkerReport> {
     if let Some(c) = core {
@@ -365,7 +381,10 @@ fn run_worker(
             return Err(Error::Stopped(text));
         }
     };
-    let _ = ready.send(Ok(socks.iter().map(|s| s.endpoint.clone()).collect()));
+    let _ = ready.send(Ok(Opened {
+        endpoints: socks.iter().map(|s| s.endpoint.clone()).collect(),
+        monitors: socks.iter().map(|s| s.monitor.as_ref().map(|m| m.handle())).collect(),
+    }));
     let first_error = Loop::new(&socks, shared, rx, cfg).serve(handler)?;
     Ok(WorkerReport { name: shared.name.clone(), stats: shared.counters.snapshot(), first_error })
 }
