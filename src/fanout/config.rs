@@ -6,6 +6,7 @@ use crate::config::CoreId;
 use crate::curve::Curve;
 use crate::engine::IdleStrategy;
 use crate::error::{Error, Result};
+use crate::metrics::IntervalSender;
 
 /// Largest payload one tick can carry: the wire format's length field is 16 bits.
 pub const MAX_PAYLOAD: usize = u16::MAX as usize;
@@ -180,6 +181,10 @@ pub struct SubscriberConfig {
     /// ZMTP heartbeats on the feed and side-channel connections, as
     /// [`PublisherConfig::connection_heartbeat`]. Default 1 s; `None`: off.
     pub connection_heartbeat: Option<Duration>,
+    /// Where each one-second latency window goes when it closes (an interval log, the OTLP
+    /// export), labelled with this stream's messaging attributes, which its `latency` span
+    /// carries too. Default none: the window is only traced.
+    pub intervals: Option<IntervalSender>,
 }
 
 impl Default for SubscriberConfig {
@@ -201,6 +206,7 @@ impl Default for SubscriberConfig {
             repair_timeout: Duration::from_millis(50),
             repair_attempts: 5,
             connection_heartbeat: Some(Duration::from_secs(1)),
+            intervals: None,
         }
     }
 }
