@@ -17,6 +17,7 @@
 //!   interval; [`parse_hlog`] reads it back.
 //! - [`semconv`]: the OpenTelemetry messaging names every export uses, and
 //!   [`MessagingAttributes`].
+//! - `otlp` (feature `otlp`): the OpenTelemetry export of the intervals, counters and spans.
 //!
 //! # Examples
 //!
@@ -43,6 +44,8 @@ mod handoff;
 mod hgrm;
 mod hlog;
 mod interval;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 mod recorder;
 pub mod semconv;
 mod shared;

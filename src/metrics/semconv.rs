@@ -95,7 +95,7 @@ impl OperationType {
 /// assert_eq!((a.server_address.as_deref(), a.server_port), (Some("10.0.0.1"), Some(5556)));
 /// # Ok::<(), ztick::Error>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct MessagingAttributes {
     /// `messaging.operation.name`, e.g. `receive`, `send`, `request`.
     pub operation_name: String,

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use ztick::curve::Curve;
-use ztick::metrics::LatencyRecorder;
+use ztick::metrics::{IntervalCounts, IntervalReporter, IntervalSender, LatencyRecorder};
 use ztick::{
     now_ns, CoreId, Endpoint, Engine, Error, Handler, IdleStrategy, Inbound, Operation, Result, SocketId,
     SocketKind, SocketOptions, SocketSpec, Transport, WorkerCtx,
@@ -28,6 +28,8 @@ pub(crate) struct LatSide {
     pub(crate) timeout: Option<Duration>,
     /// This side's CURVE role (the system libzmq build only).
     pub(crate) curve: Option<Curve>,
+    /// Where the timing side's one-second round-trip histograms go (`--hlog`, `--otlp`).
+    pub(crate) intervals: Option<IntervalSender>,
 }
 
 impl LatSide {
@@ -41,6 +43,7 @@ impl LatSide {
             pin: None,
             timeout: None,
             curve: None,
+            intervals: None,
         }
     }
 }
@@ -128,7 +131,24 @@ struct Timer {
     /// When the first timed request left.
     start: u64,
     rec: LatencyRecorder,
+    /// The same round trips, one second at a time, for `--hlog`/`--otlp`.
+    intervals: Option<IntervalReporter>,
+    /// Round trips timed in the current interval.
+    interval_count: u64,
     done: crossbeam_channel::Sender<(u64, LatencyRecorder)>,
+}
+
+impl Timer {
+    /// Closes the current interval (handing its histogram over) when a second has passed,
+    /// or at once when `last`.
+    fn roll_interval(&mut self, now: u64, last: bool) {
+        if let Some(r) = self.intervals.as_mut() {
+            if last || r.is_due(now) {
+                r.report_with(now, IntervalCounts { messages: self.interval_count, ..IntervalCounts::default() });
+                self.interval_count = 0;
+            }
+        }
+    }
 }
 
 impl Timer {
@@ -163,8 +183,13 @@ impl Handler for Timer {
         }
         if self.done_rounds >= self.warmup {
             self.rec.record(now - self.sent_at);
+            if let Some(r) = self.intervals.as_mut() {
+                r.record(now - self.sent_at);
+                self.interval_count += 1;
+            }
         }
         self.done_rounds += 1;
+        self.roll_interval(now, self.done_rounds == self.total);
         if self.done_rounds == self.total {
             let _ = self.done.send((now - self.start, std::mem::take(&mut self.rec)));
             ctx.stop();
@@ -193,6 +218,11 @@ pub(crate) fn measure_round_trips(engine: &Engine, endpoint: Endpoint, side: &La
         sent_at: 0,
         start: 0,
         rec: LatencyRecorder::new(),
+        intervals: side
+            .intervals
+            .clone()
+            .map(|tx| IntervalReporter::new("round trip", Duration::from_secs(1), now_ns()).with_sender(tx)),
+        interval_count: 0,
         done: done_tx,
     };
     let worker = b.handler(timer).spawn()?;
