@@ -130,11 +130,12 @@ struct Timer {
     sent_at: u64,
     /// When the first timed request left.
     start: u64,
+    /// Every timed round trip of the run; with `intervals`, of the intervals closed so far.
     rec: LatencyRecorder,
-    /// The same round trips, one second at a time, for `--hlog`/`--otlp`.
+    /// The round trips of the current second, for `--hlog`/`--otlp`. When set, each round
+    /// trip is recorded here only (one histogram record per message, as without export) and
+    /// the interval is merged into `rec` once when it closes.
     intervals: Option<IntervalReporter>,
-    /// Round trips timed in the current interval.
-    interval_count: u64,
     done: crossbeam_channel::Sender<(u64, LatencyRecorder)>,
 }
 
@@ -144,8 +145,10 @@ impl Timer {
     fn roll_interval(&mut self, now: u64, last: bool) {
         if let Some(r) = self.intervals.as_mut() {
             if last || r.is_due(now) {
-                r.report_with(now, IntervalCounts { messages: self.interval_count, ..IntervalCounts::default() });
-                self.interval_count = 0;
+                // Uncorrected values only, so the histogram's count is the round trips'.
+                let messages = r.current().len();
+                self.rec.merge(r.current());
+                r.report_with(now, IntervalCounts { messages, ..IntervalCounts::default() });
             }
         }
     }
@@ -182,10 +185,9 @@ impl Handler for Timer {
             });
         }
         if self.done_rounds >= self.warmup {
-            self.rec.record(now - self.sent_at);
-            if let Some(r) = self.intervals.as_mut() {
-                r.record(now - self.sent_at);
-                self.interval_count += 1;
+            match self.intervals.as_mut() {
+                Some(r) => r.record(now - self.sent_at),
+                None => self.rec.record(now - self.sent_at),
             }
         }
         self.done_rounds += 1;
@@ -222,7 +224,6 @@ pub(crate) fn measure_round_trips(engine: &Engine, endpoint: Endpoint, side: &La
             .intervals
             .clone()
             .map(|tx| IntervalReporter::new("round trip", Duration::from_secs(1), now_ns()).with_sender(tx)),
-        interval_count: 0,
         done: done_tx,
     };
     let worker = b.handler(timer).spawn()?;
