@@ -131,9 +131,8 @@ pub use config::{CoreId, FullPolicy, SchedPolicy, SocketKind, SocketOptions};
 pub use endpoint::{Endpoint, Transport};
 pub use engine::{
     Engine, EngineBuilder, Handle, Handler, HandshakeFailure, IdleStrategy, MessageHandler, MonitorEvent,
-    MonitorStats, Received, SendError, SocketEvent, SocketMonitor,
-    SendTimeoutError, SocketId, SocketSpec, TickHandler, TrySendError, Worker, WorkerBuilder, WorkerCtx,
-    WorkerReport, WorkerStats,
+    MonitorStats, Received, SendError, SendTimeoutError, SocketEvent, SocketId, SocketMonitor, SocketSpec,
+    TickHandler, TrySendError, Worker, WorkerBuilder, WorkerCtx, WorkerReport, WorkerStats,
 };
 pub use error::{Error, Operation, Result, ZmqErrno};
 pub use message::codec;

@@ -70,7 +70,8 @@ fn a_monitored_worker_socket_counts_and_logs_a_peer_arriving_and_leaving() {
         let endpoint: Endpoint = worker.endpoint(pull).unwrap().parse().unwrap();
         assert_eq!((monitor.kind(), monitor.endpoint()), (SocketKind::Pull, endpoint.to_string().as_str()));
 
-        let mut client = Socket::connect(&engine, SocketKind::Push, &endpoint, &SocketOptions::default()).unwrap();
+        let mut client =
+            Socket::connect(&engine, SocketKind::Push, &endpoint, &SocketOptions::default()).unwrap();
         client.send(&[b"hello"]).unwrap();
         wait_until(|| worker.stats().received == 1, || format!("received {:?}", worker.stats()));
         wait_until(
@@ -80,7 +81,10 @@ fn a_monitored_worker_socket_counts_and_logs_a_peer_arriving_and_leaving() {
         let s = monitor.stats();
         assert_eq!((s.accepted, s.open_connections(), s.handshakes_failed), (1, 1, 0), "{s:?}");
         drop(client);
-        wait_until(|| monitor.stats().disconnected == 1, || format!("no departure seen: {:?}", monitor.stats()));
+        wait_until(
+            || monitor.stats().disconnected == 1,
+            || format!("no departure seen: {:?}", monitor.stats()),
+        );
         assert_eq!(monitor.stats().open_connections(), 0);
         let report = worker.stop().unwrap();
         assert_eq!(report.stats.received, 1);
@@ -99,9 +103,11 @@ fn a_caller_thread_monitor_shares_the_decoder_and_counts_what_it_read() {
     with_timeout(WAIT, || {
         let engine = Engine::new().unwrap();
         let opts = SocketOptions::default();
-        let mut server = Socket::bind(&engine, SocketKind::Pull, &Endpoint::tcp_loopback_any(), &opts).unwrap();
+        let mut server =
+            Socket::bind(&engine, SocketKind::Pull, &Endpoint::tcp_loopback_any(), &opts).unwrap();
         let mut peers = server.monitor_peers().unwrap();
-        let client = Socket::connect(&engine, SocketKind::Push, &server.endpoint().parse().unwrap(), &opts).unwrap();
+        let client =
+            Socket::connect(&engine, SocketKind::Push, &server.endpoint().parse().unwrap(), &opts).unwrap();
         assert_eq!(peers.next_event(WAIT).unwrap(), Some(PeerEvent::Connected));
         drop(client);
         assert_eq!(peers.next_event(WAIT).unwrap(), Some(PeerEvent::Disconnected));
@@ -127,14 +133,18 @@ fn a_curve_client_with_the_wrong_server_key_logs_an_authentication_failure() {
         let impostor = KeyPair::generate().unwrap();
         let opts = SocketOptions::default().curve_server(server.secret);
         let mut b = engine.worker("curve-server");
-        let xpub = b.socket(SocketSpec::bind(SocketKind::XPub, Endpoint::tcp_loopback_any()).options(opts).monitor(true));
+        let xpub = b.socket(
+            SocketSpec::bind(SocketKind::XPub, Endpoint::tcp_loopback_any()).options(opts).monitor(true),
+        );
         let server_worker = b.spawn().unwrap();
         let endpoint: Endpoint = server_worker.endpoint(xpub).unwrap().parse().unwrap();
 
         // The client believes the server's public key is the impostor's.
         let wrong = SocketOptions::default().curve_client(me.secret, impostor.public);
         let mut b = engine.worker("curve-client");
-        let sub = b.socket(SocketSpec::connect(SocketKind::Sub, endpoint.clone()).options(wrong).subscribe("").monitor(true));
+        let sub = b.socket(
+            SocketSpec::connect(SocketKind::Sub, endpoint.clone()).options(wrong).subscribe("").monitor(true),
+        );
         let client = b.spawn().unwrap();
         let client_mon = client.monitor(sub).unwrap();
         let server_mon = server_worker.monitor(xpub).unwrap();
@@ -148,7 +158,10 @@ fn a_curve_client_with_the_wrong_server_key_logs_an_authentication_failure() {
             || format!("no client log line: {:?}", lines.lock().unwrap()),
         );
         // The server says why: the client's HELLO did not decrypt.
-        assert!(has_line(&lines, &["handshake failed: authentication", "kind=XPUB", "wrong server public key"]));
+        assert!(has_line(
+            &lines,
+            &["handshake failed: authentication", "kind=XPUB", "wrong server public key"]
+        ));
         client.stop().unwrap();
         server_worker.stop().unwrap();
     });

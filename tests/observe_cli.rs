@@ -49,7 +49,8 @@ fn hlog_is_refused_where_there_is_no_latency_histogram() {
 fn fanout_writes_each_subscribers_windows_to_the_interval_log() {
     let dir = TempDir::new();
     let log = dir.0.join("fanout.hlog");
-    let f = run(&["fanout", "--duration", "1.5", "--rate", "20000", "--json", "--hlog", log.to_str().unwrap()]);
+    let f =
+        run(&["fanout", "--duration", "1.5", "--rate", "20000", "--json", "--hlog", log.to_str().unwrap()]);
     expect_success(&f);
     let v = json(&f);
     let counts = hlog_counts(&log);
@@ -68,7 +69,11 @@ fn spawn_with_env(args: &[&str], env: &[(&str, &str)]) -> Proc {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let line = format!("{} ztick {}", env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" "), args.join(" "));
+    let line = format!(
+        "{} ztick {}",
+        env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" "),
+        args.join(" ")
+    );
     Proc::adopt(line, cmd.spawn().expect("spawning ztick"))
 }
 
@@ -84,13 +89,34 @@ fn fanout_roles_read_the_guides_variables_and_the_settings_file() {
     std::fs::write(&sub_conf, format!("connect_address = \"{}\"\n", feed.url)).unwrap();
     let publisher = spawn_with_env(
         &[
-            "fanout", "--role", "pub", "--config", pub_conf.to_str().unwrap(), "--snapshot-bind", &side.url,
-            "--subscribers", "1", "--duration", "0.5", "--rate", "10000", "--json",
+            "fanout",
+            "--role",
+            "pub",
+            "--config",
+            pub_conf.to_str().unwrap(),
+            "--snapshot-bind",
+            &side.url,
+            "--subscribers",
+            "1",
+            "--duration",
+            "0.5",
+            "--rate",
+            "10000",
+            "--json",
         ],
         &[("ZMQ_BIND_ADDRESS", &feed.url)],
     );
     let subscriber = spawn_with_env(
-        &["fanout", "--role", "sub", "--config", sub_conf.to_str().unwrap(), "--snapshot", &side.url, "--json"],
+        &[
+            "fanout",
+            "--role",
+            "sub",
+            "--config",
+            sub_conf.to_str().unwrap(),
+            "--snapshot",
+            &side.url,
+            "--json",
+        ],
         // A bind address means nothing to a subscriber; a bad HWM would be refused.
         &[("ZMQ_BIND_ADDRESS", "tcp://127.0.0.1:9"), ("ZMQ_HWM", "2000")],
     );
@@ -106,10 +132,17 @@ fn fanout_roles_read_the_guides_variables_and_the_settings_file() {
     assert!(sub["latency_ns"]["count"].as_u64().unwrap() > 0);
     // The subscriber's connection was seen on the publisher's monitor.
     assert_eq!(p["publisher"]["connections"].as_u64(), Some(1), "{}", describe(&done[0]));
-    assert!(done[0].stderr.contains("peer connection"), "the publisher logs arrivals: {}", describe(&done[0]));
+    assert!(
+        done[0].stderr.contains("peer connection"),
+        "the publisher logs arrivals: {}",
+        describe(&done[0])
+    );
 
     // A flag beats the environment, which beats the file: a bad variable is named.
-    let f = run_with_env(&["fanout", "--role", "sub", "--config", sub_conf.to_str().unwrap()], &[("ZMQ_HWM", "lots")]);
+    let f = run_with_env(
+        &["fanout", "--role", "sub", "--config", sub_conf.to_str().unwrap()],
+        &[("ZMQ_HWM", "lots")],
+    );
     expect_failure_mentioning(&f, &["ZMQ_HWM", "lots"]);
 }
 
@@ -138,12 +171,30 @@ fn a_subscriber_with_the_wrong_server_key_says_handshake_failed_authentication()
     keygen("client");
     let feed = TestEndpoint::new("tcp");
     let publisher = Proc::spawn(&[
-        "fanout", "--role", "pub", "--bind", &feed.url, "--subscribers", "1", "--duration", "0.2",
-        "--curve-server-secret", &path("server"),
+        "fanout",
+        "--role",
+        "pub",
+        "--bind",
+        &feed.url,
+        "--subscribers",
+        "1",
+        "--duration",
+        "0.2",
+        "--curve-server-secret",
+        &path("server"),
     ]);
     let sub = Proc::spawn(&[
-        "fanout", "--role", "sub", "--connect", &feed.url, "--timeout-ms", "3000",
-        "--curve-client-secret", &path("client"), "--curve-server-public", &impostor,
+        "fanout",
+        "--role",
+        "sub",
+        "--connect",
+        &feed.url,
+        "--timeout-ms",
+        "3000",
+        "--curve-client-secret",
+        &path("client"),
+        "--curve-server-public",
+        &impostor,
     ]);
     assert!(
         sub.wait_line("handshake failed: authentication", Duration::from_secs(20)),
@@ -259,7 +310,9 @@ fn otlp_export_reaches_a_collector_with_the_semantic_convention_names() {
     ] {
         assert!(has(&metrics, name), "metric export lacks {name:?} ({} bytes)", metrics.len());
     }
-    for name in ["latency", "messaging.batch.message_count", "messaging.destination.name", "fanout subscriber"] {
+    for name in
+        ["latency", "messaging.batch.message_count", "messaging.destination.name", "fanout subscriber"]
+    {
         assert!(has(&traces, name), "span export lacks {name:?} ({} bytes)", traces.len());
     }
 }

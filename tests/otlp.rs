@@ -60,7 +60,11 @@ fn intervals_counters_and_spans_carry_the_messaging_names_and_values() {
         exported.iter().flat_map(|rm| rm.scope_metrics()).flat_map(|sm| sm.metrics()).collect();
     let names: Vec<&str> = scope_metrics.iter().map(|m| m.name()).collect();
     let find = |name: &str| -> &Metric {
-        scope_metrics.iter().copied().find(|m| m.name() == name).unwrap_or_else(|| panic!("no {name}: {names:?}"))
+        scope_metrics
+            .iter()
+            .copied()
+            .find(|m| m.name() == name)
+            .unwrap_or_else(|| panic!("no {name}: {names:?}"))
     };
 
     // The histogram: seconds, microsecond buckets, the interval's four values.
@@ -79,7 +83,8 @@ fn intervals_counters_and_spans_carry_the_messaging_names_and_values() {
     assert_eq!(counts[5], 2, "{counts:?}");
     assert_eq!(counts[10] + counts[11], 1, "{counts:?}");
     assert!((point.sum() - 2.083e-3).abs() < 5e-6, "sum {}", point.sum());
-    let kv: Vec<(String, Value)> = point.attributes().map(|kv| (kv.key.to_string(), kv.value.clone())).collect();
+    let kv: Vec<(String, Value)> =
+        point.attributes().map(|kv| (kv.key.to_string(), kv.value.clone())).collect();
     let get = |k: &str| kv.iter().find(|(key, _)| key == k).map(|(_, v)| v.to_string());
     assert_eq!(get(semconv::MESSAGING_SYSTEM).as_deref(), Some("zeromq"));
     assert_eq!(get(semconv::OPERATION_NAME).as_deref(), Some("receive"));
@@ -99,7 +104,8 @@ fn intervals_counters_and_spans_carry_the_messaging_names_and_values() {
     // The span: ztick's `latency` span with the conventions' attributes.
     let finished = spans.get_finished_spans().unwrap();
     let span = finished.iter().find(|s| s.name == "latency").expect("the interval's span was exported");
-    let sattr = |k: &str| span.attributes.iter().find(|kv| kv.key.as_str() == k).map(|kv| kv.value.to_string());
+    let sattr =
+        |k: &str| span.attributes.iter().find(|kv| kv.key.as_str() == k).map(|kv| kv.value.to_string());
     assert_eq!(sattr("messaging.system").as_deref(), Some("zeromq"));
     assert_eq!(sattr("messaging.destination.name").as_deref(), Some("g0."));
     assert_eq!(sattr("messaging.batch.message_count").as_deref(), Some("4"));

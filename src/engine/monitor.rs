@@ -356,7 +356,11 @@ impl MonitorState {
 
     /// A handle on this monitor's counters.
     pub(crate) fn handle(&self) -> SocketMonitor {
-        SocketMonitor { counters: Arc::clone(&self.counters), kind: self.kind, endpoint: self.endpoint.clone() }
+        SocketMonitor {
+            counters: Arc::clone(&self.counters),
+            kind: self.kind,
+            endpoint: self.endpoint.clone(),
+        }
     }
 
     /// The counts so far.
@@ -481,7 +485,9 @@ mod tests {
             (
                 code::HANDSHAKE_FAILED_PROTOCOL,
                 code::PROTOCOL_CRYPTOGRAPHIC,
-                MonitorEvent::HandshakeFailed(HandshakeFailure::Protocol { code: code::PROTOCOL_CRYPTOGRAPHIC }),
+                MonitorEvent::HandshakeFailed(HandshakeFailure::Protocol {
+                    code: code::PROTOCOL_CRYPTOGRAPHIC,
+                }),
             ),
             (
                 code::HANDSHAKE_FAILED_NO_DETAIL,
@@ -535,6 +541,9 @@ mod tests {
         assert_eq!(ev.peer.as_deref(), Some(want.as_str()));
         let ev = m.on_message(&frame(code::DISCONNECTED, fd), ep).unwrap();
         assert_eq!(ev.peer.as_deref(), Some(want.as_str()));
-        assert_eq!(ev.to_string(), format!("disconnected on the XPUB socket at tcp://127.0.0.1:5556 (peer {want})"));
+        assert_eq!(
+            ev.to_string(),
+            format!("disconnected on the XPUB socket at tcp://127.0.0.1:5556 (peer {want})")
+        );
     }
 }

@@ -768,7 +768,11 @@ impl Ledger {
         }
         if let Some(tx) = &self.intervals {
             // Hands the window over without copying (it comes back empty).
-            let counts = IntervalCounts { messages: self.window_received, gaps: self.window_missing, ..Default::default() };
+            let counts = IntervalCounts {
+                messages: self.window_received,
+                gaps: self.window_missing,
+                ..Default::default()
+            };
             tx.send(self.window_start, now, &mut self.window, counts);
         }
         self.window.reset();

@@ -121,7 +121,13 @@ impl IntervalSender {
     /// `latency` empty (a recycled recorder takes its place, or a new one while none has
     /// come back). Never waits: when the exporter's queue is full the interval is dropped,
     /// counted in [`IntervalReceiver::lost`], and false returned.
-    pub fn send(&self, start_ns: u64, end_ns: u64, latency: &mut LatencyRecorder, counts: IntervalCounts) -> bool {
+    pub fn send(
+        &self,
+        start_ns: u64,
+        end_ns: u64,
+        latency: &mut LatencyRecorder,
+        counts: IntervalCounts,
+    ) -> bool {
         let fresh = self.free.try_recv().unwrap_or_default();
         let interval = Interval {
             source: Arc::clone(&self.source),

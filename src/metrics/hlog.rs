@@ -6,7 +6,9 @@ use std::io::{self, Write};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
-use hdrhistogram::serialization::interval_log::{IntervalLogIterator, IntervalLogWriterBuilder, LogEntry, Tag};
+use hdrhistogram::serialization::interval_log::{
+    IntervalLogIterator, IntervalLogWriterBuilder, LogEntry, Tag,
+};
 use hdrhistogram::serialization::{Deserializer, V2DeflateSerializer};
 use hdrhistogram::Histogram;
 
@@ -62,7 +64,10 @@ impl<W: Write> HlogWriter<W> {
         writeln!(out, "#[StartTime: {secs:.3} (seconds since epoch)]")?;
         writeln!(out, "#[BaseTime: {secs:.3} (seconds since epoch)]")?;
         writeln!(out, "#[Values in nanoseconds]")?;
-        writeln!(out, "\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\"")?;
+        writeln!(
+            out,
+            "\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\""
+        )?;
         Ok(HlogWriter { out, serializer: V2DeflateSerializer::new(), base_ns })
     }
 
@@ -170,7 +175,10 @@ mod tests {
         log.write_interval(&interval("bad tag,x", base + 2_000_000_000, &[])).unwrap();
         let text = log.into_inner();
         let s = std::str::from_utf8(&text).unwrap();
-        assert!(s.starts_with("#test\n#[Histogram log format version 1.3]\n#[StartTime: 1700000000.000"), "{s}");
+        assert!(
+            s.starts_with("#test\n#[Histogram log format version 1.3]\n#[StartTime: 1700000000.000"),
+            "{s}"
+        );
         assert!(s.contains("\nTag=sub0,0.000,1.000,"), "{s}");
         let base_times = IntervalLogIterator::new(&text)
             .filter(|e| matches!(e, Ok(LogEntry::BaseTime(t)) if *t == Duration::from_secs(1_700_000_000)))
@@ -180,10 +188,17 @@ mod tests {
         let seen = parse_hlog(&text).unwrap();
         assert_eq!(seen.len(), 3);
         assert_eq!(seen[0].tag.as_deref(), Some("sub0"));
-        assert_eq!((seen[0].start, seen[0].length, seen[0].histogram.len()), (Duration::ZERO, Duration::from_secs(1), 3));
+        assert_eq!(
+            (seen[0].start, seen[0].length, seen[0].histogram.len()),
+            (Duration::ZERO, Duration::from_secs(1), 3)
+        );
         assert_eq!((seen[1].start, seen[1].histogram.len()), (Duration::from_secs(1), 1));
         assert!(seen[1].histogram.max() >= 40_000_000);
-        assert_eq!((seen[2].tag.as_deref(), seen[2].histogram.len()), (None, 0), "an untaggable source goes untagged");
+        assert_eq!(
+            (seen[2].tag.as_deref(), seen[2].histogram.len()),
+            (None, 0),
+            "an untaggable source goes untagged"
+        );
         assert!(parse_hlog(b"1.0,1.0,1.0,not*base64\n").is_err());
     }
 }

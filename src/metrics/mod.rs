@@ -55,7 +55,7 @@ pub use handoff::{interval_channel, Interval, IntervalCounts, IntervalReceiver, 
 pub use hgrm::{parse_hgrm, HgrmRow};
 pub use hlog::{parse_hlog, HlogInterval, HlogWriter};
 pub use interval::IntervalReporter;
-pub use semconv::{MessagingAttributes, OperationType};
 pub use recorder::LatencyRecorder;
+pub use semconv::{MessagingAttributes, OperationType};
 pub use shared::{LocalRecorder, SharedRecorder};
 pub use summary::LatencySummary;

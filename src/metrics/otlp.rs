@@ -6,7 +6,7 @@
 //! replays it into the [`OPERATION_DURATION`] histogram (microsecond buckets,
 //! [`DURATION_BUCKETS_S`]) through a bound instrument, adds its counts to the counters, and
 //! the SDK's own threads batch and send. Spans (the `latency` span of every interval, with
-//! its [`semconv`](super::semconv) attributes) reach the exporter through
+//! its [messaging attributes](super::semconv)) reach the exporter through
 //! [`OtlpExporter::tracing_layer`].
 //!
 //! Configuration follows the standard variables, which the OTLP exporter reads itself:
@@ -55,6 +55,9 @@ impl Default for OtlpConfig {
     }
 }
 
+/// A measured stream: its source name and attributes.
+type StreamKey = (Arc<str>, Arc<MessagingAttributes>);
+
 /// The instruments of one measured stream, bound to its attributes once.
 struct Bound {
     duration: BoundHistogram<f64>,
@@ -78,7 +81,7 @@ pub struct OtlpExporter {
     dropped: Counter<u64>,
     intervals_lost: Counter<u64>,
     /// Instruments bound per stream, keyed by the stream's source name and attributes.
-    bound: Mutex<HashMap<(Arc<str>, Arc<MessagingAttributes>), Arc<Bound>>>,
+    bound: Mutex<HashMap<StreamKey, Arc<Bound>>>,
 }
 
 impl std::fmt::Debug for OtlpExporter {
@@ -99,16 +102,26 @@ impl OtlpExporter {
     /// [`Error::Config`] for an endpoint that does not parse, a protocol other than
     /// `http/protobuf`, or an exporter the SDK could not build.
     pub fn from_env(cfg: &OtlpConfig) -> Result<OtlpExporter> {
-        for var in ["OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL"] {
+        for var in [
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+            "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
+        ] {
             if let Ok(p) = std::env::var(var) {
                 if !p.trim().is_empty() && p.trim() != "http/protobuf" {
-                    return Err(Error::config(var, p, "http/protobuf (ztick exports OTLP over HTTP with protobuf)"));
+                    return Err(Error::config(
+                        var,
+                        p,
+                        "http/protobuf (ztick exports OTLP over HTTP with protobuf)",
+                    ));
                 }
             }
         }
         let client = UreqClient::new(env_timeout());
-        let signal = |path: &str| cfg.endpoint.as_ref().map(|e| format!("{}/{path}", e.trim_end_matches('/')));
-        let mut spans = opentelemetry_otlp::SpanExporter::builder().with_http().with_http_client(client.clone());
+        let signal =
+            |path: &str| cfg.endpoint.as_ref().map(|e| format!("{}/{path}", e.trim_end_matches('/')));
+        let mut spans =
+            opentelemetry_otlp::SpanExporter::builder().with_http().with_http_client(client.clone());
         if let Some(url) = signal("v1/traces") {
             spans = spans.with_endpoint(url);
         }
@@ -140,7 +153,8 @@ impl OtlpExporter {
         if let Some(every) = cfg.export_interval {
             reader = reader.with_interval(every);
         }
-        let meter_provider = SdkMeterProvider::builder().with_reader(reader.build()).with_resource(resource).build();
+        let meter_provider =
+            SdkMeterProvider::builder().with_reader(reader.build()).with_resource(resource).build();
         let meter = meter_provider.meter("ztick");
         let counter = |name: &'static str, description: &'static str| {
             meter.u64_counter(name).with_unit("{message}").with_description(description).build()

@@ -54,8 +54,8 @@ pub const ZTICK_INTERVALS_LOST: &str = "ztick.intervals.lost";
 /// The conventions' advised default starts at 5 ms, which would put every ztick latency in
 /// its first bucket.
 pub const DURATION_BUCKETS_S: [f64; 22] = [
-    1e-6, 2e-6, 5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 0.1, 0.2,
-    0.5, 1.0, 2.0, 5.0, 10.0,
+    1e-6, 2e-6, 5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 0.1, 0.2, 0.5,
+    1.0, 2.0, 5.0, 10.0,
 ];
 
 /// `messaging.operation.type`: what kind of operation a measured stream times.

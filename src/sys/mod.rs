@@ -95,13 +95,15 @@ pub(crate) fn peer_address(fd: i32) -> Option<String> {
     match i32::from(storage.ss_family) {
         libc::AF_INET => {
             // SAFETY: the family says the kernel wrote a sockaddr_in, which fits in storage.
-            let a: libc::sockaddr_in = unsafe { std::ptr::read((&storage as *const libc::sockaddr_storage).cast()) };
+            let a: libc::sockaddr_in =
+                unsafe { std::ptr::read((&storage as *const libc::sockaddr_storage).cast()) };
             let ip = std::net::Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr));
             Some(std::net::SocketAddrV4::new(ip, u16::from_be(a.sin_port)).to_string())
         }
         libc::AF_INET6 => {
             // SAFETY: the family says the kernel wrote a sockaddr_in6, which fits in storage.
-            let a: libc::sockaddr_in6 = unsafe { std::ptr::read((&storage as *const libc::sockaddr_storage).cast()) };
+            let a: libc::sockaddr_in6 =
+                unsafe { std::ptr::read((&storage as *const libc::sockaddr_storage).cast()) };
             let ip = std::net::Ipv6Addr::from(a.sin6_addr.s6_addr);
             Some(std::net::SocketAddrV6::new(ip, u16::from_be(a.sin6_port), 0, a.sin6_scope_id).to_string())
         }

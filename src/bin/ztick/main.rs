@@ -468,7 +468,10 @@ fn run(verb: Verb, telemetry: &observe::Telemetry) -> Result<u8, Error> {
                 m.transport = Some(a.transport);
                 m
             };
-            telemetry.add_totals(&attrs("send", OperationType::Send), Totals { sent: a.count, ..Totals::default() });
+            telemetry.add_totals(
+                &attrs("send", OperationType::Send),
+                Totals { sent: a.count, ..Totals::default() },
+            );
             let received = Totals { consumed: report.count, ..Totals::default() };
             telemetry.add_totals(&attrs("receive", OperationType::Receive), received);
             print_out(&report.to_text(), &report.to_json(), a.common.json);
@@ -484,7 +487,10 @@ fn run(verb: Verb, telemetry: &observe::Telemetry) -> Result<u8, Error> {
             let r = perf::serve_echo(&engine, a.endpoint, true, &side);
             security::report_zap(zap);
             if r.is_ok() {
-                telemetry.add_totals(&attrs, Totals { consumed: a.roundtrips, sent: a.roundtrips, ..Totals::default() });
+                telemetry.add_totals(
+                    &attrs,
+                    Totals { consumed: a.roundtrips, sent: a.roundtrips, ..Totals::default() },
+                );
             }
             r
         }

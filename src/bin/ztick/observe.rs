@@ -145,7 +145,11 @@ impl Observer {
     ///
     /// # Errors
     /// [`Error::Io`] when the log file cannot be created.
-    pub(crate) fn start(hlog: Option<&Path>, telemetry: &Telemetry, comment: &str) -> Result<Option<Observer>, Error> {
+    pub(crate) fn start(
+        hlog: Option<&Path>,
+        telemetry: &Telemetry,
+        comment: &str,
+    ) -> Result<Option<Observer>, Error> {
         if hlog.is_none() && !telemetry.is_on() {
             return Ok(None);
         }
@@ -155,8 +159,9 @@ impl Observer {
                     context: format!("creating --hlog {}", path.display()),
                     source: e,
                 })?;
-                let w = HlogWriter::new(BufWriter::new(file), now_ns(), SystemTime::now(), comment)
-                    .map_err(|e| Error::Io { context: format!("writing --hlog {}", path.display()), source: e })?;
+                let w = HlogWriter::new(BufWriter::new(file), now_ns(), SystemTime::now(), comment).map_err(
+                    |e| Error::Io { context: format!("writing --hlog {}", path.display()), source: e },
+                )?;
                 Some((w, path.to_owned()))
             }
             None => None,
@@ -226,7 +231,8 @@ fn serve(
         if let Some((w, path)) = log.as_mut() {
             if let Err(e) = w.write_interval(&interval) {
                 if first_error.is_none() {
-                    first_error = Some(Error::Io { context: format!("writing --hlog {}", path.display()), source: e });
+                    first_error =
+                        Some(Error::Io { context: format!("writing --hlog {}", path.display()), source: e });
                 }
             }
         }
@@ -243,11 +249,17 @@ fn serve(
     #[cfg(not(feature = "otlp"))]
     let _ = &telemetry;
     if rx.lost() > 0 {
-        eprintln!("ztick: {} latency intervals were not exported in time (the metrics thread fell behind)", rx.lost());
+        eprintln!(
+            "ztick: {} latency intervals were not exported in time (the metrics thread fell behind)",
+            rx.lost()
+        );
     }
     if let Some((mut w, path)) = log {
         if let Err(e) = w.flush() {
-            first_error.get_or_insert(Error::Io { context: format!("writing --hlog {}", path.display()), source: e });
+            first_error.get_or_insert(Error::Io {
+                context: format!("writing --hlog {}", path.display()),
+                source: e,
+            });
         }
     }
     match first_error {

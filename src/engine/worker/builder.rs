@@ -224,7 +224,13 @@ impl<'e> WorkerBuilder<'e> {
                 });
             }
         };
-        Ok(Worker { name: self.name, handle: Handle { tx, shared }, thread: Some(thread), endpoints, monitors })
+        Ok(Worker {
+            name: self.name,
+            handle: Handle { tx, shared },
+            thread: Some(thread),
+            endpoints,
+            monitors,
+        })
     }
 }
 

@@ -173,10 +173,12 @@ impl MonitorSock {
 fn open_monitor(ctx: &RawContext, raw: &RawSocket, spec: &SocketSpec) -> Result<MonitorSock> {
     let kind = spec.kind.as_str();
     let ep = Endpoint::unique_inproc("ztick-monitor").to_string();
-    let err = |op, source| Error::Zmq { op, kind, endpoint: Some(format!("{} (monitor)", spec.endpoint)), source };
+    let err =
+        |op, source| Error::Zmq { op, kind, endpoint: Some(format!("{} (monitor)", spec.endpoint)), source };
     raw.monitor(&ep, sys::monitor_codes::ALL).map_err(|e| err(Operation::SetOption, e))?;
     let pair = RawSocket::new(ctx, SocketKind::Pair).map_err(|e| err(Operation::Socket, e))?;
-    let opts = SocketOptions::default().recv_hwm_msgs(MONITOR_HWM_MSGS).linger(Some(std::time::Duration::ZERO));
+    let opts =
+        SocketOptions::default().recv_hwm_msgs(MONITOR_HWM_MSGS).linger(Some(std::time::Duration::ZERO));
     pair.apply(&opts).map_err(|(_, e)| err(Operation::SetOption, e))?;
     pair.connect(&ep).map_err(|e| err(Operation::Connect, e))?;
     let fd = pair.fd().map_err(|e| err(Operation::GetOption, e))?;

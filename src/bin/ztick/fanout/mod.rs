@@ -133,7 +133,8 @@ fn with_settings(
 
 /// The messaging attributes of a subscriber's stream: `receive` on its groups.
 fn sub_attributes(a: &FanoutArgs, groups: &[String]) -> MessagingAttributes {
-    MessagingAttributes::new("receive", OperationType::Receive, &groups.join(",")).body_size_bytes(a.size as u64)
+    MessagingAttributes::new("receive", OperationType::Receive, &groups.join(","))
+        .body_size_bytes(a.size as u64)
 }
 
 fn embedded(a: &FanoutArgs, observer: Option<&Observer>, telemetry: &Telemetry) -> Result<u8, Error> {
@@ -486,7 +487,10 @@ fn subscriber(a: &FanoutArgs, observer: Option<&Observer>, telemetry: &Telemetry
         Outcome::Stopped => 1,
     };
     let outcome = r.outcome;
-    telemetry.add_totals(&attrs, Totals { repaired: r.repaired(), unrecoverable: r.missing(), ..Totals::default() });
+    telemetry.add_totals(
+        &attrs,
+        Totals { repaired: r.repaired(), unrecoverable: r.missing(), ..Totals::default() },
+    );
     let report = FanoutReport {
         transport,
         feed: FeedShape { topics: topics.len(), payload_bytes: a.size, rate_per_s: a.rate },
