@@ -46,6 +46,18 @@ impl SocketId {
 }
 
 /// Configures an [`Engine`]; every field has a documented default.
+///
+/// # Examples
+///
+/// ```
+/// use ztick::Engine;
+///
+/// // One libzmq I/O thread (the default), named for `top -H`.
+/// let engine = Engine::builder().io_threads(1).io_thread_name_prefix(7).build()?;
+/// assert_eq!(engine.io_threads(), 1);
+/// assert!(!engine.cores().is_empty());
+/// # Ok::<(), ztick::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct EngineBuilder {
     io_threads: usize,

@@ -295,6 +295,33 @@ impl MonitorCounters {
 /// [`Worker::monitor`](crate::Worker::monitor) or [`PeerMonitor::stats`]); cheap to clone.
 ///
 /// [`PeerMonitor::stats`]: crate::patterns::PeerMonitor::stats
+///
+/// # Examples
+///
+/// A worker's PULL socket sees a caller-thread PUSH connect:
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use ztick::patterns::Socket;
+/// use ztick::{Endpoint, Engine, SocketKind, SocketOptions, SocketSpec};
+///
+/// let engine = Engine::new()?;
+/// let mut b = engine.worker("server");
+/// let pull = b.socket(SocketSpec::bind(SocketKind::Pull, Endpoint::tcp_loopback_any()).monitor(true));
+/// let server = b.spawn()?;
+/// let monitor = server.monitor(pull).expect("the spec turned the monitor on");
+/// let endpoint: Endpoint = server.endpoint(pull).expect("bound").parse()?;
+///
+/// let client = Socket::connect(&engine, SocketKind::Push, &endpoint, &SocketOptions::default())?;
+/// let deadline = Instant::now() + Duration::from_secs(10);
+/// while monitor.stats().accepted == 0 && Instant::now() < deadline {
+///     std::thread::sleep(Duration::from_millis(1));
+/// }
+/// assert_eq!((monitor.kind(), monitor.stats().open_connections()), (SocketKind::Pull, 1));
+/// drop(client);
+/// server.stop()?;
+/// # Ok::<(), ztick::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct SocketMonitor {
     counters: Arc<MonitorCounters>,

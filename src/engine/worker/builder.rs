@@ -24,6 +24,37 @@ use crate::message::Inbound;
 use crate::sys::{self, RawContext, Wakeup};
 
 /// Configures and starts a worker; from [`Engine::worker`].
+///
+/// # Examples
+///
+/// A worker that counts what it receives, fed by a second worker through its [`Handle`]:
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use ztick::{Endpoint, Engine, IdleStrategy, SocketKind, SocketSpec};
+///
+/// let engine = Engine::new()?;
+/// let ep = Endpoint::unique_inproc("doc-worker");
+/// let mut b = engine.worker("sink").idle(IdleStrategy::BLOCK);
+/// b.socket(SocketSpec::bind(SocketKind::Pull, ep.clone()));
+/// let sink = b.on_message(|_ctx, _socket, _msg| Ok(())).spawn()?;
+///
+/// let mut b = engine.worker("source");
+/// let push = b.socket(SocketSpec::connect(SocketKind::Push, ep));
+/// let source = b.spawn()?;
+/// for _ in 0..3 {
+///     source.handle().send(push, b"tick".to_vec()).expect("the worker runs");
+/// }
+/// let deadline = Instant::now() + Duration::from_secs(10);
+/// while sink.stats().received < 3 && Instant::now() < deadline {
+///     std::thread::sleep(Duration::from_millis(1));
+/// }
+/// source.stop()?;
+/// assert_eq!(sink.stop()?.stats.received, 3);
+/// # Ok::<(), ztick::Error>(())
+/// ```
+///
+/// [`Handle`]: crate::Handle
 pub struct WorkerBuilder<'e> {
     engine: &'e Engine,
     name: String,

@@ -11,6 +11,21 @@ use crate::error::{Error, Operation, Result, ZmqErrno};
 use crate::sys::{self, Msg, RawContext, RawSocket};
 
 /// One socket a worker will own: its kind, where it binds or connects, and its options.
+///
+/// # Examples
+///
+/// ```
+/// use ztick::{FullPolicy, SocketKind, SocketOptions, SocketSpec};
+///
+/// let spec = SocketSpec::connect(SocketKind::Sub, "tcp://127.0.0.1:5556".parse()?)
+///     .subscribe("ticks.")
+///     .options(SocketOptions::default().recv_hwm_msgs(10_000))
+///     .on_full(FullPolicy::default())
+///     .monitor(true);
+/// assert!(!spec.bind && spec.monitor);
+/// assert_eq!(spec.subscriptions, [b"ticks.".to_vec()]);
+/// # Ok::<(), ztick::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct SocketSpec {
     /// The socket kind.
