@@ -69,6 +69,39 @@ struct Bound {
 }
 
 /// The SDK's tracer and meter providers with ztick's instruments, exporting over OTLP.
+///
+/// # Examples
+///
+/// What a metrics thread does with each interval a worker handed over (here with the SDK's
+/// in-memory exporters; [`from_env`](Self::from_env) exports over OTLP/HTTP instead):
+///
+/// ```
+/// use opentelemetry_sdk::metrics::InMemoryMetricExporter;
+/// use opentelemetry_sdk::trace::InMemorySpanExporter;
+/// use ztick::metrics::otlp::{OtlpConfig, OtlpExporter};
+/// use ztick::metrics::{interval_channel, semconv, IntervalCounts, LatencyRecorder, MessagingAttributes};
+///
+/// let metrics = InMemoryMetricExporter::default();
+/// let exporter = OtlpExporter::with_exporters(InMemorySpanExporter::default(), metrics.clone(), &OtlpConfig::default());
+/// let (tx, rx) = interval_channel(8);
+/// let tx = tx.labelled("sub0", MessagingAttributes::default());
+///
+/// // On the worker, once a second: hand the window over (no copy, never waits).
+/// let mut window = LatencyRecorder::new();
+/// window.record(42_000);
+/// tx.send(0, 1_000_000_000, &mut window, IntervalCounts { messages: 1, ..Default::default() });
+///
+/// // On the metrics thread: record it, give the recorder back.
+/// while let Some(interval) = rx.try_recv() {
+///     exporter.record_interval(&interval);
+///     rx.recycle(interval);
+/// }
+/// exporter.shutdown()?;
+/// let names: Vec<String> = metrics.get_finished_metrics().expect("exported").iter()
+///     .flat_map(|rm| rm.scope_metrics()).flat_map(|sm| sm.metrics()).map(|m| m.name().to_owned()).collect();
+/// assert!(names.iter().any(|n| n == semconv::OPERATION_DURATION), "{names:?}");
+/// # Ok::<(), ztick::Error>(())
+/// ```
 pub struct OtlpExporter {
     tracer_provider: SdkTracerProvider,
     meter_provider: SdkMeterProvider,
