@@ -452,7 +452,7 @@ impl MonitorState {
                 let n = self.failures;
                 // A client retries every reconnection interval: the first few in full,
                 // then one in a hundred, so a refused peer cannot flood the log.
-                if n <= 5 || n % 100 == 0 {
+                if n <= 5 || n.is_multiple_of(100) {
                     let what = if auth { "authentication" } else { "protocol" };
                     tracing::warn!(
                         target: "ztick::monitor",

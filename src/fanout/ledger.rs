@@ -460,7 +460,7 @@ impl Ledger {
             }
         }
         self.roll_window(now);
-        if self.window_received % 1024 == 0 {
+        if self.window_received.is_multiple_of(1024) {
             self.publish_live();
         }
         Ok(())

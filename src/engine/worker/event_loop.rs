@@ -332,7 +332,7 @@ impl<'a> Loop<'a> {
         let n = self.shared.counters.handler_errors.load(Ordering::Relaxed) + self.tally.handler_errors.get();
         Tally::add(&self.tally.handler_errors, 1);
         // The first few in full, then one in a thousand, so a hostile peer cannot flood the log.
-        if n < 10 || n % 1000 == 0 {
+        if n < 10 || n.is_multiple_of(1000) {
             tracing::warn!(worker = %self.shared.name, error = %e, count = n + 1, "handler error");
         }
     }
