@@ -434,7 +434,7 @@ fn z85_encode(data: &[u8]) -> String {
 /// or a group that overflows 32 bits.
 fn z85_decode(text: &str) -> Option<Vec<u8>> {
     let bytes = text.as_bytes();
-    if bytes.len() % 5 != 0 {
+    if !bytes.len().is_multiple_of(5) {
         return None;
     }
     let mut out = Vec::with_capacity(bytes.len() * 4 / 5);

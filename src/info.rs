@@ -7,6 +7,19 @@ use crate::engine::IdleStrategy;
 use crate::sys;
 
 /// A description of the libzmq in use and of this machine, as `ztick info` prints it.
+///
+/// # Examples
+///
+/// ```
+/// use ztick::info::BuildInfo;
+///
+/// let info = BuildInfo::current();
+/// assert!(info.libzmq_version.starts_with("4."));
+/// assert!(["vendored", "system"].contains(&info.link_mode));
+/// if !info.curve {
+///     eprintln!("this libzmq has no CURVE: encrypted sockets will be refused");
+/// }
+/// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct BuildInfo {
     /// libzmq's version, e.g. `4.3.4`.

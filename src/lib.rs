@@ -103,6 +103,10 @@
 //!   perf tools and plots live in the binary, not here. A program that links ztick needs
 //!   none of it: `ztick = { version = "0.1", default-features = false }`.
 //! - `capi`: the C ABI (`include/ztick.h`).
+//! - `otlp`: OpenTelemetry export over OTLP/HTTP (`metrics::otlp`): each latency
+//!   interval's histogram, message counters and spans, named by the messaging semantic
+//!   conventions ([`metrics::semconv`]), configured by the `OTEL_EXPORTER_OTLP_*` variables.
+//!   Off by default: it brings the OpenTelemetry SDK and an HTTP client.
 #![deny(missing_docs, missing_debug_implementations, unsafe_op_in_unsafe_fn)]
 #![deny(unsafe_code)] // allowed again on `mod sys` and `mod ffi` only
 #![warn(unreachable_pub, clippy::undocumented_unsafe_blocks)]
@@ -131,9 +135,9 @@ pub use batch::{Batcher, FlushReason};
 pub use config::{CoreId, FullPolicy, SchedPolicy, SocketKind, SocketOptions};
 pub use endpoint::{Endpoint, Transport};
 pub use engine::{
-    Engine, EngineBuilder, Handle, Handler, IdleStrategy, MessageHandler, Received, SendError,
-    SendTimeoutError, SocketId, SocketSpec, TickHandler, TrySendError, Worker, WorkerBuilder, WorkerCtx,
-    WorkerReport, WorkerStats,
+    Engine, EngineBuilder, Handle, Handler, HandshakeFailure, IdleStrategy, MessageHandler, MonitorEvent,
+    MonitorStats, Received, SendError, SendTimeoutError, SocketEvent, SocketId, SocketMonitor, SocketSpec,
+    TickHandler, TrySendError, Worker, WorkerBuilder, WorkerCtx, WorkerReport, WorkerStats,
 };
 pub use error::{Error, Operation, Result, ZmqErrno};
 pub use message::codec;

@@ -7,6 +7,7 @@ mod budget;
 mod deliver;
 mod handle;
 mod idle;
+pub(crate) mod monitor;
 mod watch;
 mod worker;
 
@@ -16,6 +17,7 @@ use std::sync::Arc;
 pub(crate) use deliver::{Delivery, Outbox};
 pub use handle::{Handle, SendError, SendTimeoutError, TrySendError, WorkerStats};
 pub use idle::IdleStrategy;
+pub use monitor::{HandshakeFailure, MonitorEvent, MonitorStats, SocketEvent, SocketMonitor};
 pub(crate) use watch::Watch;
 pub(crate) use worker::open_socket;
 pub use worker::{
@@ -44,6 +46,18 @@ impl SocketId {
 }
 
 /// Configures an [`Engine`]; every field has a documented default.
+///
+/// # Examples
+///
+/// ```
+/// use ztick::Engine;
+///
+/// // One libzmq I/O thread (the default), named for `top -H`.
+/// let engine = Engine::builder().io_threads(1).io_thread_name_prefix(7).build()?;
+/// assert_eq!(engine.io_threads(), 1);
+/// assert!(!engine.cores().is_empty());
+/// # Ok::<(), ztick::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct EngineBuilder {
     io_threads: usize,

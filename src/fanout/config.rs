@@ -6,6 +6,7 @@ use crate::config::{CoreId, SchedPolicy};
 use crate::curve::Curve;
 use crate::engine::IdleStrategy;
 use crate::error::{Error, Result};
+use crate::metrics::IntervalSender;
 
 /// Largest payload one tick can carry: the wire format's length field is 16 bits.
 pub const MAX_PAYLOAD: usize = u16::MAX as usize;
@@ -206,6 +207,10 @@ pub struct SubscriberConfig {
     /// through a partition is believed and one tick claiming sequence 2^64-2 is not.
     /// Default 2^20.
     pub max_seq_jump: u64,
+    /// Where each one-second latency window goes when it closes (an interval log, the OTLP
+    /// export), labelled with this stream's messaging attributes, which its `latency` span
+    /// carries too. Default none: the window is only traced.
+    pub intervals: Option<IntervalSender>,
 }
 
 impl Default for SubscriberConfig {
@@ -229,6 +234,7 @@ impl Default for SubscriberConfig {
             repair_attempts: 5,
             connection_heartbeat: Some(Duration::from_secs(1)),
             max_seq_jump: 1 << 20,
+            intervals: None,
         }
     }
 }

@@ -17,7 +17,7 @@ use super::report::{ClockSync, EpochOutcome, EpochReport, Outcome, SubscriberRep
 use super::seq::{Gap, SeqOutcome, SeqTracker};
 use super::wire::{self, BodyWriter, Kind};
 use crate::error::{Error, Result};
-use crate::metrics::LatencyRecorder;
+use crate::metrics::{IntervalCounts, IntervalSender, LatencyRecorder, MessagingAttributes, OperationType};
 
 /// Missing ticks per received-or-missing tick, over one second, above which a subscriber
 /// reports itself too slow (loudly, in the log and in its report).
@@ -153,6 +153,10 @@ pub(crate) struct Ledger {
     repair_latency: LatencyRecorder,
     /// Latency of the current window, for live progress.
     window: LatencyRecorder,
+    /// Where closed windows go ([`SubscriberConfig::intervals`]).
+    intervals: Option<IntervalSender>,
+    /// The window span's messaging attributes: the sender's, or `receive` on the groups.
+    attributes: MessagingAttributes,
     window_start: u64,
     window_received: u64,
     window_missing: u64,
@@ -239,6 +243,11 @@ impl Ledger {
             latency_raw: LatencyRecorder::new(),
             repair_latency: LatencyRecorder::new(),
             window: LatencyRecorder::new(),
+            intervals: cfg.intervals.clone(),
+            attributes: cfg.intervals.as_ref().map_or_else(
+                || MessagingAttributes::new("receive", OperationType::Receive, &cfg.groups.join(",")),
+                |tx| tx.attributes().clone(),
+            ),
             window_start: 0,
             window_received: 0,
             window_missing: 0,
@@ -426,7 +435,7 @@ impl Ledger {
             }
         } else {
             self.implausible += 1;
-            if self.implausible <= 10 || self.implausible % 1000 == 0 {
+            if self.implausible <= 10 || self.implausible.is_multiple_of(1000) {
                 tracing::warn!(
                     subscriber = %self.name,
                     topic = %self.names[k],
@@ -650,7 +659,7 @@ impl Ledger {
             }
         }
         self.roll_window(now);
-        if self.window_received % 1024 == 0 {
+        if self.window_received.is_multiple_of(1024) {
             self.publish_live();
         }
         Ok(())
@@ -1003,7 +1012,17 @@ impl Ledger {
             // One `tracing` span per interval (fields in ns); shown with RUST_LOG=info.
             let summary = self.window.summary();
             self.live.p99_ns.store(summary.p99, Ordering::Relaxed);
-            summary.emit("fanout subscriber");
+            let error = (self.window_missing > 0).then_some("gap");
+            summary.emit_messaging("fanout subscriber", &self.attributes, error);
+        }
+        if let Some(tx) = &self.intervals {
+            // Hands the window over without copying (it comes back empty).
+            let counts = IntervalCounts {
+                messages: self.window_received,
+                gaps: self.window_missing,
+                ..Default::default()
+            };
+            tx.send(self.window_start, now, &mut self.window, counts);
         }
         self.window.reset();
         self.window_start = now;

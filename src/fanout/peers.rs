@@ -91,7 +91,7 @@ impl Peers {
 
     fn evict(&mut self, what: &'static str) {
         self.evicted += 1;
-        if self.evicted <= 10 || self.evicted % 1000 == 0 {
+        if self.evicted <= 10 || self.evicted.is_multiple_of(1000) {
             tracing::warn!(evicted = self.evicted, "fan-out publisher: {what}");
         }
     }

@@ -290,7 +290,11 @@ impl TickPublisher {
         // single-frame feed counts group subscriptions instead, which needs every one
         // passed on (verbose).
         let feed = b.socket(
-            SocketSpec::bind(SocketKind::XPub, bind).options(feed_opts).xpub_verbose(cfg.single_frame),
+            SocketSpec::bind(SocketKind::XPub, bind)
+                .options(feed_opts)
+                .xpub_verbose(cfg.single_frame)
+                // Subscribers' connections and departures are logged and counted in the report.
+                .monitor(true),
         );
         let side_sock = side.map(|ep| b.socket(SocketSpec::bind(SocketKind::Router, ep).options(base)));
         let coalesce = !cfg.max_delay.is_zero();
@@ -671,6 +675,12 @@ impl Handler for PublisherHandler {
         }
         self.stream.publish_live();
         self.live.set_ended();
-        let _ = self.reports.send(self.stream.take_report());
+        let mut report = self.stream.take_report();
+        if let Some(m) = ctx.monitor_stats(self.feed) {
+            report.connections = m.handshakes_succeeded;
+            report.disconnections = m.disconnected;
+            report.handshake_failures = m.handshakes_failed;
+        }
+        let _ = self.reports.send(report);
     }
 }

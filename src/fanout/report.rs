@@ -43,6 +43,13 @@ pub struct PublisherReport {
     pub naks_dropped: u64,
     /// Per-peer state refused, dropped at a cap, or expired (hellos, introductions).
     pub peers_evicted: u64,
+    /// Subscriber connections whose ZMTP handshake completed on the feed socket (its
+    /// monitor; tcp and ipc only, inproc has no connections to watch).
+    pub connections: u64,
+    /// Connections to the feed socket that closed, including any whose handshake failed.
+    pub disconnections: u64,
+    /// Connections whose handshake failed (a CURVE client with the wrong keys, say).
+    pub handshake_failures: u64,
 }
 
 fn hex_epoch<S: serde::Serializer>(epoch: &u64, s: S) -> Result<S::Ok, S::Error> {

@@ -148,7 +148,8 @@ impl TickSubscriber {
         if let Some(h) = cfg.hwm_msgs {
             opts = opts.hwm_msgs(h);
         }
-        let mut spec = SocketSpec::connect(SocketKind::Sub, connect).options(opts);
+        // Monitored: connections are logged, and a refused CURVE handshake says so.
+        let mut spec = SocketSpec::connect(SocketKind::Sub, connect).options(opts).monitor(true);
         for g in &cfg.groups {
             spec = spec.subscribe(g.as_bytes());
         }

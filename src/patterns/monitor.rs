@@ -4,9 +4,9 @@
 
 use std::time::{Duration, Instant};
 
+use crate::engine::monitor::{MonitorEvent, MonitorState, MonitorStats};
 use crate::error::Result;
 use crate::patterns::Socket;
-use crate::sys;
 
 /// A change in the set of a socket's connected peers.
 ///
@@ -24,26 +24,26 @@ pub enum PeerEvent {
 }
 
 impl PeerEvent {
-    /// The event a monitor message's first frame reports (a native-order u16 event code,
-    /// then its u32 value), or `None` for an event this type does not describe.
-    fn decode(frame: &[u8]) -> Option<PeerEvent> {
-        let event = u32::from(sys::monitor_event(frame)?);
-        if event == sys::EVENT_HANDSHAKE_SUCCEEDED {
-            Some(PeerEvent::Connected)
-        } else if event == sys::EVENT_DISCONNECTED {
-            Some(PeerEvent::Disconnected)
-        } else {
-            None
+    /// The peer event a decoded monitor event is, or `None` for one this type does not
+    /// describe.
+    fn of(event: MonitorEvent) -> Option<PeerEvent> {
+        match event {
+            MonitorEvent::HandshakeSucceeded => Some(PeerEvent::Connected),
+            MonitorEvent::Disconnected => Some(PeerEvent::Disconnected),
+            _ => None,
         }
     }
 }
 
 /// The peer events of one [`Socket`], made by [`Socket::monitor_peers`].
 ///
-/// Events queue without limit until taken (they are rare: one per connection and one per
-/// disconnection), so a monitor that is read late loses none. Events that happened before
-/// the monitor started are not reported. Like a [`Socket`], it belongs to one thread at a
-/// time.
+/// Events queue until taken, up to 10,000 (they are rare: one per connection and one per
+/// disconnection), so a monitor that is read late loses none; past that libzmq's I/O
+/// thread waits for the reader, so read it now and then. Events that happened before
+/// the monitor started are not reported. Each event is also traced and counted by the same
+/// code that serves workers' monitors ([`SocketSpec::monitor`](crate::SocketSpec::monitor)),
+/// as it is read: see [`stats`](Self::stats). Like a [`Socket`], it belongs to one thread
+/// at a time.
 ///
 /// ```
 /// use std::time::Duration;
@@ -66,11 +66,21 @@ pub struct PeerMonitor {
     events: Socket,
     /// The last monitor message, its buffers reused.
     frames: Vec<Vec<u8>>,
+    /// The decoder, tracer and counters shared with workers' monitors.
+    state: MonitorState,
 }
 
 impl PeerMonitor {
-    pub(super) fn new(events: Socket) -> PeerMonitor {
-        PeerMonitor { events, frames: Vec::new() }
+    /// Receive HWM of the reading PAIR, in events.
+    pub(super) const HWM_MSGS: u32 = 10_000;
+
+    pub(super) fn new(events: Socket, state: MonitorState) -> PeerMonitor {
+        PeerMonitor { events, frames: Vec::new(), state }
+    }
+
+    /// The counts of the events read so far.
+    pub fn stats(&self) -> MonitorStats {
+        self.state.stats()
     }
 
     /// Takes the next event, waiting at most `timeout` (zero: only one already queued);
@@ -86,7 +96,9 @@ impl PeerMonitor {
             if !self.events.recv_into(&mut self.frames, left)? {
                 return Ok(None);
             }
-            if let Some(event) = self.frames.first().and_then(|f| PeerEvent::decode(f)) {
+            let address = self.frames.get(1).map_or(&[][..], Vec::as_slice);
+            let decoded = self.frames.first().and_then(|f| self.state.on_message(f, address));
+            if let Some(event) = decoded.and_then(|e| PeerEvent::of(e.event)) {
                 return Ok(Some(event));
             }
             // Not an event we asked for: libzmq sends only those, but a stray one is skipped.
@@ -97,6 +109,7 @@ impl PeerMonitor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sys;
 
     fn frame(event: u32) -> Vec<u8> {
         let mut f = u16::try_from(event).unwrap().to_ne_bytes().to_vec();
@@ -104,11 +117,15 @@ mod tests {
         f
     }
 
+    fn decode(frame: &[u8]) -> Option<PeerEvent> {
+        MonitorEvent::decode(frame).and_then(|(e, _)| PeerEvent::of(e))
+    }
+
     #[test]
     fn decodes_the_two_peer_events_and_nothing_else() {
-        assert_eq!(PeerEvent::decode(&frame(sys::EVENT_HANDSHAKE_SUCCEEDED)), Some(PeerEvent::Connected));
-        assert_eq!(PeerEvent::decode(&frame(sys::EVENT_DISCONNECTED)), Some(PeerEvent::Disconnected));
-        assert_eq!(PeerEvent::decode(&frame(0x0001)), None, "ZMQ_EVENT_CONNECTED is not a peer event here");
-        assert_eq!(PeerEvent::decode(&[0x01]), None, "a short frame");
+        assert_eq!(decode(&frame(sys::EVENT_HANDSHAKE_SUCCEEDED)), Some(PeerEvent::Connected));
+        assert_eq!(decode(&frame(sys::EVENT_DISCONNECTED)), Some(PeerEvent::Disconnected));
+        assert_eq!(decode(&frame(0x0001)), None, "ZMQ_EVENT_CONNECTED is not a peer event here");
+        assert_eq!(decode(&[0x01]), None, "a short frame");
     }
 }

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::{SocketKind, SocketOptions};
 use crate::endpoint::Endpoint;
+use crate::engine::monitor::MonitorState;
 use crate::engine::{open_socket, Engine, SocketSpec};
 use crate::error::{Error, Operation, Result, ZmqErrno};
 use crate::patterns::PeerMonitor;
@@ -247,10 +248,13 @@ impl Socket {
         let endpoint = Endpoint::unique_inproc("ztick-peer-monitor");
         let events = sys::EVENT_HANDSHAKE_SUCCEEDED | sys::EVENT_DISCONNECTED;
         self.raw.monitor(&endpoint.to_string(), events).map_err(|e| self.err(Operation::SetOption, e))?;
-        // No HWM: events are few, and a dropped disconnection would make a peer look alive.
-        let options = SocketOptions::default().recv_hwm_msgs(0);
+        // A bounded HWM, never 0: an unread monitor must not grow without limit (events are
+        // few; see PeerMonitor).
+        let options = SocketOptions::default().recv_hwm_msgs(PeerMonitor::HWM_MSGS);
         let spec = SocketSpec::connect(SocketKind::Pair, endpoint).options(options);
-        Ok(PeerMonitor::new(Socket::open_in(&self.ctx, &spec)?))
+        let curve_client = matches!(self.spec.options.curve, Some(crate::curve::Curve::Client { .. }));
+        let state = MonitorState::new(self.raw.kind(), &self.endpoint, curve_client);
+        Ok(PeerMonitor::new(Socket::open_in(&self.ctx, &spec)?, state))
     }
 
     /// Waits until a message can be received, at most `timeout`; whether one can.

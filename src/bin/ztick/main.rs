@@ -15,8 +15,11 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use ztick::info::BuildInfo;
+use ztick::metrics::{MessagingAttributes, OperationType};
 use ztick::profile::Profile;
 use ztick::{CoreId, Endpoint, Engine, Error, IdleStrategy, SchedPolicy, Transport};
+
+use crate::observe::Totals;
 
 use crate::perf::{LatOptions, LatReport, LatSide, ThrOptions, ThrSide};
 
@@ -203,6 +206,20 @@ struct FanoutArgs {
     /// Write the merged latency's percentile distribution (.hgrm, microseconds) to FILE.
     #[arg(long, value_name = "FILE")]
     hgrm: Option<PathBuf>,
+    /// Write HdrHistogram's interval log to FILE: each subscriber's latency histogram of
+    /// every one-second window (tagged with its name, values in ns), for HdrHistogram's
+    /// HistogramLogProcessor and friends.
+    #[arg(long, value_name = "FILE")]
+    hlog: Option<PathBuf>,
+    /// Export the latency windows, message counters and spans over OTLP/HTTP (feature
+    /// `otlp`) to URL's /v1/traces and /v1/metrics, or without URL as the standard
+    /// OTEL_EXPORTER_OTLP_* variables say (default http://localhost:4318).
+    #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = "", require_equals = true)]
+    otlp: Option<String>,
+    /// Read --bind, --connect and --hwm from this TOML file (bind_address, connect_address,
+    /// hwm) when neither the flag nor ZMQ_BIND_ADDRESS, ZMQ_CONNECT_ADDRESS, ZMQ_HWM is set.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// Draw the latency percentile distributions (corrected and raw) to an SVG file.
     #[arg(long, value_name = "FILE.svg")]
     plot: Option<PathBuf>,
@@ -242,6 +259,15 @@ struct Common {
     /// Write HdrHistogram's percentile distribution (microseconds) to FILE.
     #[arg(long, value_name = "FILE")]
     hgrm: Option<PathBuf>,
+    /// Write HdrHistogram's interval log to FILE (lat, remote-lat): the round trips' histogram
+    /// of every second, values in ns.
+    #[arg(long, value_name = "FILE")]
+    hlog: Option<PathBuf>,
+    /// Export over OTLP/HTTP (feature `otlp`): to URL's /v1/traces and /v1/metrics, or
+    /// without URL as the OTEL_EXPORTER_OTLP_* variables say. The latency tools export their
+    /// one-second histograms, every tool its message counts.
+    #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = "", require_equals = true)]
+    otlp: Option<String>,
     /// Give up after this many milliseconds without completion (default: wait forever,
     /// like libzmq's tools; `lat`/`thr` stop after 10 minutes).
     #[arg(long, value_name = "MS")]
@@ -339,17 +365,19 @@ fn exit_code(e: &Error) -> u8 {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        // Colour codes only for a terminal, never in a file or a pipe.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
     let cli = Cli::parse();
-    match run(cli.verb) {
+    let telemetry = match observe::Telemetry::from_flag(otlp_flag(&cli.verb)) {
+        Ok(t) => t,
+        Err(e) => {
+            init_logs(&cli.verb, &observe::Telemetry::default());
+            eprintln!("ztick: {e}");
+            return ExitCode::from(exit_code(&e));
+        }
+    };
+    init_logs(&cli.verb, &telemetry);
+    let result = run(cli.verb, &telemetry);
+    telemetry.shutdown();
+    match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("ztick: {e}");
@@ -358,14 +386,72 @@ fn main() -> ExitCode {
     }
 }
 
+/// The `--otlp` flag of the verbs that take one.
+fn otlp_flag(verb: &Verb) -> &observe::OtlpFlag {
+    static NONE: observe::OtlpFlag = None;
+    match verb {
+        Verb::Lat(a) => &a.common.otlp,
+        Verb::Thr(a) => &a.common.otlp,
+        Verb::LocalLat(a) | Verb::RemoteLat(a) => &a.common.otlp,
+        Verb::LocalThr(a) | Verb::RemoteThr(a) => &a.common.otlp,
+        Verb::Fanout(a) => &a.otlp,
+        _ => &NONE,
+    }
+}
+
+/// Logs on stderr (RUST_LOG, default `warn`; a fan-out publisher also logs its
+/// subscribers' connections and departures), and with `--otlp` ztick's spans to the
+/// exporter too.
+fn init_logs(verb: &Verb, telemetry: &observe::Telemetry) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+    let default = match verb {
+        Verb::Fanout(a) if a.role == Role::Pub => "warn,ztick::monitor=info",
+        _ => "warn",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        // Colour codes only for a terminal, never in a file or a pipe.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_filter(filter);
+    let registry = tracing_subscriber::registry().with(fmt);
+    #[cfg(feature = "otlp")]
+    {
+        // Only ztick's own spans (the interval `latency` spans, monitor events within them).
+        let targets = tracing_subscriber::filter::Targets::new().with_target("ztick", tracing::Level::INFO);
+        let otel = telemetry.exporter.as_ref().map(|e| e.tracing_layer().with_filter(targets));
+        registry.with(otel).init();
+    }
+    #[cfg(not(feature = "otlp"))]
+    {
+        let _ = telemetry;
+        registry.init();
+    }
+}
+
 /// Runs one verb; the exit code on success (the fan-out tells outcomes apart).
-fn run(verb: Verb) -> Result<u8, Error> {
+fn run(verb: Verb, telemetry: &observe::Telemetry) -> Result<u8, Error> {
+    if let Some(path) = hlog_of_verbs_without_latency(&verb) {
+        return Err(Error::config(
+            "--hlog",
+            path.display(),
+            "lat, remote-lat or fanout: the verbs that keep a latency histogram",
+        ));
+    }
     match verb {
         Verb::Info { json } => info(json),
         Verb::Lat(a) => {
             let mut side = lat_side(a.size, a.count, &a.common, Some(a.warmup));
             let (server, client) = security::in_process_roles(a.curve, &a.common.curve)?;
             side.curve = client;
+            let observer = observe::Observer::start(a.common.hlog.as_deref(), telemetry, &command_line())?;
+            let mut attrs = MessagingAttributes::new("request", OperationType::Send, "ztick-lat")
+                .body_size_bytes(a.size as u64);
+            attrs.transport = Some(a.transport);
+            side.intervals = observer.as_ref().map(|o| o.sender("req", attrs));
             let opts = LatOptions {
                 transport: a.transport,
                 side,
@@ -374,8 +460,9 @@ fn run(verb: Verb) -> Result<u8, Error> {
                 io_cores: a.common.io_cores.clone(),
                 echo_curve: server,
             };
-            let report = perf::run_lat(&opts)?;
-            print_lat(&report, &a.common)
+            let report = perf::run_lat(&opts);
+            finish_observer(observer)?;
+            print_lat(&report?, &a.common)
         }
         Verb::Thr(a) => {
             let mut side = thr_side(a.size, a.count, &a.common);
@@ -392,6 +479,17 @@ fn run(verb: Verb) -> Result<u8, Error> {
                 recv_curve: server,
             };
             let report = perf::run_thr(&opts)?;
+            let attrs = |op, ty| {
+                let mut m = MessagingAttributes::new(op, ty, "ztick-thr").body_size_bytes(a.size as u64);
+                m.transport = Some(a.transport);
+                m
+            };
+            telemetry.add_totals(
+                &attrs("send", OperationType::Send),
+                Totals { sent: a.count, ..Totals::default() },
+            );
+            let received = Totals { consumed: report.count, ..Totals::default() };
+            telemetry.add_totals(&attrs("receive", OperationType::Receive), received);
             print_out(&report.to_text(), &report.to_json(), a.common.json);
             Ok(())
         }
@@ -401,40 +499,82 @@ fn run(verb: Verb) -> Result<u8, Error> {
             side.curve = a.common.curve.config().role()?;
             let engine = engine(&a.common)?;
             let zap = a.common.curve.zap(&engine)?;
+            let attrs = two_proc_attrs("reply", OperationType::Receive, &a.endpoint, a.size);
             let r = perf::serve_echo(&engine, a.endpoint, true, &side);
             security::report_zap(zap);
+            if r.is_ok() {
+                telemetry.add_totals(
+                    &attrs,
+                    Totals { consumed: a.roundtrips, sent: a.roundtrips, ..Totals::default() },
+                );
+            }
             r
         }
         Verb::RemoteLat(a) => {
             let mut side = lat_side(a.size, a.roundtrips, &a.common, Some(0));
             side.curve = a.common.curve.config().role()?;
-            let report = perf::measure_round_trips(&engine(&a.common)?, a.endpoint, &side)?;
-            print_lat(&report, &a.common)
+            let observer = observe::Observer::start(a.common.hlog.as_deref(), telemetry, &command_line())?;
+            let attrs = two_proc_attrs("request", OperationType::Send, &a.endpoint, a.size);
+            side.intervals = observer.as_ref().map(|o| o.sender("req", attrs));
+            let report = perf::measure_round_trips(&engine(&a.common)?, a.endpoint, &side);
+            finish_observer(observer)?;
+            print_lat(&report?, &a.common)
         }
         Verb::LocalThr(a) => {
             let mut side = thr_side(a.size, a.count, &a.common);
             side.curve = a.common.curve.config().role()?;
             let engine = engine(&a.common)?;
             let zap = a.common.curve.zap(&engine)?;
+            let attrs = two_proc_attrs("receive", OperationType::Receive, &a.endpoint, a.size);
             let report = perf::count_incoming(&engine, a.endpoint, true, &side);
             security::report_zap(zap);
             let report = report?;
+            telemetry.add_totals(&attrs, Totals { consumed: report.count, ..Totals::default() });
             print_out(&report.to_text(), &report.to_json(), a.common.json);
             Ok(())
         }
-        Verb::Fanout(a) => return fanout::run(*a),
+        Verb::Fanout(a) => return fanout::run(*a, telemetry),
         Verb::Keygen(a) => security::keygen(&a),
         Verb::Script(v) => verbs::run(v),
         Verb::RemoteThr(a) => {
             let mut side = thr_side(a.size, a.count, &a.common);
             side.curve = a.common.curve.config().role()?;
-            perf::send_burst(&engine(&a.common)?, a.endpoint, false, &side)
+            let attrs = two_proc_attrs("send", OperationType::Send, &a.endpoint, a.size);
+            perf::send_burst(&engine(&a.common)?, a.endpoint, false, &side)?;
+            telemetry.add_totals(&attrs, Totals { sent: a.count, ..Totals::default() });
+            Ok(())
         }
     }
     .map(|()| 0)
 }
 
+/// The verbs without a latency histogram that were given `--hlog`: the path, to refuse.
+fn hlog_of_verbs_without_latency(verb: &Verb) -> Option<&PathBuf> {
+    match verb {
+        Verb::Thr(a) => a.common.hlog.as_ref(),
+        Verb::LocalLat(a) => a.common.hlog.as_ref(),
+        Verb::LocalThr(a) | Verb::RemoteThr(a) => a.common.hlog.as_ref(),
+        _ => None,
+    }
+}
+
+/// The messaging attributes of a two-process perf tool's stream on `endpoint`.
+fn two_proc_attrs(op: &str, ty: OperationType, endpoint: &Endpoint, size: usize) -> MessagingAttributes {
+    MessagingAttributes::new(op, ty, &endpoint.to_string()).endpoint(endpoint).body_size_bytes(size as u64)
+}
+
+/// The command line, for the head of an interval log.
+pub(crate) fn command_line() -> String {
+    std::env::args().collect::<Vec<_>>().join(" ")
+}
+
+/// Ends the metrics thread (the last intervals written), if there is one.
+pub(crate) fn finish_observer(observer: Option<observe::Observer>) -> Result<(), Error> {
+    observer.map_or(Ok(()), observe::Observer::finish)
+}
+
 mod fanout;
+mod observe;
 mod perf;
 mod plot;
 mod schema;

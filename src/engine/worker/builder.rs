@@ -17,12 +17,44 @@ use super::{Handler, Received, SocketSpec, WorkerCtx};
 use crate::config::{CoreId, SchedPolicy};
 use crate::engine::handle::{Command, Counters, Handle, Shared, WorkerStats};
 use crate::engine::idle::IdleStrategy;
+use crate::engine::monitor::SocketMonitor;
 use crate::engine::{budget, Engine, SocketId};
 use crate::error::{Error, Result};
 use crate::message::Inbound;
 use crate::sys::{self, RawContext, Wakeup};
 
 /// Configures and starts a worker; from [`Engine::worker`].
+///
+/// # Examples
+///
+/// A worker that counts what it receives, fed by a second worker through its [`Handle`]:
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use ztick::{Endpoint, Engine, IdleStrategy, SocketKind, SocketSpec};
+///
+/// let engine = Engine::new()?;
+/// let ep = Endpoint::unique_inproc("doc-worker");
+/// let mut b = engine.worker("sink").idle(IdleStrategy::BLOCK);
+/// b.socket(SocketSpec::bind(SocketKind::Pull, ep.clone()));
+/// let sink = b.on_message(|_ctx, _socket, _msg| Ok(())).spawn()?;
+///
+/// let mut b = engine.worker("source");
+/// let push = b.socket(SocketSpec::connect(SocketKind::Push, ep));
+/// let source = b.spawn()?;
+/// for _ in 0..3 {
+///     source.handle().send(push, b"tick".to_vec()).expect("the worker runs");
+/// }
+/// let deadline = Instant::now() + Duration::from_secs(10);
+/// while sink.stats().received < 3 && Instant::now() < deadline {
+///     std::thread::sleep(Duration::from_millis(1));
+/// }
+/// source.stop()?;
+/// assert_eq!(sink.stop()?.stats.received, 3);
+/// # Ok::<(), ztick::Error>(())
+/// ```
+///
+/// [`Handle`]: crate::Handle
 pub struct WorkerBuilder<'e> {
     engine: &'e Engine,
     name: String,
@@ -185,7 +217,7 @@ impl<'e> WorkerBuilder<'e> {
             stop_requested: AtomicBool::new(false),
         });
         let (tx, rx) = crossbeam_channel::bounded(self.inbox_capacity);
-        let (ready_tx, ready_rx) = crossbeam_channel::bounded::<Result<Vec<String>>>(1);
+        let (ready_tx, ready_rx) = crossbeam_channel::bounded::<Result<Opened>>(1);
         let ctx = Arc::clone(&engine.ctx);
         let shared2 = Arc::clone(&shared);
         let name = self.name.clone();
@@ -233,8 +265,8 @@ impl<'e> WorkerBuilder<'e> {
                 }
             })
             .map_err(|e| Error::Io { context: format!("spawning worker thread {}", self.name), source: e })?;
-        let endpoints = match ready_rx.recv() {
-            Ok(Ok(eps)) => eps,
+        let Opened { endpoints, monitors } = match ready_rx.recv() {
+            Ok(Ok(opened)) => opened,
             Ok(Err(e)) => {
                 let _ = thread.join();
                 return Err(e);
@@ -247,7 +279,14 @@ impl<'e> WorkerBuilder<'e> {
                 });
             }
         };
-        Ok(Worker { name: self.name, handle: Handle { tx, shared }, thread: Some(thread), endpoints, sched })
+        Ok(Worker {
+            name: self.name,
+            handle: Handle { tx, shared },
+            thread: Some(thread),
+            endpoints,
+            monitors,
+            sched,
+        })
     }
 }
 
@@ -270,6 +309,13 @@ fn apply_sched(asked: SchedPolicy, worker: &str) -> SchedPolicy {
             SchedPolicy::Other
         }
     }
+}
+
+/// What a worker thread says once its sockets are open: their endpoints (as resolved) and
+/// their monitors' handles, in socket order.
+struct Opened {
+    endpoints: Vec<String>,
+    monitors: Vec<Option<SocketMonitor>>,
 }
 
 /// Decrements the engine's count of spinning workers when a spinning worker ends.
@@ -297,6 +343,7 @@ pub struct Worker {
     handle: Handle,
     thread: Option<JoinHandle<Result<WorkerReport>>>,
     endpoints: Vec<String>,
+    monitors: Vec<Option<SocketMonitor>>,
     sched: Arc<OnceLock<SchedPolicy>>,
 }
 
@@ -328,6 +375,13 @@ impl Worker {
     /// chosen port), to give to peers.
     pub fn endpoint(&self, socket: SocketId) -> Option<&str> {
         self.endpoints.get(socket.0).map(String::as_str)
+    }
+
+    /// The counters of a socket's monitor, readable from any thread while the worker runs
+    /// and after; `None` for a socket whose spec did not turn
+    /// [`monitor`](crate::SocketSpec::monitor) on.
+    pub fn monitor(&self, socket: SocketId) -> Option<SocketMonitor> {
+        self.monitors.get(socket.0).cloned().flatten()
     }
 
     /// The worker's name.
@@ -399,7 +453,7 @@ fn run_worker(
     shared: &Shared,
     rx: &Receiver<Command>,
     cfg: LoopConfig,
-    ready: &crossbeam_channel::Sender<Result<Vec<String>>>,
+    ready: &crossbeam_channel::Sender<Result<Opened>>,
     handler: &mut dyn Handler,
 ) -> Result<WorkerReport> {
     if let Some(c) = core {
@@ -417,7 +471,10 @@ fn run_worker(
             return Err(Error::Stopped(text));
         }
     };
-    let _ = ready.send(Ok(socks.iter().map(|s| s.endpoint.clone()).collect()));
+    let _ = ready.send(Ok(Opened {
+        endpoints: socks.iter().map(|s| s.endpoint.clone()).collect(),
+        monitors: socks.iter().map(|s| s.monitor.as_ref().map(|m| m.handle())).collect(),
+    }));
     let first_error = Loop::new(&socks, shared, rx, cfg).serve(handler)?;
     Ok(WorkerReport { name: shared.name.clone(), stats: shared.counters.snapshot(), first_error })
 }
