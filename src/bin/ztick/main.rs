@@ -486,6 +486,7 @@ fn info(json: bool) -> Result<(), Error> {
         }
         None => println!("link mode:        system (shared libzmq through Cargo's links override)"),
     }
+    println!("built with:       {}", i.built_with);
     if !i.vendored_cxxflags.is_empty() {
         println!("vendored flags:   {}", i.vendored_cxxflags);
     }
@@ -494,7 +495,10 @@ fn info(json: bool) -> Result<(), Error> {
     println!("cores seen:       {} {indices:?}", i.cores.len());
     println!("recommended idle: {}", i.recommended_idle);
     if !i.curve {
-        println!("note:             no CURVE in this build; use the system libzmq build for encryption");
+        println!(
+            "note:             no CURVE in this libzmq: ztick's own zmq-sys (vendor/zmq-sys, its [patch]) \
+             or the system libzmq has it (README: \"Vendored or system libzmq\")"
+        );
     }
     Ok(())
 }
