@@ -12,7 +12,8 @@
 #   libzmq 4.3.5 with CURVE, as ztick's own build;
 # - in the build without CURVE, that asking for CURVE is a clear error from the key
 #   generator, a CURVE socket and a CURVE fan-out publisher (and, through the `ztick`
-#   binary built the same way, from `ztick keygen` and a CURVE verb);
+#   binary a dependent builds, `cargo build -p ztick --bin ztick`, from `ztick keygen`
+#   and a CURVE verb);
 # - that vendor/zmq-sys/src is crates.io's zmq-sys 0.12.0 source, byte for byte.
 #
 # Installs nothing. cargo fetches the crates from crates.io (zmq-sys 0.12.0, zeromq-src
@@ -104,11 +105,16 @@ if [ "$patched" = 0 ]; then
     fi
     echo "identical ($upstream/src)"
 
-    # The `ztick` binary against the same crates.io zmq-sys: a patch given with --config
-    # wins over the one in Cargo.toml, so this builds the repository's own binary as a
-    # dependent gets the library (the checks tests/curve_cli.rs made without CURVE).
+    # The `ztick` binary as a dependent builds it (the checks tests/curve_cli.rs made
+    # without CURVE): a second crate on ztick with its default features (`cli`), in the
+    # same target directory, so crates.io's libzmq 4.3.4 is compiled once for both.
     echo "== the ztick binary without CURVE: keygen and a CURVE verb refuse clearly"
-    cargo build --quiet --bin ztick --config "patch.crates-io.zmq-sys.path=\"$upstream\""
+    mkdir -p "$crate/cli/src"
+    sed -e 's/^name = "ztick-downstream"/name = "ztick-downstream-cli"/' -e 's/, default-features = false//' \
+        "$crate/Cargo.toml" >"$crate/cli/Cargo.toml"
+    echo 'fn main() {}' >"$crate/cli/src/main.rs"
+    cp Cargo.lock "$crate/cli/Cargo.lock"
+    cargo build --quiet --manifest-path "$crate/cli/Cargo.toml" -p ztick --bin ztick
     ztick="$CARGO_TARGET_DIR/debug/ztick"
     "$ztick" info | grep -q 'curve=false'
     check_refusal() {
