@@ -106,8 +106,8 @@ if [ "$patched" = 0 ]; then
     echo "identical ($upstream/src)"
 
     # The `ztick` binary as a dependent builds it (the checks tests/curve_cli.rs made
-    # without CURVE): a second crate on ztick with its default features (`cli`), in the
-    # same target directory, so crates.io's libzmq 4.3.4 is compiled once for both.
+    # without CURVE): a second crate on ztick with its default features (`cli`). Cargo
+    # still builds zmq-sys a second time for it (its dependencies' features differ).
     echo "== the ztick binary without CURVE: keygen and a CURVE verb refuse clearly"
     mkdir -p "$crate/cli/src"
     sed -e 's/^name = "ztick-downstream"/name = "ztick-downstream-cli"/' -e 's/, default-features = false//' \
