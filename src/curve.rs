@@ -178,8 +178,10 @@ impl KeyPair {
 fn unsupported() -> Error {
     Error::Unsupported {
         feature: "CURVE".into(),
-        hint: "this libzmq has no CURVE (the vendored build has no libsodium); build ztick against the \
-               system libzmq instead: scripts/system-libzmq.sh (README: \"Vendored or system libzmq\")"
+        hint: "this libzmq was built without libsodium (crates.io's zmq-sys 0.12 builds libzmq 4.3.4 so); \
+               build with ztick's zmq-sys, which has CURVE (add ztick's `[patch.crates-io]` line for \
+               vendor/zmq-sys), or against the system libzmq: scripts/system-libzmq.sh (README: \
+               \"Vendored or system libzmq\")"
             .into(),
     }
 }

@@ -107,6 +107,36 @@
 //!   interval's histogram, message counters and spans, named by the messaging semantic
 //!   conventions ([`metrics::semconv`]), configured by the `OTEL_EXPORTER_OTLP_*` variables.
 //!   Off by default: it brings the OpenTelemetry SDK and an HTTP client.
+//!
+//! # How libzmq is built
+//!
+//! ztick talks to libzmq through the `zmq` crate (0.10) and its `zmq-sys` (0.12); which
+//! libzmq that is, is a build choice ([`info::BuildInfo`] says which one a program got):
+//!
+//! - **ztick's own build** (`cargo build`, `cargo test` in this repository): libzmq
+//!   **4.3.5 with CURVE**, compiled from source and linked statically. Its `Cargo.toml`
+//!   replaces crates.io's zmq-sys through `[patch.crates-io]` with `vendor/zmq-sys`:
+//!   zmq-sys 0.12.0's bindings unchanged, with a build script that compiles the
+//!   `zeromq-src` 0.3 crate's libzmq against the libsodium that `libsodium-sys-stable`
+//!   builds from the source it ships, with eventfd and the I/O threads' affinity and names
+//!   on. Nothing is downloaded at build time; it needs a C/C++ compiler and `make`.
+//! - **A crate that depends on ztick** gets crates.io's zmq-sys, because Cargo applies a
+//!   `[patch]` only in the workspace that declares it: libzmq 4.3.4, static, **without
+//!   CURVE** (its build script turns libsodium off: rust-zmq issues #357 and #401), where
+//!   asking for CURVE is a clear [`Error::Unsupported`]. The same one line,
+//!   `zmq-sys = { path = ".../vendor/zmq-sys" }` under `[patch.crates-io]`, gives it
+//!   ztick's build.
+//! - **The system libzmq** (Debian's `libzmq3-dev`, shared, with CURVE): Cargo's
+//!   build-script override for the `zmq` links key, `rustc-link-lib = ["zmq"]`
+//!   (`scripts/system-libzmq.sh`), which C programs that share libzmq with ztick need.
+//!
+//! Why a patched zmq-sys rather than the two ways that keep crates.io's: a links override
+//! cannot build anything, only name a library that already exists, so a fresh `cargo run`
+//! could not produce it; and a libzmq built by ztick's own build script would land in
+//! ztick's rlib, above the `zmq` crate that calls it. Linkers that resolve archives in
+//! order (GNU ld; Rust before 1.90 used it by default) then leave `zmq`'s calls
+//! unresolved, and crates.io's zmq-sys would still build and link its own 4.3.4. In
+//! zmq-sys's place, the library sits exactly where the `zmq` crate expects it.
 #![deny(missing_docs, missing_debug_implementations, unsafe_op_in_unsafe_fn)]
 #![deny(unsafe_code)] // allowed again on `mod sys` and `mod ffi` only
 #![warn(unreachable_pub, clippy::undocumented_unsafe_blocks)]

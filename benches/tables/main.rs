@@ -9,6 +9,7 @@
 //! | `splice` | scripts/bench.sh | puts the section between BENCHMARKS.md's markers |
 //! | `libzmq-meta` | scripts/compare-libzmq.sh | writes the pass's `meta.json` |
 //! | `libzmq` | scripts/compare-libzmq.sh | its `results.jsonl` -> ztick against libzmq from C |
+//! | `builds` | scripts/compare-builds.sh | the same commands on two builds, side by side |
 //! | `zmqrs-record` | scripts/compare-zmqrs.sh | one fan-out run's record -> a `results.jsonl` line |
 //! | `midpoint` | scripts/compare-zmqrs.sh | the next rate of the `--max-rate` bisection |
 //! | `zmqrs` | scripts/compare-zmqrs.sh | its `results.jsonl` -> ztick against zmq.rs |
@@ -43,6 +44,7 @@ mod record;
 mod zmqrs_report;
 
 mod bench;
+mod builds;
 mod experiments;
 mod host;
 mod jsonl;
@@ -109,6 +111,11 @@ enum Command {
         /// The pass's settings (from libzmq-meta), printed above the tables.
         #[arg(long)]
         meta: Option<PathBuf>,
+    },
+    /// compare-builds.sh's tables from its results.jsonl, on stdout.
+    Builds {
+        /// The runs, one JSON line each.
+        results: PathBuf,
     },
     /// Writes compare-libzmq.sh's meta.json (the date and host are taken here).
     LibzmqMeta {
@@ -212,6 +219,7 @@ fn run(cli: Cli) -> Result<(), String> {
             std::fs::write(&file, spliced).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
         }
         Command::Libzmq { results, meta } => print!("{}", libzmq::run(&results, meta.as_deref())?),
+        Command::Builds { results } => print!("{}", builds::run(&results)?),
         Command::LibzmqMeta { out, rounds, round_trips, thr_count, c_vendored, c_debian, ztick, pinned } => {
             let meta = libzmq::LibzmqMeta {
                 date: libzmq::now(),

@@ -642,6 +642,7 @@ fn info(json: bool) -> Result<(), Error> {
         }
         None => println!("link mode:        system (shared libzmq through Cargo's links override)"),
     }
+    println!("built with:       {}", i.built_with);
     if !i.vendored_cxxflags.is_empty() {
         println!("vendored flags:   {}", i.vendored_cxxflags);
     }
@@ -654,7 +655,10 @@ fn info(json: bool) -> Result<(), Error> {
         println!("  {}", p.plan(&i.cores, 3, 1));
     }
     if !i.curve {
-        println!("note:             no CURVE in this build; use the system libzmq build for encryption");
+        println!(
+            "note:             no CURVE in this libzmq: ztick's own zmq-sys (vendor/zmq-sys, its [patch]) \
+             or the system libzmq has it (README: \"Vendored or system libzmq\")"
+        );
     }
     Ok(())
 }
