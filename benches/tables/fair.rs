@@ -1,5 +1,5 @@
 //! `fair`: `scripts/fair-fanout.sh`'s table, every stack's fan-out side by side in one
-//! interleaved run, from the [`FairRun`] lines `ztick-tables run` ([`crate::run`]) appends
+//! interleaved run, from the [`FairRun`] lines `ztick-tables run` ([`mod@crate::run`]) appends
 //! to `results.jsonl`.
 //!
 //! A cell is a transport, a subscriber count and a rate; a row is one variant (a stack, its
