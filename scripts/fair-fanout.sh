@@ -48,7 +48,8 @@
 #   OUT_DIR [target/fair-fanout]  ZTICK  ZMQRS  TABLES  C_DIR (the binaries)
 #
 # The full run (defaults) is 6 variants x 18 cells x 3 rounds = 324 runs of 1.5 s,
-# about 15 minutes on an idle 2-core machine. Run nothing else meanwhile; take the
+# about 16 minutes on a 2-core machine (the 1 M ticks/s cells take 3-6 s a run: stacks
+# that cannot keep up publish late). Run nothing else meanwhile; take the
 # measuring lock: flock /work/coord/measure.lock scripts/fair-fanout.sh
 set -euo pipefail
 
