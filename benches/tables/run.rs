@@ -876,3 +876,73 @@ fn parse_outputs(spec: &RunSpec, ended: &[Ended]) -> Result<(PubOut, Vec<SubOut>
         other => Err(format!("unknown stack {other}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gnu_time_lines_parse_and_a_killed_programs_note_is_skipped() {
+        assert_eq!(
+            parse_usage("1.52 0.13 0.87 48555 17138 7040\n"),
+            Some((1.52, 0.13, 0.87, 48555, 17138, 7040))
+        );
+        let killed = "Command terminated by signal 9\n3.00 0.01 0.02 5 6 2048\n";
+        assert_eq!(parse_usage(killed), Some((3.0, 0.01, 0.02, 5, 6, 2048)));
+        assert_eq!(parse_usage(""), None);
+        assert_eq!(parse_usage("Command terminated by signal 9\n"), None);
+    }
+
+    #[test]
+    fn a_threads_share_is_its_ticks_over_the_wall_time_between_samples() {
+        let a = vec![(10, "pub".to_owned(), 100), (11, "io".to_owned(), 0)];
+        let b = vec![(10, "pub".to_owned(), 150), (11, "io".to_owned(), 10), (12, "new".to_owned(), 5)];
+        let s = shares("pub", &a, &b, Duration::from_millis(500));
+        assert_eq!(s.len(), 2, "a thread born between the samples has no share");
+        assert!((s[0].cpu_share - 1.0).abs() < 1e-9);
+        assert!((s[1].cpu_share - 0.2).abs() < 1e-9);
+    }
+
+    #[test]
+    fn every_variant_has_its_commands_and_an_unknown_one_is_an_error() {
+        let spec = |stack: &str| RunSpec {
+            stack: stack.to_owned(),
+            label: None,
+            transport: "ipc".into(),
+            subscribers: 2,
+            round: 1,
+            rate: 10_000,
+            size: 64,
+            topics: 8,
+            duration_s: 1.0,
+            idle_gaps_us: Vec::new(),
+            idle_samples: 20,
+            coalesce_us: 20,
+            timeout_s: 30.0,
+            ztick: "ztick".into(),
+            zmqrs: "zmqrs-fanout".into(),
+            c_dir: "c".into(),
+            pub_args: vec!["--extra".into()],
+            sub_args: Vec::new(),
+            work_dir: "/tmp/none".into(),
+        };
+        for (stack, processes) in [
+            ("ztick-in", 1),
+            ("zmqrs-in", 1),
+            ("ztick-x", 3),
+            ("c-x", 3),
+            ("c-coalesced-x", 3),
+            ("zmqrs-x", 3),
+        ] {
+            let (cmds, _) = commands(&spec(stack), Path::new("/tmp/none")).unwrap();
+            assert_eq!(cmds.len(), processes, "{stack}");
+            assert!(cmds[0].1.iter().any(|a| a == "--extra"), "{stack}: the publisher's extra flags");
+        }
+        let (zmqrs, _) = commands(&spec("zmqrs-x"), Path::new("/tmp/none")).unwrap();
+        assert!(
+            zmqrs[0].1.windows(2).any(|w| w[0] == "--size" && w[1] == "88"),
+            "zmq.rs's size has its header"
+        );
+        assert!(commands(&spec("nope"), Path::new("/tmp/none")).is_err());
+    }
+}
