@@ -1067,6 +1067,36 @@ impl Ledger {
     }
 }
 
+/// What the fuzz target checks after every step.
+#[cfg(fuzzing)]
+impl Ledger {
+    /// The current epoch and its books.
+    pub(crate) fn current_books(&self) -> Option<(u64, &[SeqTracker])> {
+        self.current.as_ref().map(|b| (b.epoch, b.topics.as_slice()))
+    }
+
+    /// Everything a peer can make this ledger hold, as (what, length now, cap).
+    pub(crate) fn holdings(&self) -> [(&'static str, usize, usize); 6] {
+        let (held, bytes) = match &self.join {
+            Join::Waiting { held, .. } => (held.ticks.len(), held.payloads.len()),
+            Join::Live => (0, 0),
+        };
+        [
+            ("epochs listed", self.closed.len(), MAX_EPOCHS),
+            ("closed epoch ids", self.closed_ids.len(), MAX_CLOSED_IDS),
+            ("ranges asked for", self.asks.len(), MAX_NAK_RANGES),
+            ("updates held for the snapshot", held, MAX_HELD),
+            ("payload bytes held for the snapshot", bytes, MAX_HELD_BYTES),
+            ("ranges in one repair request", usize::from(self.request.count()), NAK_RANGES_PER_MESSAGE),
+        ]
+    }
+
+    /// The counters a peer drives: decode errors, implausible claims, repair requests sent.
+    pub(crate) fn counters(&self) -> [u64; 3] {
+        [self.decode_errors, self.implausible, self.naks_sent]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;

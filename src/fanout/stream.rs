@@ -555,6 +555,27 @@ impl Stream {
     }
 }
 
+/// What the fuzz target checks after every step.
+#[cfg(fuzzing)]
+impl Stream {
+    /// Everything a peer can make this hold, as (what, length now, cap).
+    pub(crate) fn holdings(&self) -> Vec<(&'static str, usize, usize)> {
+        let mut per_peer: HashMap<&[u8], usize> = HashMap::new();
+        for j in &self.jobs {
+            *per_peer.entry(&j.routing_id).or_default() += 1;
+        }
+        let most = per_peer.values().copied().max().unwrap_or(0);
+        let beyond = self.jobs.iter().filter(|j| j.next == 0 || j.last > self.topics[j.topic].seq).count();
+        let mut h = vec![
+            ("repair jobs", self.jobs.len(), MAX_REPAIR_JOBS),
+            ("repair jobs of one subscriber", most, MAX_JOBS_PER_PEER),
+            ("repair jobs from 0 or past what was published", beyond, 0),
+        ];
+        h.extend(self.peers.holdings());
+        h
+    }
+}
+
 /// Sends `body` under `group`: two frames, or one `group 0x00 body` frame for conflating
 /// subscribers (built in the reusable `single`).
 fn send_body(
