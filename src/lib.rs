@@ -119,6 +119,9 @@ pub mod fanout;
 #[cfg(fuzzing)]
 #[doc(hidden)]
 pub mod fuzz_hooks;
+// The subscriber's accounting against a model publisher (proptest), in `cargo test`.
+#[cfg(test)]
+mod accounting_props;
 // The C ABI: nothing in Rust uses it; its items are exported symbols and include/ztick.h.
 #[cfg(feature = "capi")]
 #[allow(unsafe_code)]

@@ -801,9 +801,17 @@ impl Ledger {
 
     fn on_repaired(&mut self, k: usize, rec: &wire::Tick<'_>, now: u64) {
         let Some(book) = self.current.as_mut() else { return };
-        if !book.topics[k].on_repaired(rec.seq) {
+        let t = &mut book.topics[k];
+        let (range, missing) = (
+            t.pending_ranges().iter().find(|g| g.first <= rec.seq && rec.seq <= g.last).copied(),
+            t.missing(),
+        );
+        if !t.on_repaired(rec.seq) {
             return; // a duplicate, or never missing
         }
+        // With the pending list full, the tracker loses the rest of the range instead of
+        // splitting it: that loss is announced and counted like any other.
+        let cut = range.filter(|_| t.missing() != missing).map(|g| Gap { first: rec.seq + 1, last: g.last });
         let epoch = book.epoch;
         let done = book.topics[k].pending_ranges().is_empty();
         // Progress is an answer: the request is being served, its clock starts again.
@@ -831,6 +839,9 @@ impl Ledger {
                 repaired: true,
                 payload: rec.payload,
             }));
+        }
+        if let Some(g) = cut {
+            self.emit_gap(epoch, k, g);
         }
         if done {
             self.prune_asks();
@@ -1067,8 +1078,8 @@ impl Ledger {
     }
 }
 
-/// What the fuzz target checks after every step.
-#[cfg(fuzzing)]
+/// What the property test (`accounting_props`) and the fuzz target check after every step.
+#[cfg(any(test, fuzzing))]
 impl Ledger {
     /// The current epoch and its books.
     pub(crate) fn current_books(&self) -> Option<(u64, &[SeqTracker])> {
