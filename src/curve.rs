@@ -361,13 +361,13 @@ fn write_private(path: &Path, text: &str) -> Result<()> {
 
 /// czmq's certificate text (ZPL): `metadata` and `curve` sections, `curve` holding
 /// `public-key = "..."` and, in a secret certificate, `secret-key = "..."`.
-struct Zcert {
-    public: CurveKey,
-    secret: Option<CurveKey>,
+pub(crate) struct Zcert {
+    pub(crate) public: CurveKey,
+    pub(crate) secret: Option<CurveKey>,
 }
 
 impl Zcert {
-    fn parse(text: &str) -> Option<Zcert> {
+    pub(crate) fn parse(text: &str) -> Option<Zcert> {
         let mut in_curve = false;
         let (mut public, mut secret) = (None, None);
         for content in text.lines() {
@@ -393,7 +393,7 @@ impl Zcert {
         Some(Zcert { public: public?, secret })
     }
 
-    fn render(pair: &KeyPair, secret: bool) -> String {
+    pub(crate) fn render(pair: &KeyPair, secret: bool) -> String {
         let (kind, advice) = if secret {
             (
                 "**Secret** Certificate",
@@ -418,7 +418,7 @@ impl Zcert {
 }
 
 /// Z85 (ZeroMQ RFC 32) encoding of a length divisible by 4.
-fn z85_encode(data: &[u8]) -> String {
+pub(crate) fn z85_encode(data: &[u8]) -> String {
     let mut out = String::with_capacity(data.len() * 5 / 4);
     for chunk in data.chunks(4) {
         let mut v = chunk.iter().fold(0u32, |acc, &b| (acc << 8) | u32::from(b));
@@ -434,7 +434,7 @@ fn z85_encode(data: &[u8]) -> String {
 
 /// Z85 decoding; `None` for a length not divisible by 5, a character outside the alphabet,
 /// or a group that overflows 32 bits.
-fn z85_decode(text: &str) -> Option<Vec<u8>> {
+pub(crate) fn z85_decode(text: &str) -> Option<Vec<u8>> {
     let bytes = text.as_bytes();
     if !bytes.len().is_multiple_of(5) {
         return None;

@@ -148,6 +148,14 @@ mod endpoint;
 mod engine;
 mod error;
 pub mod fanout;
+// The fuzz targets' way to private parsers and sans-IO cores (fuzz/): only under
+// `--cfg fuzzing`, which cargo-fuzz sets, so normal builds and the docs never have it.
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzz_hooks;
+// The subscriber's accounting against a model publisher (proptest), in `cargo test`.
+#[cfg(test)]
+mod accounting_props;
 // The C ABI: nothing in Rust uses it; its items are exported symbols and include/ztick.h.
 #[cfg(feature = "capi")]
 #[allow(unsafe_code)]

@@ -810,9 +810,17 @@ impl Ledger {
 
     fn on_repaired(&mut self, k: usize, rec: &wire::Tick<'_>, now: u64) {
         let Some(book) = self.current.as_mut() else { return };
-        if !book.topics[k].on_repaired(rec.seq) {
+        let t = &mut book.topics[k];
+        let (range, missing) = (
+            t.pending_ranges().iter().find(|g| g.first <= rec.seq && rec.seq <= g.last).copied(),
+            t.missing(),
+        );
+        if !t.on_repaired(rec.seq) {
             return; // a duplicate, or never missing
         }
+        // With the pending list full, the tracker loses the rest of the range instead of
+        // splitting it: that loss is announced and counted like any other.
+        let cut = range.filter(|_| t.missing() != missing).map(|g| Gap { first: rec.seq + 1, last: g.last });
         let epoch = book.epoch;
         let done = book.topics[k].pending_ranges().is_empty();
         // Progress is an answer: the request is being served, its clock starts again.
@@ -840,6 +848,9 @@ impl Ledger {
                 repaired: true,
                 payload: rec.payload,
             }));
+        }
+        if let Some(g) = cut {
+            self.emit_gap(epoch, k, g);
         }
         if done {
             self.prune_asks();
@@ -1083,6 +1094,36 @@ impl Ledger {
                 Vec::new()
             },
         }
+    }
+}
+
+/// What the property test (`accounting_props`) and the fuzz target check after every step.
+#[cfg(any(test, fuzzing))]
+impl Ledger {
+    /// The current epoch and its books.
+    pub(crate) fn current_books(&self) -> Option<(u64, &[SeqTracker])> {
+        self.current.as_ref().map(|b| (b.epoch, b.topics.as_slice()))
+    }
+
+    /// Everything a peer can make this ledger hold, as (what, length now, cap).
+    pub(crate) fn holdings(&self) -> [(&'static str, usize, usize); 6] {
+        let (held, bytes) = match &self.join {
+            Join::Waiting { held, .. } => (held.ticks.len(), held.payloads.len()),
+            Join::Live => (0, 0),
+        };
+        [
+            ("epochs listed", self.closed.len(), MAX_EPOCHS),
+            ("closed epoch ids", self.closed_ids.len(), MAX_CLOSED_IDS),
+            ("ranges asked for", self.asks.len(), MAX_NAK_RANGES),
+            ("updates held for the snapshot", held, MAX_HELD),
+            ("payload bytes held for the snapshot", bytes, MAX_HELD_BYTES),
+            ("ranges in one repair request", usize::from(self.request.count()), NAK_RANGES_PER_MESSAGE),
+        ]
+    }
+
+    /// The counters a peer drives: decode errors, implausible claims, repair requests sent.
+    pub(crate) fn counters(&self) -> [u64; 3] {
+        [self.decode_errors, self.implausible, self.naks_sent]
     }
 }
 

@@ -70,6 +70,12 @@ pub use report::{
 };
 pub use seq::{Gap, SeqOutcome, SeqTracker, MAX_GAPS_KEPT, MAX_PENDING};
 pub use subscriber::TickSubscriber;
+// The sans-IO cores, for the fuzz targets (`crate::fuzz_hooks`) and the property test
+// (`crate::accounting_props`).
+#[cfg(any(test, fuzzing))]
+pub(crate) use ledger::Ledger;
+#[cfg(fuzzing)]
+pub(crate) use stream::{Outlet, Stream};
 
 /// The name of group `g`: the ZeroMQ topic frame its messages carry. The trailing dot
 /// keeps names prefix-free (SUB filters match prefixes: `g1` would also match `g10`).

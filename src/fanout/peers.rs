@@ -237,6 +237,23 @@ impl Peers {
     }
 }
 
+/// What the fuzz target checks after every step.
+#[cfg(fuzzing)]
+impl Peers {
+    /// Everything a peer can make this hold, as (what, length now, cap).
+    pub(crate) fn holdings(&self) -> [(&'static str, usize, usize); 5] {
+        let ids = self.hellos.iter().flat_map(|(id, h)| [Some(id), h.rid.as_ref()]).flatten();
+        let ids = ids.chain(self.waiting.iter().flat_map(|p| [&p.rid, &p.id])).chain(&self.acked);
+        [
+            ("hellos", self.hellos.len(), MAX_HELLOS),
+            ("bound connections", self.bound.len(), MAX_HELLOS),
+            ("introductions waiting", self.waiting.len(), MAX_INTROS),
+            ("acknowledged hellos", self.acked.len(), MAX_HELLOS),
+            ("longest id kept, in bytes", ids.map(Vec::len).max().unwrap_or(0), MAX_ID_BYTES),
+        ]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

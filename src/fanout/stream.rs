@@ -478,7 +478,7 @@ impl Stream {
                 j.last = j.last.max(last);
                 continue;
             }
-            if peer_jobs + added >= MAX_JOBS_PER_PEER {
+            if peer_jobs + added >= MAX_JOBS_PER_PEER || self.jobs.len() >= MAX_REPAIR_JOBS {
                 self.report.naks_dropped += 1;
                 break;
             }
@@ -564,6 +564,27 @@ impl Stream {
     /// Publishes the count of ticks published for watching threads.
     pub(crate) fn publish_live(&self) {
         self.live.published.store(self.report.published, Ordering::Relaxed);
+    }
+}
+
+/// What the fuzz target checks after every step.
+#[cfg(fuzzing)]
+impl Stream {
+    /// Everything a peer can make this hold, as (what, length now, cap).
+    pub(crate) fn holdings(&self) -> Vec<(&'static str, usize, usize)> {
+        let mut per_peer: HashMap<&[u8], usize> = HashMap::new();
+        for j in &self.jobs {
+            *per_peer.entry(&j.routing_id).or_default() += 1;
+        }
+        let most = per_peer.values().copied().max().unwrap_or(0);
+        let beyond = self.jobs.iter().filter(|j| j.next == 0 || j.last > self.topics[j.topic].seq).count();
+        let mut h = vec![
+            ("repair jobs", self.jobs.len(), MAX_REPAIR_JOBS),
+            ("repair jobs of one subscriber", most, MAX_JOBS_PER_PEER),
+            ("repair jobs from 0 or past what was published", beyond, 0),
+        ];
+        h.extend(self.peers.holdings());
+        h
     }
 }
 
@@ -816,6 +837,31 @@ pub(crate) mod tests {
         out.side.clear();
         s.serve_repairs(&mut out).unwrap();
         assert!(out.side.iter().any(|m| m[0] == b"r2"), "subscriber 2 is served in the first pass");
+    }
+
+    /// Found by the fuzz target `fanout_publisher_side`: the total cap was checked only
+    /// before a request, so one request could take the queue up to 63 jobs past it.
+    #[test]
+    fn the_repair_queue_never_passes_its_total_cap() {
+        let cfg = PublisherConfig { topics: vec!["a".into()], max_batch: 1, ..Default::default() };
+        let mut s = stream(cfg);
+        let mut out = Recorder::default();
+        for i in 0..200u64 {
+            s.push(&mut out, 0, i, b"p", i).unwrap();
+        }
+        let epoch = s.epoch();
+        let singles: Vec<(&[u8], u64, u64)> = (0..64).map(|i| (&b"a"[..], 2 * i + 1, 2 * i + 1)).collect();
+        // 63 subscribers fill 64 jobs each and one 63: the queue is one short of its cap.
+        for p in 0..=MAX_REPAIR_JOBS / MAX_JOBS_PER_PEER {
+            let (rid, id) = (format!("r{p}"), format!("h{p}"));
+            join(&mut s, &mut out, rid.as_bytes(), id.as_bytes());
+            let n = if p == MAX_REPAIR_JOBS / MAX_JOBS_PER_PEER - 1 { 63 } else { 64 };
+            let req = [rid.as_bytes(), wire::NAK_REQUEST, id.as_bytes(), &nak(epoch, &singles[..n])];
+            s.on_side_request(&mut out, &req, None, 1).unwrap();
+            assert!(s.jobs.len() <= MAX_REPAIR_JOBS, "{} jobs after subscriber {p}", s.jobs.len());
+        }
+        assert_eq!(s.jobs.len(), MAX_REPAIR_JOBS);
+        assert!(s.report.naks_dropped > 0, "the last request was cut short, and counted");
     }
 
     #[test]
