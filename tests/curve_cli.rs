@@ -122,9 +122,9 @@ fn verbs_talk_curve_and_the_allow_list_refuses_strangers() {
         ],
         Duration::from_secs(20),
     );
-    expect_success(&ok);
-    assert_eq!(ok.stdout.trim(), "secret order");
     let served = wait_group(vec![rep], Duration::from_secs(20)).remove(0);
+    assert!(ok.status.success(), "{}\nthe server: {}", describe(&ok), describe(&served));
+    assert_eq!(ok.stdout.trim(), "secret order");
     expect_success(&served);
     assert!(served.stderr.contains("1 allowed, 1 refused"), "{}", describe(&served));
 }

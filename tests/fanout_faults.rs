@@ -13,12 +13,24 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::process::{describe, json, wait_group, Finished, Proc, TestEndpoint, DEADLINE};
+use common::process::{
+    describe, fanout_publisher as publisher, json, wait_group, Finished, Proc, TestEndpoint, DEADLINE,
+};
 use common::relay::Relay;
 use common::WAIT;
 use serde_json::Value;
 use ztick::fanout::{Event, Outcome, SubscriberConfig, TickSubscriber};
 use ztick::Engine;
+
+/// One fault scenario at a time: each runs a 100,000 ticks/s publisher and its subscribers
+/// as processes and times its fault (a 2 s stall, a kill) against them. Eight of them at
+/// once on a 2-core machine made the publisher itself fall behind, so that a stall that
+/// should overflow the HWM did not (seen under load); serialised, the fault is what the
+/// test says it is.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// An in-process subscriber that says when it has seen `n` ticks: the handshake that the
 /// stream is under way.
@@ -64,24 +76,6 @@ impl Observer {
     }
 }
 
-fn publisher(feed: &str, side: &str, subscribers: usize, extra: &[&str]) -> Proc {
-    let n = subscribers.to_string();
-    let mut args = vec![
-        "fanout",
-        "--role",
-        "pub",
-        "--bind",
-        feed,
-        "--snapshot-bind",
-        side,
-        "--subscribers",
-        &n,
-        "--json",
-    ];
-    args.extend_from_slice(extra);
-    Proc::spawn(&args)
-}
-
 fn subscriber(feed: &str, side: &str, extra: &[&str]) -> Proc {
     let mut args = vec!["fanout", "--role", "sub", "--connect", feed, "--snapshot", side, "--json"];
     args.extend_from_slice(extra);
@@ -104,6 +98,7 @@ fn epochs_close(s: &Value) {
 
 #[test]
 fn a_publisher_killed_mid_stream_is_reported_within_the_liveness_timeout() {
+    let _serial = one_at_a_time();
     let (feed, side) = (TestEndpoint::new("tcp"), TestEndpoint::new("tcp"));
     let mut publisher = publisher(&feed.url, &side.url, 2, &["--duration", "60"]);
     let sub = subscriber(&feed.url, &side.url, &["--liveness-ms", "500"]);
@@ -131,6 +126,7 @@ fn a_publisher_killed_mid_stream_is_reported_within_the_liveness_timeout() {
 
 #[test]
 fn a_restarted_publisher_is_a_new_epoch_and_a_following_subscriber_loses_none_of_it() {
+    let _serial = one_at_a_time();
     let (feed, side) = (TestEndpoint::new("tcp"), TestEndpoint::new("tcp"));
     let mut first = publisher(&feed.url, &side.url, 2, &["--duration", "60"]);
     let sub = subscriber(&feed.url, &side.url, &["--follow"]);
@@ -165,6 +161,7 @@ fn a_restarted_publisher_is_a_new_epoch_and_a_following_subscriber_loses_none_of
 
 #[test]
 fn a_killed_subscriber_leaves_the_others_and_the_publisher_going() {
+    let _serial = one_at_a_time();
     let (feed, side) = (TestEndpoint::new("tcp"), TestEndpoint::new("tcp"));
     let publisher = publisher(&feed.url, &side.url, 3, &["--duration", "1.5"]);
     let mut victim = subscriber(&feed.url, &side.url, &[]);
@@ -232,6 +229,7 @@ fn listed_gaps(path: &std::path::Path) -> u64 {
 
 #[test]
 fn a_two_second_stall_is_repaired_from_the_ring() {
+    let _serial = one_at_a_time();
     let dir = common::process::TempDir::new();
     let gaps = dir.0.join("gaps.jsonl");
     let (p, s) = stalled_for_two_seconds(&(64 << 20).to_string(), &gaps);
@@ -252,6 +250,7 @@ fn a_two_second_stall_is_repaired_from_the_ring() {
 
 #[test]
 fn a_stall_longer_than_the_ring_reports_the_unrecoverable_ranges_exactly() {
+    let _serial = one_at_a_time();
     let dir = common::process::TempDir::new();
     let gaps = dir.0.join("gaps.jsonl");
     // About 700 ticks of 64 B: far less than 2 s at 100,000 ticks/s.
@@ -269,6 +268,7 @@ fn a_stall_longer_than_the_ring_reports_the_unrecoverable_ranges_exactly() {
 
 #[test]
 fn a_cut_connection_reconnects_and_its_gap_is_repaired() {
+    let _serial = one_at_a_time();
     let (feed, side) = (TestEndpoint::new("tcp"), TestEndpoint::new("tcp"));
     let publisher = publisher(&feed.url, &side.url, 2, &["--duration", "2"]);
     let addr = |url: &str| url.trim_start_matches("tcp://").parse().unwrap();
@@ -356,6 +356,7 @@ impl Drop for Hosts {
 
 #[test]
 fn across_three_hosts_a_link_down_for_two_seconds_is_repaired_or_reported_exactly() {
+    let _serial = one_at_a_time();
     let (hosts, net) = match Hosts::create() {
         Ok(h) => h,
         Err(why) => {
@@ -422,6 +423,7 @@ fn across_three_hosts_a_link_down_for_two_seconds_is_repaired_or_reported_exactl
 
 #[test]
 fn a_subscriber_stopped_by_sigterm_still_prints_its_report() {
+    let _serial = one_at_a_time();
     let (feed, side) = (TestEndpoint::new("ipc"), TestEndpoint::new("ipc"));
     let publisher = publisher(&feed.url, &side.url, 1, &["--duration", "60"]);
     let sub = subscriber(&feed.url, &side.url, &[]);

@@ -68,23 +68,8 @@ impl PeakSampler {
 /// A publisher process waiting for `subscribers`, with a small retransmit ring (so memory
 /// figures show the attack, not the ring filling).
 fn publisher(feed: &str, side: &str, subscribers: usize, extra: &[&str]) -> Proc {
-    let n = subscribers.to_string();
-    let mut args = vec![
-        "fanout",
-        "--role",
-        "pub",
-        "--bind",
-        feed,
-        "--snapshot-bind",
-        side,
-        "--subscribers",
-        &n,
-        "--ring-bytes",
-        "1048576",
-        "--json",
-    ];
-    args.extend_from_slice(extra);
-    Proc::spawn(&args)
+    let args = [&["--ring-bytes", "1048576"], extra].concat();
+    common::process::fanout_publisher(feed, side, subscribers, &args)
 }
 
 /// A subscriber process of `topics` topics.

@@ -68,6 +68,9 @@ pub struct PeerMonitor {
     frames: Vec<Vec<u8>>,
     /// The decoder, tracer and counters shared with workers' monitors.
     state: MonitorState,
+    /// Handshakes that failed and whose connection's disconnection has not been seen yet:
+    /// libzmq reports that disconnection too, but it was never a peer.
+    failed_pending: u64,
 }
 
 impl PeerMonitor {
@@ -75,7 +78,7 @@ impl PeerMonitor {
     pub(super) const HWM_MSGS: u32 = 10_000;
 
     pub(super) fn new(events: Socket, state: MonitorState) -> PeerMonitor {
-        PeerMonitor { events, frames: Vec::new(), state }
+        PeerMonitor { events, frames: Vec::new(), state, failed_pending: 0 }
     }
 
     /// The counts of the events read so far.
@@ -98,6 +101,20 @@ impl PeerMonitor {
             }
             let address = self.frames.get(1).map_or(&[][..], Vec::as_slice);
             let decoded = self.frames.first().and_then(|f| self.state.on_message(f, address));
+            match decoded.as_ref().map(|e| &e.event) {
+                Some(MonitorEvent::HandshakeFailed(_)) => {
+                    self.failed_pending = self.failed_pending.saturating_add(1);
+                    continue;
+                }
+                // libzmq reports a failed handshake before its connection's disconnection:
+                // that one is no peer leaving. (Should two fail and a real peer leave in
+                // between, the counts agree again after the last disconnection.)
+                Some(MonitorEvent::Disconnected) if self.failed_pending > 0 => {
+                    self.failed_pending -= 1;
+                    continue;
+                }
+                _ => {}
+            }
             if let Some(event) = decoded.and_then(|e| PeerEvent::of(e.event)) {
                 return Ok(Some(event));
             }

@@ -246,7 +246,12 @@ impl Socket {
     /// [`Error::Zmq`] when libzmq refuses to start the monitor or its socket cannot open.
     pub fn monitor_peers(&mut self) -> Result<PeerMonitor> {
         let endpoint = Endpoint::unique_inproc("ztick-peer-monitor");
-        let events = sys::EVENT_HANDSHAKE_SUCCEEDED | sys::EVENT_DISCONNECTED;
+        // The failed handshakes too: each one's disconnection is not a peer leaving.
+        let events = sys::EVENT_HANDSHAKE_SUCCEEDED
+            | sys::EVENT_DISCONNECTED
+            | sys::monitor_codes::HANDSHAKE_FAILED_NO_DETAIL
+            | sys::monitor_codes::HANDSHAKE_FAILED_PROTOCOL
+            | sys::monitor_codes::HANDSHAKE_FAILED_AUTH;
         self.raw.monitor(&endpoint.to_string(), events).map_err(|e| self.err(Operation::SetOption, e))?;
         // A bounded HWM, never 0: an unread monitor must not grow without limit (events are
         // few; see PeerMonitor).
