@@ -18,8 +18,9 @@ pub enum PeerEvent {
     /// A peer completed the ZMTP handshake (`ZMQ_EVENT_HANDSHAKE_SUCCEEDED`): messages can
     /// flow to and from it now.
     Connected,
-    /// A peer's connection closed (`ZMQ_EVENT_DISCONNECTED`); a connecting socket then
-    /// reconnects by itself.
+    /// A peer's connection closed (`ZMQ_EVENT_DISCONNECTED`) after its handshake had
+    /// completed; a connecting socket then reconnects by itself. Connections whose
+    /// handshake failed (a refused CURVE client) were never peers and are not reported.
     Disconnected,
 }
 
