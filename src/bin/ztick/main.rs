@@ -662,3 +662,19 @@ fn info(json: bool) -> Result<(), Error> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod cli_tests {
+    use clap::Parser;
+
+    use super::Cli;
+
+    #[test]
+    fn a_server_key_that_begins_with_a_hyphen_is_a_value() {
+        // Before: "error: unexpected argument '-}' found" (a key from keygen, 1 in 85).
+        let key = "-}VRi@<%?xInL7PyZt&v32]Y.jpTtuHld:#1N>qW";
+        let args = ["ztick", "req", "--connect", "tcp://127.0.0.1:1", "--curve-server-public", key, "x"];
+        let cli = Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{e}"));
+        assert!(format!("{cli:?}").contains(key), "{cli:?}");
+    }
+}
