@@ -52,7 +52,10 @@ pub(crate) fn monitor_value(frame: &[u8]) -> Option<u32> {
 /// libzmq's monitor event codes and protocol error codes, by name, for the decoder in
 /// `engine::monitor` (which names no `zmq_sys::` itself).
 pub(crate) mod monitor_codes {
-    pub(crate) const ALL: u32 = zmq_sys::ZMQ_EVENT_ALL;
+    /// Every event but MONITOR_STOPPED: libzmq sends that one, with a blocking send, from
+    /// the thread that stops the monitor (`RawSocket`'s `Drop`), where a full reader would
+    /// hold it up.
+    pub(crate) const ALL: u32 = zmq_sys::ZMQ_EVENT_ALL & !zmq_sys::ZMQ_EVENT_MONITOR_STOPPED;
     pub(crate) const CONNECTED: u32 = zmq_sys::ZMQ_EVENT_CONNECTED;
     pub(crate) const CONNECT_DELAYED: u32 = zmq_sys::ZMQ_EVENT_CONNECT_DELAYED;
     pub(crate) const CONNECT_RETRIED: u32 = zmq_sys::ZMQ_EVENT_CONNECT_RETRIED;
