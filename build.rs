@@ -1,33 +1,45 @@
 //! Records how libzmq is linked, for `ztick info`; with the `capi` feature, generates the C
 //! header from `src/ffi/` with cbindgen.
 //!
-//! In the default (vendored) build, zmq-sys's build script compiles libzmq 4.3.4 and
-//! publishes its paths as `DEP_ZMQ_*` metadata (ztick depends on zmq-sys, which has
-//! `links = "zmq"`). Under Cargo's links override for the system library (DESIGN decision 1)
-//! that script does not run, so no such metadata exists: that tells the two builds apart.
+//! ztick depends on zmq-sys, which has `links = "zmq"`, so what zmq-sys's build script
+//! prints as `cargo:KEY=VALUE` arrives here as `DEP_ZMQ_KEY`. Three builds are told apart:
+//! - ztick's default build: its `[patch.crates-io]` zmq-sys (vendor/zmq-sys) compiles
+//!   libzmq 4.3.5 with CURVE and says so in `DEP_ZMQ_BUILDER` and `DEP_ZMQ_DEFINES`;
+//! - a crate that depends on ztick without that patch: crates.io's zmq-sys 0.12 compiles
+//!   libzmq 4.3.4 without CURVE and sets `DEP_ZMQ_LIB` only;
+//! - the system build: Cargo's links override replaces zmq-sys's build script (DESIGN
+//!   decision 1), which then prints nothing, so no `DEP_ZMQ_LIB` exists.
+
+/// What crates.io's zmq-sys 0.12 builds (its build script calls `with_libsodium(None)`).
+const CRATES_IO_ZMQ_SYS: &str =
+    "zmq-sys 0.12 from crates.io: zeromq-src 0.2 (libzmq 4.3.4), cc, static, no CURVE (no libsodium)";
 
 fn main() {
-    println!("cargo:rerun-if-env-changed=DEP_ZMQ_LIB");
-    println!("cargo:rerun-if-env-changed=CXXFLAGS_x86_64_unknown_linux_gnu");
-    println!("cargo:rerun-if-env-changed=CXXFLAGS");
-    let mode = match std::env::var("DEP_ZMQ_LIB") {
-        Ok(lib) => {
-            println!("cargo:rustc-env=ZTICK_LIBZMQ_LIB_DIR={lib}");
-            "vendored"
-        }
-        Err(_) => {
-            println!("cargo:rustc-env=ZTICK_LIBZMQ_LIB_DIR=");
-            "system"
-        }
+    for var in
+        ["DEP_ZMQ_LIB", "DEP_ZMQ_BUILDER", "DEP_ZMQ_DEFINES", "CXXFLAGS_x86_64_unknown_linux_gnu", "CXXFLAGS"]
+    {
+        println!("cargo:rerun-if-env-changed={var}");
+    }
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let (mode, lib_dir, built_with, flags) = match var("DEP_ZMQ_LIB") {
+        Some(lib) => match var("DEP_ZMQ_BUILDER") {
+            Some(builder) => ("vendored", lib, builder, var("DEP_ZMQ_DEFINES").unwrap_or_default()),
+            // crates.io's zmq-sys: the only flags it takes are those in the environment.
+            None => {
+                let flags = var("CXXFLAGS_x86_64_unknown_linux_gnu").or_else(|| var("CXXFLAGS"));
+                ("vendored", lib, CRATES_IO_ZMQ_SYS.to_string(), flags.unwrap_or_default())
+            }
+        },
+        None => (
+            "system",
+            String::new(),
+            "Cargo's build-script override of the `zmq` links key: the system's shared libzmq".to_string(),
+            String::new(),
+        ),
     };
     println!("cargo:rustc-env=ZTICK_LIBZMQ_LINK={mode}");
-    // The flags only mean something when this build compiled libzmq.
-    let flags = match mode {
-        "vendored" => std::env::var("CXXFLAGS_x86_64_unknown_linux_gnu")
-            .or_else(|_| std::env::var("CXXFLAGS"))
-            .unwrap_or_default(),
-        _ => String::new(),
-    };
+    println!("cargo:rustc-env=ZTICK_LIBZMQ_LIB_DIR={lib_dir}");
+    println!("cargo:rustc-env=ZTICK_LIBZMQ_BUILT_WITH={built_with}");
     println!("cargo:rustc-env=ZTICK_LIBZMQ_CXXFLAGS={flags}");
     #[cfg(feature = "capi")]
     header();

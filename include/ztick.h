@@ -340,7 +340,8 @@ typedef struct ztick_subscriber_options {
    */
   uint32_t capacity;
   /**
-   * Milliseconds of publisher silence before it is declared lost. Default 1000.
+   * Milliseconds of publisher silence before it is declared lost; 0 keeps the default,
+   * 1000.
    */
   uint32_t liveness_ms;
   /**
@@ -400,7 +401,7 @@ typedef struct ztick_event {
    */
   size_t payload_len;
   /**
-   * The publisher epoch (tick, epoch, publisher lost); otherwise 0.
+   * The publisher epoch the event belongs to.
    */
   uint64_t epoch;
   /**

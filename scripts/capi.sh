@@ -16,7 +16,9 @@
 # a C program that links libzmq itself must load one libzmq only, and only then can it hand
 # its context to ztick. The documented cargo command underneath is
 #   cargo rustc --release --lib --features capi --crate-type cdylib,staticlib \
-#       --config 'target.x86_64-unknown-linux-gnu.zmq.rustc-link-lib=["zmq"]'
+#       --config 'target.x86_64-unknown-linux-gnu.zmq.rustc-link-lib=["zmq"]' \
+#       --config 'target.x86_64-unknown-linux-gnu.sodium.rustc-link-lib=[]'
+# (the second skips the libsodium build that only the vendored libzmq needs)
 # with CARGO_TARGET_DIR=target/system (crate types given here, not in Cargo.toml, so ordinary
 # builds do not pay for them).
 set -euo pipefail
@@ -25,6 +27,7 @@ root=$PWD
 
 triple=$(rustc -vV | sed -n 's/^host: //p')
 override="target.${triple}.zmq.rustc-link-lib=[\"zmq\"]"
+no_sodium="target.${triple}.sodium.rustc-link-lib=[]"
 system_dir="$root/target/system"
 
 # Temporary directories, removed on exit.
@@ -42,7 +45,7 @@ parse_profile() {
 libdir() { echo "$system_dir/$profile"; }
 
 system_cargo() {
-    CARGO_TARGET_DIR="$system_dir" cargo "$1" --config "$override" "${@:2}"
+    CARGO_TARGET_DIR="$system_dir" cargo "$1" --config "$override" --config "$no_sodium" "${@:2}"
 }
 
 # The libraries, and a pkg-config file pointing at them and at include/.

@@ -2,7 +2,7 @@
 # compare-libzmq.sh: ztick against raw libzmq driven from C, side by side.
 #
 # Builds ztick (cargo build --release) and the C programs in scripts/c twice:
-# against the static libzmq 4.3.4 that the zmq-sys crate built for ztick
+# against the static libzmq (4.3.5 with CURVE) that ztick's zmq-sys built
 # (isolates ztick's own cost) and against Debian's libzmq (what C users run),
 # plus a bare-socket "floor" without libzmq. Then, for every transport
 # (inproc ipc tcp) and size (1 64 1024 B), it runs interleaved rounds of

@@ -199,8 +199,10 @@ impl KeyPair {
 fn unsupported() -> Error {
     Error::Unsupported {
         feature: "CURVE".into(),
-        hint: "this libzmq has no CURVE (the vendored build has no libsodium); build ztick against the \
-               system libzmq instead: scripts/system-libzmq.sh (README: \"Vendored or system libzmq\")"
+        hint: "this libzmq was built without libsodium (crates.io's zmq-sys 0.12 builds libzmq 4.3.4 so); \
+               build with ztick's zmq-sys, which has CURVE (add ztick's `[patch.crates-io]` line for \
+               vendor/zmq-sys), or against the system libzmq: scripts/system-libzmq.sh (README: \
+               \"Vendored or system libzmq\")"
             .into(),
     }
 }
@@ -458,13 +460,13 @@ fn write_private(path: &Path, text: &str) -> Result<()> {
 
 /// czmq's certificate text (ZPL): `metadata` and `curve` sections, `curve` holding
 /// `public-key = "..."` and, in a secret certificate, `secret-key = "..."`.
-struct Zcert {
-    public: CurveKey,
-    secret: Option<CurveKey>,
+pub(crate) struct Zcert {
+    pub(crate) public: CurveKey,
+    pub(crate) secret: Option<CurveKey>,
 }
 
 impl Zcert {
-    fn parse(text: &str) -> Option<Zcert> {
+    pub(crate) fn parse(text: &str) -> Option<Zcert> {
         let mut in_curve = false;
         let (mut public, mut secret) = (None, None);
         for content in text.lines() {
@@ -490,7 +492,7 @@ impl Zcert {
         Some(Zcert { public: public?, secret })
     }
 
-    fn render(pair: &KeyPair, secret: bool) -> String {
+    pub(crate) fn render(pair: &KeyPair, secret: bool) -> String {
         let (kind, advice) = if secret {
             (
                 "**Secret** Certificate",
@@ -515,7 +517,7 @@ impl Zcert {
 }
 
 /// Z85 (ZeroMQ RFC 32) encoding of a length divisible by 4.
-fn z85_encode(data: &[u8]) -> String {
+pub(crate) fn z85_encode(data: &[u8]) -> String {
     let mut out = String::with_capacity(data.len() * 5 / 4);
     for chunk in data.chunks(4) {
         let mut v = chunk.iter().fold(0u32, |acc, &b| (acc << 8) | u32::from(b));
@@ -531,9 +533,9 @@ fn z85_encode(data: &[u8]) -> String {
 
 /// Z85 decoding; `None` for a length not divisible by 5, a character outside the alphabet,
 /// or a group that overflows 32 bits.
-fn z85_decode(text: &str) -> Option<Vec<u8>> {
+pub(crate) fn z85_decode(text: &str) -> Option<Vec<u8>> {
     let bytes = text.as_bytes();
-    if bytes.len() % 5 != 0 {
+    if !bytes.len().is_multiple_of(5) {
         return None;
     }
     let mut out = Vec::with_capacity(bytes.len() * 4 / 5);

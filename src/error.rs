@@ -46,6 +46,17 @@ impl fmt::Display for Operation {
 }
 
 /// Every failure ztick reports, each with the context needed to fix it.
+///
+/// # Examples
+///
+/// ```
+/// use ztick::{Endpoint, Error};
+///
+/// let err = "tcp://127.0.0.1".parse::<Endpoint>().unwrap_err();
+/// assert!(matches!(err, Error::Endpoint { .. }));
+/// // The message names the input and what is wrong with it.
+/// assert!(err.to_string().contains("tcp://127.0.0.1"), "{err}");
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

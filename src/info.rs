@@ -7,18 +7,36 @@ use crate::engine::IdleStrategy;
 use crate::sys;
 
 /// A description of the libzmq in use and of this machine, as `ztick info` prints it.
+///
+/// # Examples
+///
+/// ```
+/// use ztick::info::BuildInfo;
+///
+/// let info = BuildInfo::current();
+/// assert!(info.libzmq_version.starts_with("4."));
+/// assert!(["vendored", "system"].contains(&info.link_mode));
+/// if !info.curve {
+///     eprintln!("this libzmq has no CURVE: encrypted sockets will be refused");
+/// }
+/// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct BuildInfo {
-    /// libzmq's version, e.g. `4.3.4`.
+    /// libzmq's version, e.g. `4.3.5`.
     pub libzmq_version: String,
-    /// `vendored` (built from source by the `zmq-sys` crate, statically linked) or `system`
-    /// (the shared library, through Cargo's links override).
+    /// `vendored` (built from source by the `zmq-sys` crate's build script, statically
+    /// linked) or `system` (the shared library, through Cargo's links override).
     pub link_mode: &'static str,
+    /// How libzmq was built, e.g. `zeromq-src 0.3 (libzmq 4.3.5), cc, static, CURVE with
+    /// libsodium 1.0.22` (ztick's default build) or crates.io zmq-sys's build without CURVE
+    /// (a crate that depends on ztick without its `[patch]`; README, "Vendored or system
+    /// libzmq").
+    pub built_with: &'static str,
     /// Where the vendored static library was built, when vendored.
     pub vendored_lib_dir: Option<&'static str>,
-    /// Extra C++ flags the vendored build was compiled with (e.g. the eventfd defines).
+    /// Extra C++ flags the vendored build was compiled with (the eventfd and thread defines).
     pub vendored_cxxflags: &'static str,
-    /// CURVE security (needs libsodium; the vendored build has none).
+    /// CURVE security (libzmq built with libsodium: ztick's default and system builds).
     pub curve: bool,
     /// The ipc transport.
     pub ipc: bool,
@@ -39,6 +57,7 @@ impl BuildInfo {
         BuildInfo {
             libzmq_version: format!("{a}.{b}.{c}"),
             link_mode: env!("ZTICK_LIBZMQ_LINK"),
+            built_with: env!("ZTICK_LIBZMQ_BUILT_WITH"),
             vendored_lib_dir: (!lib_dir.is_empty()).then_some(lib_dir),
             vendored_cxxflags: env!("ZTICK_LIBZMQ_CXXFLAGS"),
             curve: sys::zmq_has("curve"),

@@ -103,6 +103,40 @@
 //!   perf tools and plots live in the binary, not here. A program that links ztick needs
 //!   none of it: `ztick = { version = "0.1", default-features = false }`.
 //! - `capi`: the C ABI (`include/ztick.h`).
+//! - `otlp`: OpenTelemetry export over OTLP/HTTP (`metrics::otlp`): each latency
+//!   interval's histogram, message counters and spans, named by the messaging semantic
+//!   conventions ([`metrics::semconv`]), configured by the `OTEL_EXPORTER_OTLP_*` variables.
+//!   Off by default: it brings the OpenTelemetry SDK and an HTTP client.
+//!
+//! # How libzmq is built
+//!
+//! ztick talks to libzmq through the `zmq` crate (0.10) and its `zmq-sys` (0.12); which
+//! libzmq that is, is a build choice ([`info::BuildInfo`] says which one a program got):
+//!
+//! - **ztick's own build** (`cargo build`, `cargo test` in this repository): libzmq
+//!   **4.3.5 with CURVE**, compiled from source and linked statically. Its `Cargo.toml`
+//!   replaces crates.io's zmq-sys through `[patch.crates-io]` with `vendor/zmq-sys`:
+//!   zmq-sys 0.12.0's bindings unchanged, with a build script that compiles the
+//!   `zeromq-src` 0.3 crate's libzmq against the libsodium that `libsodium-sys-stable`
+//!   builds from the source it ships, with eventfd and the I/O threads' affinity and names
+//!   on. Nothing is downloaded at build time; it needs a C/C++ compiler and `make`.
+//! - **A crate that depends on ztick** gets crates.io's zmq-sys, because Cargo applies a
+//!   `[patch]` only in the workspace that declares it: libzmq 4.3.4, static, **without
+//!   CURVE** (its build script turns libsodium off: rust-zmq issues #357 and #401), where
+//!   asking for CURVE is a clear [`Error::Unsupported`]. The same one line,
+//!   `zmq-sys = { path = ".../vendor/zmq-sys" }` under `[patch.crates-io]`, gives it
+//!   ztick's build.
+//! - **The system libzmq** (Debian's `libzmq3-dev`, shared, with CURVE): Cargo's
+//!   build-script override for the `zmq` links key, `rustc-link-lib = ["zmq"]`
+//!   (`scripts/system-libzmq.sh`), which C programs that share libzmq with ztick need.
+//!
+//! Why a patched zmq-sys rather than the two ways that keep crates.io's: a links override
+//! cannot build anything, only name a library that already exists, so a fresh `cargo run`
+//! could not produce it; and a libzmq built by ztick's own build script would land in
+//! ztick's rlib, above the `zmq` crate that calls it. Linkers that resolve archives in
+//! order (GNU ld; Rust before 1.90 used it by default) then leave `zmq`'s calls
+//! unresolved, and crates.io's zmq-sys would still build and link its own 4.3.4. In
+//! zmq-sys's place, the library sits exactly where the `zmq` crate expects it.
 #![deny(missing_docs, missing_debug_implementations, unsafe_op_in_unsafe_fn)]
 #![deny(unsafe_code)] // allowed again on `mod sys` and `mod ffi` only
 #![warn(unreachable_pub, clippy::undocumented_unsafe_blocks)]
@@ -114,6 +148,14 @@ mod endpoint;
 mod engine;
 mod error;
 pub mod fanout;
+// The fuzz targets' way to private parsers and sans-IO cores (fuzz/): only under
+// `--cfg fuzzing`, which cargo-fuzz sets, so normal builds and the docs never have it.
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzz_hooks;
+// The subscriber's accounting against a model publisher (proptest), in `cargo test`.
+#[cfg(test)]
+mod accounting_props;
 // The C ABI: nothing in Rust uses it; its items are exported symbols and include/ztick.h.
 #[cfg(feature = "capi")]
 #[allow(unsafe_code)]
@@ -122,6 +164,7 @@ pub mod info;
 mod message;
 pub mod metrics;
 pub mod patterns;
+pub mod profile;
 #[allow(unsafe_code)]
 mod sys;
 pub mod zap;
@@ -130,9 +173,10 @@ pub use batch::{Batcher, FlushReason};
 pub use config::{CoreId, FullPolicy, SchedPolicy, SocketKind, SocketOptions};
 pub use endpoint::{Endpoint, Transport};
 pub use engine::{
-    ConnectedPeers, Engine, EngineBuilder, Handle, Handler, IdleStrategy, MessageHandler, PeerEvent,
-    Received, SendError, SendTimeoutError, SocketId, SocketSpec, TickHandler, TrySendError, Worker,
-    WorkerBuilder, WorkerCtx, WorkerReport, WorkerStats,
+    ConnectedPeers, Engine, EngineBuilder, Handle, Handler, HandshakeFailure, IdleStrategy, MessageHandler,
+    MonitorEvent, MonitorStats, PeerEvent, Received, SendError, SendTimeoutError, SocketEvent, SocketId,
+    SocketMonitor, SocketSpec, TickHandler, TrySendError, Worker, WorkerBuilder, WorkerCtx, WorkerReport,
+    WorkerStats,
 };
 pub use error::{Error, Operation, Result, ZmqErrno};
 pub use message::codec;

@@ -192,6 +192,15 @@ fn answer(policy: &ZapPolicy, frames: &[&[u8]], counters: &Counters) -> Vec<Vec<
     }
 }
 
+/// One request answered as the handler answers it, with what it counted (`crate::fuzz_hooks`).
+#[cfg(fuzzing)]
+pub(crate) fn answer_counted(policy: &ZapPolicy, frames: &[&[u8]]) -> (Vec<Vec<u8>>, ZapStats) {
+    let c = Counters::default();
+    let reply = answer(policy, frames, &c);
+    let n = |a: AtomicU64| a.into_inner();
+    (reply, ZapStats { allowed: n(c.allowed), denied: n(c.denied), malformed: n(c.malformed) })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,8 @@
-//! CURVE encryption and ZAP authentication. These need libzmq with CURVE: the system
-//! build (`scripts/system-libzmq.sh test`, run by CI). In the vendored build, which has no
-//! CURVE, each test checks instead that asking for CURVE is a clear error.
+//! CURVE encryption and ZAP authentication, in every build this repository makes: the
+//! default one (libzmq 4.3.5 with libsodium, vendor/zmq-sys) and the system one
+//! (`scripts/system-libzmq.sh test`). A libzmq without CURVE (crates.io's zmq-sys, what a
+//! crate depending on ztick gets without its `[patch]`) is refused with a clear error:
+//! `scripts/downstream.sh` checks that, in the one build that lacks it.
 
 mod common;
 
@@ -16,22 +18,10 @@ use ztick::patterns::{Replier, Requester};
 use ztick::zap::{ZapHandler, ZapPolicy};
 use ztick::{Endpoint, Engine, Error, SocketOptions};
 
-/// In the vendored build: CURVE is refused with a message that points at the system build.
-fn curve_or_clear_error() -> bool {
-    if BuildInfo::current().curve {
-        return true;
-    }
-    let err = KeyPair::generate().unwrap_err();
-    assert!(matches!(err, Error::Unsupported { .. }), "{err:?}");
-    assert!(err.to_string().contains("system libzmq"), "{err}");
-    let engine = Engine::new().unwrap();
-    let opts = SocketOptions::default().curve_server(ztick::curve::CurveKey::from_bytes([7; 32]));
-    let err =
-        Replier::builder(Endpoint::tcp_loopback_any()).options(opts).spawn(&engine, |b| vec![b[0].to_vec()]);
-    let err = err.unwrap_err();
-    assert!(err.to_string().contains("CURVE") && err.to_string().contains("system libzmq"), "{err}");
-    eprintln!("vendored build without CURVE: checked the error instead (run scripts/system-libzmq.sh test)");
-    false
+/// Every build of this repository has CURVE: fail, do not skip, when one lost it.
+fn require_curve() {
+    let info = BuildInfo::current();
+    assert!(info.curve, "this build of libzmq has no CURVE: {} ({})", info.libzmq_version, info.built_with);
 }
 
 struct Fixture {
@@ -69,9 +59,7 @@ fn client(engine: &Engine, endpoint: &Endpoint, curve: Option<(&KeyPair, &KeyPai
 #[test]
 fn an_encrypted_request_is_answered() {
     with_timeout(WAIT, || {
-        if !curve_or_clear_error() {
-            return;
-        }
+        require_curve();
         let (f, _) = curve_server(None);
         let me = KeyPair::generate().unwrap();
         let mut c = client(&f.engine, &f.endpoint, Some((&me, &f.server)));
@@ -83,9 +71,7 @@ fn an_encrypted_request_is_answered() {
 #[test]
 fn a_client_off_the_allow_list_gets_nothing_and_is_counted() {
     with_timeout(WAIT, || {
-        if !curve_or_clear_error() {
-            return;
-        }
+        require_curve();
         let alice = KeyPair::generate().unwrap();
         let mallory = KeyPair::generate().unwrap();
         let dummy = Engine::new().unwrap();
@@ -105,9 +91,7 @@ fn a_client_off_the_allow_list_gets_nothing_and_is_counted() {
 #[test]
 fn a_plaintext_client_gets_nothing_from_a_curve_server() {
     with_timeout(WAIT, || {
-        if !curve_or_clear_error() {
-            return;
-        }
+        require_curve();
         let (f, _) = curve_server(None);
         let mut plain = client(&f.engine, &f.endpoint, None);
         let err = plain.request(&[b"hello?"]).unwrap_err();
@@ -151,9 +135,7 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 #[test]
 fn the_plaintext_never_crosses_the_wire() {
     with_timeout(WAIT, || {
-        if !curve_or_clear_error() {
-            return;
-        }
+        require_curve();
         const MARKER: &[u8] = b"PLAINTEXT-MARKER-5c1d";
         let addr = |ep: &Endpoint| ep.address().parse::<std::net::SocketAddr>().unwrap();
         // Control: without CURVE the relay does see the marker, so it records what passes.
@@ -179,8 +161,8 @@ fn the_plaintext_never_crosses_the_wire() {
     });
 }
 
-/// The fan-out over CURVE: every subscriber gets every tick, encrypted; without CURVE the
-/// publisher is refused up front.
+/// The fan-out over CURVE: every subscriber gets every tick, encrypted (without CURVE the
+/// publisher is refused up front: scripts/downstream.sh).
 #[test]
 fn a_fanout_over_curve_loses_nothing() {
     with_timeout(WAIT, || {
@@ -189,12 +171,7 @@ fn a_fanout_over_curve_loses_nothing() {
         let engine = ztick::Engine::new().unwrap();
         let bind = || ztick::Endpoint::tcp_loopback_any();
         let mut pcfg = PublisherConfig { hwm_msgs: Some(1 << 20), ..PublisherConfig::default() };
-        if !BuildInfo::current().curve {
-            pcfg.curve = Some(Curve::Server { secret: ztick::curve::CurveKey::from_bytes([7; 32]) });
-            let err = TickPublisher::start(&engine, bind(), Some(bind()), pcfg).unwrap_err();
-            assert!(err.to_string().contains("CURVE"), "{err}");
-            return;
-        }
+        require_curve();
         let (server, client) = (KeyPair::generate().unwrap(), KeyPair::generate().unwrap());
         pcfg.curve = Some(Curve::Server { secret: server.secret });
         let publisher = TickPublisher::start(&engine, bind(), Some(bind()), pcfg).unwrap();
@@ -230,9 +207,7 @@ fn a_fanout_over_curve_loses_nothing() {
 #[test]
 fn a_stopped_zap_handler_admits_nobody_when_the_server_has_a_domain() {
     with_timeout(WAIT, || {
-        if !curve_or_clear_error() {
-            return;
-        }
+        require_curve();
         let alice = KeyPair::generate().unwrap();
         for domain in [Some(ztick::zap::DOMAIN), None] {
             let engine = Engine::new().unwrap();
@@ -274,9 +249,7 @@ fn a_stopped_zap_handler_admits_nobody_when_the_server_has_a_domain() {
 #[test]
 fn a_handler_refuses_servers_of_another_domain() {
     with_timeout(WAIT, || {
-        if !curve_or_clear_error() {
-            return;
-        }
+        require_curve();
         let alice = KeyPair::generate().unwrap();
         let engine = Engine::new().unwrap();
         let zap =
@@ -337,9 +310,7 @@ fn names(err: &Error, path: &std::path::Path, mode: &str) {
 /// an error naming it and its mode; 0600 loads.
 #[test]
 fn a_secret_key_others_can_read_is_refused_with_its_name_and_mode() {
-    if !curve_or_clear_error() {
-        return;
-    }
+    require_curve();
     let dir = Scratch::new("mode");
     let key = dir.path("server.key");
     let pair = KeyPair::generate().unwrap();
@@ -363,9 +334,7 @@ fn a_secret_key_others_can_read_is_refused_with_its_name_and_mode() {
 /// A secret key owned by another user is refused even at 0600 (needs root to make one).
 #[test]
 fn a_secret_key_owned_by_another_user_is_refused() {
-    if !curve_or_clear_error() {
-        return;
-    }
+    require_curve();
     let dir = Scratch::new("owner");
     let key = dir.path("theirs.key");
     std::fs::write(&key, format!("{}\n", KeyPair::generate().unwrap().secret)).unwrap();
@@ -382,9 +351,7 @@ fn a_secret_key_owned_by_another_user_is_refused() {
 /// A zcert whose public-key is not its secret-key's is refused, naming both.
 #[test]
 fn a_zcert_whose_halves_do_not_match_is_refused() {
-    if !curve_or_clear_error() {
-        return;
-    }
+    require_curve();
     let dir = Scratch::new("zcert");
     let (a, b) = (KeyPair::generate().unwrap(), KeyPair::generate().unwrap());
     a.save_zcert(&dir.path("a.cert")).unwrap();
@@ -415,9 +382,7 @@ fn czmq_certificates_keep_loading() {
     }
     // Both files hold alice's public key.
     assert_eq!(ztick::curve::load_public_keys(&certs).unwrap(), vec![public, public]);
-    if !curve_or_clear_error() {
-        return;
-    }
+    require_curve();
     assert_eq!(KeyPair::load(&certs.join("alice.cert_secret")).unwrap().public, public);
 }
 

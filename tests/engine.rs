@@ -90,6 +90,43 @@ fn pinning_to_a_real_core_works_and_to_a_missing_one_is_an_error() {
     assert!(matches!(err, Error::Core { core, .. } if core == CoreId::new(999)), "{err}");
 }
 
+/// libzmq applies `io_cores` and `io_thread_name_prefix` only when it was compiled with
+/// `ZMQ_HAVE_PTHREAD_SET_AFFINITY` and `ZMQ_HAVE_PTHREAD_SETNAME_2` (otherwise it takes the
+/// options and ignores them): the default build defines both (vendor/zmq-sys), Debian's
+/// build detects them. The I/O thread names and pins itself once it runs, hence the wait.
+#[test]
+fn io_threads_take_their_name_prefix_and_cores() {
+    with_timeout(WAIT, || {
+        let core = engine().cores()[0];
+        let engine = Engine::builder().io_cores(&[core]).io_thread_name_prefix(4242).build().unwrap();
+        // libzmq starts its I/O threads with the context's first socket.
+        let _socket =
+            common::bind(&engine, SocketKind::Pull, &Endpoint::local(ztick::Transport::Inproc, "io-name"));
+        let wanted = "4242/ZMQbg/IO/0";
+        let io_thread = || {
+            let tasks = std::fs::read_dir("/proc/self/task").ok()?;
+            tasks.flatten().find_map(|task| {
+                let comm = std::fs::read_to_string(task.path().join("comm")).ok()?;
+                (comm.trim() == wanted).then(|| task.path())
+            })
+        };
+        let cpus = |task: &std::path::Path| {
+            let status = std::fs::read_to_string(task.join("status")).unwrap_or_default();
+            status.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")).map(|v| v.trim().to_owned())
+        };
+        let want_cpus = core.index().to_string();
+        wait_until(
+            || io_thread().and_then(|t| cpus(&t)).as_deref() == Some(want_cpus.as_str()),
+            || {
+                format!(
+                    "an I/O thread named {wanted} on CPU {want_cpus}: {:?}",
+                    io_thread().map(|t| cpus(&t))
+                )
+            },
+        );
+    });
+}
+
 #[test]
 fn spinning_past_the_core_budget_is_refused_unless_forced() {
     let cores = engine().cores().len();

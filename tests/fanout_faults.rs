@@ -13,12 +13,24 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::process::{describe, json, wait_group, Finished, Proc, TestEndpoint, DEADLINE};
+use common::process::{
+    describe, fanout_publisher as publisher, json, wait_group, Finished, Proc, TestEndpoint, DEADLINE,
+};
 use common::relay::Relay;
 use common::WAIT;
 use serde_json::Value;
 use ztick::fanout::{Event, Outcome, SubscriberConfig, TickSubscriber};
 use ztick::Engine;
+
+/// One fault scenario at a time: each runs a 100,000 ticks/s publisher and its subscribers
+/// as processes and times its fault (a 2 s stall, a kill) against them. Eight of them at
+/// once on a 2-core machine made the publisher itself fall behind, so that a stall that
+/// should overflow the HWM did not (seen under load); serialised, the fault is what the
+/// test says it is.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// An in-process subscriber that says when it has seen `n` ticks: the handshake that the
 /// stream is under way.
@@ -28,7 +40,9 @@ struct Observer {
 }
 
 impl Observer {
-    fn start(engine: &Engine, feed: &str, follow: bool) -> Observer {
+    /// An observer of the publisher at `feed`, introduced on its side channel `side` (a
+    /// publisher with a side channel counts only subscribers that introduce themselves).
+    fn start(engine: &Engine, feed: &str, side: &str, follow: bool) -> Observer {
         let seen = Arc::new(AtomicU64::new(0));
         let count = Arc::clone(&seen);
         let cfg = SubscriberConfig {
@@ -38,7 +52,8 @@ impl Observer {
             liveness: if follow { Duration::from_secs(60) } else { Duration::from_secs(1) },
             ..SubscriberConfig::default()
         };
-        let sub = TickSubscriber::with_callback(engine, feed.parse().unwrap(), None, cfg, move |ev| {
+        let side = Some(side.parse().unwrap());
+        let sub = TickSubscriber::with_callback(engine, feed.parse().unwrap(), side, cfg, move |ev| {
             if let Event::Tick(_) = ev {
                 count.fetch_add(1, Ordering::Relaxed);
             }
@@ -59,24 +74,6 @@ impl Observer {
             std::thread::yield_now();
         }
     }
-}
-
-fn publisher(feed: &str, side: &str, subscribers: usize, extra: &[&str]) -> Proc {
-    let n = subscribers.to_string();
-    let mut args = vec![
-        "fanout",
-        "--role",
-        "pub",
-        "--bind",
-        feed,
-        "--snapshot-bind",
-        side,
-        "--subscribers",
-        &n,
-        "--json",
-    ];
-    args.extend_from_slice(extra);
-    Proc::spawn(&args)
 }
 
 fn subscriber(feed: &str, side: &str, extra: &[&str]) -> Proc {
@@ -101,11 +98,12 @@ fn epochs_close(s: &Value) {
 
 #[test]
 fn a_publisher_killed_mid_stream_is_reported_within_the_liveness_timeout() {
+    let _serial = one_at_a_time();
     let (feed, side) = (TestEndpoint::new("tcp"), TestEndpoint::new("tcp"));
     let mut publisher = publisher(&feed.url, &side.url, 2, &["--duration", "60"]);
     let sub = subscriber(&feed.url, &side.url, &["--liveness-ms", "500"]);
     let engine = Engine::new().unwrap();
-    let observer = Observer::start(&engine, &feed.url, false);
+    let observer = Observer::start(&engine, &feed.url, &side.url, false);
     observer.wait_ticks(5_000);
     publisher.kill();
     let killed = Instant::now();
@@ -128,11 +126,12 @@ fn a_publisher_killed_mid_stream_is_reported_within_the_liveness_timeout() {
 
 #[test]
 fn a_restarted_publisher_is_a_new_epoch_and_a_following_subscriber_loses_none_of_it() {
+    let _serial = one_at_a_time();
     let (feed, side) = (TestEndpoint::new("tcp"), TestEndpoint::new("tcp"));
     let mut first = publisher(&feed.url, &side.url, 2, &["--duration", "60"]);
     let sub = subscriber(&feed.url, &side.url, &["--follow"]);
     let engine = Engine::new().unwrap();
-    let observer = Observer::start(&engine, &feed.url, true);
+    let observer = Observer::start(&engine, &feed.url, &side.url, true);
     observer.wait_ticks(5_000);
     first.kill();
     // The same endpoints; the subscriber and the observer reconnect by themselves.
@@ -162,12 +161,13 @@ fn a_restarted_publisher_is_a_new_epoch_and_a_following_subscriber_loses_none_of
 
 #[test]
 fn a_killed_subscriber_leaves_the_others_and_the_publisher_going() {
+    let _serial = one_at_a_time();
     let (feed, side) = (TestEndpoint::new("tcp"), TestEndpoint::new("tcp"));
     let publisher = publisher(&feed.url, &side.url, 3, &["--duration", "1.5"]);
     let mut victim = subscriber(&feed.url, &side.url, &[]);
     let survivor = subscriber(&feed.url, &side.url, &[]);
     let engine = Engine::new().unwrap();
-    let observer = Observer::start(&engine, &feed.url, false);
+    let observer = Observer::start(&engine, &feed.url, &side.url, false);
     observer.wait_ticks(5_000);
     victim.kill();
     let done = wait_group(vec![publisher, survivor], DEADLINE);
@@ -194,7 +194,7 @@ fn stalled_for_two_seconds(ring_bytes: &str, gaps_out: &std::path::Path) -> (Val
     let sub =
         subscriber(&feed_relay.url(), &side_relay.url(), &["--liveness-ms", "5000", "--gaps-out", gaps]);
     let engine = Engine::new().unwrap();
-    let observer = Observer::start(&engine, &feed.url, false);
+    let observer = Observer::start(&engine, &feed.url, &side.url, false);
     observer.wait_ticks(5_000);
     feed_relay.stall();
     side_relay.stall();
@@ -229,6 +229,7 @@ fn listed_gaps(path: &std::path::Path) -> u64 {
 
 #[test]
 fn a_two_second_stall_is_repaired_from_the_ring() {
+    let _serial = one_at_a_time();
     let dir = common::process::TempDir::new();
     let gaps = dir.0.join("gaps.jsonl");
     let (p, s) = stalled_for_two_seconds(&(64 << 20).to_string(), &gaps);
@@ -249,6 +250,7 @@ fn a_two_second_stall_is_repaired_from_the_ring() {
 
 #[test]
 fn a_stall_longer_than_the_ring_reports_the_unrecoverable_ranges_exactly() {
+    let _serial = one_at_a_time();
     let dir = common::process::TempDir::new();
     let gaps = dir.0.join("gaps.jsonl");
     // About 700 ticks of 64 B: far less than 2 s at 100,000 ticks/s.
@@ -266,13 +268,14 @@ fn a_stall_longer_than_the_ring_reports_the_unrecoverable_ranges_exactly() {
 
 #[test]
 fn a_cut_connection_reconnects_and_its_gap_is_repaired() {
+    let _serial = one_at_a_time();
     let (feed, side) = (TestEndpoint::new("tcp"), TestEndpoint::new("tcp"));
     let publisher = publisher(&feed.url, &side.url, 2, &["--duration", "2"]);
     let addr = |url: &str| url.trim_start_matches("tcp://").parse().unwrap();
     let feed_relay = Relay::start(addr(&feed.url));
     let sub = subscriber(&feed_relay.url(), &side.url, &[]);
     let engine = Engine::new().unwrap();
-    let observer = Observer::start(&engine, &feed.url, false);
+    let observer = Observer::start(&engine, &feed.url, &side.url, false);
     observer.wait_ticks(5_000);
     feed_relay.cut();
     let done = wait_group(vec![publisher, sub], DEADLINE);
@@ -334,8 +337,8 @@ impl Hosts {
     }
 
     fn ns(&self, host: &str) -> &str {
-        let suffix = host;
-        self.names.iter().find(|n| n.ends_with(suffix) && !n.ends_with("sw")).map_or("", String::as_str)
+        let name = format!("zt{:x}{host}", std::process::id());
+        self.names.iter().find(|n| **n == name).map_or("", String::as_str)
     }
 
     fn switch(&self) -> &str {
@@ -353,6 +356,7 @@ impl Drop for Hosts {
 
 #[test]
 fn across_three_hosts_a_link_down_for_two_seconds_is_repaired_or_reported_exactly() {
+    let _serial = one_at_a_time();
     let (hosts, net) = match Hosts::create() {
         Ok(h) => h,
         Err(why) => {
@@ -400,6 +404,8 @@ fn across_three_hosts_a_link_down_for_two_seconds_is_repaired_or_reported_exactl
     let (sa, sb) = (the_subscriber(&done[1]), the_subscriber(&done[2]));
     for s in [&sa, &sb] {
         epochs_close(s);
+        // Network namespaces of one kernel share CLOCK_MONOTONIC, and the subscribers say so.
+        assert_eq!(s["clock"]["kind"], "same_host", "{s}");
         let n = |k: &str| s[k].as_u64().unwrap();
         assert_eq!(n("received") + n("repaired") + n("missing"), published, "{s}");
     }
@@ -413,4 +419,25 @@ fn across_three_hosts_a_link_down_for_two_seconds_is_repaired_or_reported_exactl
         "host a lost ticks to the outage: {sa}"
     );
     drop(hosts);
+}
+
+#[test]
+fn a_subscriber_stopped_by_sigterm_still_prints_its_report() {
+    let _serial = one_at_a_time();
+    let (feed, side) = (TestEndpoint::new("ipc"), TestEndpoint::new("ipc"));
+    let publisher = publisher(&feed.url, &side.url, 1, &["--duration", "60"]);
+    let sub = subscriber(&feed.url, &side.url, &[]);
+    assert!(sub.wait_line("begins", WAIT), "the stream never reached the subscriber");
+    let pid = sub.child.id().to_string();
+    let killed = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    let done = wait_group(vec![sub], DEADLINE);
+    let f = &done[0];
+    assert_eq!(f.status.code(), Some(128 + 15), "128 + SIGTERM: {}", describe(f));
+    let v = json(f);
+    let s = &v["subscribers"][0];
+    assert_eq!(s["outcome"], "stopped", "{s}");
+    assert!(s["received"].as_u64().unwrap() > 0);
+    assert_eq!(v["accounting_closes"], true, "{v}");
+    drop(publisher);
 }

@@ -33,7 +33,7 @@ pub const IDLES: [(&str, IdleStrategy); 3] =
 /// `msg_1B`, `msg_64B`, `msg_1KiB`, `msg_64KiB`: a size as it appears in group names. Prefix
 /// free, so that `-- msg_64B` does not also select `msg_64KiB`.
 pub fn size_label(size: usize) -> String {
-    if size >= 1024 && size % 1024 == 0 {
+    if size >= 1024 && size.is_multiple_of(1024) {
         format!("msg_{}KiB", size / 1024)
     } else {
         format!("msg_{size}B")
@@ -216,7 +216,7 @@ pub fn spin_until<T>(mut ready: impl FnMut() -> Option<T>) -> T {
             return v;
         }
         n = n.wrapping_add(1);
-        if n % 1024 == 0 && Instant::now() > deadline {
+        if n.is_multiple_of(1024) && Instant::now() > deadline {
             panic!("no progress within {STALL:?}");
         }
         std::hint::spin_loop();

@@ -280,7 +280,7 @@ impl BarePair {
                         }
                         Ok(false) => {
                             idle = idle.wrapping_add(1);
-                            if idle % 1024 == 0 && last.elapsed() > STALL {
+                            if idle.is_multiple_of(1024) && last.elapsed() > STALL {
                                 eprintln!("bare echo: nothing for {STALL:?}, giving up");
                                 return;
                             }

@@ -113,10 +113,10 @@ pub(crate) fn now() -> String {
 }
 
 /// One cell's row key: bench, transport, size.
-type Cell = (String, String, u64);
+pub(crate) type Cell = (String, String, u64);
 
 /// The row order: inproc, its busy row, ipc, tcp, anything else; then by name and size.
-fn row_order(k: &Cell) -> (u8, String, u64) {
+pub(crate) fn row_order(k: &Cell) -> (u8, String, u64) {
     let rank = match k.1.as_str() {
         "inproc" => 0,
         "inproc-busy" => 1,
@@ -128,7 +128,7 @@ fn row_order(k: &Cell) -> (u8, String, u64) {
 }
 
 /// A run's program line, typed by its bench.
-enum Run {
+pub(crate) enum Run {
     /// `zlat`, `floor` or `ztick lat`.
     Lat(LatJson),
     /// `zthr` or `ztick thr`.
@@ -138,8 +138,13 @@ enum Run {
 impl Run {
     /// `line`'s result as its bench's record.
     fn parse(line: &LibzmqLine) -> Result<Run, String> {
-        let result = line.result.clone().ok_or("neither `result` nor `error`")?;
-        match line.bench.as_str() {
+        Run::from_result(&line.bench, line.result.as_ref())
+    }
+
+    /// A `lat` or `thr` program line as its record.
+    pub(crate) fn from_result(bench: &str, result: Option<&serde_json::Value>) -> Result<Run, String> {
+        let result = result.cloned().ok_or("neither `result` nor `error`")?;
+        match bench {
             "lat" => serde_json::from_value(result).map(Run::Lat),
             "thr" => serde_json::from_value(result).map(Run::Thr),
             other => return Err(format!("unknown bench `{other}`")),
@@ -148,7 +153,7 @@ impl Run {
     }
 
     /// One-way latency in µs from the round trip's quantile `q`.
-    fn one_way_us(&self, q: Quantile) -> Option<f64> {
+    pub(crate) fn one_way_us(&self, q: Quantile) -> Option<f64> {
         match self {
             Run::Lat(l) => Some(q.of(&l.latency_ns) / 2.0 / 1000.0),
             Run::Thr(_) => None,
@@ -156,7 +161,7 @@ impl Run {
     }
 
     /// Messages per second.
-    fn msgs_per_s(&self) -> Option<f64> {
+    pub(crate) fn msgs_per_s(&self) -> Option<f64> {
         match self {
             Run::Thr(t) => Some(t.msgs_per_s as f64),
             Run::Lat(_) => None,

@@ -9,11 +9,15 @@
 //! | `splice` | scripts/bench.sh | puts the section between BENCHMARKS.md's markers |
 //! | `libzmq-meta` | scripts/compare-libzmq.sh | writes the pass's `meta.json` |
 //! | `libzmq` | scripts/compare-libzmq.sh | its `results.jsonl` -> ztick against libzmq from C |
+//! | `builds` | scripts/compare-builds.sh | the same commands on two builds, side by side |
 //! | `zmqrs-record` | scripts/compare-zmqrs.sh | one fan-out run's record -> a `results.jsonl` line |
 //! | `midpoint` | scripts/compare-zmqrs.sh | the next rate of the `--max-rate` bisection |
 //! | `zmqrs` | scripts/compare-zmqrs.sh | its `results.jsonl` -> ztick against zmq.rs |
 //! | `experiments` | scripts/fanout-experiments.sh | its runs -> the medians per variant |
 //! | `repair` | scripts/fanout-repair.sh | its runs -> what repair costs and recovers |
+//! | `run` | scripts/fair-fanout.sh | one fair fan-out run: starts, times and reaps its processes -> a `FairRun` line |
+//! | `fair` | scripts/fair-fanout.sh | its `results.jsonl` -> every stack side by side, per cell |
+//! | `idle` | scripts/fair-fanout.sh --idle | the same file's idle runs -> latency after idle gaps |
 //!
 //! The records are read through the types their emitters write them with: the `ztick`
 //! command's (src/bin/ztick/schema.rs), the bench suites' (benches/common/record.rs), the
@@ -43,11 +47,14 @@ mod record;
 mod zmqrs_report;
 
 mod bench;
+mod builds;
 mod experiments;
+mod fair;
 mod host;
 mod jsonl;
 mod libzmq;
 mod repair;
+mod run;
 mod stats;
 mod units;
 mod zmqrs;
@@ -109,6 +116,11 @@ enum Command {
         /// The pass's settings (from libzmq-meta), printed above the tables.
         #[arg(long)]
         meta: Option<PathBuf>,
+    },
+    /// compare-builds.sh's tables from its results.jsonl, on stdout.
+    Builds {
+        /// The runs, one JSON line each.
+        results: PathBuf,
     },
     /// Writes compare-libzmq.sh's meta.json (the date and host are taken here).
     LibzmqMeta {
@@ -189,6 +201,81 @@ enum Command {
         /// The runs.
         runs: PathBuf,
     },
+    /// One run of scripts/fair-fanout.sh: its processes started, bounded, reaped with their
+    /// rusage; one FairRun JSON line on stdout.
+    Run(RunArgs),
+    /// scripts/fair-fanout.sh's tables from its results.jsonl, on stdout.
+    Fair {
+        /// The runs, one FairRun line each.
+        results: PathBuf,
+    },
+    /// scripts/fair-fanout.sh --idle's table from its results.jsonl, on stdout.
+    Idle {
+        /// The runs, one FairRun line each.
+        results: PathBuf,
+    },
+}
+
+/// The flags of `ztick-tables run`.
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    /// ztick-in, ztick-x, c-x, c-coalesced-x, zmqrs-x or zmqrs-in.
+    #[arg(long)]
+    stack: String,
+    /// A strategy label: the run is tabled as `STACK@LABEL`.
+    #[arg(long)]
+    label: Option<String>,
+    /// ipc or tcp.
+    #[arg(long)]
+    transport: String,
+    /// Subscribers.
+    #[arg(long)]
+    subscribers: u64,
+    /// The round, from 1.
+    #[arg(long, default_value_t = 1)]
+    round: u64,
+    /// Ticks per second.
+    #[arg(long, default_value_t = 100_000)]
+    rate: u64,
+    /// Payload bytes per tick.
+    #[arg(long, default_value_t = 64)]
+    size: u64,
+    /// Topics.
+    #[arg(long, default_value_t = 8)]
+    topics: u64,
+    /// Seconds of publishing.
+    #[arg(long, default_value_t = 3.0)]
+    duration: f64,
+    /// Idle feed instead of the paced one: gaps in microseconds, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    idle_gaps_us: Vec<u64>,
+    /// Ticks after each idle gap.
+    #[arg(long, default_value_t = 20)]
+    idle_samples: u64,
+    /// Coalescing window of c-coalesced-x, in microseconds.
+    #[arg(long, default_value_t = 20)]
+    coalesce_us: u64,
+    /// Kill every process still running this many seconds after the start.
+    #[arg(long, default_value_t = 60.0)]
+    timeout_s: f64,
+    /// The ztick binary.
+    #[arg(long, default_value = "target/release/ztick")]
+    ztick: PathBuf,
+    /// The zmqrs-fanout binary.
+    #[arg(long, default_value = "peers/zmqrs-fanout/target/release/zmqrs-fanout")]
+    zmqrs: PathBuf,
+    /// The directory of fanout_pub and fanout_sub.
+    #[arg(long, default_value = "scripts/c/build/vendored")]
+    c_dir: PathBuf,
+    /// Extra flags for the publisher or the in-process run, split on whitespace.
+    #[arg(long, default_value = "", allow_hyphen_values = true)]
+    pub_args: String,
+    /// Extra flags for every subscriber process, split on whitespace.
+    #[arg(long, default_value = "", allow_hyphen_values = true)]
+    sub_args: String,
+    /// Where the processes' output goes (one directory per run; kept for inspection).
+    #[arg(long)]
+    work_dir: PathBuf,
 }
 
 /// Writes `value` as pretty JSON to `path`.
@@ -212,6 +299,7 @@ fn run(cli: Cli) -> Result<(), String> {
             std::fs::write(&file, spliced).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
         }
         Command::Libzmq { results, meta } => print!("{}", libzmq::run(&results, meta.as_deref())?),
+        Command::Builds { results } => print!("{}", builds::run(&results)?),
         Command::LibzmqMeta { out, rounds, round_trips, thr_count, c_vendored, c_debian, ztick, pinned } => {
             let meta = libzmq::LibzmqMeta {
                 date: libzmq::now(),
@@ -257,6 +345,34 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Midpoint { lo, hi } => println!("{}", stats::geometric_midpoint(lo, hi)),
         Command::Experiments { runs } => print!("{}", experiments::run(&runs)?),
         Command::Repair { runs } => print!("{}", repair::run(&runs)?),
+        Command::Run(a) => {
+            let words = |s: &str| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+            let spec = run::RunSpec {
+                stack: a.stack,
+                label: a.label.filter(|l| !l.is_empty()),
+                transport: a.transport,
+                subscribers: a.subscribers,
+                round: a.round,
+                rate: a.rate,
+                size: a.size,
+                topics: a.topics,
+                duration_s: a.duration,
+                idle_gaps_us: a.idle_gaps_us,
+                idle_samples: a.idle_samples,
+                coalesce_us: a.coalesce_us,
+                timeout_s: a.timeout_s,
+                ztick: a.ztick,
+                zmqrs: a.zmqrs,
+                c_dir: a.c_dir,
+                pub_args: words(&a.pub_args),
+                sub_args: words(&a.sub_args),
+                work_dir: a.work_dir,
+            };
+            let record = run::run(&spec);
+            println!("{}", schema::to_line(&record));
+        }
+        Command::Fair { results } => print!("{}", fair::run(&results)?),
+        Command::Idle { results } => print!("{}", fair::run_idle(&results)?),
     }
     Ok(())
 }

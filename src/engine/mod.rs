@@ -7,6 +7,7 @@ mod budget;
 mod deliver;
 mod handle;
 mod idle;
+pub(crate) mod monitor;
 mod peer;
 mod watch;
 mod worker;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 pub(crate) use deliver::{Delivery, Outbox};
 pub use handle::{Handle, SendError, SendTimeoutError, TrySendError, WorkerStats};
 pub use idle::IdleStrategy;
+pub use monitor::{HandshakeFailure, MonitorEvent, MonitorStats, SocketEvent, SocketMonitor};
 pub use peer::{ConnectedPeers, PeerEvent};
 pub(crate) use watch::Watch;
 pub(crate) use worker::open_socket;
@@ -46,6 +48,18 @@ impl SocketId {
 }
 
 /// Configures an [`Engine`]; every field has a documented default.
+///
+/// # Examples
+///
+/// ```
+/// use ztick::Engine;
+///
+/// // One libzmq I/O thread (the default), named for `top -H`.
+/// let engine = Engine::builder().io_threads(1).io_thread_name_prefix(7).build()?;
+/// assert_eq!(engine.io_threads(), 1);
+/// assert!(!engine.cores().is_empty());
+/// # Ok::<(), ztick::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct EngineBuilder {
     io_threads: usize,
@@ -145,6 +159,9 @@ impl EngineBuilder {
                 ctx.set(ctx_opt::THREAD_PRIORITY, priority).map_err(ctx_err)?;
             }
         }
+        // Now, from this thread: not from the first worker, whose policy and core they would
+        // inherit.
+        ctx.start_threads().map_err(ctx_err)?;
         Ok(Engine {
             ctx: Arc::new(ctx),
             io_threads: self.io_threads,
@@ -276,5 +293,36 @@ mod tests {
             (Ok(engine), "system") => assert_eq!(engine.io_threads(), 1, "the context's own setting"),
             (other, link) => panic!("{link} build: {other:?}"),
         }
+    }
+
+    /// The scheduling policy of the thread whose name (`comm`) is `name`, from
+    /// `/proc/self/task/*/stat` (field 41).
+    fn thread_policy(name: &str) -> Option<i32> {
+        std::fs::read_dir("/proc/self/task").ok()?.flatten().find_map(|t| {
+            let comm = std::fs::read_to_string(t.path().join("comm")).ok()?;
+            if comm.trim_end() != name {
+                return None;
+            }
+            let stat = std::fs::read_to_string(t.path().join("stat")).ok()?;
+            // Fields after the parenthesised name, which may hold spaces: state is field 3.
+            stat.rsplit_once(") ")?.1.split_whitespace().nth(41 - 3)?.parse().ok()
+        })
+    }
+
+    #[test]
+    fn a_worker_runs_under_the_policy_it_reports() {
+        let engine = Engine::new().unwrap();
+        let asked = SchedPolicy::Fifo { priority: 1 };
+        let w = engine.worker("rt-check").sched(asked).spawn().unwrap();
+        // Granted (root, CAP_SYS_NICE, or RLIMIT_RTPRIO >= 1) or refused with a warning.
+        let raw = crate::sys::sched_params(w.sched()).0;
+        assert!(w.sched() == asked || w.sched() == SchedPolicy::Other, "{:?}", w.sched());
+        assert_eq!(thread_policy("ztick-rt-check"), Some(raw), "the thread runs under {:?}", w.sched());
+        w.stop().unwrap();
+        let plain = engine.worker("ts-check").spawn().unwrap();
+        assert_eq!(plain.sched(), SchedPolicy::Other);
+        assert_eq!(thread_policy("ztick-ts-check"), Some(libc::SCHED_OTHER));
+        let err = engine.worker("bad").sched(SchedPolicy::Fifo { priority: 0 }).spawn().unwrap_err();
+        assert!(err.to_string().contains("scheduling priority"), "{err}");
     }
 }

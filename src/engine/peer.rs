@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::sys;
+use super::monitor::MonitorEvent;
 
 /// A change in the set of a socket's connected peers.
 ///
@@ -17,8 +17,10 @@ pub enum PeerEvent {
     /// A peer completed the ZMTP handshake (`ZMQ_EVENT_HANDSHAKE_SUCCEEDED`): messages can
     /// flow to and from it now.
     Connected,
-    /// A peer's connection closed (`ZMQ_EVENT_DISCONNECTED`), whether or not it had
-    /// completed its handshake; a connecting socket then reconnects by itself.
+    /// A peer's connection closed (`ZMQ_EVENT_DISCONNECTED`) after its handshake had
+    /// completed; a connecting socket then reconnects by itself. Connections that close
+    /// before their handshake completes (a port scanner, a refused CURVE client) were never
+    /// peers and are not reported.
     Disconnected,
 }
 
@@ -55,19 +57,28 @@ pub struct ConnectedPeers {
 }
 
 impl ConnectedPeers {
-    /// Applies one monitor message, given by its first frame; returns the peer event it
-    /// reported, if it was one (the opening of a connection is tracked, not reported).
+    /// Applies one monitor message, given by its first frame (libzmq's event code and
+    /// value); returns the peer event it reported, if it was one (the opening of a
+    /// connection is tracked, not reported). Frames that are not events are ignored.
     pub fn apply(&mut self, frame: &[u8]) -> Option<PeerEvent> {
-        let (event, fd) = sys::monitor_event(frame)?;
-        match u32::from(event) {
-            e if e == sys::EVENT_ACCEPTED || e == sys::EVENT_CONNECTED => {
+        let (event, value) = MonitorEvent::decode(frame)?;
+        self.apply_event(event, value)
+    }
+
+    /// [`apply`](Self::apply) for an event already decoded, with its value (the fd of a
+    /// connection opening or closing).
+    pub(crate) fn apply_event(&mut self, event: MonitorEvent, fd: u32) -> Option<PeerEvent> {
+        match event {
+            MonitorEvent::Accepted | MonitorEvent::Connected => {
                 self.close(fd); // a reused fd whose close was missed
                 self.opened += 1;
                 self.open.insert(fd, (self.opened, false));
                 self.pending.insert(self.opened, fd);
                 None
             }
-            e if e == sys::EVENT_HANDSHAKE_SUCCEEDED => {
+            // libzmq names no fd with a handshake's outcome: it goes to the oldest connection
+            // still shaking hands. A failed one stays open, never handshaken, until it closes.
+            MonitorEvent::HandshakeSucceeded => {
                 match self.pending.pop_first() {
                     Some((_, fd)) => {
                         if let Some(entry) = self.open.get_mut(&fd) {
@@ -79,25 +90,33 @@ impl ConnectedPeers {
                 }
                 Some(PeerEvent::Connected)
             }
-            e if e == sys::EVENT_DISCONNECTED => {
-                if !self.close(fd) && self.orphans > 0 {
-                    self.orphans -= 1;
-                }
-                Some(PeerEvent::Disconnected)
+            MonitorEvent::HandshakeFailed(_) => {
+                self.pending.pop_first();
+                None
             }
+            MonitorEvent::Disconnected => match self.close(fd) {
+                Some(true) => Some(PeerEvent::Disconnected),
+                Some(false) => None,
+                None if self.orphans > 0 => {
+                    self.orphans -= 1;
+                    Some(PeerEvent::Disconnected)
+                }
+                None => None,
+            },
             _ => None,
         }
     }
 
-    /// Forgets connection `fd`; false when it was not known.
-    fn close(&mut self, fd: u32) -> bool {
-        let Some((order, handshaken)) = self.open.remove(&fd) else { return false };
+    /// Forgets connection `fd`: whether it had completed its handshake, `None` when it was
+    /// not known.
+    fn close(&mut self, fd: u32) -> Option<bool> {
+        let (order, handshaken) = self.open.remove(&fd)?;
         if handshaken {
             self.handshaken -= 1;
         } else {
             self.pending.remove(&order);
         }
-        true
+        Some(handshaken)
     }
 
     /// Connections open now that completed their handshake, as far as the events applied
@@ -115,6 +134,7 @@ impl ConnectedPeers {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sys::monitor_codes as code;
 
     fn frame(event: u32, fd: u32) -> Vec<u8> {
         let mut f = u16::try_from(event).unwrap().to_ne_bytes().to_vec();
@@ -123,15 +143,15 @@ mod tests {
     }
 
     fn accepted(fd: u32) -> Vec<u8> {
-        frame(sys::EVENT_ACCEPTED, fd)
+        frame(code::ACCEPTED, fd)
     }
 
     fn handshake() -> Vec<u8> {
-        frame(sys::EVENT_HANDSHAKE_SUCCEEDED, 0) // libzmq's value for it is 0, not the fd
+        frame(code::HANDSHAKE_SUCCEEDED, 0) // libzmq's value for it is 0, not the fd
     }
 
     fn closed(fd: u32) -> Vec<u8> {
-        frame(sys::EVENT_DISCONNECTED, fd)
+        frame(code::DISCONNECTED, fd)
     }
 
     #[test]
@@ -151,7 +171,7 @@ mod tests {
         // A thousand connect-and-close cycles that never handshake, on reused fds.
         for i in 0..1000 {
             peers.apply(&accepted(11 + i % 3));
-            assert_eq!(peers.apply(&closed(11 + i % 3)), Some(PeerEvent::Disconnected));
+            assert_eq!(peers.apply(&closed(11 + i % 3)), None, "a stranger never was a peer");
         }
         assert_eq!(peers.len(), 1, "the real peer is still there");
         assert_eq!((peers.open.len(), peers.pending.len()), (1, 0), "nothing kept for the strangers");
@@ -181,5 +201,20 @@ mod tests {
         assert!(peers.is_empty());
         peers.apply(&closed(43));
         assert!(peers.is_empty(), "never below zero");
+    }
+
+    #[test]
+    fn a_failed_handshake_is_no_peer_and_its_close_no_departure() {
+        let mut peers = ConnectedPeers::default();
+        peers.apply(&accepted(5)); // a client the server refuses
+        peers.apply(&accepted(6)); // a real one
+        let refused = frame(code::HANDSHAKE_FAILED_AUTH, 400); // its value: a ZAP status
+        assert_eq!(peers.apply(&refused), None);
+        assert_eq!(peers.apply(&closed(5)), None, "the refused client's close");
+        assert!(peers.is_empty());
+        assert_eq!(peers.apply(&handshake()), Some(PeerEvent::Connected));
+        assert_eq!(peers.len(), 1);
+        assert_eq!(peers.apply(&closed(6)), Some(PeerEvent::Disconnected));
+        assert!(peers.is_empty());
     }
 }

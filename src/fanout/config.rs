@@ -2,13 +2,20 @@
 
 use std::time::Duration;
 
-use crate::config::CoreId;
+use crate::config::{CoreId, SchedPolicy};
 use crate::curve::Curve;
 use crate::engine::IdleStrategy;
 use crate::error::{Error, Result};
+use crate::metrics::IntervalSender;
 
 /// Largest payload one tick can carry: the wire format's length field is 16 bits.
 pub const MAX_PAYLOAD: usize = u16::MAX as usize;
+
+/// The first name that appears twice in `names`.
+fn duplicate(names: &[String]) -> Option<&str> {
+    let mut seen = std::collections::HashSet::new();
+    names.iter().find(|n| !seen.insert(n.as_str())).map(String::as_str)
+}
 
 /// The default topics of both sides: `t0` … `t7`, what `ztick fanout` publishes and follows.
 fn default_topics() -> Vec<String> {
@@ -58,6 +65,11 @@ pub struct PublisherConfig {
     pub idle: IdleStrategy,
     /// The worker's core. Default: not pinned.
     pub pin: Option<CoreId>,
+    /// The worker thread's scheduling policy (see [`WorkerBuilder::sched`]: refused by the
+    /// OS, it falls back to the default with a warning). Default [`SchedPolicy::Other`].
+    ///
+    /// [`WorkerBuilder::sched`]: crate::WorkerBuilder::sched
+    pub sched: SchedPolicy,
     /// The CURVE server role of the feed and side-channel sockets. Default none. Who may
     /// connect is decided by a [`ZapHandler`](crate::zap::ZapHandler) on the same engine,
     /// started before the publisher.
@@ -88,6 +100,7 @@ impl Default for PublisherConfig {
             capacity: 4096,
             idle: IdleStrategy::BLOCK,
             pin: None,
+            sched: SchedPolicy::Other,
             curve: None,
             retransmit_ring_bytes: 64 << 20,
             connection_heartbeat: Some(Duration::from_secs(1)),
@@ -109,6 +122,9 @@ impl PublisherConfig {
             if t.is_empty() || t.len() > 255 || t.contains('\0') {
                 return Err(Error::config("topic", t, "1 to 255 bytes without a NUL"));
             }
+        }
+        if let Some(d) = duplicate(topics) {
+            return Err(Error::config("topics", d, "each topic once"));
         }
         if self.max_batch == 0 || self.max_batch > usize::from(u16::MAX) {
             return Err(Error::config("max_batch", self.max_batch, "1 to 65535 ticks"));
@@ -160,6 +176,11 @@ pub struct SubscriberConfig {
     pub idle: IdleStrategy,
     /// The worker's core. Default: not pinned.
     pub pin: Option<CoreId>,
+    /// The worker thread's scheduling policy (see [`WorkerBuilder::sched`]: refused by the
+    /// OS, it falls back to the default with a warning). Default [`SchedPolicy::Other`].
+    ///
+    /// [`WorkerBuilder::sched`]: crate::WorkerBuilder::sched
+    pub sched: SchedPolicy,
     /// The CURVE client role for the feed and side-channel sockets. Default none.
     pub curve: Option<Curve>,
     /// How long the publisher may be silent (no tick, no heartbeat) before it is declared
@@ -180,6 +201,16 @@ pub struct SubscriberConfig {
     /// ZMTP heartbeats on the feed and side-channel connections, as
     /// [`PublisherConfig::connection_heartbeat`]. Default 1 s; `None`: off.
     pub connection_heartbeat: Option<Duration>,
+    /// How far past what a topic has shown its next sequence may jump before it is
+    /// refused as implausible (counted, not believed): this many, plus four times the
+    /// topic's own rate over the time since it last moved, so a publisher that went on
+    /// through a partition is believed and one tick claiming sequence 2^64-2 is not.
+    /// Default 2^20.
+    pub max_seq_jump: u64,
+    /// Where each one-second latency window goes when it closes (an interval log, the OTLP
+    /// export), labelled with this stream's messaging attributes, which its `latency` span
+    /// carries too. Default none: the window is only traced.
+    pub intervals: Option<IntervalSender>,
 }
 
 impl Default for SubscriberConfig {
@@ -194,6 +225,7 @@ impl Default for SubscriberConfig {
             keep_last_values: false,
             idle: IdleStrategy::BLOCK,
             pin: None,
+            sched: SchedPolicy::Other,
             curve: None,
             liveness: Duration::from_secs(1),
             follow: false,
@@ -201,6 +233,8 @@ impl Default for SubscriberConfig {
             repair_timeout: Duration::from_millis(50),
             repair_attempts: 5,
             connection_heartbeat: Some(Duration::from_secs(1)),
+            max_seq_jump: 1 << 20,
+            intervals: None,
         }
     }
 }
@@ -229,11 +263,18 @@ impl SubscriberConfig {
                 "exactly one group and no snapshot join (a conflating socket keeps one subscription)",
             ));
         }
-        if self.liveness.is_zero() {
-            return Err(Error::config("liveness", "0", "a positive timeout, e.g. 1 s"));
+        if self.liveness < Duration::from_millis(1) {
+            return Err(Error::config("liveness", format!("{:?}", self.liveness), "at least 1 ms, e.g. 1 s"));
         }
-        if self.repair && self.repair_attempts == 0 {
-            return Err(Error::config("repair_attempts", 0, "at least 1 (or repair off)"));
+        if self.repair && (self.repair_attempts == 0 || self.repair_timeout < Duration::from_millis(1)) {
+            return Err(Error::config(
+                "repair_attempts / repair_timeout",
+                format!("{} / {:?}", self.repair_attempts, self.repair_timeout),
+                "at least 1 attempt of at least 1 ms (or repair off)",
+            ));
+        }
+        if let Some(d) = duplicate(&self.topics) {
+            return Err(Error::config("subscriber topics", d, "each topic once"));
         }
         if self.snapshot_join && !has_side_channel {
             return Err(Error::config(

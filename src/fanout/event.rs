@@ -32,7 +32,8 @@ pub struct Delivered<'a> {
 /// What a subscriber hands the application. Ticks of a topic come in sequence; a tick is
 /// delivered once (duplicates and sequences already passed are not), repaired ticks
 /// after the later ones they missed. Every sequence a publisher announced ends up as
-/// exactly one `Tick` or inside exactly one `Gap`.
+/// exactly one `Tick`, inside exactly one `Gap`, or covered by the snapshot a late joiner
+/// started from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Event<'a> {
@@ -51,6 +52,8 @@ pub enum Event<'a> {
         topic: &'a str,
         /// Its position in [`SubscriberConfig::topics`](super::SubscriberConfig::topics).
         topic_index: usize,
+        /// The publisher epoch.
+        epoch: u64,
         /// First missing sequence.
         first: u64,
         /// Last missing sequence.
@@ -63,6 +66,8 @@ pub enum Event<'a> {
         topic: &'a str,
         /// Its position in [`SubscriberConfig::topics`](super::SubscriberConfig::topics).
         topic_index: usize,
+        /// The publisher epoch.
+        epoch: u64,
         /// First lost sequence.
         first: u64,
         /// Last lost sequence.
@@ -74,6 +79,8 @@ pub enum Event<'a> {
         topic: &'a str,
         /// Its position in [`SubscriberConfig::topics`](super::SubscriberConfig::topics).
         topic_index: usize,
+        /// The publisher epoch.
+        epoch: u64,
         /// The topic's final sequence (0: it published nothing).
         last_seq: u64,
     },
@@ -105,6 +112,8 @@ pub enum OwnedEvent {
         topic: Arc<str>,
         /// Its position in [`SubscriberConfig::topics`](super::SubscriberConfig::topics).
         topic_index: usize,
+        /// The publisher epoch.
+        epoch: u64,
         /// First missing sequence.
         first: u64,
         /// Last missing sequence.
@@ -116,6 +125,8 @@ pub enum OwnedEvent {
         topic: Arc<str>,
         /// Its position in [`SubscriberConfig::topics`](super::SubscriberConfig::topics).
         topic_index: usize,
+        /// The publisher epoch.
+        epoch: u64,
         /// First lost sequence.
         first: u64,
         /// Last lost sequence.
@@ -127,6 +138,8 @@ pub enum OwnedEvent {
         topic: Arc<str>,
         /// Its position in [`SubscriberConfig::topics`](super::SubscriberConfig::topics).
         topic_index: usize,
+        /// The publisher epoch.
+        epoch: u64,
         /// The topic's final sequence.
         last_seq: u64,
     },
@@ -183,14 +196,14 @@ impl OwnedEvent {
                     payload,
                 })
             }
-            Event::Repairing { topic_index, first, last, .. } => {
-                OwnedEvent::Repairing { topic: name(topic_index), topic_index, first, last }
+            Event::Repairing { topic_index, epoch, first, last, .. } => {
+                OwnedEvent::Repairing { topic: name(topic_index), topic_index, epoch, first, last }
             }
-            Event::Gap { topic_index, first, last, .. } => {
-                OwnedEvent::Gap { topic: name(topic_index), topic_index, first, last }
+            Event::Gap { topic_index, epoch, first, last, .. } => {
+                OwnedEvent::Gap { topic: name(topic_index), topic_index, epoch, first, last }
             }
-            Event::End { topic_index, last_seq, .. } => {
-                OwnedEvent::End { topic: name(topic_index), topic_index, last_seq }
+            Event::End { topic_index, epoch, last_seq, .. } => {
+                OwnedEvent::End { topic: name(topic_index), topic_index, epoch, last_seq }
             }
             Event::PublisherLost { epoch } => OwnedEvent::PublisherLost { epoch },
         }
@@ -211,14 +224,18 @@ impl OwnedEvent {
                 repaired: t.repaired,
                 payload: &t.payload,
             }),
-            OwnedEvent::Repairing { topic, topic_index, first, last } => {
-                Event::Repairing { topic, topic_index: *topic_index, first: *first, last: *last }
+            OwnedEvent::Repairing { topic, topic_index, epoch, first, last } => Event::Repairing {
+                topic,
+                topic_index: *topic_index,
+                epoch: *epoch,
+                first: *first,
+                last: *last,
+            },
+            OwnedEvent::Gap { topic, topic_index, epoch, first, last } => {
+                Event::Gap { topic, topic_index: *topic_index, epoch: *epoch, first: *first, last: *last }
             }
-            OwnedEvent::Gap { topic, topic_index, first, last } => {
-                Event::Gap { topic, topic_index: *topic_index, first: *first, last: *last }
-            }
-            OwnedEvent::End { topic, topic_index, last_seq } => {
-                Event::End { topic, topic_index: *topic_index, last_seq: *last_seq }
+            OwnedEvent::End { topic, topic_index, epoch, last_seq } => {
+                Event::End { topic, topic_index: *topic_index, epoch: *epoch, last_seq: *last_seq }
             }
             OwnedEvent::PublisherLost { epoch } => Event::PublisherLost { epoch: *epoch },
         }

@@ -1,22 +1,23 @@
 //! The subscriber's sans-IO core: per-epoch, per-topic sequence accounting, the snapshot
 //! join, gap repair (which ranges to ask for, when to ask again, when to give up), the
-//! publisher's liveness, latency, the slow-consumer window, and the events handed to the
-//! application.
+//! publisher's liveness, the plausibility of what the feed claims, latency, the
+//! slow-consumer window, and the events handed to the application.
 //!
 //! It owns no socket and reads no clock: the worker passes in each message's frames and
-//! the time, sends the repair requests the ledger composes, and stops when it says so.
+//! the time, sends the requests the ledger composes (snapshot, repair), and stops when it
+//! says so.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::config::SubscriberConfig;
 use super::event::{Delivered, Event};
-use super::report::{EpochOutcome, EpochReport, Outcome, SubscriberReport};
+use super::report::{ClockSync, EpochOutcome, EpochReport, Outcome, SubscriberReport};
 use super::seq::{Gap, SeqOutcome, SeqTracker};
 use super::wire::{self, BodyWriter, Kind};
 use crate::error::{Error, Result};
-use crate::metrics::LatencyRecorder;
+use crate::metrics::{IntervalCounts, IntervalSender, LatencyRecorder, MessagingAttributes, OperationType};
 
 /// Missing ticks per received-or-missing tick, over one second, above which a subscriber
 /// reports itself too slow (loudly, in the log and in its report).
@@ -34,6 +35,11 @@ const MAX_HELD_BYTES: usize = 64 << 20;
 const MAX_NAK_RANGES: usize = 1024;
 /// Most ranges in one repair request.
 const NAK_RANGES_PER_MESSAGE: usize = 64;
+/// Epoch ids remembered as closed (their stragglers are ignored, never counted again).
+const MAX_CLOSED_IDS: usize = 1024;
+/// Clock round trips measured per publisher epoch, and the wait between them.
+const CLOCK_SAMPLES: u32 = 5;
+const CLOCK_SPACING_NS: u64 = 20_000_000;
 
 /// Called on the worker thread with every event a subscriber delivers.
 pub(crate) type Sink = Box<dyn FnMut(&Event<'_>) + Send>;
@@ -69,18 +75,35 @@ struct Held {
 
 /// Where a joining subscriber is in the snapshot exchange.
 enum Join {
-    /// No snapshot wanted, or it came: apply updates as they come.
+    /// No snapshot wanted, or it came (or was given up): apply updates as they come.
     Live,
-    /// Snapshot requested; updates are held until it arrives.
-    Waiting(Held),
+    /// A snapshot is wanted; updates are held until it arrives.
+    Waiting {
+        held: Held,
+        /// When the join began (the first request), and when to ask (again).
+        since: u64,
+        due: u64,
+        attempts: u32,
+    },
+}
+
+/// How far one topic of an epoch has got, for judging what the feed claims next.
+#[derive(Debug, Clone, Copy, Default)]
+struct Progress {
+    /// The first sequence accepted, and when.
+    first_seq: u64,
+    first_ns: u64,
+    /// When the topic last moved forward.
+    last_ns: u64,
 }
 
 /// One epoch's books.
 struct Book {
     epoch: u64,
     topics: Vec<SeqTracker>,
+    progress: Vec<Option<Progress>>,
     ended: usize,
-    /// When the last feed message of this epoch arrived.
+    /// When the last message of this epoch arrived.
     last_heard: u64,
     /// Declared lost (silent past the liveness timeout) and not heard from since.
     lost: bool,
@@ -109,13 +132,19 @@ pub(crate) struct Ledger {
     repair_attempts: u32,
     liveness_ns: u64,
     follow: bool,
+    max_seq_jump: u64,
     current: Option<Book>,
     closed: Vec<EpochReport>,
+    /// Every epoch closed, listed or not, most recent last.
+    closed_ids: VecDeque<u64>,
     epochs_unlisted: u64,
     unlisted_totals: [u64; 4],
     asks: Vec<Ask>,
-    /// A repair request composed for the worker to send.
-    nak: BodyWriter,
+    /// The earliest `due` of the asks (`u64::MAX`: none), so a message with nothing due
+    /// costs no scan.
+    next_ask: u64,
+    /// A request composed for the worker to send.
+    request: BodyWriter,
     naks_sent: u64,
     last_values: Vec<(u64, Vec<u8>)>,
     keep_values: bool,
@@ -124,16 +153,32 @@ pub(crate) struct Ledger {
     repair_latency: LatencyRecorder,
     /// Latency of the current window, for live progress.
     window: LatencyRecorder,
+    /// Where closed windows go ([`SubscriberConfig::intervals`]).
+    intervals: Option<IntervalSender>,
+    /// The window span's messaging attributes: the sender's, or `receive` on the groups.
+    attributes: MessagingAttributes,
     window_start: u64,
     window_received: u64,
     window_missing: u64,
     first_ns: u64,
     last_ns: u64,
     decode_errors: u64,
+    implausible: u64,
     slow: bool,
     join: Join,
     /// Why the worker should stop, once it should.
     stop: Option<Outcome>,
+    /// A new epoch began since the worker last asked: introduce this subscriber to its
+    /// publisher (a restarted one does not know it).
+    new_epoch: bool,
+    /// Whether the side channel can be asked (snapshots, repairs, the clock).
+    has_side: bool,
+    /// This host's clock id, what is known of the publisher's clock, the clock requests
+    /// sent this epoch, and when the next is due.
+    clock_id: Vec<u8>,
+    clock: ClockSync,
+    clock_asked: u32,
+    clock_due: u64,
     /// When the timer last ran: a long gap means this subscriber was not running (a pause,
     /// a stop signal, a starved core), and silence it did not listen to proves nothing.
     last_timer: u64,
@@ -154,9 +199,13 @@ fn in_context(e: Error, context: impl FnOnce() -> String) -> Error {
     }
 }
 
+fn malformed(reason: impl Into<String>) -> Error {
+    Error::Decode { context: String::new(), reason: reason.into() }
+}
+
 impl Ledger {
-    /// A ledger for `cfg`'s topics; `has_side_channel` says whether repairs can be asked
-    /// for; `sink` receives every event.
+    /// A ledger for `cfg`'s topics; `has_side_channel` says whether repairs and snapshots
+    /// can be asked for; `sink` receives every event.
     pub(crate) fn new(
         cfg: &SubscriberConfig,
         has_side_channel: bool,
@@ -164,6 +213,11 @@ impl Ledger {
         sink: Option<Sink>,
     ) -> Self {
         let topics = &cfg.topics;
+        let join = if cfg.snapshot_join && has_side_channel {
+            Join::Waiting { held: Held::default(), since: 0, due: 0, attempts: 0 }
+        } else {
+            Join::Live
+        };
         Ledger {
             name: cfg.name.clone(),
             index: topics.iter().enumerate().map(|(i, t)| (t.as_bytes().to_vec(), i)).collect(),
@@ -171,14 +225,17 @@ impl Ledger {
             repairs: cfg.repair && has_side_channel && !cfg.conflate,
             repair_timeout_ns: ns(cfg.repair_timeout).max(1),
             repair_attempts: cfg.repair_attempts.max(1),
-            liveness_ns: ns(cfg.liveness).max(1),
+            liveness_ns: ns(cfg.liveness).max(4),
             follow: cfg.follow,
+            max_seq_jump: cfg.max_seq_jump,
             current: None,
             closed: Vec::new(),
+            closed_ids: VecDeque::new(),
             epochs_unlisted: 0,
             unlisted_totals: [0; 4],
             asks: Vec::new(),
-            nak: BodyWriter::new(Kind::Nak, 0),
+            next_ask: u64::MAX,
+            request: BodyWriter::new(Kind::Nak, 0),
             naks_sent: 0,
             last_values: topics.iter().map(|_| (0, Vec::new())).collect(),
             keep_values: cfg.keep_last_values,
@@ -186,15 +243,27 @@ impl Ledger {
             latency_raw: LatencyRecorder::new(),
             repair_latency: LatencyRecorder::new(),
             window: LatencyRecorder::new(),
+            intervals: cfg.intervals.clone(),
+            attributes: cfg.intervals.as_ref().map_or_else(
+                || MessagingAttributes::new("receive", OperationType::Receive, &cfg.groups.join(",")),
+                |tx| tx.attributes().clone(),
+            ),
             window_start: 0,
             window_received: 0,
             window_missing: 0,
             first_ns: 0,
             last_ns: 0,
             decode_errors: 0,
+            implausible: 0,
             slow: false,
-            join: if cfg.snapshot_join { Join::Waiting(Held::default()) } else { Join::Live },
+            join,
             stop: None,
+            new_epoch: false,
+            has_side: has_side_channel,
+            clock_id: crate::sys::monotonic_clock_id(),
+            clock: ClockSync::Unknown,
+            clock_asked: 0,
+            clock_due: 0,
             last_timer: 0,
             live,
             sink,
@@ -205,6 +274,12 @@ impl Ledger {
     /// should.
     pub(crate) fn stop_reason(&self) -> Option<Outcome> {
         self.stop
+    }
+
+    /// Whether a new epoch began since the last call: the subscriber should introduce
+    /// itself on the side channel again.
+    pub(crate) fn take_new_epoch(&mut self) -> bool {
+        std::mem::take(&mut self.new_epoch)
     }
 
     /// Counts a message refused before it reached the ledger (a wrong frame count) and
@@ -225,24 +300,38 @@ impl Ledger {
         Book {
             epoch,
             topics: self.names.iter().map(|_| tracker()).collect(),
+            progress: vec![None; self.names.len()],
             ended: 0,
             last_heard: now,
             lost: false,
         }
     }
 
-    /// Makes `epoch` the current one: true to go on with the message, false when it belongs
-    /// to an epoch already closed (stale, ignored).
-    fn enter_epoch(&mut self, epoch: u64, now: u64) -> bool {
-        match &self.current {
-            Some(b) if b.epoch == epoch => return true,
-            _ if self.closed.iter().any(|e| e.epoch == epoch) => return false,
-            Some(_) => self.close_current(EpochOutcome::PublisherLost),
-            None => {}
+    /// Whether a message of `epoch` may be taken: the current epoch, or a new one (which
+    /// [`enter_epoch`](Self::enter_epoch) then opens); false for an epoch already closed.
+    fn epoch_open_or_new(&self, epoch: u64) -> bool {
+        self.current.as_ref().is_some_and(|b| b.epoch == epoch) || !self.closed_ids.contains(&epoch)
+    }
+
+    /// Makes `epoch` (open or new, see [`epoch_open_or_new`](Self::epoch_open_or_new))
+    /// the current one, closing the one before.
+    fn enter_epoch(&mut self, epoch: u64, now: u64) {
+        if self.current.as_ref().is_some_and(|b| b.epoch == epoch) {
+            return;
+        }
+        if self.current.is_some() {
+            self.close_current(EpochOutcome::PublisherLost);
         }
         self.current = Some(self.new_book(epoch, now));
+        self.new_epoch = true;
+        // A restarted publisher may run on another host: its clock is measured again.
+        self.clock_asked = 0;
+        self.clock_due = now;
+        // A new publisher's sequences start again: the last values' start with them.
+        for v in &mut self.last_values {
+            v.0 = 0;
+        }
         self.emit(Event::Epoch { epoch });
-        true
     }
 
     /// Closes the current epoch: what is still awaiting repair is lost, its report kept.
@@ -250,11 +339,11 @@ impl Ledger {
         let Some(mut book) = self.current.take() else { return };
         for k in 0..book.topics.len() {
             for g in book.topics[k].give_up_all() {
-                self.window_missing += g.len();
-                self.emit_gap(k, g);
+                self.emit_gap(book.epoch, k, g);
             }
         }
         self.asks.clear();
+        self.next_ask = u64::MAX;
         let outcome = match (book.ended == book.topics.len(), book.lost) {
             (true, _) => EpochOutcome::Complete,
             (false, true) => EpochOutcome::PublisherLost,
@@ -265,6 +354,10 @@ impl Ledger {
             topics: self.names.iter().cloned().zip(std::mem::take(&mut book.topics)).collect(),
             outcome,
         };
+        if self.closed_ids.len() == MAX_CLOSED_IDS {
+            self.closed_ids.pop_front();
+        }
+        self.closed_ids.push_back(book.epoch);
         if self.closed.len() == MAX_EPOCHS {
             let old = self.closed.remove(0);
             self.epochs_unlisted += 1;
@@ -280,41 +373,148 @@ impl Ledger {
         self.closed.push(report);
     }
 
-    fn emit_gap(&mut self, k: usize, g: Gap) {
+    /// Lost ticks: counted in the window, handed to the sink.
+    fn emit_gap(&mut self, epoch: u64, k: usize, g: Gap) {
+        self.window_missing = self.window_missing.saturating_add(g.len());
         if let Some(sink) = self.sink.as_mut() {
-            sink(&Event::Gap { topic: &self.names[k], topic_index: k, first: g.first, last: g.last });
+            sink(&Event::Gap { topic: &self.names[k], topic_index: k, epoch, first: g.first, last: g.last });
         }
     }
 
     /// A gap the tracker found: lost at once, or asked for again.
     fn on_gap(&mut self, k: usize, g: Gap, now: u64) {
-        let awaiting = self
-            .current
-            .as_ref()
-            .is_some_and(|b| b.topics[k].pending_ranges().last().is_some_and(|p| p.last == g.last));
+        let Some(book) = self.current.as_mut() else { return };
+        let epoch = book.epoch;
+        let awaiting = book.topics[k].pending_ranges().last().is_some_and(|p| p.last == g.last);
         if !awaiting {
-            self.window_missing += g.len();
-            self.emit_gap(k, g);
+            self.emit_gap(epoch, k, g);
             return;
         }
         if self.asks.len() >= MAX_NAK_RANGES {
             // Too many requests in flight: this one is lost at once.
-            if let Some(b) = self.current.as_mut() {
-                b.topics[k].give_up(g.first, g.last);
-            }
-            self.window_missing += g.len();
-            self.emit_gap(k, g);
+            book.topics[k].give_up(g.first, g.last);
+            self.emit_gap(epoch, k, g);
             return;
         }
         self.asks.push(Ask { topic: k, gap: g, first_asked: now, due: 0, attempts: 0 });
+        self.next_ask = 0;
         if let Some(sink) = self.sink.as_mut() {
-            sink(&Event::Repairing { topic: &self.names[k], topic_index: k, first: g.first, last: g.last });
+            sink(&Event::Repairing {
+                topic: &self.names[k],
+                topic_index: k,
+                epoch,
+                first: g.first,
+                last: g.last,
+            });
         }
     }
 
-    /// Applies one tick of the current epoch: sequence accounting and latency.
-    #[allow(clippy::too_many_arguments)]
+    /// Whether topic `k`'s next claim `seq` is plausible at `now`: within `max_seq_jump` of
+    /// what the epoch has shown, plus four times the rate the topic has moved at over the
+    /// time since it last moved (a publisher that went on during a partition is believed;
+    /// one tick claiming sequence 2^64-2 is not). The first claim of a topic sets its start.
+    fn plausible(&mut self, k: usize, seq: u64, now: u64) -> bool {
+        let Some(book) = self.current.as_mut() else { return false };
+        let known = book.topics[k].accounted_up_to();
+        let Some(p) = book.progress[k] else {
+            book.progress[k] = Some(Progress { first_seq: seq, first_ns: now, last_ns: now });
+            return true;
+        };
+        if seq <= known {
+            return true; // stale or a repeat: the tracker tells which
+        }
+        let moved = known.saturating_sub(p.first_seq);
+        let span = p.last_ns.saturating_sub(p.first_ns).max(1);
+        let since = now.saturating_sub(p.last_ns);
+        let burst =
+            u64::try_from(u128::from(moved) * u128::from(since) * 4 / u128::from(span)).unwrap_or(u64::MAX);
+        let ok = seq - known <= self.max_seq_jump.saturating_add(burst);
+        if ok {
+            if let Some(p) = book.progress[k].as_mut() {
+                p.last_ns = now;
+            }
+        } else {
+            self.implausible += 1;
+            if self.implausible <= 10 || self.implausible.is_multiple_of(1000) {
+                tracing::warn!(
+                    subscriber = %self.name,
+                    topic = %self.names[k],
+                    seq,
+                    known,
+                    count = self.implausible,
+                    "implausible sequence refused: far past what the publisher has shown (a peer lying?)"
+                );
+            }
+        }
+        ok
+    }
+
+    /// A publisher timestamp on this subscriber's clock (0 stays 0: unknown).
+    fn local(&self, ts: u64) -> u64 {
+        match self.clock {
+            ClockSync::Estimated { offset_ns, .. } if ts != 0 => {
+                u64::try_from((i128::from(ts) - i128::from(offset_ns)).max(0)).unwrap_or(u64::MAX)
+            }
+            _ => ts,
+        }
+    }
+
+    /// The clock request to send now, if one is due: its `t1`, this subscriber's time.
+    pub(crate) fn take_clock_request(&mut self, now: u64) -> Option<u64> {
+        if !self.has_side
+            || self.current.is_none()
+            || self.clock_asked >= CLOCK_SAMPLES
+            || now < self.clock_due
+        {
+            return None;
+        }
+        self.clock_asked += 1;
+        self.clock_due = now.saturating_add(CLOCK_SPACING_NS);
+        Some(now)
+    }
+
+    /// Takes a clock reply received at `now`: the same clock, or a better offset estimate
+    /// (the shortest round trip wins). The first estimate of another host drops the latency
+    /// recorded so far, which assumed one clock.
+    fn on_clock(&mut self, clock: &wire::Clock<'_>, now: u64) {
+        if clock.t1 > now {
+            self.implausible += 1;
+            return;
+        }
+        if !self.clock_id.is_empty() && clock.clock_id == self.clock_id.as_slice() {
+            self.clock = ClockSync::SameHost;
+            return;
+        }
+        let rtt = now - clock.t1;
+        let mid = i128::from(clock.t1) + i128::from(rtt / 2);
+        let offset = i64::try_from(i128::from(clock.t2) - mid).unwrap_or(0);
+        self.clock = match self.clock {
+            ClockSync::Estimated { uncertainty_ns, samples, offset_ns } if uncertainty_ns <= rtt / 2 => {
+                ClockSync::Estimated { offset_ns, uncertainty_ns, samples: samples + 1 }
+            }
+            ClockSync::Estimated { samples, .. } => {
+                ClockSync::Estimated { offset_ns: offset, uncertainty_ns: rtt / 2, samples: samples + 1 }
+            }
+            _ => {
+                tracing::info!(
+                    subscriber = %self.name,
+                    offset_ns = offset,
+                    uncertainty_ns = rtt / 2,
+                    "publisher on another host: one-way latency from an estimated clock offset"
+                );
+                self.latency.reset();
+                self.latency_raw.reset();
+                self.window.reset();
+                ClockSync::Estimated { offset_ns: offset, uncertainty_ns: rtt / 2, samples: 1 }
+            }
+        };
+    }
+
+    /// Applies one tick of the current epoch: plausibility, sequence accounting, latency.
     fn apply(&mut self, k: usize, seq: u64, sent_ns: u64, intended_ns: u64, payload: &[u8], now: u64) {
+        if !self.plausible(k, seq, now) {
+            return;
+        }
         let Some(book) = self.current.as_mut() else { return };
         let epoch = book.epoch;
         let outcome = book.topics[k].on_tick(seq);
@@ -328,8 +528,9 @@ impl Ledger {
             SeqOutcome::InOrder => {}
         }
         self.window_received += 1;
-        let raw = now.saturating_sub(sent_ns);
-        let from = if intended_ns != 0 { intended_ns } else { sent_ns };
+        let (sent_local, intended_local) = (self.local(sent_ns), self.local(intended_ns));
+        let raw = now.saturating_sub(sent_local);
+        let from = if intended_ns != 0 { intended_local } else { sent_local };
         let corrected = now.saturating_sub(from);
         self.latency_raw.record(raw);
         self.latency.record(corrected);
@@ -350,10 +551,14 @@ impl Ledger {
     }
 
     fn on_control(&mut self, k: usize, kind: Kind, last_seq: u64, now: u64) {
+        if !self.plausible(k, last_seq, now) {
+            return;
+        }
         let Some(book) = self.current.as_mut() else { return };
+        let epoch = book.epoch;
         let t = &mut book.topics[k];
         let (gap, ended) = match kind {
-            Kind::End if t.ended_at().is_none() => {
+            Kind::End if t.ended_at().is_none() && last_seq != u64::MAX => {
                 book.ended += 1;
                 (t.on_end(last_seq), true)
             }
@@ -365,7 +570,7 @@ impl Ledger {
         }
         if ended {
             if let Some(sink) = self.sink.as_mut() {
-                sink(&Event::End { topic: &self.names[k], topic_index: k, last_seq });
+                sink(&Event::End { topic: &self.names[k], topic_index: k, epoch, last_seq });
             }
         }
     }
@@ -388,27 +593,33 @@ impl Ledger {
         let (_group, body) = wire::split_frames(frames)?;
         let d = wire::decode(body)?;
         if !matches!(d.kind, Kind::Data | Kind::Heartbeat | Kind::End) {
-            return Err(Error::Decode {
-                context: String::new(),
-                reason: format!("a {:?} body on the feed", d.kind),
-            });
+            return Err(malformed(format!("a {:?} body on the feed", d.kind)));
         }
         if self.first_ns == 0 {
             self.first_ns = now;
         }
         self.last_ns = now;
-        let waiting = matches!(self.join, Join::Waiting(_));
-        if !waiting {
-            if !self.enter_epoch(d.epoch, now) {
-                return Ok(());
+        if !self.epoch_open_or_new(d.epoch) {
+            return Ok(()); // a straggler of an epoch closed already
+        }
+        let waiting = matches!(self.join, Join::Waiting { .. });
+        let is_current = self.current.as_ref().is_some_and(|b| b.epoch == d.epoch);
+        if !waiting && !is_current {
+            // One message must not close an epoch unless all of it is sound and it says
+            // something: a new epoch opens on a whole, non-empty body only.
+            if d.count == 0 || d.records().any(|r| r.is_err()) {
+                return Err(malformed("a body of a new epoch that is empty or does not decode whole"));
             }
+            self.enter_epoch(d.epoch, now);
+        }
+        if !waiting {
             self.heard(now);
         }
         for rec in d.records() {
             let rec = rec?;
             // A group carries topics this subscriber does not follow: skip them.
             let Some(&k) = self.index.get(rec.topic) else { continue };
-            if self.keep_values && rec.seq >= self.last_values[k].0 {
+            if self.keep_values && !waiting && rec.seq >= self.last_values[k].0 {
                 let v = &mut self.last_values[k];
                 v.0 = rec.seq;
                 v.1.clear();
@@ -423,7 +634,7 @@ impl Ledger {
             let keep_payload = self.sink.is_some();
             match &mut self.join {
                 Join::Live => self.apply(k, rec.seq, rec.sent_ns, rec.intended_ns, rec.payload, now),
-                Join::Waiting(held)
+                Join::Waiting { held, .. }
                     if held.ticks.len() < MAX_HELD
                         && (!keep_payload || held.payloads.len() + rec.payload.len() <= MAX_HELD_BYTES) =>
                 {
@@ -440,33 +651,58 @@ impl Ledger {
                         payload: at..held.payloads.len(),
                     });
                 }
-                Join::Waiting(_) => {
-                    return Err(Error::Decode {
-                        context: String::new(),
-                        reason: format!(
-                            "no snapshot after {MAX_HELD} held updates ({MAX_HELD_BYTES} payload bytes); is the side channel answering?"
-                        ),
-                    })
+                Join::Waiting { .. } => {
+                    return Err(malformed(format!(
+                        "no snapshot after {MAX_HELD} held updates ({MAX_HELD_BYTES} payload bytes); is the side channel answering?"
+                    )))
                 }
             }
         }
         self.roll_window(now);
-        if self.window_received % 1024 == 0 {
+        if self.window_received.is_multiple_of(1024) {
             self.publish_live();
         }
         Ok(())
     }
 
-    /// Applies everything held for the snapshot, as received now.
-    fn release_held(&mut self, now: u64) {
-        let Join::Waiting(held) = std::mem::replace(&mut self.join, Join::Live) else { return };
+    /// Applies the updates held for the join, as received now: with a snapshot of
+    /// `epoch`, those of that epoch (older ones are stale: the snapshot covers them);
+    /// without one (it never came), all of them, in order, each topic counted from its
+    /// first sequence (what came before is missing: no snapshot covered it).
+    fn release_held(&mut self, now: u64, epoch: Option<u64>) {
+        let Join::Waiting { held, .. } = std::mem::replace(&mut self.join, Join::Live) else { return };
         for t in &held.ticks {
-            if !self.enter_epoch(t.epoch, now) {
-                continue;
+            match epoch {
+                Some(e) if t.epoch != e => continue,
+                _ if !self.epoch_open_or_new(t.epoch) => continue,
+                _ => {}
             }
+            self.enter_epoch(t.epoch, now);
             let payload = &held.payloads[t.payload.clone()];
             self.apply(t.topic, t.seq, t.sent_ns, t.intended_ns, payload, now);
         }
+    }
+
+    /// The snapshot request to send now, if one is due: first at once, then again with
+    /// doubling waits; after the liveness timeout the join is given up (the held updates
+    /// apply as they are, the report says so).
+    pub(crate) fn take_snapshot_request(&mut self, now: u64) -> bool {
+        let (timeout, liveness) = (self.repair_timeout_ns, self.liveness_ns);
+        let Join::Waiting { since, due, attempts, .. } = &mut self.join else { return false };
+        if *attempts == 0 {
+            *since = now;
+        } else if now.saturating_sub(*since) > liveness {
+            tracing::warn!(subscriber = %self.name, "no snapshot within the liveness timeout: joining without one");
+            self.release_held(now, None);
+            self.publish_live();
+            return false;
+        }
+        if now < *due {
+            return false;
+        }
+        *attempts += 1;
+        *due = now.saturating_add(timeout.saturating_mul(1 << (*attempts - 1).min(16)));
+        true
     }
 
     /// Takes one reply on the side channel: a snapshot, repaired ticks, or ranges gone.
@@ -484,32 +720,39 @@ impl Ledger {
 
     fn on_side_inner(&mut self, body: &[u8], now: u64) -> Result<()> {
         let d = wire::decode(body)?;
-        let unasked =
-            |what: &str| Error::Decode { context: String::new(), reason: format!("{what} nobody asked for") };
+        let unasked = |what: &str| malformed(format!("{what} nobody asked for"));
         match d.kind {
             Kind::Snapshot => {
-                if !matches!(self.join, Join::Waiting(_)) {
-                    return Err(unasked("a snapshot"));
-                }
-                if !self.enter_epoch(d.epoch, now) {
+                let Join::Waiting { held, .. } = &self.join else { return Err(unasked("a snapshot")) };
+                if !self.epoch_open_or_new(d.epoch) {
                     return Err(unasked("a snapshot of a closed epoch"));
                 }
+                // All of it decodes before anything changes; each topic's sequence must be
+                // plausible against the updates held for it (it was taken while they flowed).
                 let mut entries = Vec::new();
                 for rec in d.records() {
                     let rec = rec?;
-                    if let Some(&k) = self.index.get(rec.topic) {
-                        entries.push((k, rec.seq, rec.payload.to_vec()));
+                    let Some(&k) = self.index.get(rec.topic) else { continue };
+                    let newest =
+                        held.ticks.iter().filter(|t| t.topic == k && t.epoch == d.epoch).map(|t| t.seq).max();
+                    if newest.is_some_and(|n| rec.seq > n.saturating_add(self.max_seq_jump)) {
+                        self.implausible += 1;
+                        continue;
                     }
+                    entries.push((k, rec.seq, rec.payload.to_vec()));
                 }
+                self.enter_epoch(d.epoch, now);
+                self.heard(now);
                 if let Some(b) = self.current.as_mut() {
                     for (k, seq, value) in entries {
                         b.topics[k].start_after_snapshot(seq);
+                        b.progress[k] = Some(Progress { first_seq: seq, first_ns: now, last_ns: now });
                         if self.keep_values {
                             self.last_values[k] = (seq, value);
                         }
                     }
                 }
-                self.release_held(now);
+                self.release_held(now, Some(d.epoch));
                 self.publish_live();
                 Ok(())
             }
@@ -538,22 +781,26 @@ impl Ledger {
                         None => Vec::new(),
                     };
                     for g in lost {
-                        self.window_missing += g.len();
-                        self.emit_gap(k, g);
+                        self.emit_gap(d.epoch, k, g);
                     }
                 }
                 self.prune_asks();
                 Ok(())
             }
-            other => Err(Error::Decode {
-                context: String::new(),
-                reason: format!("a {other:?} body on the side channel"),
-            }),
+            Kind::Clock => {
+                if self.current.as_ref().is_none_or(|b| b.epoch != d.epoch) {
+                    return Ok(());
+                }
+                let clock = d.clock()?;
+                self.on_clock(&clock, now);
+                Ok(())
+            }
+            other => Err(malformed(format!("a {other:?} body on the side channel"))),
         }
     }
 
-    /// The current epoch's publisher is alive: a feed message, or a repair reply, which a
-    /// busy subscriber may be reading while its feed queue waits.
+    /// The current epoch's publisher is alive: a feed message, or a reply on the side
+    /// channel, which a busy subscriber may be reading while its feed queue waits.
     fn heard(&mut self, now: u64) {
         if let Some(b) = self.current.as_mut() {
             b.last_heard = now;
@@ -563,16 +810,32 @@ impl Ledger {
 
     fn on_repaired(&mut self, k: usize, rec: &wire::Tick<'_>, now: u64) {
         let Some(book) = self.current.as_mut() else { return };
-        if !book.topics[k].on_repaired(rec.seq) {
+        let t = &mut book.topics[k];
+        let (range, missing) = (
+            t.pending_ranges().iter().find(|g| g.first <= rec.seq && rec.seq <= g.last).copied(),
+            t.missing(),
+        );
+        if !t.on_repaired(rec.seq) {
             return; // a duplicate, or never missing
         }
-        let asked = self
-            .asks
-            .iter()
-            .find(|a| a.topic == k && a.gap.first <= rec.seq && rec.seq <= a.gap.last)
-            .map_or(now, |a| a.first_asked);
-        self.repair_latency.record(now.saturating_sub(asked));
+        // With the pending list full, the tracker loses the rest of the range instead of
+        // splitting it: that loss is announced and counted like any other.
+        let cut = range.filter(|_| t.missing() != missing).map(|g| Gap { first: rec.seq + 1, last: g.last });
         let epoch = book.epoch;
+        let done = book.topics[k].pending_ranges().is_empty();
+        // Progress is an answer: the request is being served, its clock starts again.
+        let timeout = self.repair_timeout_ns;
+        let ask =
+            self.asks.iter_mut().find(|a| a.topic == k && a.gap.first <= rec.seq && rec.seq <= a.gap.last);
+        let asked = match ask {
+            Some(a) => {
+                a.attempts = 0;
+                a.due = now.saturating_add(timeout);
+                a.first_asked
+            }
+            None => now,
+        };
+        self.repair_latency.record(now.saturating_sub(asked));
         if let Some(sink) = self.sink.as_mut() {
             sink(&Event::Tick(Delivered {
                 topic: &self.names[k],
@@ -586,7 +849,10 @@ impl Ledger {
                 payload: rec.payload,
             }));
         }
-        if book.topics[k].pending_ranges().is_empty() {
+        if let Some(g) = cut {
+            self.emit_gap(epoch, k, g);
+        }
+        if done {
             self.prune_asks();
         }
     }
@@ -595,6 +861,7 @@ impl Ledger {
     fn prune_asks(&mut self) {
         let Some(book) = self.current.as_ref() else {
             self.asks.clear();
+            self.next_ask = u64::MAX;
             return;
         };
         self.asks.retain(|a| {
@@ -603,6 +870,7 @@ impl Ledger {
                 .iter()
                 .any(|p| p.first <= a.gap.last && a.gap.first <= p.last)
         });
+        self.next_ask = self.asks.iter().map(|a| a.due).min().unwrap_or(u64::MAX);
     }
 
     /// The repair request to send now, if one is due: a nak body. Ranges asked for
@@ -610,41 +878,36 @@ impl Ledger {
     /// publisher is silent, nothing is asked and no attempt is spent.
     pub(crate) fn take_nak(&mut self, now: u64) -> Option<&[u8]> {
         let book = self.current.as_ref()?;
-        if book.lost || self.asks.is_empty() {
+        if book.lost || now < self.next_ask {
             return None;
         }
         let epoch = book.epoch;
         self.prune_asks();
-        let exhausted: Vec<Ask> = self
-            .asks
-            .iter()
-            .filter(|a| a.due <= now && a.attempts >= self.repair_attempts)
-            .copied()
-            .collect();
-        self.asks.retain(|a| !(a.due <= now && a.attempts >= self.repair_attempts));
+        let spent = |a: &Ask| a.due <= now && a.attempts >= self.repair_attempts;
+        let exhausted: Vec<Ask> = self.asks.iter().filter(|a| spent(a)).copied().collect();
+        self.asks.retain(|a| !spent(a));
         for a in exhausted {
             let lost = match self.current.as_mut() {
                 Some(b) => b.topics[a.topic].give_up(a.gap.first, a.gap.last),
                 None => Vec::new(),
             };
             for g in lost {
-                self.window_missing += g.len();
-                self.emit_gap(a.topic, g);
+                self.emit_gap(epoch, a.topic, g);
             }
         }
-        let nak = &mut self.nak;
-        nak.start_in(Kind::Nak, epoch);
         let book = self.current.as_ref()?;
+        let req = &mut self.request;
+        req.start_in(Kind::Nak, epoch);
         let mut ranges = 0;
-        for a in self.asks.iter_mut().filter(|a| a.due <= now) {
-            if ranges >= NAK_RANGES_PER_MESSAGE {
-                break;
-            }
+        'asks: for a in self.asks.iter_mut().filter(|a| a.due <= now) {
             // Only what still awaits repair within the range asked for.
             for p in book.topics[a.topic].pending_ranges() {
+                if ranges >= NAK_RANGES_PER_MESSAGE {
+                    break 'asks;
+                }
                 let (lo, hi) = (p.first.max(a.gap.first), p.last.min(a.gap.last));
                 if lo <= hi {
-                    nak.push_range(self.names[a.topic].as_bytes(), lo, hi);
+                    req.push_range(self.names[a.topic].as_bytes(), lo, hi);
                     ranges += 1;
                 }
             }
@@ -652,13 +915,14 @@ impl Ledger {
             // Each attempt waits twice as long as the one before.
             a.due = now.saturating_add(self.repair_timeout_ns.saturating_mul(1 << (a.attempts - 1).min(16)));
         }
-        let empty = nak.is_empty();
+        let empty = req.is_empty();
+        self.next_ask = self.asks.iter().map(|a| a.due).min().unwrap_or(u64::MAX);
         self.check_done();
         if empty {
             return None;
         }
         self.naks_sent += 1;
-        Some(self.nak.as_bytes())
+        Some(self.request.as_bytes())
     }
 
     /// Whether the current epoch is over: every topic ended and nothing awaits repair.
@@ -706,20 +970,25 @@ impl Ledger {
         }
     }
 
-    /// When the ledger next wants the timer (CLOCK_MONOTONIC ns; `u64::MAX`: no deadline).
+    /// When the ledger next wants the timer or a request sent (CLOCK_MONOTONIC ns;
+    /// `u64::MAX`: no deadline).
     pub(crate) fn next_deadline(&self) -> u64 {
         let mut at = u64::MAX;
+        if let Join::Waiting { due, since, .. } = &self.join {
+            at = at.min(*due).min(since.saturating_add(self.liveness_ns).saturating_add(1));
+        }
         if let Some(b) = &self.current {
             if !b.lost && b.ended < b.topics.len() {
                 // At least four timer runs per liveness timeout, so a longer gap between
                 // them means a pause (see `on_timer`).
                 let check = self.last_timer.saturating_add(self.liveness_ns / 4);
-                at = b.last_heard.saturating_add(self.liveness_ns).saturating_add(1).min(check);
+                at = at.min(b.last_heard.saturating_add(self.liveness_ns).saturating_add(1)).min(check);
             }
             if !b.lost {
-                if let Some(due) = self.asks.iter().map(|a| a.due).min() {
-                    at = at.min(due);
-                }
+                at = at.min(self.next_ask);
+            }
+            if self.has_side && self.clock_asked < CLOCK_SAMPLES {
+                at = at.min(self.clock_due);
             }
         }
         at
@@ -754,7 +1023,17 @@ impl Ledger {
             // One `tracing` span per interval (fields in ns); shown with RUST_LOG=info.
             let summary = self.window.summary();
             self.live.p99_ns.store(summary.p99, Ordering::Relaxed);
-            summary.emit("fanout subscriber");
+            let error = (self.window_missing > 0).then_some("gap");
+            summary.emit_messaging("fanout subscriber", &self.attributes, error);
+        }
+        if let Some(tx) = &self.intervals {
+            // Hands the window over without copying (it comes back empty).
+            let counts = IntervalCounts {
+                messages: self.window_received,
+                gaps: self.window_missing,
+                ..Default::default()
+            };
+            tx.send(self.window_start, now, &mut self.window, counts);
         }
         self.window.reset();
         self.window_start = now;
@@ -767,23 +1046,23 @@ impl Ledger {
         let epochs = self.closed.iter().flat_map(|e| e.topics.iter().map(|(_, t)| t));
         let current = self.current.iter().flat_map(|b| b.topics.iter());
         for t in epochs.chain(current) {
-            received = received.saturating_add(t.received() + t.repaired());
-            missing = missing.saturating_add(t.missing() + t.pending());
+            received = received.saturating_add(t.received().saturating_add(t.repaired()));
+            missing = missing.saturating_add(t.missing().saturating_add(t.pending()));
         }
         self.live.received.store(received, Ordering::Relaxed);
         self.live.missing.store(missing, Ordering::Relaxed);
     }
 
-    /// Closes the books at `now`: updates held for a snapshot that never came still count
-    /// as received, repairs still outstanding are lost, the last window is judged, and the
+    /// Closes the books at `now`: updates held for a snapshot that never came apply as
+    /// they are, repairs still outstanding are lost, the last window is judged, and the
     /// report is built. `outcome` says why the worker stopped when the ledger did not ask.
     pub(crate) fn finish(&mut self, now: u64, outcome: Outcome) -> SubscriberReport {
-        if let Join::Waiting(held) = &self.join {
+        if let Join::Waiting { held, .. } = &self.join {
             if !held.ticks.is_empty() {
                 tracing::warn!(subscriber = %self.name, held = held.ticks.len(), "no snapshot arrived; applying the updates held for it");
             }
         }
-        self.release_held(now);
+        self.release_held(now, None);
         self.check_done();
         let outcome = self.stop.unwrap_or(outcome);
         self.close_current(EpochOutcome::Open);
@@ -799,9 +1078,11 @@ impl Ledger {
             latency: std::mem::take(&mut self.latency),
             latency_raw: std::mem::take(&mut self.latency_raw),
             repair_latency: std::mem::take(&mut self.repair_latency),
+            clock: self.clock,
             naks_sent: self.naks_sent,
             elapsed_ns: self.last_ns.saturating_sub(self.first_ns),
             decode_errors: self.decode_errors,
+            implausible: self.implausible,
             slow: self.slow,
             last_values: if self.keep_values {
                 self.names
@@ -813,6 +1094,36 @@ impl Ledger {
                 Vec::new()
             },
         }
+    }
+}
+
+/// What the property test (`accounting_props`) and the fuzz target check after every step.
+#[cfg(any(test, fuzzing))]
+impl Ledger {
+    /// The current epoch and its books.
+    pub(crate) fn current_books(&self) -> Option<(u64, &[SeqTracker])> {
+        self.current.as_ref().map(|b| (b.epoch, b.topics.as_slice()))
+    }
+
+    /// Everything a peer can make this ledger hold, as (what, length now, cap).
+    pub(crate) fn holdings(&self) -> [(&'static str, usize, usize); 6] {
+        let (held, bytes) = match &self.join {
+            Join::Waiting { held, .. } => (held.ticks.len(), held.payloads.len()),
+            Join::Live => (0, 0),
+        };
+        [
+            ("epochs listed", self.closed.len(), MAX_EPOCHS),
+            ("closed epoch ids", self.closed_ids.len(), MAX_CLOSED_IDS),
+            ("ranges asked for", self.asks.len(), MAX_NAK_RANGES),
+            ("updates held for the snapshot", held, MAX_HELD),
+            ("payload bytes held for the snapshot", bytes, MAX_HELD_BYTES),
+            ("ranges in one repair request", usize::from(self.request.count()), NAK_RANGES_PER_MESSAGE),
+        ]
+    }
+
+    /// The counters a peer drives: decode errors, implausible claims, repair requests sent.
+    pub(crate) fn counters(&self) -> [u64; 3] {
+        [self.decode_errors, self.implausible, self.naks_sent]
     }
 }
 
@@ -1128,5 +1439,175 @@ mod tests {
         assert_eq!(f.take(), ["gap a 1..=2"]);
         let r = f.ledger.finish(13 * 1_000 * MS, Outcome::Stopped);
         assert_eq!((r.received(), r.repaired(), r.missing()), (1, 0, 2));
+    }
+
+    #[test]
+    fn a_snapshot_join_across_a_restart_keeps_the_snapshots_epoch() {
+        let cfg =
+            SubscriberConfig { snapshot_join: true, repair: false, ..SubscriberConfig::for_topics(&["a"]) };
+        let mut f = Fixture::new(cfg, true);
+        assert!(f.ledger.take_snapshot_request(0), "asked at once");
+        // Held: the old publisher's last ticks, then the new one's; its snapshot answers.
+        f.feed(&data(E1, &[("a", 7)]), 1);
+        f.feed(&data(E2, &[("a", 2), ("a", 3)]), 2);
+        f.ledger.on_side(&body(Kind::Snapshot, E2, &[("a", 2)]), 3).unwrap();
+        assert_eq!(
+            f.take(),
+            ["epoch e2", "tick a 3 a3"],
+            "the old epoch's held tick is stale, not a new epoch"
+        );
+        f.feed(&body(Kind::End, E2, &[("a", 3)]), 4);
+        assert_eq!(f.ledger.stop_reason(), Some(Outcome::Complete));
+        let r = f.ledger.finish(5, Outcome::Stopped);
+        assert_eq!((r.epochs.len(), r.received(), r.from_snapshot(), r.missing()), (1, 1, 2, 0));
+    }
+
+    #[test]
+    fn a_snapshot_is_asked_for_again_and_given_up_after_the_liveness_timeout() {
+        let cfg = SubscriberConfig {
+            snapshot_join: true,
+            repair: false,
+            liveness: Duration::from_millis(200),
+            ..SubscriberConfig::for_topics(&["a"])
+        };
+        let mut f = Fixture::new(cfg, true);
+        assert!(f.ledger.take_snapshot_request(0));
+        assert!(!f.ledger.take_snapshot_request(10 * MS), "not before the timeout");
+        assert!(f.ledger.take_snapshot_request(50 * MS), "again after 50 ms");
+        assert!(f.ledger.take_snapshot_request(150 * MS), "then after 100 ms more");
+        assert!(f.ledger.next_deadline() <= 201 * MS);
+        f.feed(&data(E1, &[("a", 41), ("a", 42)]), 190 * MS);
+        assert!(f.take().is_empty(), "held");
+        assert!(!f.ledger.take_snapshot_request(201 * MS), "given up: joining without it");
+        assert_eq!(f.take(), ["epoch e1", "gap a 1..=40", "tick a 41 a41", "tick a 42 a42"]);
+        assert!(
+            f.ledger.on_side(&body(Kind::Snapshot, E1, &[("a", 40)]), 202 * MS).is_err(),
+            "too late: not asked for"
+        );
+    }
+
+    #[test]
+    fn a_new_epoch_opens_only_on_a_whole_body() {
+        let mut f = Fixture::plain(&["a"]);
+        f.feed(&data(E1, &[("a", 1)]), 1);
+        // An empty body, or a broken one, of another epoch does not close this one.
+        assert!(f.ledger.on_feed(&[b"g0.", &body(Kind::Heartbeat, E2, &[])], 2).is_err());
+        let mut broken = data(E2, &[("a", 1)]);
+        broken[2] = 2; // claims two records
+        assert!(f.ledger.on_feed(&[b"g0.", &broken], 3).is_err());
+        f.feed(&data(E1, &[("a", 2)]), 4);
+        assert_eq!(f.take(), ["epoch e1", "tick a 1 a1", "tick a 2 a2"]);
+        // Epochs closed long ago (past the listed ones) are still recognised.
+        for e in 0..(MAX_EPOCHS as u64 + 3) {
+            f.feed(&data(0x100 + e, &[("a", 1)]), 10 + e);
+        }
+        f.take();
+        f.feed(&data(0x100, &[("a", 2)]), 100);
+        assert!(f.take().is_empty(), "a straggler of a closed epoch is not counted again");
+        let r = f.ledger.finish(101, Outcome::Stopped);
+        assert_eq!((r.epochs.len() as u64, r.epochs_unlisted), (MAX_EPOCHS as u64, 4));
+        assert_eq!(
+            r.received(),
+            2 + MAX_EPOCHS as u64 + 3,
+            "every epoch's tick counted once, unlisted ones too"
+        );
+    }
+
+    #[test]
+    fn a_sequence_far_past_what_the_topic_has_shown_is_refused() {
+        let cfg = SubscriberConfig {
+            repair: false,
+            max_seq_jump: 1_000,
+            ..SubscriberConfig::for_topics(&["a", "b"])
+        };
+        let mut f = Fixture::new(cfg, false);
+        // A late joiner starts wherever the stream is.
+        f.feed(&data(E1, &[("a", 5_000_000), ("b", 1)]), 0);
+        for i in 1..=100u64 {
+            f.feed(&data(E1, &[("a", 5_000_000 + i)]), i * MS);
+        }
+        f.take();
+        // One tick (or an end marker) claiming 2^64-2: refused, counted, nothing else changes.
+        f.feed(&data(E1, &[("a", u64::MAX - 1)]), 101 * MS);
+        f.feed(&body(Kind::End, E1, &[("b", u64::MAX - 1)]), 101 * MS);
+        assert!(f.take().is_empty());
+        // After a 10 s partition the publisher is 10,000 ticks further on a topic that moved
+        // 100 per 100 ms: believed.
+        f.feed(&data(E1, &[("a", 5_000_000 + 100 + 10_000)]), 10_101 * MS);
+        assert_eq!(f.take(), ["gap a 5000101..=5010099", "tick a 5010100 a5010100"]);
+        let r = f.ledger.finish(10_102 * MS, Outcome::Stopped);
+        assert_eq!(r.implausible, 2);
+        assert!(r.epochs[0].closes());
+    }
+
+    #[test]
+    fn garbage_sequences_from_a_peer_never_overflow_a_counter() {
+        let mut f = Fixture::plain(&["a", "b", "c"]);
+        f.feed(&data(E1, &[("a", 1 << 63), ("b", 1 << 63), ("c", 1 << 63)]), 1);
+        f.ledger.on_timer(WINDOW_NS + 2);
+        let r = f.ledger.finish(WINDOW_NS + 3, Outcome::Stopped);
+        assert_eq!(r.received(), 3);
+        assert_eq!(r.missing(), u64::MAX, "saturated, not wrapped");
+    }
+
+    #[test]
+    fn repairs_in_progress_are_an_answer() {
+        let cfg = SubscriberConfig { repair_attempts: 2, ..SubscriberConfig::for_topics(&["a"]) };
+        let mut f = Fixture::new(cfg, true);
+        f.feed(&data(E1, &[("a", 1), ("a", 100)]), 0);
+        assert!(f.nak(0).is_some());
+        assert!(f.nak(50 * MS).is_some(), "the last attempt");
+        // The publisher is serving it, slowly: each tick that comes back restarts the clock.
+        for (i, t) in (2..=98).step_by(8).enumerate() {
+            let now = 60 * MS + i as u64 * 40 * MS;
+            f.ledger.on_side(&repair(E1, &[("a", t)]), now).unwrap();
+            assert_eq!(f.nak(now), None, "not asked again, not given up");
+        }
+        assert!(!f.take().iter().any(|e| e.starts_with("gap")), "nothing lost while repairs flow");
+    }
+
+    fn clock(epoch: u64, t1: u64, t2: u64, id: &[u8]) -> Vec<u8> {
+        let mut b = Vec::new();
+        wire::encode_clock(epoch, &wire::Clock { t1, t2, clock_id: id }, &mut b);
+        b
+    }
+
+    #[test]
+    fn the_publishers_clock_is_the_same_or_estimated_never_assumed() {
+        // Same host: the clock ids match, latency stays as measured.
+        let mut f = Fixture::repairing(&["a"]);
+        f.feed(&data(E1, &[("a", 1)]), 100);
+        assert_eq!(f.ledger.take_clock_request(100), Some(100));
+        assert_eq!(f.ledger.take_clock_request(101), None, "spaced out");
+        let mine = f.ledger.clock_id.clone();
+        f.ledger.on_side(&clock(E1, 100, 5_000, &mine), 300).unwrap();
+        assert_eq!(f.ledger.clock, ClockSync::SameHost);
+
+        // Another host whose clock reads 1 s ahead: the offset comes from the shortest
+        // round trip, latency recorded before it (which assumed one clock) is dropped, and
+        // later ticks' latency is on this host's clock.
+        let mut f = Fixture::repairing(&["a"]);
+        f.feed(&data(E1, &[("a", 1)]), 100); // sent at 20 on the publisher's clock
+        f.ledger.on_side(&clock(E1, 1_000, 1_000_001_500, b"other"), 3_000).unwrap(); // rtt 2000
+        f.ledger.on_side(&clock(E1, 5_000, 1_000_005_200, b"other"), 5_400).unwrap(); // rtt 400: better
+        f.ledger.on_side(&clock(E1, 6_000, 9, b"other"), 9_000).unwrap(); // rtt 3000: ignored
+        assert_eq!(
+            f.ledger.clock,
+            ClockSync::Estimated { offset_ns: 1_000_000_000, uncertainty_ns: 200, samples: 3 }
+        );
+        let mut w = BodyWriter::new(Kind::Data, E1);
+        w.push(b"a", 2, 1_000_010_000, b"x"); // meant to leave at 10,000 here
+        w.stamp_sent(1_000_010_500);
+        f.feed(w.as_bytes(), 12_000);
+        f.ledger.on_side(&clock(E1, 99_999, 0, b"other"), 12_500).unwrap(); // asked in the future?
+        let r = f.ledger.finish(13_000, Outcome::Stopped);
+        assert_eq!(r.implausible, 1, "a reply to a request from the future is counted, not used");
+        assert_eq!(r.latency.len(), 1, "the tick before the estimate is not in the latency");
+        let l = r.latency.summary().max;
+        assert!(l.abs_diff(2_000) < 10, "12,000 - 10,000 on this host's clock: {l}");
+        assert!(
+            f.ledger.on_side(&clock(E1, 99_999, 0, b"x"), 5).is_ok(),
+            "a reply from the future is counted, not used"
+        );
     }
 }

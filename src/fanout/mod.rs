@@ -51,6 +51,7 @@
 mod config;
 mod event;
 mod ledger;
+mod peers;
 mod publisher;
 mod report;
 mod ring;
@@ -64,9 +65,17 @@ pub use config::{PublisherConfig, SubscriberConfig, MAX_PAYLOAD};
 pub use event::{Delivered, Event, OwnedEvent, OwnedTick};
 pub use ledger::{MAX_EPOCHS, SLOW_GAP_RATE};
 pub use publisher::{PublishError, SourceOut, SourcePoll, TickPublisher, TickSource};
-pub use report::{EpochOutcome, EpochReport, Outcome, PublisherReport, SubscriberReport, TopicGap};
+pub use report::{
+    ClockSync, EpochOutcome, EpochReport, Outcome, PublisherReport, SubscriberReport, TopicGap,
+};
 pub use seq::{Gap, SeqOutcome, SeqTracker, MAX_GAPS_KEPT, MAX_PENDING};
 pub use subscriber::TickSubscriber;
+// The sans-IO cores, for the fuzz targets (`crate::fuzz_hooks`) and the property test
+// (`crate::accounting_props`).
+#[cfg(any(test, fuzzing))]
+pub(crate) use ledger::Ledger;
+#[cfg(fuzzing)]
+pub(crate) use stream::{Outlet, Stream};
 
 /// The name of group `g`: the ZeroMQ topic frame its messages carry. The trailing dot
 /// keeps names prefix-free (SUB filters match prefixes: `g1` would also match `g10`).

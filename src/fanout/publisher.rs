@@ -279,7 +279,8 @@ impl TickPublisher {
         let wake_pending = Arc::new(AtomicBool::new(false));
         let end_requested = Arc::new(AtomicBool::new(false));
         let live = Arc::new(PublisherLive::default());
-        let mut b = engine.worker("tick-publisher").idle(cfg.idle).pin(cfg.pin).batch_max(256);
+        let mut b =
+            engine.worker("tick-publisher").idle(cfg.idle).pin(cfg.pin).sched(cfg.sched).batch_max(256);
         let base = connection_options(cfg.curve.clone(), cfg.connection_heartbeat);
         let mut feed_opts = base.clone();
         if let Some(h) = cfg.hwm_msgs {
@@ -289,7 +290,11 @@ impl TickPublisher {
         // single-frame feed counts group subscriptions instead, which needs every one
         // passed on (verbose).
         let feed = b.socket(
-            SocketSpec::bind(SocketKind::XPub, bind).options(feed_opts).xpub_verbose(cfg.single_frame),
+            SocketSpec::bind(SocketKind::XPub, bind)
+                .options(feed_opts)
+                .xpub_verbose(cfg.single_frame)
+                // Subscribers' connections and departures are logged and counted in the report.
+                .monitor(true),
         );
         let side_sock = side.map(|ep| b.socket(SocketSpec::bind(SocketKind::Router, ep).options(base)));
         let coalesce = !cfg.max_delay.is_zero();
@@ -382,6 +387,10 @@ impl TickPublisher {
     }
 
     fn tick(&self, topic: usize, payload: &[u8]) -> std::result::Result<Cmd, PublishError> {
+        if self.end_requested.load(Ordering::Acquire) {
+            // The stream has ended: a tick now would never be sent.
+            return Err(PublishError::Stopped);
+        }
         let topic = check_tick(topic, self.topics.len(), payload)?;
         let mut buf = self.free.try_recv().unwrap_or_default();
         buf.clear();
@@ -424,8 +433,9 @@ impl TickPublisher {
     }
 
     /// Asks the worker to end the stream now (every tick handed over so far, then the end
-    /// markers; a source is polled no more) without waiting; [`finish`](Self::finish) later
-    /// waits for the acknowledgements and returns the report.
+    /// markers; a source is polled no more); [`finish`](Self::finish) later waits for the
+    /// acknowledgements and returns the report. Waits only while the hand-off channel is
+    /// full. Ticks published after it are refused.
     ///
     /// # Errors
     /// [`PublishError::Stopped`] when the worker has ended.
@@ -601,14 +611,14 @@ impl Handler for PublisherHandler {
     fn on_message(&mut self, ctx: &mut WorkerCtx<'_>, socket: SocketId, msg: &Inbound<'_>) -> Result<()> {
         let mut out = self.outlet(ctx);
         if socket == self.feed {
-            return self.stream.on_subscription(&mut out, msg.last());
+            return self.stream.on_subscription(&mut out, msg.last(), msg.user_id(), now_ns());
         }
         let mut frames = [&[][..]; 4];
         let n = msg.len().min(frames.len());
         for (slot, f) in frames.iter_mut().zip(msg.iter()) {
             *slot = f;
         }
-        self.stream.on_side_request(&mut out, &frames[..n])
+        self.stream.on_side_request(&mut out, &frames[..n], msg.user_id(), now_ns())
     }
 
     fn on_tick(&mut self, ctx: &mut WorkerCtx<'_>) -> Result<bool> {
@@ -665,6 +675,12 @@ impl Handler for PublisherHandler {
         }
         self.stream.publish_live();
         self.live.set_ended();
-        let _ = self.reports.send(self.stream.take_report());
+        let mut report = self.stream.take_report();
+        if let Some(m) = ctx.monitor_stats(self.feed) {
+            report.connections = m.handshakes_succeeded;
+            report.disconnections = m.disconnected;
+            report.handshake_failures = m.handshakes_failed;
+        }
+        let _ = self.reports.send(report);
     }
 }

@@ -39,6 +39,17 @@ pub struct PublisherReport {
     pub ring_evicted: u64,
     /// Ticks the ring held at the end (once it has filled: how many its budget holds).
     pub ring_held: u64,
+    /// Repair requests dropped at the repair queue's caps (the subscriber asks again).
+    pub naks_dropped: u64,
+    /// Per-peer state refused, dropped at a cap, or expired (hellos, introductions).
+    pub peers_evicted: u64,
+    /// Subscriber connections whose ZMTP handshake completed on the feed socket (its
+    /// monitor; tcp and ipc only, inproc has no connections to watch).
+    pub connections: u64,
+    /// Connections to the feed socket that closed, including any whose handshake failed.
+    pub disconnections: u64,
+    /// Connections whose handshake failed (a CURVE client with the wrong keys, say).
+    pub handshake_failures: u64,
 }
 
 fn hex_epoch<S: serde::Serializer>(epoch: &u64, s: S) -> Result<S::Ok, S::Error> {
@@ -69,6 +80,40 @@ impl Outcome {
             Outcome::PublisherLost => "publisher_lost",
             Outcome::Timeout => "timeout",
             Outcome::Stopped => "stopped",
+        }
+    }
+}
+
+/// How a subscriber's clock relates to its publisher's, which decides what its one-way
+/// latency figures mean.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClockSync {
+    /// Not known (no side channel to ask, or no answer): latency assumes the two share
+    /// CLOCK_MONOTONIC, which holds on one host only.
+    #[default]
+    Unknown,
+    /// The same CLOCK_MONOTONIC (one kernel; network namespaces included): latency is exact.
+    SameHost,
+    /// Another host: one-way latency is corrected by an offset estimated over the side
+    /// channel (the publisher's clock minus this one's), within ± `uncertainty_ns` (half the
+    /// best of `samples` round trips): never exact.
+    Estimated {
+        /// The publisher's clock minus the subscriber's, in ns.
+        offset_ns: i64,
+        /// Half the shortest round trip, in ns.
+        uncertainty_ns: u64,
+        /// Round trips measured.
+        samples: u32,
+    },
+}
+
+impl ClockSync {
+    /// The name reports use: `unknown`, `same_host`, `estimated`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClockSync::Unknown => "unknown",
+            ClockSync::SameHost => "same_host",
+            ClockSync::Estimated { .. } => "estimated",
         }
     }
 }
@@ -209,12 +254,17 @@ pub struct SubscriberReport {
     pub latency_raw: LatencyRecorder,
     /// For each repaired tick, from its first repair request to its arrival.
     pub repair_latency: LatencyRecorder,
+    /// Whose clock the latency figures are on (the latest epoch's publisher).
+    pub clock: ClockSync,
     /// Repair requests (NAK messages) sent.
     pub naks_sent: u64,
     /// From the first tick received to the last, in nanoseconds.
     pub elapsed_ns: u64,
     /// Messages that could not be decoded, or broke the protocol (counted, traced, skipped).
     pub decode_errors: u64,
+    /// Sequences refused as implausible: far past what the publisher had shown
+    /// ([`SubscriberConfig::max_seq_jump`](super::SubscriberConfig::max_seq_jump)).
+    pub implausible: u64,
     /// Whether the loss rate ever passed [`SLOW_GAP_RATE`](super::SLOW_GAP_RATE) over a second.
     pub slow: bool,
     /// Per topic: the last sequence and value received, when

@@ -83,13 +83,17 @@ impl SeqTracker {
         SeqTracker { next: 1, repairs: true, ..Default::default() }
     }
 
-    /// Starts after a snapshot that covered sequences up to `seq`.
+    /// Starts after a snapshot that covered sequences up to `seq`. Only a fresh tracker
+    /// takes a snapshot, and only a later one (a topic listed twice keeps its highest), so
+    /// the books still close.
     pub fn start_after_snapshot(&mut self, seq: u64) {
         let seq = seq.min(u64::MAX - 1);
-        self.base = seq;
-        if self.next <= seq {
-            self.next = seq + 1;
+        let fresh = self.received == 0 && self.repaired == 0 && self.missing == 0 && self.pending.is_empty();
+        if !fresh || seq <= self.base || self.next > self.base + 1 {
+            return;
         }
+        self.base = seq;
+        self.next = seq + 1;
     }
 
     /// Accounts for one tick received in the stream.
@@ -153,6 +157,14 @@ impl SeqTracker {
     /// repaired), false when it was not (a duplicate, or never missing).
     pub fn on_repaired(&mut self, seq: u64) -> bool {
         let Some(i) = self.pending.iter().position(|g| g.first <= seq && seq <= g.last) else { return false };
+        let g = self.pending[i];
+        if g.first < seq && seq < g.last && self.pending.len() >= 2 * MAX_PENDING {
+            // Splitting once more would let repairs out of order grow the list without
+            // bound: what lies after this tick in the range is lost instead.
+            self.pending[i].last = seq;
+            self.pending_ticks -= g.last - seq;
+            self.lose(Gap { first: seq + 1, last: g.last });
+        }
         let g = self.pending[i];
         match (g.first == seq, g.last == seq) {
             (true, true) => {
@@ -298,6 +310,34 @@ mod tests {
         t.on_end(10);
         assert_eq!((t.received(), t.missing()), (0, 10));
         assert_eq!(t.gaps(), &[Gap { first: 1, last: 10 }]);
+    }
+
+    #[test]
+    fn a_topic_listed_twice_in_a_snapshot_keeps_the_books_closed() {
+        let mut t = SeqTracker::new();
+        t.start_after_snapshot(100);
+        t.start_after_snapshot(50);
+        assert_eq!((t.from_snapshot(), t.accounted_up_to()), (100, 100));
+        t.on_tick(101);
+        t.start_after_snapshot(200);
+        assert_eq!(t.from_snapshot(), 100, "no snapshot once ticks are counted");
+        assert!(closes(&t));
+    }
+
+    #[test]
+    fn out_of_order_repairs_cannot_split_the_pending_list_without_bound() {
+        let mut t = SeqTracker::repairing();
+        for i in 0..MAX_PENDING as u64 {
+            t.on_tick(1_000 * i + 1_000);
+        }
+        // Repair every other tick of each range: each repair splits.
+        for i in 0..MAX_PENDING as u64 {
+            for k in (2..998).step_by(2) {
+                t.on_repaired(1_000 * i + k);
+            }
+        }
+        assert!(t.pending_ranges().len() <= 2 * MAX_PENDING + 1, "{}", t.pending_ranges().len());
+        assert!(closes(&t));
     }
 
     #[test]

@@ -6,12 +6,13 @@
 //! or a recording fake in the unit tests), and every decision takes the time as a
 //! parameter.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::config::PublisherConfig;
+use super::peers::{Intro, Peers};
 use super::report::PublisherReport;
 use super::ring::Ring;
 use super::wire::{self, BodyWriter, Kind};
@@ -87,9 +88,10 @@ struct Group {
     topics: Vec<usize>,
 }
 
-/// Most repair jobs (one range of one subscriber each) queued at once; ranges beyond are
-/// answered "gone" at once.
+/// Most repair jobs (one range of one subscriber each) queued at once, and per subscriber;
+/// a request beyond is dropped (counted), and the subscriber asks again later.
 const MAX_REPAIR_JOBS: usize = 4096;
+const MAX_JOBS_PER_PEER: usize = 64;
 /// Most ticks retransmitted per pass of the worker, so repairs never hold the live stream
 /// back for long.
 const REPAIR_TICKS_PER_PASS: usize = 1024;
@@ -116,13 +118,12 @@ pub(crate) struct Stream {
     control: BodyWriter,
     /// Reused single-frame buffer (`group 0x00 body`) for conflated feeds.
     single: Vec<u8>,
-    hellos: HashSet<Vec<u8>>,
+    /// Topic name to index, for repair requests.
+    index: HashMap<Vec<u8>, usize>,
+    /// The subscribers, and who may speak for them.
+    peers: Peers,
     /// Group subscriptions seen (single-frame feeds count subscribers by these).
     group_subscriptions: usize,
-    /// Snapshot requests whose hello has not arrived yet: (routing id, hello id).
-    deferred: Vec<(Vec<u8>, Vec<u8>)>,
-    /// Subscribers that acknowledged the end, kept after they leave.
-    acks: HashSet<Vec<u8>>,
     /// The ticks kept for repair; `None`: repair is off.
     ring: Option<Ring>,
     /// Repairs asked for and not yet served, oldest first.
@@ -131,6 +132,9 @@ pub(crate) struct Stream {
     repair: BodyWriter,
     /// Reused body for "gone" replies.
     gone: BodyWriter,
+    /// This host's clock id, and a reused buffer for clock replies.
+    clock_id: Vec<u8>,
+    clock_buf: Vec<u8>,
     /// When the first and the latest tick were pushed.
     first_ns: Option<u64>,
     last_ns: u64,
@@ -175,14 +179,15 @@ impl Stream {
                 .collect(),
             control: BodyWriter::new(Kind::Heartbeat, epoch),
             single: Vec::new(),
-            hellos: HashSet::new(),
+            index: topics.iter().enumerate().map(|(i, t)| (t.as_bytes().to_vec(), i)).collect(),
+            peers: Peers::default(),
             group_subscriptions: 0,
-            deferred: Vec::new(),
-            acks: HashSet::new(),
             ring,
             jobs: VecDeque::new(),
             repair: BodyWriter::new(Kind::Repair, epoch),
             gone: BodyWriter::new(Kind::Gone, epoch),
+            clock_id: crate::sys::monotonic_clock_id(),
+            clock_buf: Vec::new(),
             first_ns: None,
             last_ns: 0,
             report: PublisherReport { epoch, batch_sizes: vec![0; 17], ..Default::default() },
@@ -297,20 +302,21 @@ impl Stream {
         Ok(())
     }
 
-    /// Subscribers connected: by hello, or by group subscription in a single-frame feed.
+    /// Subscribers connected: by hello (with a side channel, only those that introduced
+    /// themselves on it), or by group subscription in a single-frame feed.
     pub(crate) fn subscribers(&self) -> usize {
         if self.single_frame {
             self.group_subscriptions
         } else {
-            self.hellos.len()
+            self.peers.count(self.has_side)
         }
     }
 
     /// True once at least one subscriber has acknowledged the end and every subscriber
-    /// still connected has (subscribers without the side channel cannot acknowledge, so a
-    /// publisher without one always repeats its end markers for the whole linger).
+    /// still counted has (subscribers acknowledge on the side channel, so a publisher
+    /// without one always repeats its end markers for the whole linger).
     pub(crate) fn all_acknowledged(&self) -> bool {
-        self.has_side && !self.acks.is_empty() && self.hellos.iter().all(|h| self.acks.contains(h))
+        self.has_side && self.peers.all_acknowledged(true)
     }
 
     fn subscribers_changed(&self) {
@@ -332,7 +338,13 @@ impl Stream {
     }
 
     /// Handles a message from the XPUB: `1 + prefix` subscribes, `0 + prefix` leaves.
-    pub(crate) fn on_subscription(&mut self, out: &mut dyn Outlet, frame: &[u8]) -> Result<()> {
+    pub(crate) fn on_subscription(
+        &mut self,
+        out: &mut dyn Outlet,
+        frame: &[u8],
+        key: Option<&str>,
+        now: u64,
+    ) -> Result<()> {
         let Some(sub) = Subscription::parse(frame) else { return Ok(()) };
         let (subscribes, prefix) = (matches!(sub, Subscription::Subscribe(_)), sub.prefix());
         if self.single_frame && self.groups.iter().any(|g| g.name == prefix) {
@@ -345,29 +357,35 @@ impl Stream {
         }
         if let Some(id) = prefix.strip_prefix(wire::HELLO_PREFIX) {
             if subscribes {
-                self.hellos.insert(id.to_vec());
-                let ready: Vec<_> =
-                    self.deferred.iter().filter(|(_, h)| h == id).map(|(r, _)| r.clone()).collect();
-                self.deferred.retain(|(_, h)| h != id);
-                for r in ready {
-                    self.answer_snapshot(out, &r)?;
+                if let Some((rid, true)) = self.peers.subscribed(id, key, now) {
+                    self.answer_snapshot(out, &rid)?;
                 }
-            } else if self.hellos.remove(id) {
+            } else if self.peers.unsubscribed(id) {
                 self.report.departures += 1;
-                tracing::info!(subscribers = self.hellos.len(), "a fan-out subscriber left");
+                tracing::info!(subscribers = self.subscribers(), "a fan-out subscriber left");
             }
             self.subscribers_changed();
         }
         Ok(())
     }
 
-    /// Handles a request on the side channel: `[routing id][verb][hello id]`, or
-    /// `[routing id][NAK][hello id][nak body]`.
-    pub(crate) fn on_side_request(&mut self, out: &mut dyn Outlet, frames: &[&[u8]]) -> Result<()> {
+    /// Handles a request on the side channel at `now`: `[routing id][verb][hello id]`
+    /// (`HELLO`, `SNAPSHOT`, `DONE`), `[routing id][NAK][hello id][nak body]` or
+    /// `[routing id][CLOCK][hello id][t1]`. Only the connection a hello is bound to speaks
+    /// for it (see [`Peers`]).
+    pub(crate) fn on_side_request(
+        &mut self,
+        out: &mut dyn Outlet,
+        frames: &[&[u8]],
+        key: Option<&str>,
+        now: u64,
+    ) -> Result<()> {
         let bad = |reason: String| Error::Decode { context: "fan-out side channel (ROUTER)".into(), reason };
         let (rid, verb, hello, rest) = match *frames {
             [rid, verb, hello] => (rid, verb, hello, None),
-            [rid, verb, hello, body] if verb == wire::NAK_REQUEST => (rid, verb, hello, Some(body)),
+            [rid, verb, hello, body] if verb == wire::NAK_REQUEST || verb == wire::CLOCK_REQUEST => {
+                (rid, verb, hello, Some(body))
+            }
             _ => {
                 return Err(bad(format!(
                     "{} frames; a request has 3 (routing id, verb, hello id), a NAK 4",
@@ -375,26 +393,43 @@ impl Stream {
                 )))
             }
         };
+        let refused = |why: &str| bad(format!("{} refused: {why}", String::from_utf8_lossy(verb)));
         match (verb, rest) {
-            (wire::SNAPSHOT_REQUEST, _) if self.hellos.contains(hello) => self.answer_snapshot(out, rid),
-            // Its subscription has not reached us yet: answering now could miss updates.
-            (wire::SNAPSHOT_REQUEST, _) => {
-                self.deferred.push((rid.to_vec(), hello.to_vec()));
-                Ok(())
+            (wire::HELLO_REQUEST | wire::SNAPSHOT_REQUEST, _) => {
+                let wants = verb == wire::SNAPSHOT_REQUEST;
+                let intro = self.peers.introduce(rid, hello, key, wants, now);
+                self.subscribers_changed();
+                match intro {
+                    Intro::Bound if wants => self.answer_snapshot(out, rid),
+                    // Its subscription has not reached us yet: a snapshot now could miss
+                    // updates; it is answered when the subscription arrives.
+                    Intro::Bound | Intro::Waiting => Ok(()),
+                    Intro::Refused(why) => Err(refused(why)),
+                }
             }
-            // Only a subscriber the publisher has seen can acknowledge (a stray peer must not
-            // end the end markers' repetition early).
-            (wire::DONE_ACK, _) if self.hellos.contains(hello) => {
-                self.acks.insert(hello.to_vec());
-                Ok(())
+            // Only the subscriber itself can acknowledge: a stray peer must not end the end
+            // markers' repetition early.
+            (wire::DONE_ACK, _) if self.peers.ack(rid, hello, key) => Ok(()),
+            (wire::DONE_ACK, _) => Err(refused("from a connection that does not speak for that hello")),
+            (wire::NAK_REQUEST, Some(body)) if self.peers.speaks_for(rid, hello, key) => {
+                self.on_nak(out, rid, body)
             }
-            (wire::DONE_ACK, _) => Err(bad("end acknowledgement from an unknown subscriber".into())),
-            (wire::NAK_REQUEST, Some(body)) => self.on_nak(out, rid, body),
+            (wire::NAK_REQUEST, _) => Err(refused("from a connection that does not speak for that hello")),
+            (wire::CLOCK_REQUEST, Some(t1)) if self.peers.speaks_for(rid, hello, key) => {
+                let t1 = <[u8; 8]>::try_from(t1).map_err(|_| refused("a time of other than 8 bytes"))?;
+                let clock =
+                    wire::Clock { t1: u64::from_le_bytes(t1), t2: out.now_ns(), clock_id: &self.clock_id };
+                wire::encode_clock(self.epoch, &clock, &mut self.clock_buf);
+                out.side(&[rid, &self.clock_buf])
+            }
+            (wire::CLOCK_REQUEST, _) => Err(refused("from a connection that does not speak for that hello")),
             (other, _) => Err(bad(format!("unknown request {:?}", String::from_utf8_lossy(other)))),
         }
     }
 
-    /// Queues the ranges a subscriber asked for; what cannot be served is answered gone.
+    /// Queues the ranges a subscriber asked for. Ranges of another epoch (a predecessor's)
+    /// are answered gone in that epoch; a request past the queue's caps is dropped, and the
+    /// subscriber asks again.
     fn on_nak(&mut self, out: &mut dyn Outlet, rid: &[u8], body: &[u8]) -> Result<()> {
         self.report.naks += 1;
         let d = wire::decode(body)?;
@@ -404,21 +439,51 @@ impl Stream {
                 reason: format!("a NAK carrying a {:?} body", d.kind),
             });
         }
-        self.gone.start(Kind::Gone);
+        let ours = d.epoch == self.epoch;
+        let peer_jobs = self.jobs.iter().filter(|j| j.routing_id == rid).count();
+        if ours
+            && self.ring.is_some()
+            && (self.jobs.len() >= MAX_REPAIR_JOBS || peer_jobs >= MAX_JOBS_PER_PEER)
+        {
+            self.report.naks_dropped += 1;
+            return Ok(());
+        }
+        self.gone.start_in(Kind::Gone, d.epoch);
+        let mut added = 0;
         for r in d.ranges() {
             let r = r?;
-            let Some(k) = self.topics.iter().position(|t| t.name == r.topic) else { continue };
+            if !ours {
+                // Not ours to clip: everything asked for in that epoch is gone.
+                self.gone.push_range(r.topic, r.first, r.last);
+                continue;
+            }
+            let Some(&k) = self.index.get(r.topic) else { continue };
             // Never beyond what was published: a peer's range is not believed.
             let last = r.last.min(self.topics[k].seq);
             if r.first > last {
                 continue;
             }
-            if d.epoch != self.epoch || self.ring.is_none() || self.jobs.len() >= MAX_REPAIR_JOBS {
+            if self.ring.is_none() {
                 self.gone.push_range(r.topic, r.first, last);
-                self.report.gone += last - r.first + 1;
+                self.report.gone = self.report.gone.saturating_add(last - r.first + 1);
                 continue;
             }
+            // A request again for what is queued already only widens that job.
+            if let Some(j) = self
+                .jobs
+                .iter_mut()
+                .find(|j| j.routing_id == rid && j.topic == k && r.first <= j.last + 1 && j.next <= last + 1)
+            {
+                j.next = j.next.min(r.first);
+                j.last = j.last.max(last);
+                continue;
+            }
+            if peer_jobs + added >= MAX_JOBS_PER_PEER || self.jobs.len() >= MAX_REPAIR_JOBS {
+                self.report.naks_dropped += 1;
+                break;
+            }
             self.jobs.push_back(Job { routing_id: rid.to_vec(), topic: k, next: r.first, last });
+            added += 1;
         }
         if !self.gone.is_empty() {
             out.side(&[rid, self.gone.as_bytes()])?;
@@ -443,7 +508,7 @@ impl Stream {
                 let hi = job.last.min(oldest.saturating_sub(1));
                 self.gone.start(Kind::Gone);
                 self.gone.push_range(name, job.next, hi);
-                self.report.gone += hi - job.next + 1;
+                self.report.gone = self.report.gone.saturating_add(hi - job.next + 1);
                 out.side(&[&job.routing_id, self.gone.as_bytes()])?;
                 served += 1;
                 job.next = hi + 1;
@@ -467,14 +532,16 @@ impl Stream {
                     job.next = job.next.min(job.last + 1);
                     self.gone.start(Kind::Gone);
                     self.gone.push_range(name, job.next, job.last);
-                    self.report.gone += job.last - job.next + 1;
+                    self.report.gone = self.report.gone.saturating_add(job.last - job.next + 1);
                     out.side(&[&job.routing_id, self.gone.as_bytes()])?;
                     served += 1;
                     job.next = job.last + 1;
                 }
             }
-            if job.next > job.last {
-                self.jobs.pop_front();
+            // Round robin: one message per job, then the next subscriber's.
+            let job = self.jobs.pop_front();
+            if let Some(job) = job.filter(|j| j.next <= j.last) {
+                self.jobs.push_back(job);
             }
         }
         Ok(served)
@@ -487,7 +554,8 @@ impl Stream {
             self.topics.iter().map(|t| (String::from_utf8_lossy(&t.name).into_owned(), t.seq)).collect();
         r.elapsed_ns = self.first_ns.map_or(0, |f| self.last_ns.saturating_sub(f));
         r.rate_per_s = if r.elapsed_ns > 0 { r.published as f64 * 1e9 / r.elapsed_ns as f64 } else { 0.0 };
-        r.acks = self.acks.len();
+        r.acks = self.peers.acks();
+        r.peers_evicted = self.peers.evicted;
         r.ring_evicted = self.ring.as_ref().map_or(0, Ring::evicted);
         r.ring_held = self.ring.as_ref().map_or(0, |r| r.held() as u64);
         r
@@ -496,6 +564,27 @@ impl Stream {
     /// Publishes the count of ticks published for watching threads.
     pub(crate) fn publish_live(&self) {
         self.live.published.store(self.report.published, Ordering::Relaxed);
+    }
+}
+
+/// What the fuzz target checks after every step.
+#[cfg(fuzzing)]
+impl Stream {
+    /// Everything a peer can make this hold, as (what, length now, cap).
+    pub(crate) fn holdings(&self) -> Vec<(&'static str, usize, usize)> {
+        let mut per_peer: HashMap<&[u8], usize> = HashMap::new();
+        for j in &self.jobs {
+            *per_peer.entry(&j.routing_id).or_default() += 1;
+        }
+        let most = per_peer.values().copied().max().unwrap_or(0);
+        let beyond = self.jobs.iter().filter(|j| j.next == 0 || j.last > self.topics[j.topic].seq).count();
+        let mut h = vec![
+            ("repair jobs", self.jobs.len(), MAX_REPAIR_JOBS),
+            ("repair jobs of one subscriber", most, MAX_JOBS_PER_PEER),
+            ("repair jobs from 0 or past what was published", beyond, 0),
+        ];
+        h.extend(self.peers.holdings());
+        h
     }
 }
 
@@ -593,15 +682,22 @@ pub(crate) mod tests {
         assert_eq!(out.feed.len(), 1);
     }
 
+    /// A subscriber that subscribed with hello `id` and introduced itself from `rid`.
+    fn join(s: &mut Stream, out: &mut Recorder, rid: &[u8], id: &[u8]) {
+        s.on_subscription(out, &hello(id, true), None, 0).unwrap();
+        s.on_side_request(out, &[rid, wire::HELLO_REQUEST, id], None, 0).unwrap();
+    }
+
     #[test]
-    fn snapshots_wait_for_the_askers_subscription_and_acks_need_a_hello() {
+    fn snapshots_wait_for_the_askers_subscription_and_acks_need_the_bound_connection() {
         let mut s = stream(PublisherConfig::default());
         let mut out = Recorder::default();
         s.push(&mut out, 0, 0, b"v1", 1).unwrap();
-        s.on_side_request(&mut out, &[b"rid", wire::SNAPSHOT_REQUEST, b"h1"]).unwrap();
+        s.on_side_request(&mut out, &[b"rid", wire::SNAPSHOT_REQUEST, b"h1"], None, 0).unwrap();
         assert!(out.side.is_empty(), "deferred until its hello arrives");
-        s.on_subscription(&mut out, &hello(b"h1", true)).unwrap();
-        assert_eq!(s.subscribers(), 1);
+        assert_eq!(s.subscribers(), 0);
+        s.on_subscription(&mut out, &hello(b"h1", true), None, 1).unwrap();
+        assert_eq!(s.subscribers(), 1, "subscribed and introduced");
         assert_eq!(out.feed.len(), 1, "the open batch went before the snapshot");
         assert_eq!(out.side.len(), 1);
         let snap = wire::decode(&out.side[0][1]).unwrap();
@@ -609,17 +705,40 @@ pub(crate) mod tests {
         let t0 = snap.records().next().unwrap().unwrap();
         assert_eq!((t0.seq, t0.payload), (1, &b"v1"[..]));
 
-        assert!(s.on_side_request(&mut out, &[b"rid", wire::DONE_ACK, b"stranger"]).is_err());
+        assert!(s.on_side_request(&mut out, &[b"rid", wire::DONE_ACK, b"stranger"], None, 2).is_err());
+        assert!(
+            s.on_side_request(&mut out, &[b"r2", wire::DONE_ACK, b"unknown"], None, 2).is_err(),
+            "a hello nobody subscribed with"
+        );
         assert!(!s.all_acknowledged());
-        s.on_side_request(&mut out, &[b"rid", wire::DONE_ACK, b"h1"]).unwrap();
+        s.on_side_request(&mut out, &[b"rid", wire::DONE_ACK, b"h1"], None, 2).unwrap();
         assert!(s.all_acknowledged());
         // It may leave after acknowledging; a newcomer that has not acknowledged holds it.
-        s.on_subscription(&mut out, &hello(b"h1", false)).unwrap();
+        s.on_subscription(&mut out, &hello(b"h1", false), None, 3).unwrap();
         assert!(s.all_acknowledged());
-        s.on_subscription(&mut out, &hello(b"h2", true)).unwrap();
+        join(&mut s, &mut out, b"r2", b"h2");
         assert!(!s.all_acknowledged());
-        assert!(s.on_side_request(&mut out, &[b"only two", b"frames"]).is_err());
+        assert!(s.on_side_request(&mut out, &[b"only two", b"frames"], None, 4).is_err());
         assert_eq!(s.take_report().departures, 1, "h1 left");
+    }
+
+    #[test]
+    fn bare_hello_subscriptions_do_not_count_as_subscribers() {
+        // One rogue SUB subscribing to three hello prefixes is not three subscribers.
+        let mut s = stream(PublisherConfig::default());
+        let mut out = Recorder::default();
+        for id in [&b"x1"[..], b"x2", b"x3"] {
+            s.on_subscription(&mut out, &hello(id, true), None, 0).unwrap();
+        }
+        assert_eq!(s.subscribers(), 0);
+        // Nor is one side-channel connection speaking for all three.
+        s.on_side_request(&mut out, &[b"r", wire::HELLO_REQUEST, b"x1"], None, 0).unwrap();
+        assert!(s.on_side_request(&mut out, &[b"r", wire::HELLO_REQUEST, b"x2"], None, 0).is_err());
+        assert_eq!(s.subscribers(), 1);
+        // Without a side channel there is nobody to ask: every hello counts.
+        let mut bare = Stream::new(&PublisherConfig::default(), false, Arc::default());
+        bare.on_subscription(&mut out, &hello(b"x1", true), None, 0).unwrap();
+        assert_eq!(bare.subscribers(), 1);
     }
 
     fn nak(epoch: u64, ranges: &[(&[u8], u64, u64)]) -> Vec<u8> {
@@ -636,7 +755,7 @@ pub(crate) mod tests {
         let cfg = PublisherConfig {
             topics: vec!["a".into()],
             max_batch: 1,
-            retransmit_ring_bytes: 40 * (28 + 8 + 8),
+            retransmit_ring_bytes: 40 * (28 + 8),
             ..Default::default()
         };
         let mut s = stream(cfg);
@@ -644,9 +763,23 @@ pub(crate) mod tests {
         for i in 1..=100u64 {
             s.push(&mut out, 0, i, &i.to_le_bytes(), i).unwrap();
         }
+        join(&mut s, &mut out, b"rid", b"h");
         let epoch = s.epoch();
-        s.on_side_request(&mut out, &[b"rid", wire::NAK_REQUEST, b"h", &nak(epoch, &[(b"a", 1, 100)])])
-            .unwrap();
+        let req = |s: &mut Stream, out: &mut Recorder, rid: &[u8], body: Vec<u8>| {
+            s.on_side_request(out, &[rid, wire::NAK_REQUEST, b"h", &body], None, 1)
+        };
+        assert!(
+            s.on_side_request(
+                &mut out,
+                &[b"rogue", wire::NAK_REQUEST, b"unknown", &nak(epoch, &[(b"a", 1, 9)])],
+                None,
+                1
+            )
+            .is_err(),
+            "a hello nobody subscribed with"
+        );
+        req(&mut s, &mut out, b"rid", nak(epoch, &[(b"a", 1, 100)])).unwrap();
+        req(&mut s, &mut out, b"rid", nak(epoch, &[(b"a", 50, 100)])).unwrap(); // asked again: merged
         while s.serve_repairs(&mut out).unwrap() > 0 {}
         let (mut repaired, mut gone) = (Vec::new(), Vec::new());
         for m in &out.side {
@@ -662,18 +795,73 @@ pub(crate) mod tests {
         assert!(first > 1 && repaired.len() >= 30, "the newest are held: {repaired:?}");
         assert_eq!(repaired, (first..=100).collect::<Vec<_>>(), "in order, each once");
         assert_eq!(gone, vec![(1, first - 1)], "exactly what was evicted");
-        // A range past what was published is not believed; another epoch is all gone.
+        // A range past what was published is not believed; another epoch's is all gone, in
+        // that epoch, as asked.
         out.side.clear();
-        s.on_side_request(&mut out, &[b"rid", wire::NAK_REQUEST, b"h", &nak(epoch ^ 1, &[(b"a", 99, 500)])])
-            .unwrap();
+        req(&mut s, &mut out, b"rid", nak(epoch ^ 1, &[(b"a", 99, 500)])).unwrap();
         let d = wire::decode(&out.side[0][1]).unwrap();
         let r = d.ranges().next().unwrap().unwrap();
-        assert_eq!((d.kind, r.first, r.last), (Kind::Gone, 99, 100));
+        assert_eq!((d.kind, d.epoch, r.first, r.last), (Kind::Gone, epoch ^ 1, 99, 500));
         let report = s.take_report();
-        assert_eq!(
-            (report.naks, report.retransmitted, report.gone),
-            (2, repaired.len() as u64, first - 1 + 2)
-        );
+        assert_eq!((report.naks, report.retransmitted, report.gone), (3, repaired.len() as u64, first - 1));
+    }
+
+    #[test]
+    fn the_repair_queue_is_bounded_per_subscriber_and_served_in_turn() {
+        let cfg =
+            PublisherConfig { topics: vec!["a".into(), "b".into()], max_batch: 1, ..Default::default() };
+        let mut s = stream(cfg);
+        let mut out = Recorder::default();
+        for i in 0..2_000u64 {
+            s.push(&mut out, (i % 2) as usize, i, b"p", i).unwrap();
+        }
+        join(&mut s, &mut out, b"r1", b"h1");
+        join(&mut s, &mut out, b"r2", b"h2");
+        let epoch = s.epoch();
+        // Subscriber 1 asks for a thousand single ticks in 16 requests; 2 for one range.
+        for m in 0..16u64 {
+            let ranges: Vec<(&[u8], u64, u64)> =
+                (0..64).map(|i| (&b"a"[..], 2 * (64 * m + i) + 1, 2 * (64 * m + i) + 1)).collect();
+            s.on_side_request(&mut out, &[b"r1", wire::NAK_REQUEST, b"h1", &nak(epoch, &ranges)], None, 1)
+                .unwrap();
+        }
+        s.on_side_request(
+            &mut out,
+            &[b"r2", wire::NAK_REQUEST, b"h2", &nak(epoch, &[(b"b", 1, 1_000)])],
+            None,
+            1,
+        )
+        .unwrap();
+        assert!(s.jobs.iter().filter(|j| j.routing_id == b"r1").count() <= MAX_JOBS_PER_PEER);
+        assert!(s.report.naks_dropped > 0, "the rest of subscriber 1's requests were dropped");
+        out.side.clear();
+        s.serve_repairs(&mut out).unwrap();
+        assert!(out.side.iter().any(|m| m[0] == b"r2"), "subscriber 2 is served in the first pass");
+    }
+
+    /// Found by the fuzz target `fanout_publisher_side`: the total cap was checked only
+    /// before a request, so one request could take the queue up to 63 jobs past it.
+    #[test]
+    fn the_repair_queue_never_passes_its_total_cap() {
+        let cfg = PublisherConfig { topics: vec!["a".into()], max_batch: 1, ..Default::default() };
+        let mut s = stream(cfg);
+        let mut out = Recorder::default();
+        for i in 0..200u64 {
+            s.push(&mut out, 0, i, b"p", i).unwrap();
+        }
+        let epoch = s.epoch();
+        let singles: Vec<(&[u8], u64, u64)> = (0..64).map(|i| (&b"a"[..], 2 * i + 1, 2 * i + 1)).collect();
+        // 63 subscribers fill 64 jobs each and one 63: the queue is one short of its cap.
+        for p in 0..=MAX_REPAIR_JOBS / MAX_JOBS_PER_PEER {
+            let (rid, id) = (format!("r{p}"), format!("h{p}"));
+            join(&mut s, &mut out, rid.as_bytes(), id.as_bytes());
+            let n = if p == MAX_REPAIR_JOBS / MAX_JOBS_PER_PEER - 1 { 63 } else { 64 };
+            let req = [rid.as_bytes(), wire::NAK_REQUEST, id.as_bytes(), &nak(epoch, &singles[..n])];
+            s.on_side_request(&mut out, &req, None, 1).unwrap();
+            assert!(s.jobs.len() <= MAX_REPAIR_JOBS, "{} jobs after subscriber {p}", s.jobs.len());
+        }
+        assert_eq!(s.jobs.len(), MAX_REPAIR_JOBS);
+        assert!(s.report.naks_dropped > 0, "the last request was cut short, and counted");
     }
 
     #[test]
@@ -682,8 +870,14 @@ pub(crate) mod tests {
         let mut s = stream(cfg);
         let mut out = Recorder::default();
         s.push(&mut out, 0, 1, b"x", 1).unwrap();
-        s.on_side_request(&mut out, &[b"r", wire::NAK_REQUEST, b"h", &nak(s.epoch(), &[(b"t0", 1, 1)])])
-            .unwrap();
+        join(&mut s, &mut out, b"r", b"h");
+        s.on_side_request(
+            &mut out,
+            &[b"r", wire::NAK_REQUEST, b"h", &nak(s.epoch(), &[(b"t0", 1, 1)])],
+            None,
+            1,
+        )
+        .unwrap();
         assert_eq!(wire::decode(&out.side[0][1]).unwrap().kind, Kind::Gone);
         assert_eq!(s.serve_repairs(&mut out).unwrap(), 0);
     }

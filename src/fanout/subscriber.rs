@@ -148,7 +148,8 @@ impl TickSubscriber {
         if let Some(h) = cfg.hwm_msgs {
             opts = opts.hwm_msgs(h);
         }
-        let mut spec = SocketSpec::connect(SocketKind::Sub, connect).options(opts);
+        // Monitored: connections are logged, and a refused CURVE handshake says so.
+        let mut spec = SocketSpec::connect(SocketKind::Sub, connect).options(opts).monitor(true);
         for g in &cfg.groups {
             spec = spec.subscribe(g.as_bytes());
         }
@@ -160,7 +161,7 @@ impl TickSubscriber {
         }
         let live = Arc::new(SubscriberLive::default());
         let (report_tx, report) = crossbeam_channel::bounded(1);
-        let mut b = engine.worker(&cfg.name).idle(cfg.idle).pin(cfg.pin).batch_max(256);
+        let mut b = engine.worker(&cfg.name).idle(cfg.idle).pin(cfg.pin).sched(cfg.sched).batch_max(256);
         b.socket(spec);
         // A conflating subscriber sends no hello, so the publisher could not tell its
         // acknowledgement from a stray one: it neither asks nor acknowledges.
@@ -174,7 +175,6 @@ impl TickSubscriber {
             ledger: Ledger::new(&cfg, dealer.is_some(), Arc::clone(&live), sink),
             dealer,
             hello,
-            snapshot_join: cfg.snapshot_join,
             reports: report_tx,
         };
         let worker = b.handler(handler).spawn()?;
@@ -303,7 +303,6 @@ struct SubscriberHandler {
     /// DEALER to the publisher's side channel (snapshot requests, end acknowledgements).
     dealer: Option<SocketId>,
     hello: Vec<u8>,
-    snapshot_join: bool,
     reports: Sender<SubscriberReport>,
 }
 
@@ -312,6 +311,23 @@ impl SubscriberHandler {
     /// stream, stops when the ledger says so, and asks to be woken for the next deadline.
     fn follow_up(&mut self, ctx: &mut WorkerCtx<'_>, now: u64) {
         if let Some(dealer) = self.dealer {
+            if self.ledger.take_new_epoch() {
+                // A restarted publisher knows nothing of this subscriber yet.
+                if let Err(e) = ctx.send_parts(dealer, &[wire::HELLO_REQUEST, &self.hello]) {
+                    tracing::warn!(error = %e, "introduction not sent");
+                }
+            }
+            if self.ledger.take_snapshot_request(now) {
+                if let Err(e) = ctx.send_parts(dealer, &[wire::SNAPSHOT_REQUEST, &self.hello]) {
+                    tracing::warn!(error = %e, "snapshot request not sent");
+                }
+            }
+            if let Some(t1) = self.ledger.take_clock_request(now) {
+                if let Err(e) = ctx.send_parts(dealer, &[wire::CLOCK_REQUEST, &self.hello, &t1.to_le_bytes()])
+                {
+                    tracing::warn!(error = %e, "clock request not sent");
+                }
+            }
             if let Some(nak) = self.ledger.take_nak(now) {
                 if let Err(e) = ctx.send_parts(dealer, &[wire::NAK_REQUEST, &self.hello, nak]) {
                     tracing::warn!(error = %e, "repair request not sent");
@@ -338,9 +354,11 @@ impl SubscriberHandler {
 
 impl Handler for SubscriberHandler {
     fn on_start(&mut self, ctx: &mut WorkerCtx<'_>) -> Result<()> {
-        if let (true, Some(dealer)) = (self.snapshot_join, self.dealer) {
-            ctx.send_parts(dealer, &[wire::SNAPSHOT_REQUEST, &self.hello])?;
+        // The side channel learns who subscribed with this hello (see fanout::peers).
+        if let Some(dealer) = self.dealer {
+            ctx.send_parts(dealer, &[wire::HELLO_REQUEST, &self.hello])?;
         }
+        self.follow_up(ctx, now_ns());
         Ok(())
     }
 

@@ -23,7 +23,13 @@
 //! kind 4 (gone):       count x range     asked for, but no longer in the ring
 //! kind 5 (snapshot):   count x last      each topic's state, for a late joiner
 //! kind 6 (nak):        count x range     a subscriber's request for missing ticks
+//! kind 7 (clock):      count 0, then t1:u64 | t2:u64 | id_len:u8 | clock id[id_len]
 //! ```
+//!
+//! A clock body answers a subscriber's `[CLOCK][hello id][t1]`: its own send time `t1`,
+//! the publisher's CLOCK_MONOTONIC `t2` when it answered, and the publisher's clock id (the
+//! kernel's boot id: the same id is the same clock). From it a subscriber on another host
+//! estimates the clocks' offset, `t2 - (t1 + t3) / 2`, within half the round trip.
 //!
 //! The **epoch** is a random number a publisher picks when it starts and carries in every
 //! body, so a publisher restarted on the same endpoint is seen as a new stream, never as
@@ -39,8 +45,10 @@
 //! one host; a repaired tick keeps its first send time.
 //!
 //! The side channel (the publisher's ROUTER, a subscriber's DEALER) carries requests
-//! `[verb][hello id]` (`SNAPSHOT`, `DONE`) and `[NAK][hello id][nak body]`; its replies
-//! are single-frame bodies (snapshot, repair, gone).
+//! `[verb][hello id]` (`HELLO`, `SNAPSHOT`, `DONE`) and `[NAK][hello id][nak body]`; its
+//! replies are single-frame bodies (snapshot, repair, gone). The hello id, random, also
+//! travels in the subscriber's hello subscription: saying it on the side channel binds the
+//! connection to the subscriber (`fanout::peers`).
 
 use crate::error::{Error, Result};
 
@@ -74,6 +82,8 @@ pub enum Kind {
     Snapshot,
     /// A subscriber's request for missing ranges, on the side channel.
     Nak,
+    /// The publisher's clock, answering a subscriber's clock request, on the side channel.
+    Clock,
 }
 
 /// How a kind's records are laid out.
@@ -94,6 +104,7 @@ impl Kind {
             Kind::Gone => 4,
             Kind::Snapshot => 5,
             Kind::Nak => 6,
+            Kind::Clock => 7,
         }
     }
 
@@ -106,6 +117,7 @@ impl Kind {
             4 => Kind::Gone,
             5 => Kind::Snapshot,
             6 => Kind::Nak,
+            7 => Kind::Clock,
             _ => return None,
         })
     }
@@ -114,7 +126,7 @@ impl Kind {
         match self {
             Kind::Data | Kind::Repair => Layout::Tick,
             Kind::Heartbeat | Kind::End | Kind::Snapshot => Layout::Last,
-            Kind::Gone | Kind::Nak => Layout::Range,
+            Kind::Gone | Kind::Nak | Kind::Clock => Layout::Range,
         }
     }
 }
@@ -145,6 +157,29 @@ pub struct Range<'a> {
     pub first: u64,
     /// Last sequence.
     pub last: u64,
+}
+
+/// A clock body's contents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Clock<'a> {
+    /// The subscriber's CLOCK_MONOTONIC ns when it asked.
+    pub t1: u64,
+    /// The publisher's CLOCK_MONOTONIC ns when it answered.
+    pub t2: u64,
+    /// The publisher's clock id (its kernel's boot id).
+    pub clock_id: &'a [u8],
+}
+
+/// Encodes a clock body in `epoch` into `out`.
+pub fn encode_clock(epoch: u64, clock: &Clock<'_>, out: &mut Vec<u8>) {
+    out.clear();
+    out.extend_from_slice(&[VERSION, Kind::Clock.to_u8(), 0, 0]);
+    out.extend_from_slice(&epoch.to_le_bytes());
+    out.extend_from_slice(&clock.t1.to_le_bytes());
+    out.extend_from_slice(&clock.t2.to_le_bytes());
+    let id = &clock.clock_id[..clock.clock_id.len().min(255)];
+    out.push(id.len() as u8);
+    out.extend_from_slice(id);
 }
 
 /// Builds one body in a reusable buffer.
@@ -286,9 +321,25 @@ impl<'a> Decoded<'a> {
         Records { rest: self.records, left, kind: self.kind }
     }
 
+    /// A clock body's contents.
+    ///
+    /// # Errors
+    /// [`Error::Decode`] for another kind or a truncated body.
+    pub fn clock(&self) -> Result<Clock<'a>> {
+        if self.kind != Kind::Clock {
+            return Err(malformed(format!("a {:?} body where a clock was expected", self.kind)));
+        }
+        let r = &mut { self.records };
+        let t1 = u64_le(take(r, 8, "clock t1")?);
+        let t2 = u64_le(take(r, 8, "clock t2")?);
+        let n = usize::from(take(r, 1, "clock id length")?[0]);
+        let clock_id = take(r, n, "clock id")?;
+        Ok(Clock { t1, t2, clock_id })
+    }
+
     /// The range records of a gone or nak body, checked as they are read.
     pub fn ranges(&self) -> Ranges<'a> {
-        let left = if self.kind.layout() == Layout::Range { self.count } else { 0 };
+        let left = if matches!(self.kind, Kind::Gone | Kind::Nak) { self.count } else { 0 };
         Ranges { rest: self.records, left }
     }
 }
@@ -449,12 +500,17 @@ pub fn decode(body: &[u8]) -> Result<Decoded<'_>> {
 /// The subscription prefix a subscriber adds so the publisher (an XPUB) sees it arrive:
 /// `HELLO_PREFIX` + a unique id. No tick topic can match it (topics have no NUL).
 pub const HELLO_PREFIX: &[u8] = b"\0ztick-hello/";
-/// A snapshot request on the side channel: `[SNAPSHOT_REQUEST][hello id]`.
+/// A subscriber's introduction on the side channel, so the publisher binds its hello to
+/// this connection: `[HELLO_REQUEST][hello id]`.
+pub const HELLO_REQUEST: &[u8] = b"HELLO";
+/// A snapshot request on the side channel (an introduction too): `[SNAPSHOT_REQUEST][hello id]`.
 pub const SNAPSHOT_REQUEST: &[u8] = b"SNAPSHOT";
 /// A subscriber's acknowledgement that it saw every end marker: `[DONE_ACK][hello id]`.
 pub const DONE_ACK: &[u8] = b"DONE";
 /// A subscriber's request for missing ticks: `[NAK_REQUEST][hello id][nak body]`.
 pub const NAK_REQUEST: &[u8] = b"NAK";
+/// A subscriber's request for the publisher's clock: `[CLOCK_REQUEST][hello id][t1:u64]`.
+pub const CLOCK_REQUEST: &[u8] = b"CLOCK";
 
 #[cfg(test)]
 mod tests {
@@ -508,6 +564,19 @@ mod tests {
     }
 
     #[test]
+    fn clock_bodies_round_trip_and_refuse_truncation() {
+        let mut b = Vec::new();
+        encode_clock(9, &Clock { t1: 1, t2: 2, clock_id: b"boot" }, &mut b);
+        let d = decode(&b).unwrap();
+        assert_eq!((d.kind, d.epoch, d.records().count(), d.ranges().count()), (Kind::Clock, 9, 0, 0));
+        assert_eq!(d.clock().unwrap(), Clock { t1: 1, t2: 2, clock_id: b"boot" });
+        for n in BODY_HEADER..b.len() {
+            assert!(decode(&b[..n]).unwrap().clock().is_err(), "prefix {n}");
+        }
+        assert!(decode(BodyWriter::new(Kind::Data, 1).as_bytes()).unwrap().clock().is_err());
+    }
+
+    #[test]
     fn single_frame_form_splits_at_the_first_nul() {
         let (g, b) = split_frames(&[b"grp\0body"]).unwrap();
         assert_eq!((g, b), (&b"grp"[..], &b"body"[..]));
@@ -525,7 +594,7 @@ mod tests {
     fn garbage_is_an_error_never_a_panic() {
         assert!(decode(b"").is_err());
         assert!(decode(&[9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]).unwrap_err().to_string().contains("version 9"));
-        assert!(decode(&[2, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]).is_err());
+        assert!(decode(&[2, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]).is_err(), "no kind 8");
         let mut w = BodyWriter::new(Kind::Data, 1);
         w.push(b"topic", 1, 1, &[0; 10]);
         let full = w.as_bytes().to_vec();

@@ -82,7 +82,7 @@ pub struct ztick_event {
     pub payload: *const u8,
     /// Tick: payload bytes; otherwise 0.
     pub payload_len: usize,
-    /// The publisher epoch (tick, epoch, publisher lost); otherwise 0.
+    /// The publisher epoch the event belongs to.
     pub epoch: u64,
     /// Tick: whether it arrived through repair (late, after later ticks of its topic).
     pub repaired: bool,
@@ -111,7 +111,8 @@ pub struct ztick_subscriber_options {
     /// the subscriber stop reading (its publisher then drops, and the drops arrive as
     /// gaps). Default 1024.
     pub capacity: u32,
-    /// Milliseconds of publisher silence before it is declared lost. Default 1000.
+    /// Milliseconds of publisher silence before it is declared lost; 0 keeps the default,
+    /// 1000.
     pub liveness_ms: u32,
     /// After a lost publisher, wait for it (or its restart) instead of stopping. Default
     /// false.
@@ -206,12 +207,14 @@ fn c_event(ev: &Event<'_>, topics: &[CString]) -> ztick_event {
             repaired: t.repaired,
             ..blank(ztick_event_kind::Tick, t.topic_index, t.seq, t.seq)
         },
-        Event::Gap { topic_index, first, last, .. } => blank(ztick_event_kind::Gap, topic_index, first, last),
-        Event::Repairing { topic_index, first, last, .. } => {
-            blank(ztick_event_kind::Repairing, topic_index, first, last)
+        Event::Gap { topic_index, epoch, first, last, .. } => {
+            ztick_event { epoch, ..blank(ztick_event_kind::Gap, topic_index, first, last) }
         }
-        Event::End { topic_index, last_seq, .. } => {
-            blank(ztick_event_kind::End, topic_index, last_seq, last_seq)
+        Event::Repairing { topic_index, epoch, first, last, .. } => {
+            ztick_event { epoch, ..blank(ztick_event_kind::Repairing, topic_index, first, last) }
+        }
+        Event::End { topic_index, epoch, last_seq, .. } => {
+            ztick_event { epoch, ..blank(ztick_event_kind::End, topic_index, last_seq, last_seq) }
         }
         Event::Epoch { epoch } => no_topic(ztick_event_kind::Epoch, epoch),
         Event::PublisherLost { epoch } => no_topic(ztick_event_kind::PublisherLost, epoch),
@@ -269,7 +272,9 @@ pub unsafe extern "C" fn ztick_subscriber_new(
             cfg.groups = groups;
         }
         cfg.hwm_msgs = (opts.hwm > 0).then_some(opts.hwm);
-        cfg.liveness = Duration::from_millis(u64::from(opts.liveness_ms.max(1)));
+        if opts.liveness_ms > 0 {
+            cfg.liveness = Duration::from_millis(u64::from(opts.liveness_ms));
+        }
         cfg.follow = opts.follow;
         cfg.repair = opts.repair;
         let c_topics = Arc::new(topics.iter().map(|t| c_string(t)).collect::<Vec<_>>());
@@ -373,7 +378,7 @@ pub unsafe extern "C" fn ztick_subscriber_finish(
             *out = ztick_subscriber_stats {
                 received: r.received(),
                 missing: r.missing(),
-                gaps: r.epochs.iter().map(|e| e.gap_ranges()).sum(),
+                gaps: r.epochs.iter().fold(0, |a, e| a.saturating_add(e.gap_ranges())),
                 decode_errors: r.decode_errors,
                 complete: r.complete(),
                 repaired: r.repaired(),

@@ -143,6 +143,14 @@ impl<'a> Inbound<'a> {
         self.frames.iter().map(Msg::as_bytes)
     }
 
+    /// The peer's user id as the ZAP handler named it (with ztick's
+    /// [`ZapHandler`](crate::zap::ZapHandler), the client's CURVE public key in Z85), or
+    /// `None` without authentication.
+    pub fn user_id(&self) -> Option<&'a str> {
+        // The last frame: a ROUTER's first (the routing id) is made by libzmq and carries none.
+        self.frames.last().and_then(|m| m.property(c"User-Id")).filter(|id| !id.is_empty())
+    }
+
     /// Total payload bytes.
     pub fn size_bytes(&self) -> usize {
         self.iter().map(<[u8]>::len).sum()

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::handoff::{IntervalCounts, IntervalSender};
 use super::{LatencyRecorder, LatencySummary};
 
 /// Records latencies and emits their [`LatencySummary`] once per interval, then starts over.
@@ -33,6 +34,8 @@ pub struct IntervalReporter {
     started_ns: u64,
     /// Values recorded since `started_ns`.
     current: LatencyRecorder,
+    /// Where each finished interval goes, if anywhere (an interval log, the OTLP export).
+    sender: Option<IntervalSender>,
 }
 
 impl IntervalReporter {
@@ -45,7 +48,22 @@ impl IntervalReporter {
             interval_ns: u64::try_from(interval.as_nanos()).unwrap_or(u64::MAX),
             started_ns: now_ns,
             current: LatencyRecorder::new(),
+            sender: None,
         }
+    }
+
+    /// Hands every finished interval's histogram to `sender` (without copying it: the
+    /// recorder is swapped for an empty one), and emits its span with the sender's
+    /// messaging attributes ([`LatencySummary::emit_messaging`]).
+    #[must_use]
+    pub fn with_sender(mut self, sender: IntervalSender) -> Self {
+        self.sender = Some(sender);
+        self
+    }
+
+    /// True once at least one interval has passed since the current one began.
+    pub fn is_due(&self, now_ns: u64) -> bool {
+        now_ns.saturating_sub(self.started_ns) >= self.interval_ns
     }
 
     /// Records one latency into the current interval. See [`LatencyRecorder::record`].
@@ -69,7 +87,7 @@ impl IntervalReporter {
     /// An interval with no values is reported too (count 0), so a silent feed shows up.
     /// A `now_ns` earlier than the interval's start counts as no time elapsed.
     pub fn maybe_report(&mut self, now_ns: u64) -> Option<LatencySummary> {
-        if now_ns.saturating_sub(self.started_ns) < self.interval_ns {
+        if !self.is_due(now_ns) {
             return None;
         }
         Some(self.report_now(now_ns))
@@ -78,10 +96,26 @@ impl IntervalReporter {
     /// Reports the current interval now, however short (e.g. the last one at shutdown):
     /// emits its summary, empties the recorder and starts the next interval at `now_ns`.
     pub fn report_now(&mut self, now_ns: u64) -> LatencySummary {
+        self.report_with(now_ns, IntervalCounts::default())
+    }
+
+    /// As [`report_now`](Self::report_now), handing `counts` over with the interval.
+    pub fn report_with(&mut self, now_ns: u64, counts: IntervalCounts) -> LatencySummary {
         let summary = self.current.summary();
-        summary.emit(self.name);
-        self.current.reset();
-        self.started_ns = self.started_ns.max(now_ns);
+        let end = self.started_ns.max(now_ns);
+        match &self.sender {
+            Some(tx) => {
+                let error = (counts.gaps > 0 || counts.dropped > 0).then_some("gap");
+                summary.emit_messaging(self.name, tx.attributes(), error);
+                // Empties `current` (on success and on a full queue alike).
+                tx.send(self.started_ns, end, &mut self.current, counts);
+            }
+            None => {
+                summary.emit(self.name);
+                self.current.reset();
+            }
+        }
+        self.started_ns = end;
         summary
     }
 
@@ -157,6 +191,26 @@ mod tests {
         assert_eq!(r.report_now(0).count, 1);
         assert_eq!(r.maybe_report(6 * SECOND - 1), None);
         assert!(r.maybe_report(6 * SECOND).is_some());
+    }
+
+    #[test]
+    fn a_sender_gets_every_interval_whose_counts_add_up() {
+        let (tx, rx) = crate::metrics::interval_channel(8);
+        let tx = tx.labelled("req", crate::metrics::MessagingAttributes::default());
+        let mut r = IntervalReporter::new("test", Duration::from_secs(1), 0).with_sender(tx);
+        for v in 1..=10 {
+            r.record(v);
+        }
+        assert!(!r.is_due(SECOND - 1) && r.is_due(SECOND));
+        assert_eq!(r.maybe_report(SECOND).map(|s| s.count), Some(10));
+        r.record(5);
+        r.report_with(SECOND + 5, IntervalCounts { messages: 1, ..Default::default() });
+        let first = rx.try_recv().unwrap();
+        let second = rx.try_recv().unwrap();
+        assert_eq!((first.start_ns, first.end_ns, first.latency.len()), (0, SECOND, 10));
+        assert_eq!((second.start_ns, second.end_ns, second.latency.len()), (SECOND, SECOND + 5, 1));
+        assert_eq!(second.counts.messages, 1);
+        assert!(r.current().is_empty());
     }
 
     #[test]

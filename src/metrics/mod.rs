@@ -9,9 +9,15 @@
 //! - [`SharedRecorder`] / [`LocalRecorder`]: several threads record into their own histogram
 //!   and merge into one shared total when they flush, off the hot path.
 //! - [`LatencySummary`]: count, min, p50 … p99.99, max and mean, exported as a `tracing` span.
-//! - [`IntervalReporter`]: emits a summary every interval, given `now`.
+//! - [`IntervalReporter`]: emits a summary every interval, given `now`, and hands the
+//!   interval's histogram over ([`interval_channel`]) to whoever exports it.
 //! - `.hgrm`: [`LatencyRecorder::write_hgrm`] writes HdrHistogram's standard percentile
 //!   distribution text; [`parse_hgrm`] reads it back.
+//! - `.hlog`: [`HlogWriter`] writes HdrHistogram's interval log, one histogram per
+//!   interval; [`parse_hlog`] reads it back.
+//! - [`semconv`]: the OpenTelemetry messaging names every export uses, and
+//!   [`MessagingAttributes`].
+//! - `otlp` (feature `otlp`): the OpenTelemetry export of the intervals, counters and spans.
 //!
 //! # Examples
 //!
@@ -34,14 +40,22 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod handoff;
 mod hgrm;
+mod hlog;
 mod interval;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 mod recorder;
+pub mod semconv;
 mod shared;
 mod summary;
 
+pub use handoff::{interval_channel, Interval, IntervalCounts, IntervalReceiver, IntervalSender};
 pub use hgrm::{parse_hgrm, HgrmRow};
+pub use hlog::{parse_hlog, HlogInterval, HlogWriter};
 pub use interval::IntervalReporter;
 pub use recorder::LatencyRecorder;
+pub use semconv::{MessagingAttributes, OperationType};
 pub use shared::{LocalRecorder, SharedRecorder};
 pub use summary::LatencySummary;

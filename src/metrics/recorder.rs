@@ -15,6 +15,26 @@ use super::summary::LatencySummary;
 /// kept within 0.1 %. Recording is a few instructions on a preallocated array (about 220 KiB
 /// per recorder): no allocation, no lock, no panic, whatever the value. Combine the recorders
 /// of several threads with [`merge`](Self::merge) or a [`SharedRecorder`](super::SharedRecorder).
+///
+/// # Examples
+///
+/// ```
+/// use ztick::metrics::LatencyRecorder;
+///
+/// // Each thread records into its own recorder; a total merges them.
+/// let (mut a, mut b) = (LatencyRecorder::new(), LatencyRecorder::new());
+/// for latency_ns in [9_000, 10_000, 11_000] {
+///     a.record(latency_ns);
+/// }
+/// b.record(250_000);
+/// let mut total = LatencyRecorder::new();
+/// total.merge(&a);
+/// total.merge(&b);
+/// let s = total.summary();
+/// assert_eq!(s.count, 4);
+/// assert!((9_990..=10_010).contains(&s.p50), "within 0.1 %: {}", s.p50);
+/// assert!(s.max >= 250_000);
+/// ```
 #[derive(Clone)]
 pub struct LatencyRecorder {
     /// Bounds fixed at construction (`LOWEST_NS..=HIGHEST_NS`, no auto-resize), so every

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::semconv::MessagingAttributes;
+
 /// The headline numbers of a latency histogram, all in nanoseconds.
 ///
 /// Built by [`LatencyRecorder::summary`](super::LatencyRecorder::summary); every field is 0
@@ -47,6 +49,41 @@ impl LatencySummary {
             p99_99 = self.p99_99,
             max = self.max,
             mean = self.mean,
+        );
+        let _entered = span.enter();
+        tracing::info!("latency summary (ns)");
+    }
+
+    /// Exports the summary as [`emit`](Self::emit) does, the span also carrying the stream's
+    /// OpenTelemetry messaging attributes ([`semconv`](super::semconv)): `messaging.system =
+    /// "zeromq"`, `messaging.operation.name` and `.type`, `messaging.destination.name`,
+    /// `messaging.batch.message_count` (the interval's count), and where known
+    /// `messaging.message.body.size`, `network.transport`, `server.address`, `server.port`,
+    /// and `error.type` (`gap` when `error` says the interval lost messages).
+    pub fn emit_messaging(&self, name: &str, attributes: &MessagingAttributes, error: Option<&'static str>) {
+        let a = attributes;
+        let span = tracing::info_span!(
+            "latency",
+            name = name,
+            count = self.count,
+            min = self.min,
+            p50 = self.p50,
+            p90 = self.p90,
+            p99 = self.p99,
+            p99_9 = self.p99_9,
+            p99_99 = self.p99_99,
+            max = self.max,
+            mean = self.mean,
+            messaging.system = super::semconv::SYSTEM_ZEROMQ,
+            messaging.operation.name = a.operation_name.as_str(),
+            messaging.operation.type = a.operation_type.as_str(),
+            messaging.destination.name = a.destination.as_str(),
+            messaging.batch.message_count = self.count,
+            messaging.message.body.size = a.body_size_bytes,
+            network.transport = a.network_transport(),
+            server.address = a.server_address.as_deref(),
+            server.port = a.server_port,
+            error.type = error,
         );
         let _entered = span.enter();
         tracing::info!("latency summary (ns)");
@@ -137,6 +174,46 @@ mod tests {
         }
         assert_eq!(fields.len(), expected.len());
         assert_eq!(seen.events_in_span, 1);
+    }
+
+    #[test]
+    fn emit_messaging_adds_the_semantic_convention_attributes() {
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let subscriber = tracing_subscriber::registry().with(Capture(Arc::clone(&seen)));
+        let summary = LatencySummary { count: 7, ..LatencySummary::default() };
+        let attrs = MessagingAttributes::new("receive", crate::metrics::OperationType::Receive, "ticks")
+            .endpoint(&"tcp://127.0.0.1:5556".parse().unwrap())
+            .body_size_bytes(64);
+        tracing::subscriber::with_default(subscriber, || summary.emit_messaging("sub0", &attrs, Some("gap")));
+        let seen = seen.lock().unwrap();
+        let (_, fields) = &seen.spans[0];
+        let expected = [
+            ("name", "sub0"),
+            ("count", "7"),
+            ("messaging.system", "zeromq"),
+            ("messaging.operation.name", "receive"),
+            ("messaging.operation.type", "receive"),
+            ("messaging.destination.name", "ticks"),
+            ("messaging.batch.message_count", "7"),
+            ("messaging.message.body.size", "64"),
+            ("network.transport", "tcp"),
+            ("server.address", "127.0.0.1"),
+            ("server.port", "5556"),
+            ("error.type", "gap"),
+        ];
+        for (field, value) in expected {
+            assert_eq!(fields.get(field).map(String::as_str), Some(value), "{field}");
+        }
+        // Unknown attributes are left out, not written empty.
+        let seen2 = Arc::new(Mutex::new(Seen::default()));
+        let subscriber = tracing_subscriber::registry().with(Capture(Arc::clone(&seen2)));
+        tracing::subscriber::with_default(subscriber, || {
+            summary.emit_messaging("x", &MessagingAttributes::default(), None)
+        });
+        let fields = &seen2.lock().unwrap().spans[0].1;
+        for absent in ["network.transport", "server.port", "error.type", "messaging.message.body.size"] {
+            assert!(!fields.contains_key(absent), "{absent}: {fields:?}");
+        }
     }
 
     #[test]

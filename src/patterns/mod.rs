@@ -37,3 +37,9 @@ pub use pubsub::{
 pub use reqrep::{Replier, ReplierBuilder, Requester, RequesterBuilder, RequesterStats};
 pub use router::{Peer, Replies, Router, RouterBuilder, RouterSender};
 pub use socket::Socket;
+// The envelope parsers, for the fuzz targets (see `crate::fuzz_hooks`).
+#[cfg(fuzzing)]
+pub(crate) use {
+    envelope::{body_start, reply_parts, PeerId},
+    input::check_body,
+};

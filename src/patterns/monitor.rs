@@ -5,6 +5,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use crate::engine::monitor::{MonitorEvent, MonitorState, MonitorStats};
 use crate::engine::ConnectedPeers;
 pub use crate::engine::PeerEvent;
 use crate::error::Result;
@@ -12,15 +13,17 @@ use crate::patterns::Socket;
 
 /// The peer events of one [`Socket`], made by [`Socket::monitor_peers`].
 ///
-/// libzmq queues monitor events without limit (a bounded queue would block its I/O thread
-/// when full), so a monitor must be read as events come, or a peer that connects and hangs
-/// up in a loop grows the queue for as long as it likes. [`PeerMonitor::pump`] takes every
-/// event libzmq holds into two bounded places: the set of connected peers
+/// libzmq sends monitor events with a blocking send from its I/O thread, so a monitor must
+/// be read as events come: one left unread until its queue ([`PeerMonitor::HWM_MSGS`]
+/// events) is full holds up every connection of the context. [`PeerMonitor::pump`] takes
+/// every event libzmq holds into two bounded places: the set of connected peers
 /// ([`PeerMonitor::connected`]), and a queue of the last [`PeerMonitor::QUEUE_EVENTS`]
 /// events for [`PeerMonitor::next_event`]; older ones are dropped from that queue and
 /// counted ([`PeerMonitor::dropped`]), never from the set. [`Socket::recv_into_watching`]
 /// pumps while it waits for a message.
 ///
+/// Each event is also traced and counted by the same code that serves workers' monitors
+/// ([`SocketSpec::monitor`](crate::SocketSpec::monitor)): see [`stats`](Self::stats).
 /// Events that happened before the monitor started are not reported. Like a [`Socket`],
 /// it belongs to one thread at a time.
 ///
@@ -47,6 +50,8 @@ pub struct PeerMonitor {
     pub(super) events: Socket,
     /// The last monitor message, its buffers reused.
     frames: Vec<Vec<u8>>,
+    /// The decoder, tracer and counters shared with workers' monitors.
+    state: MonitorState,
     /// Open, handshaken connections, from every event taken so far.
     peers: ConnectedPeers,
     /// Events taken from libzmq and not yet returned; at most `QUEUE_EVENTS`.
@@ -61,10 +66,16 @@ impl PeerMonitor {
     /// from every event regardless.
     pub const QUEUE_EVENTS: usize = 1024;
 
-    pub(super) fn new(events: Socket) -> PeerMonitor {
+    /// Receive HWM of the reading PAIR, in events: bounded, so an unread monitor cannot
+    /// grow without limit (about 16 MiB at most), and large, so a churn of connections
+    /// between two pumps does not reach it.
+    pub const HWM_MSGS: u32 = 65_536;
+
+    pub(super) fn new(events: Socket, state: MonitorState) -> PeerMonitor {
         PeerMonitor {
             events,
             frames: Vec::new(),
+            state,
             peers: ConnectedPeers::default(),
             queue: VecDeque::new(),
             dropped: 0,
@@ -116,14 +127,26 @@ impl PeerMonitor {
         self.dropped
     }
 
+    /// The counts of every event taken so far (connections, handshakes and their
+    /// failures, disconnections).
+    pub fn stats(&self) -> MonitorStats {
+        self.state.stats()
+    }
+
     /// Receives one monitor message, waiting at most `timeout`, and applies it; false when
     /// none came.
     fn take(&mut self, timeout: Duration) -> Result<bool> {
         if !self.events.recv_into(&mut self.frames, timeout)? {
             return Ok(false);
         }
+        let Some(first) = self.frames.first() else { return Ok(true) };
+        let address = self.frames.get(1).map_or(&[][..], Vec::as_slice);
+        self.state.on_message(first, address);
         // Not an event we asked for: libzmq sends only those, but a stray one is skipped.
-        let Some(event) = self.frames.first().and_then(|f| self.peers.apply(f)) else { return Ok(true) };
+        let Some(event) = MonitorEvent::decode(first).and_then(|(e, fd)| self.peers.apply_event(e, fd))
+        else {
+            return Ok(true);
+        };
         if self.queue.len() == Self::QUEUE_EVENTS {
             self.queue.pop_front();
             self.dropped += 1;

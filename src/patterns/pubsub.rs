@@ -297,6 +297,28 @@ pub struct PublisherStats {
 /// Publications are `[topic][payload]` messages; subscribers filter on the topic frame's
 /// prefix. Application threads hand them over through a bounded channel and the worker
 /// sends them in batches (see [`PublisherBuilder::batch_max`]).
+///
+/// # Examples
+///
+/// The publisher waits for the subscription instead of losing the first publications to
+/// a slow joiner:
+///
+/// ```
+/// use std::time::Duration;
+/// use ztick::patterns::{Publisher, Subscriber};
+/// use ztick::{Endpoint, Engine};
+///
+/// let engine = Engine::new()?;
+/// let publisher = Publisher::bind(Endpoint::unique_inproc("doc-quotes")).spawn(&engine)?;
+/// let quotes = Subscriber::builder().connect(publisher.endpoint().clone()).topic("quote.").spawn(&engine)?;
+/// publisher.wait_topic(b"quote.EURUSD", 1, Duration::from_secs(5))?;
+/// publisher.publish(b"quote.EURUSD", b"1.0842".to_vec()).expect("the publisher runs");
+/// publisher.publish(b"news.fed", b"not subscribed: filtered".to_vec()).expect("the publisher runs");
+/// let p = quotes.recv_timeout(Duration::from_secs(5))?;
+/// assert_eq!((p.topic.as_slice(), p.value.as_slice()), (&b"quote.EURUSD"[..], &b"1.0842"[..]));
+/// publisher.stop()?;
+/// # Ok::<(), ztick::Error>(())
+/// ```
 pub struct Publisher {
     handle: Handle,
     sock: SocketId,

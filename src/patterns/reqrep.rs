@@ -280,6 +280,22 @@ pub struct RequesterStats {
 /// any ROUTER or REP server sends back untouched; a reply whose id is not the current try's
 /// (a late answer to an earlier try) is discarded, never returned. After a timeout the
 /// socket is closed and reopened before the next try, as the guide's Lazy Pirate does.
+///
+/// # Examples
+///
+/// ```
+/// use ztick::patterns::{Replier, Requester};
+/// use ztick::{Endpoint, Engine};
+///
+/// let engine = Engine::new()?;
+/// let server = Replier::builder(Endpoint::unique_inproc("doc-upper"))
+///     .spawn_typed(&engine, |word: String| word.to_uppercase())?;
+/// let mut client = Requester::builder(server.endpoint().parse()?).connect(&engine)?;
+/// let loud: String = client.call(&"tick".to_string())?;
+/// assert_eq!((loud.as_str(), client.stats().answered), ("TICK", 1));
+/// server.stop()?;
+/// # Ok::<(), ztick::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct Requester {
     socket: Socket,

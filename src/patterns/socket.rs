@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::{SocketKind, SocketOptions};
 use crate::endpoint::Endpoint;
+use crate::engine::monitor::MonitorState;
 use crate::engine::{open_socket, Engine, SocketSpec};
 use crate::error::{Error, Operation, Result, ZmqErrno};
 use crate::patterns::PeerMonitor;
@@ -289,12 +290,15 @@ impl Socket {
     pub fn monitor_peers(&mut self) -> Result<PeerMonitor> {
         let endpoint = Endpoint::unique_inproc("ztick-peer-monitor");
         self.raw
-            .monitor(&endpoint.to_string(), sys::PEER_EVENTS)
+            .monitor(&endpoint.to_string(), sys::monitor_codes::PEER_EVENTS)
             .map_err(|e| self.err(Operation::SetOption, e))?;
-        // No HWM: events are few, and a dropped disconnection would make a peer look alive.
-        let options = SocketOptions::default().recv_hwm_msgs(0);
+        // A bounded HWM, never 0: an unread monitor must not grow without limit (see
+        // PeerMonitor: read it as events come, as recv_into_watching does).
+        let options = SocketOptions::default().recv_hwm_msgs(PeerMonitor::HWM_MSGS);
         let spec = SocketSpec::connect(SocketKind::Pair, endpoint).options(options);
-        Ok(PeerMonitor::new(Socket::open_in(&self.ctx, &spec)?))
+        let curve_client = matches!(self.spec.options.curve, Some(crate::curve::Curve::Client { .. }));
+        let state = MonitorState::new(self.raw.kind(), &self.endpoint, curve_client);
+        Ok(PeerMonitor::new(Socket::open_in(&self.ctx, &spec)?, state))
     }
 
     /// Waits until a message can be received, at most `timeout`; whether one can.

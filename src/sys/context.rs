@@ -61,6 +61,22 @@ impl RawContext {
         retry_eintr(|| unsafe { zmq_sys::zmq_ctx_set(self.ptr, option as i32, value) }).map(drop)
     }
 
+    /// Starts libzmq's I/O and reaper threads now, from the calling thread, by opening and
+    /// closing a socket (libzmq starts them with its first socket). They inherit the
+    /// creating thread's scheduling policy and CPU mask: started here, they get the
+    /// engine builder's, not those of whichever worker happens to open the first socket
+    /// (a real-time or pinned one).
+    pub(crate) fn start_threads(&self) -> Result<(), ZmqErrno> {
+        // SAFETY: `ptr` is a live context; a null socket means failure (errno says why).
+        let socket = unsafe { zmq_sys::zmq_socket(self.ptr, zmq_sys::ZMQ_PAIR as i32) };
+        if socket.is_null() {
+            return Err(last_errno());
+        }
+        // SAFETY: `socket` was just created, is used by no one else, and is closed once.
+        unsafe { zmq_sys::zmq_close(socket) };
+        Ok(())
+    }
+
     /// The raw pointer, for creating sockets in this module.
     pub(super) fn as_ptr(&self) -> *mut c_void {
         self.ptr

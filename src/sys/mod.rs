@@ -35,25 +35,89 @@ pub(crate) const EFSM: i32 = 156_384_712 + 51;
 /// libzmq's monitor event for a peer connection closing (`ZMQ_EVENT_DISCONNECTED`).
 pub(crate) const EVENT_DISCONNECTED: u32 = zmq_sys::ZMQ_EVENT_DISCONNECTED;
 
-/// libzmq's monitor event for a peer's ZMTP handshake completing (`ZMQ_EVENT_HANDSHAKE_SUCCEEDED`).
-pub(crate) const EVENT_HANDSHAKE_SUCCEEDED: u32 = zmq_sys::ZMQ_EVENT_HANDSHAKE_SUCCEEDED;
+/// Decodes a monitor message's first frame: the event (u16) and its value (u32), native order.
+pub(crate) fn monitor_event(frame: &[u8]) -> Option<u16> {
+    frame.get(..2).map(|b| u16::from_ne_bytes([b[0], b[1]]))
+}
 
-/// libzmq's monitor event for a bound socket accepting a connection (`ZMQ_EVENT_ACCEPTED`).
-pub(crate) const EVENT_ACCEPTED: u32 = zmq_sys::ZMQ_EVENT_ACCEPTED;
+/// The value a monitor message's first frame carries after its event code (an fd, an errno,
+/// a protocol error or a ZAP status code, by event), native order.
+pub(crate) fn monitor_value(frame: &[u8]) -> Option<u32> {
+    frame.get(2..6).map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+}
 
-/// libzmq's monitor event for a connecting socket's connection opening (`ZMQ_EVENT_CONNECTED`).
-pub(crate) const EVENT_CONNECTED: u32 = zmq_sys::ZMQ_EVENT_CONNECTED;
+/// libzmq's monitor event codes and protocol error codes, by name, for the decoder in
+/// `engine::monitor` (which names no `zmq_sys::` itself).
+pub(crate) mod monitor_codes {
+    /// Every event but MONITOR_STOPPED: libzmq sends that one, with a blocking send, from
+    /// the thread that stops the monitor (`RawSocket`'s `Drop`), where a full reader would
+    /// hold it up.
+    pub(crate) const ALL: u32 = zmq_sys::ZMQ_EVENT_ALL & !zmq_sys::ZMQ_EVENT_MONITOR_STOPPED;
+    /// What a peer monitor asks for: connections opening, handshakes done or failed, closes
+    /// (a failed handshake's close is no peer leaving).
+    pub(crate) const PEER_EVENTS: u32 = ACCEPTED
+        | CONNECTED
+        | HANDSHAKE_SUCCEEDED
+        | HANDSHAKE_FAILED_NO_DETAIL
+        | HANDSHAKE_FAILED_PROTOCOL
+        | HANDSHAKE_FAILED_AUTH
+        | DISCONNECTED;
+    pub(crate) const CONNECTED: u32 = zmq_sys::ZMQ_EVENT_CONNECTED;
+    pub(crate) const CONNECT_DELAYED: u32 = zmq_sys::ZMQ_EVENT_CONNECT_DELAYED;
+    pub(crate) const CONNECT_RETRIED: u32 = zmq_sys::ZMQ_EVENT_CONNECT_RETRIED;
+    pub(crate) const LISTENING: u32 = zmq_sys::ZMQ_EVENT_LISTENING;
+    pub(crate) const BIND_FAILED: u32 = zmq_sys::ZMQ_EVENT_BIND_FAILED;
+    pub(crate) const ACCEPTED: u32 = zmq_sys::ZMQ_EVENT_ACCEPTED;
+    pub(crate) const ACCEPT_FAILED: u32 = zmq_sys::ZMQ_EVENT_ACCEPT_FAILED;
+    pub(crate) const CLOSED: u32 = zmq_sys::ZMQ_EVENT_CLOSED;
+    pub(crate) const CLOSE_FAILED: u32 = zmq_sys::ZMQ_EVENT_CLOSE_FAILED;
+    pub(crate) const DISCONNECTED: u32 = zmq_sys::ZMQ_EVENT_DISCONNECTED;
+    pub(crate) const MONITOR_STOPPED: u32 = zmq_sys::ZMQ_EVENT_MONITOR_STOPPED;
+    pub(crate) const HANDSHAKE_FAILED_NO_DETAIL: u32 = zmq_sys::ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL;
+    pub(crate) const HANDSHAKE_SUCCEEDED: u32 = zmq_sys::ZMQ_EVENT_HANDSHAKE_SUCCEEDED;
+    pub(crate) const HANDSHAKE_FAILED_PROTOCOL: u32 = zmq_sys::ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL;
+    pub(crate) const HANDSHAKE_FAILED_AUTH: u32 = zmq_sys::ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
+    /// `ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC`: a CURVE box that did not open (wrong keys).
+    pub(crate) const PROTOCOL_CRYPTOGRAPHIC: u32 = zmq_sys::ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC;
+    /// `ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH`: one side CURVE, the other not.
+    pub(crate) const PROTOCOL_MECHANISM_MISMATCH: u32 = zmq_sys::ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH;
+    /// The first of the `ZMQ_PROTOCOL_ERROR_ZAP_*` codes (the ZAP handler's replies).
+    pub(crate) const PROTOCOL_ZAP_FIRST: u32 = zmq_sys::ZMQ_PROTOCOL_ERROR_ZAP_UNSPECIFIED;
+    /// The first of the `ZMQ_PROTOCOL_ERROR_ZMTP_*` codes.
+    pub(crate) const PROTOCOL_ZMTP_FIRST: u32 = zmq_sys::ZMQ_PROTOCOL_ERROR_ZMTP_UNSPECIFIED;
+}
 
-/// The events a peer monitor asks for: connections opening, handshakes done, closes.
-pub(crate) const PEER_EVENTS: u32 =
-    EVENT_ACCEPTED | EVENT_CONNECTED | EVENT_HANDSHAKE_SUCCEEDED | EVENT_DISCONNECTED;
-
-/// Decodes a monitor message's first frame: the event (u16) and its value (u32, the
-/// connection's fd for the peer events), native order.
-pub(crate) fn monitor_event(frame: &[u8]) -> Option<(u16, u32)> {
-    let event = frame.get(..2).map(|b| u16::from_ne_bytes([b[0], b[1]]))?;
-    let value = frame.get(2..6).map_or(0, |b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
-    Some((event, value))
+/// The address of the peer at the other end of socket `fd` (`getpeername`), for a tcp
+/// connection: `10.0.0.2:41234`; `None` for a Unix-domain peer (ipc peers are unnamed), a
+/// closed fd or any failure. libzmq's monitor reports the fd of each accepted or connected
+/// connection; this reads it as the kernel sees it when called.
+pub(crate) fn peer_address(fd: i32) -> Option<String> {
+    // SAFETY: sockaddr_storage is plain data for which all zeroes is a valid value.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: `storage` is writable for `len` bytes and outlives the call; an fd that is not
+    // (or no longer) a socket makes getpeername fail with EBADF or ENOTSOCK, nothing worse.
+    let rc = unsafe { libc::getpeername(fd, (&mut storage as *mut libc::sockaddr_storage).cast(), &mut len) };
+    if rc != 0 {
+        return None;
+    }
+    match i32::from(storage.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the family says the kernel wrote a sockaddr_in, which fits in storage.
+            let a: libc::sockaddr_in =
+                unsafe { std::ptr::read((&storage as *const libc::sockaddr_storage).cast()) };
+            let ip = std::net::Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr));
+            Some(std::net::SocketAddrV4::new(ip, u16::from_be(a.sin_port)).to_string())
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the family says the kernel wrote a sockaddr_in6, which fits in storage.
+            let a: libc::sockaddr_in6 =
+                unsafe { std::ptr::read((&storage as *const libc::sockaddr_storage).cast()) };
+            let ip = std::net::Ipv6Addr::from(a.sin6_addr.s6_addr);
+            Some(std::net::SocketAddrV6::new(ip, u16::from_be(a.sin6_port), 0, a.sin6_scope_id).to_string())
+        }
+        _ => None,
+    }
 }
 
 /// The errno of the last failed libzmq call on this thread, with libzmq's text for it.
@@ -137,6 +201,18 @@ pub(crate) fn sched_params(policy: SchedPolicy) -> (i32, Option<i32>) {
     }
 }
 
+/// Puts the calling thread under `policy` (`sched_setscheduler` on thread id 0).
+pub(crate) fn set_current_thread_sched(policy: SchedPolicy) -> std::io::Result<()> {
+    let (raw, priority) = sched_params(policy);
+    let param = libc::sched_param { sched_priority: priority.unwrap_or(0) };
+    // SAFETY: id 0 names the calling thread; `param` is a valid sched_param for the call.
+    if unsafe { libc::sched_setscheduler(0, raw, &param) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
 /// The priorities the OS accepts for the scheduling policy `raw` (a `SCHED_*` constant).
 pub(crate) fn sched_priority_range(raw: i32) -> std::ops::RangeInclusive<i32> {
     // SAFETY: both calls only read a constant table of the kernel; an unknown policy gives -1.
@@ -171,6 +247,19 @@ pub(crate) fn release_free_memory() {
     unsafe {
         libc::malloc_trim(0);
     }
+}
+
+/// What names this host's CLOCK_MONOTONIC: the kernel's boot id. Two processes with the
+/// same one (any network namespaces of one kernel) compare [`now_ns`] stamps exactly;
+/// empty when the kernel does not say.
+pub(crate) fn monotonic_clock_id() -> Vec<u8> {
+    std::fs::read("/proc/sys/kernel/random/boot_id")
+        .map(|mut b| {
+            b.retain(|c| !c.is_ascii_whitespace());
+            b.truncate(64);
+            b
+        })
+        .unwrap_or_default()
 }
 
 /// Sets how late the kernel may wake this thread from a timed sleep (`PR_SET_TIMERSLACK`).

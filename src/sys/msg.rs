@@ -97,6 +97,21 @@ impl Msg {
         unsafe { zmq_sys::zmq_msg_more(&self.raw as *const _ as *mut _) != 0 }
     }
 
+    /// A metadata property of a received message (`User-Id`, `Peer-Address`, a ZMTP
+    /// property), or `None` when libzmq has none or it is not UTF-8.
+    pub(crate) fn property(&self, name: &std::ffi::CStr) -> Option<&str> {
+        // SAFETY: `raw` is initialised and `name` is NUL-terminated; zmq_msg_gets only reads
+        // both (its pointer is const in C) and returns NULL or a NUL-terminated string owned
+        // by the message's metadata, which lives as long as the message is neither closed nor
+        // re-received, which `&self` prevents.
+        let value = unsafe { zmq_sys::zmq_msg_gets(&self.raw as *const _ as *mut _, name.as_ptr()) };
+        if value.is_null() {
+            return None;
+        }
+        // SAFETY: non-null: a NUL-terminated string that lives as long as `self` (above).
+        unsafe { std::ffi::CStr::from_ptr(value) }.to_str().ok()
+    }
+
     pub(super) fn as_mut_ptr(&mut self) -> *mut zmq_sys::zmq_msg_t {
         &mut self.raw
     }

@@ -305,3 +305,23 @@ pub fn json(f: &Finished) -> Value {
     };
     serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {}", describe(f)))
 }
+
+/// `ztick fanout --role pub` bound at `feed` with its side channel at `side`, waiting for
+/// `subscribers`, printing JSON; `extra` flags after those.
+pub fn fanout_publisher(feed: &str, side: &str, subscribers: usize, extra: &[&str]) -> Proc {
+    let n = subscribers.to_string();
+    let mut args = vec![
+        "fanout",
+        "--role",
+        "pub",
+        "--bind",
+        feed,
+        "--snapshot-bind",
+        side,
+        "--subscribers",
+        &n,
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    Proc::spawn(&args)
+}

@@ -18,21 +18,33 @@
 //! Control ticks use seq = HELLO (u64::MAX) or EOS (u64::MAX - 1); an EOS carries the
 //! topic's tick count in [8..16) and its last seq (u64::MAX when none) in [16..24).
 //!
-//! The clock is `std::time::Instant` (CLOCK_MONOTONIC on Linux) relative to one start
-//! instant shared by the publisher and every subscriber of this process.
+//! The clock is CLOCK_MONOTONIC itself (one clock for every process of the host), so
+//! latency is exact across processes too.
+//!
+//! Roles (`--role`): `in-process` (default: the publisher and its subscribers as tasks of
+//! one tokio runtime), or one side per process for a cross-process run, one runtime per
+//! process: `pub` binds `--bind` and a PULL socket on `--ready-bind`; each `sub` connects to
+//! `--connect`, and once it has a hello on every topic says `ready` over a PUSH to
+//! `--ready`, so the publisher starts only when every subscriber is in place; after the end
+//! it says `done`, and the publisher closes once all have (or after a 5 s grace).
+//!
+//! `--idle-gaps-us 100,1000,...` replaces the paced feed: one lead-in tick, then for every
+//! gap G, `--idle-samples` times: wait G after the previous tick's intended time, send one
+//! tick. Subscribers given the same flag group each tick's latency by the gap before it
+//! (the intended-time delta to the previous tick, matched exactly).
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use clap::{Parser, ValueEnum};
 use hdrhistogram::Histogram;
 use tokio::sync::{mpsc, oneshot};
-use zeromq::{PubSocket, Socket, SocketRecv, SocketSend, SubSocket, ZmqMessage};
+use zeromq::{PubSocket, PullSocket, PushSocket, Socket, SocketRecv, SocketSend, SubSocket, ZmqMessage};
 
 mod report;
 
-use report::{Latency, ZmqrsGap, ZmqrsRun, ZmqrsSubscriber};
+use report::{IdleGap, Latency, ZmqrsGap, ZmqrsPubRun, ZmqrsRun, ZmqrsSubRun, ZmqrsSubscriber};
 
 const HELLO: u64 = u64::MAX;
 const EOS: u64 = u64::MAX - 1;
@@ -46,13 +58,21 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 const EOS_REPEATS: usize = 5;
 const EOS_INTERVAL: Duration = Duration::from_millis(10);
 const GRACE: Duration = Duration::from_secs(5);
+/// How long a `--role sub` process stays up after queueing its `done`.
+const DONE_LINGER: Duration = Duration::from_millis(50);
 const MAX_GAPS_REPORTED: usize = 20;
+/// A tick this far behind its schedule is late; the first late one of a run of them is a
+/// stall.
+const STALL_NS: u64 = 1_000_000;
 
-static START: OnceLock<Instant> = OnceLock::new();
-
+/// CLOCK_MONOTONIC in nanoseconds: the clock of every process on this host.
 #[inline]
 fn now_ns() -> u64 {
-    START.get_or_init(Instant::now).elapsed().as_nanos() as u64
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always exists on Linux, so
+    // the call cannot fail (and `ts` stays zero if it ever did).
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -71,6 +91,16 @@ impl Transport {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Role {
+    /// Publisher and subscribers as tasks of one runtime in this process
+    InProcess,
+    /// Only the publisher: binds --bind and --ready-bind, waits for --subscribers
+    Pub,
+    /// Only one subscriber: connects to --connect and --ready
+    Sub,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Runtime {
     /// tokio multi-thread runtime with 2 worker threads (the machine has 2 cores)
     Multi,
@@ -82,6 +112,31 @@ enum Runtime {
 #[derive(Parser, Debug)]
 #[command(name = "zmqrs-fanout", version)]
 struct Args {
+    /// Which side(s) to run in this process
+    #[arg(long, value_enum, default_value = "in-process")]
+    role: Role,
+    /// pub role: the endpoint to publish on, e.g. tcp://127.0.0.1:5556 or ipc:///tmp/f.ipc
+    #[arg(long)]
+    bind: Option<String>,
+    /// pub role: where subscribers say ready and done (a PULL socket)
+    #[arg(long)]
+    ready_bind: Option<String>,
+    /// sub role: the publisher's endpoint
+    #[arg(long)]
+    connect: Option<String>,
+    /// sub role: the publisher's --ready-bind endpoint
+    #[arg(long)]
+    ready: Option<String>,
+    /// sub role: give up after this many seconds without every end-of-stream tick (exit 4)
+    #[arg(long, default_value_t = 60.0)]
+    timeout_s: f64,
+    /// Idle-gap feed instead of the paced one: gaps in microseconds, comma-separated
+    /// (subscribers: group latency by these gaps)
+    #[arg(long, value_delimiter = ',')]
+    idle_gaps_us: Vec<u64>,
+    /// Ticks after each idle gap
+    #[arg(long, default_value_t = 20)]
+    idle_samples: u64,
     /// Transport between PUB and SUBs (zmq.rs has no inproc). ipc uses a socket under /tmp,
     /// tcp uses 127.0.0.1 on a port the kernel picks.
     #[arg(long, value_enum, default_value = "ipc")]
@@ -135,6 +190,9 @@ struct SubResult {
     stopped_by_grace: bool,
     lat: Histogram<u64>,
     lat_raw: Histogram<u64>,
+    /// Per `--idle-gaps-us` gap: (gap ns, corrected, raw)
+    idle: Vec<(u64, Histogram<u64>, Histogram<u64>)>,
+    idle_unmatched: u64,
 }
 
 fn new_hist() -> Histogram<u64> {
@@ -161,18 +219,18 @@ fn u64_at(p: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(p[at..at + 8].try_into().unwrap())
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn subscriber(
     id: usize,
     endpoint: String,
     topics: usize,
     size: usize,
+    gaps_ns: Arc<Vec<u64>>,
     ready: mpsc::UnboundedSender<usize>,
     mut stop: oneshot::Receiver<()>,
 ) -> Result<SubResult, String> {
     let mut sock = SubSocket::new();
-    sock.connect(&endpoint)
-        .await
-        .map_err(|e| format!("subscriber {id}: connect {endpoint}: {e}"))?;
+    sock.connect(&endpoint).await.map_err(|e| format!("subscriber {id}: connect {endpoint}: {e}"))?;
     // Subscribe by topic prefix, one subscription per topic, as the guide does.
     for k in 0..topics {
         sock.subscribe(&format!("t{k}"))
@@ -193,7 +251,10 @@ async fn subscriber(
         stopped_by_grace: false,
         lat: new_hist(),
         lat_raw: new_hist(),
+        idle: gaps_ns.iter().map(|&g| (g, new_hist(), new_hist())).collect(),
+        idle_unmatched: 0,
     };
+    let mut prev_intended: Option<u64> = None;
     let mut hello_seen = vec![false; topics];
     let mut hello_left = topics;
 
@@ -228,10 +289,23 @@ async fn subscriber(
         if seq < EOS {
             let sent = u64_at(p, 8);
             let intended = u64_at(p, 16);
-            r.lat.saturating_record(recv_ns.saturating_sub(intended).max(1));
-            r.lat_raw.saturating_record(recv_ns.saturating_sub(sent).max(1));
+            let lat = recv_ns.saturating_sub(intended).max(1);
+            let raw = recv_ns.saturating_sub(sent).max(1);
+            r.lat.saturating_record(lat);
+            r.lat_raw.saturating_record(raw);
             r.received += 1;
             let next = r.next[k];
+            if !r.idle.is_empty() && seq >= next {
+                let gap = prev_intended.and_then(|p| intended.checked_sub(p));
+                match r.idle.iter_mut().find(|(g, _, _)| Some(*g) == gap) {
+                    Some((_, l, w)) => {
+                        l.saturating_record(lat);
+                        w.saturating_record(raw);
+                    }
+                    None => r.idle_unmatched += 1,
+                }
+                prev_intended = Some(intended);
+            }
             if seq == next {
                 r.next[k] = seq + 1;
             } else if seq > next {
@@ -284,6 +358,21 @@ struct PubResult {
     per_topic: Vec<u64>,
     elapsed_ns: u64,
     behind_max_ns: u64,
+    stalls: u64,
+    late_ticks: u64,
+}
+
+/// The idle feed's schedule: tick i is due `offsets[i]` after the start (a lead-in tick at
+/// 0, then `samples` ticks per gap, each `gap` after the one before).
+fn idle_offsets(gaps_us: &[u64], samples: u64) -> Vec<u64> {
+    let mut offsets = vec![0u64];
+    for &g in gaps_us {
+        for _ in 0..samples {
+            let last = offsets[offsets.len() - 1];
+            offsets.push(last + g * 1000);
+        }
+    }
+    offsets
 }
 
 async fn publisher(
@@ -318,7 +407,7 @@ async fn publisher(
                 _ = &mut wait => break,
                 id = ready.recv() => match id {
                     Some(id) => {
-                        if !joined[id] { joined[id] = true; joined_n += 1; }
+                        if id < joined.len() && !joined[id] { joined[id] = true; joined_n += 1; }
                         if joined_n == args.subscribers { break; }
                     }
                     None => return Err("a subscriber ended before joining".into()),
@@ -327,17 +416,27 @@ async fn publisher(
         }
     }
 
+    eprintln!("zmqrs-fanout: {} subscribers connected", args.subscribers);
+
     let mut per_topic = vec![0u64; topics];
     let duration_ns = (args.duration * 1e9) as u64;
     let t0 = now_ns();
     let end_ns = t0 + duration_ns;
     let mut behind_max_ns = 0u64;
+    let (mut stalls, mut late_ticks, mut in_stall) = (0u64, 0u64, false);
     let mut i: u64 = 0;
-    if args.rate > 0 {
-        let total = (args.rate as f64 * args.duration).round() as u64;
-        let interval = 1e9 / args.rate as f64;
+    let idle = (!args.idle_gaps_us.is_empty()).then(|| idle_offsets(&args.idle_gaps_us, args.idle_samples));
+    if args.rate > 0 || idle.is_some() {
+        let total = match &idle {
+            Some(o) => o.len() as u64,
+            None => (args.rate as f64 * args.duration).round() as u64,
+        };
+        let interval = if args.rate > 0 { 1e9 / args.rate as f64 } else { 0.0 };
         while i < total {
-            let intended = t0 + (i as f64 * interval) as u64;
+            let intended = match &idle {
+                Some(o) => t0 + o[i as usize],
+                None => t0 + (i as f64 * interval) as u64,
+            };
             // tokio's timer has 1 ms granularity: sleep while more than 2 ms early, then
             // yield (which also lets the SUB tasks and zmq.rs's writer tasks run) until due.
             // The wait is bounded by the ~2 ms left.
@@ -351,7 +450,15 @@ async fn publisher(
                 }
                 now = now_ns();
             }
-            behind_max_ns = behind_max_ns.max(now - intended);
+            let lag = now - intended;
+            behind_max_ns = behind_max_ns.max(lag);
+            if lag > STALL_NS {
+                late_ticks += 1;
+                stalls += u64::from(!in_stall);
+                in_stall = true;
+            } else {
+                in_stall = false;
+            }
             let k = (i % topics as u64) as usize;
             let seq = i / topics as u64;
             let m = make_tick(&topic_frames, k, size, seq, now, intended);
@@ -390,7 +497,7 @@ async fn publisher(
     }
     // The PUB goes back to the caller, which keeps it open until every subscriber is done:
     // dropping it clears its subscriber table at once and would cut off queued EOS ticks.
-    Ok((PubResult { published: i, per_topic, elapsed_ns, behind_max_ns }, sock))
+    Ok((PubResult { published: i, per_topic, elapsed_ns, behind_max_ns, stalls, late_ticks }, sock))
 }
 
 /// The histogram's headline numbers; all zero (count 0) when it is empty.
@@ -416,7 +523,6 @@ fn us(v: u64) -> String {
 }
 
 async fn run(args: Arc<Args>) -> Result<ZmqrsRun, String> {
-    let _ = now_ns(); // fix the shared start
     let (bind_ep, ipc_path) = match args.transport {
         Transport::Tcp => ("tcp://127.0.0.1:0".to_string(), None),
         Transport::Ipc => {
@@ -429,15 +535,12 @@ async fn run(args: Arc<Args>) -> Result<ZmqrsRun, String> {
         }
     };
     let mut pub_sock = PubSocket::new();
-    let endpoint = pub_sock
-        .bind(&bind_ep)
-        .await
-        .map_err(|e| format!("bind {bind_ep}: {e}"))?
-        .to_string();
+    let endpoint = pub_sock.bind(&bind_ep).await.map_err(|e| format!("bind {bind_ep}: {e}"))?.to_string();
 
     let (ready_tx, ready_rx) = mpsc::unbounded_channel();
     let mut subs = Vec::new();
     let mut stops = Vec::new();
+    let gaps_ns = Arc::new(idle_gaps_ns(&args));
     for id in 0..args.subscribers {
         let (stop_tx, stop_rx) = oneshot::channel();
         stops.push(Some(stop_tx));
@@ -446,6 +549,7 @@ async fn run(args: Arc<Args>) -> Result<ZmqrsRun, String> {
             endpoint.clone(),
             args.topics,
             args.size,
+            Arc::clone(&gaps_ns),
             ready_tx.clone(),
             stop_rx,
         )));
@@ -493,60 +597,22 @@ async fn run(args: Arc<Args>) -> Result<ZmqrsRun, String> {
     let published = pubr.published;
     let mut subs_json = Vec::new();
     for (id, r) in results.iter().enumerate() {
-        let mut gaps: Vec<ZmqrsGap> =
-            r.gaps.iter().map(|&(k, first, last)| ZmqrsGap { topic: format!("t{k}"), first, last }).collect();
-        let mut gap_count = r.gap_count;
-        let mut missing = r.missing_inside;
-        let mut eos_mismatch = 0u64;
-        for k in 0..args.topics {
-            // The publisher's own count is the truth; the EOS tick announces the same.
-            let count = pubr.per_topic[k];
-            if let Some(c) = r.eos_counts[k] {
-                if c != count {
-                    eos_mismatch += 1;
-                }
-            }
-            if r.next[k] < count {
-                gap_count += 1;
-                missing += count - r.next[k];
-                if gaps.len() < MAX_GAPS_REPORTED {
-                    gaps.push(ZmqrsGap { topic: format!("t{k}"), first: r.next[k], last: count - 1 });
-                }
-            }
-        }
-        if r.received + missing != published {
+        // The publisher's own counts are the truth; the EOS ticks announce the same.
+        let counts: Vec<Option<u64>> = pubr.per_topic.iter().map(|&c| Some(c)).collect();
+        let s = subscriber_record(r, &counts);
+        if s.received + s.missing != published {
             eprintln!(
-                "zmqrs-fanout: subscriber {id}: received {} + missing {missing} != published {published}",
-                r.received
+                "zmqrs-fanout: subscriber {id}: received {} + missing {} != published {published}",
+                s.received, s.missing
             );
         }
-        subs_json.push(ZmqrsSubscriber {
-            received: r.received,
-            missing,
-            gap_count,
-            gaps,
-            eos_topics: r.eos_seen as u64,
-            eos_mismatch,
-            stopped_by_grace: r.stopped_by_grace,
-            out_of_order: r.out_of_order,
-            malformed: r.malformed,
-            latency_ns: pct(&r.lat),
-            latency_raw_ns: pct(&r.lat_raw),
-        });
+        subs_json.push(s);
     }
-    let rate_per_s = if pubr.elapsed_ns > 0 {
-        published as f64 * 1e9 / pubr.elapsed_ns as f64
-    } else {
-        0.0
-    };
+    let rate_per_s = if pubr.elapsed_ns > 0 { published as f64 * 1e9 / pubr.elapsed_ns as f64 } else { 0.0 };
     Ok(ZmqrsRun {
         stack: "zmq.rs".into(),
         zeromq_crate: "0.7".into(),
-        runtime: match args.runtime {
-            Runtime::Multi => "tokio-multi-thread-2",
-            Runtime::Current => "tokio-current-thread",
-        }
-        .into(),
+        runtime: runtime_name(&args).into(),
         transport: args.transport.name().into(),
         rate: args.rate,
         size: args.size as u64,
@@ -557,12 +623,214 @@ async fn run(args: Arc<Args>) -> Result<ZmqrsRun, String> {
         published,
         rate_per_s: rate_per_s.round() as u64,
         publisher_behind_max_ns: pubr.behind_max_ns,
+        stalls: Some(pubr.stalls),
+        late_ticks: Some(pubr.late_ticks),
         subscribers: subs_json,
     })
 }
 
-fn print_human(v: &ZmqrsRun) {
-    println!(
+/// `--idle-gaps-us` in nanoseconds (empty: no grouping).
+fn idle_gaps_ns(args: &Args) -> Vec<u64> {
+    args.idle_gaps_us.iter().map(|g| g * 1000).collect()
+}
+
+/// What subscriber `r` saw, with the tail up to `counts` (each topic's tick count; `None`
+/// where it is not known, so no tail can be counted there).
+fn subscriber_record(r: &SubResult, counts: &[Option<u64>]) -> ZmqrsSubscriber {
+    let mut gaps: Vec<ZmqrsGap> =
+        r.gaps.iter().map(|&(k, first, last)| ZmqrsGap { topic: format!("t{k}"), first, last }).collect();
+    let mut gap_count = r.gap_count;
+    let mut missing = r.missing_inside;
+    let mut eos_mismatch = 0u64;
+    for (k, count) in counts.iter().enumerate() {
+        let Some(count) = *count else { continue };
+        if let Some(c) = r.eos_counts[k] {
+            if c != count {
+                eos_mismatch += 1;
+            }
+        }
+        if r.next[k] < count {
+            gap_count += 1;
+            missing += count - r.next[k];
+            if gaps.len() < MAX_GAPS_REPORTED {
+                gaps.push(ZmqrsGap { topic: format!("t{k}"), first: r.next[k], last: count - 1 });
+            }
+        }
+    }
+    ZmqrsSubscriber {
+        received: r.received,
+        missing,
+        gap_count,
+        gaps,
+        eos_topics: r.eos_seen as u64,
+        eos_mismatch,
+        stopped_by_grace: r.stopped_by_grace,
+        out_of_order: r.out_of_order,
+        malformed: r.malformed,
+        latency_ns: pct(&r.lat),
+        latency_raw_ns: pct(&r.lat_raw),
+        idle_gaps: r
+            .idle
+            .iter()
+            .map(|(gap_ns, l, w)| IdleGap {
+                gap_ns: *gap_ns,
+                count: l.len(),
+                latency_ns: pct(l),
+                latency_raw_ns: pct(w),
+            })
+            .collect(),
+        idle_unmatched: r.idle_unmatched,
+    }
+}
+
+/// The transport an endpoint names.
+fn transport_of(endpoint: &str) -> &'static str {
+    if endpoint.starts_with("ipc://") {
+        "ipc"
+    } else {
+        "tcp"
+    }
+}
+
+fn runtime_name(args: &Args) -> &'static str {
+    match args.runtime {
+        Runtime::Multi => "tokio-multi-thread-2",
+        Runtime::Current => "tokio-current-thread",
+    }
+}
+
+/// `--role pub`: the publisher alone; subscribers in other processes say ready and done
+/// over a PULL socket.
+async fn run_pub(args: Arc<Args>) -> Result<ZmqrsPubRun, String> {
+    let bind = args.bind.clone().ok_or("--role pub needs --bind (e.g. tcp://127.0.0.1:5556)")?;
+    let ready_bind =
+        args.ready_bind.clone().ok_or("--role pub needs --ready-bind (e.g. tcp://127.0.0.1:5557)")?;
+    // The ready socket first: a subscriber started once --bind accepts finds it in place.
+    let mut pull = PullSocket::new();
+    pull.bind(&ready_bind).await.map_err(|e| format!("bind PULL {ready_bind}: {e}"))?;
+    let mut pub_sock = PubSocket::new();
+    pub_sock.bind(&bind).await.map_err(|e| format!("bind PUB {bind}: {e}"))?;
+    eprintln!("zmqrs-fanout: bound {bind}");
+    let (ready_tx, ready_rx) = mpsc::unbounded_channel();
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<()>();
+    // Each subscriber process says `ready` once and `done` once; ids in arrival order.
+    let forward = tokio::spawn(async move {
+        let mut next_id = 0usize;
+        while let Ok(m) = pull.recv().await {
+            match m.get(0).map(|f| f.as_ref()) {
+                Some(b"ready") => {
+                    let _ = ready_tx.send(next_id);
+                    next_id += 1;
+                }
+                Some(b"done") => {
+                    let _ = done_tx.send(());
+                }
+                _ => {}
+            }
+        }
+    });
+    let (pubr, pub_sock) = publisher(pub_sock, Arc::clone(&args), ready_rx).await?;
+    let grace_end = tokio::time::Instant::now() + GRACE;
+    let mut done = 0u64;
+    while done < args.subscribers as u64 {
+        match tokio::time::timeout_at(grace_end, done_rx.recv()).await {
+            Ok(Some(())) => done += 1,
+            _ => break,
+        }
+    }
+    drop(pub_sock);
+    forward.abort();
+    Ok(ZmqrsPubRun {
+        stack: "zmq.rs".into(),
+        role: "pub".into(),
+        zeromq_crate: "0.7".into(),
+        runtime: runtime_name(&args).into(),
+        transport: transport_of(&bind).into(),
+        rate: args.rate,
+        size: args.size as u64,
+        topics: args.topics as u64,
+        duration_s: args.duration,
+        subscribers: args.subscribers as u64,
+        published: pubr.published,
+        rate_per_s: if pubr.elapsed_ns > 0 {
+            (pubr.published as f64 * 1e9 / pubr.elapsed_ns as f64).round() as u64
+        } else {
+            0
+        },
+        elapsed_ns: pubr.elapsed_ns,
+        publisher_behind_max_ns: pubr.behind_max_ns,
+        stalls: pubr.stalls,
+        late_ticks: pubr.late_ticks,
+        done,
+    })
+}
+
+/// `--role sub`: one subscriber; says ready (hello seen on every topic) and done over a
+/// PUSH to the publisher's --ready-bind.
+async fn run_sub(args: Arc<Args>) -> Result<(ZmqrsSubRun, bool), String> {
+    let connect = args.connect.clone().ok_or("--role sub needs --connect (the publisher's --bind)")?;
+    let ready_ep = args.ready.clone().ok_or("--role sub needs --ready (the publisher's --ready-bind)")?;
+    if !(args.timeout_s.is_finite() && args.timeout_s > 0.0) {
+        return Err("--timeout-s must be a positive number of seconds".into());
+    }
+    let mut push = PushSocket::new();
+    push.connect(&ready_ep).await.map_err(|e| format!("connect PUSH {ready_ep}: {e}"))?;
+    let (ready_tx, mut ready_rx) = mpsc::unbounded_channel();
+    let (stop_tx, stop_rx) = oneshot::channel();
+    let gaps_ns = Arc::new(idle_gaps_ns(&args));
+    let mut sub =
+        tokio::spawn(subscriber(0, connect.clone(), args.topics, args.size, gaps_ns, ready_tx, stop_rx));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(args.timeout_s);
+    let mut said_ready = false;
+    let res = loop {
+        tokio::select! {
+            r = &mut sub => break r,
+            id = ready_rx.recv(), if !said_ready => {
+                if id.is_some() {
+                    said_ready = true;
+                    push.send(ZmqMessage::from("ready")).await.map_err(|e| format!("send ready to {ready_ep}: {e}"))?;
+                }
+            }
+            _ = tokio::time::sleep_until(deadline) => {
+                let _ = stop_tx.send(());
+                break (&mut sub).await;
+            }
+        }
+    };
+    let r = res.map_err(|e| format!("subscriber task: {e}"))??;
+    let _ = push.send(ZmqMessage::from("done")).await;
+    // zmq.rs 0.7's send only queues the message for a writer task: give that task a bounded
+    // moment to write it before the runtime shuts down, or the publisher waits out its grace.
+    tokio::time::sleep(DONE_LINGER).await;
+    let counts = r.eos_counts.clone();
+    let complete = counts.iter().all(Option::is_some);
+    let published = counts.iter().flatten().sum();
+    let s = subscriber_record(&r, &counts);
+    if !complete {
+        eprintln!(
+            "zmqrs-fanout: timed out after {} s: end-of-stream ticks for {} of {} topics from {connect}; is the publisher running?",
+            args.timeout_s, s.eos_topics, args.topics
+        );
+    }
+    let run = ZmqrsSubRun {
+        stack: "zmq.rs".into(),
+        role: "sub".into(),
+        zeromq_crate: "0.7".into(),
+        runtime: runtime_name(&args).into(),
+        transport: transport_of(&connect).into(),
+        topics: args.topics as u64,
+        published,
+        complete,
+        subscriber: s,
+    };
+    Ok((run, complete))
+}
+
+fn human(v: &ZmqrsRun) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
         "zmq.rs fan-out ({}): {} -> {} subscribers, {} topics, {} B, rate {} (achieved {}/s), {} s",
         v.runtime,
         v.transport,
@@ -573,16 +841,21 @@ fn print_human(v: &ZmqrsRun) {
         v.rate_per_s,
         v.duration_s,
     );
-    println!(
+    let _ = writeln!(
+        o,
         "published {} ticks; publisher at most {} us behind schedule",
         v.published,
         us(v.publisher_behind_max_ns)
     );
-    println!("sub  received    missing  lat us p50 / p90 / p99 / p99.9 / max (corrected; raw p50 / p99)");
+    let _ = writeln!(
+        o,
+        "sub  received    missing  lat us p50 / p90 / p99 / p99.9 / max (corrected; raw p50 / p99)"
+    );
     for (i, s) in v.subscribers.iter().enumerate() {
         let (l, r) = (&s.latency_ns, &s.latency_raw_ns);
         let f = |x: u64| if l.count == 0 { "-".into() } else { us(x) };
-        println!(
+        let _ = writeln!(
+            o,
             "{i:>3} {:>9} {:>10}  {} / {} / {} / {} / {}  (raw {} / {})",
             s.received,
             s.missing,
@@ -595,12 +868,15 @@ fn print_human(v: &ZmqrsRun) {
             f(r.p99),
         );
         for gap in s.gaps.iter().take(5) {
-            println!("      gap {} {}..{}", gap.topic, gap.first, gap.last);
+            let _ = writeln!(o, "      gap {} {}..{}", gap.topic, gap.first, gap.last);
         }
         if s.stopped_by_grace {
-            println!("      (no EOS on every topic: stopped after the {} s grace)", GRACE.as_secs());
+            let _ =
+                writeln!(o, "      (no EOS on every topic: stopped after the {} s grace)", GRACE.as_secs());
         }
     }
+    o.truncate(o.trim_end().len());
+    o
 }
 
 fn main() {
@@ -631,28 +907,40 @@ fn main() {
         Runtime::Current => tokio::runtime::Builder::new_current_thread().enable_all().build(),
     }
     .expect("tokio runtime");
+    if args.idle_gaps_us.iter().any(|&g| g == 0 || g > 60_000_000) || args.idle_gaps_us.len() > 64 {
+        eprintln!("zmqrs-fanout: --idle-gaps-us takes up to 64 gaps of 1 to 60,000,000 us");
+        std::process::exit(2);
+    }
     let args = Arc::new(args);
     let json_out = args.json;
-    let res = rt.block_on(run(args));
+    let role = args.role;
+    let res: Result<(String, u8), String> = rt.block_on(async move {
+        match role {
+            Role::InProcess => run(args).await.map(|v| {
+                let text = if json_out { to_json(&v) } else { human(&v) };
+                (text, 0)
+            }),
+            Role::Pub => run_pub(args).await.map(|v| (to_json(&v), 0)),
+            Role::Sub => run_sub(args).await.map(|(v, complete)| (to_json(&v), if complete { 0 } else { 4 })),
+        }
+    });
     // Do not wait for zmq.rs's background tasks (reconnect loops, accept loops).
     rt.shutdown_timeout(Duration::from_millis(100));
     match res {
-        Ok(v) => {
-            if json_out {
-                match serde_json::to_string(&v) {
-                    Ok(line) => println!("{line}"),
-                    Err(e) => {
-                        eprintln!("zmqrs-fanout: cannot write the JSON record: {e}");
-                        std::process::exit(1);
-                    }
-                }
-            } else {
-                print_human(&v);
-            }
+        Ok((text, code)) => {
+            println!("{text}");
+            std::process::exit(i32::from(code));
         }
         Err(e) => {
             eprintln!("zmqrs-fanout: {e}");
             std::process::exit(1);
         }
     }
+}
+
+/// One line of JSON; the records hold no map, so this cannot fail (if it did, the line
+/// says why).
+fn to_json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v)
+        .unwrap_or_else(|e| format!("{{\"error\":\"cannot write the JSON record: {e}\"}}"))
 }

@@ -15,7 +15,11 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use ztick::info::BuildInfo;
-use ztick::{CoreId, Endpoint, Engine, Error, IdleStrategy, Transport};
+use ztick::metrics::{MessagingAttributes, OperationType};
+use ztick::profile::Profile;
+use ztick::{CoreId, Endpoint, Engine, Error, IdleStrategy, SchedPolicy, Transport};
+
+use crate::observe::Totals;
 
 use crate::perf::{LatOptions, LatReport, LatSide, ThrOptions, ThrSide};
 
@@ -114,7 +118,17 @@ struct FanoutArgs {
     /// sockets filter on it. 1 (default) batches best; --groups = --topics filters per topic.
     #[arg(long, default_value_t = 1)]
     groups: usize,
-    /// Idle strategy of every worker (default: what `ztick info` recommends here).
+    /// Tune for latency, balanced (the default) or throughput: chooses the idle strategy,
+    /// scheduling policy, pinning, coalescing window and batch for the cores present and
+    /// prints what it chose (`ztick info` shows all three here). Explicit flags win.
+    #[arg(long)]
+    profile: Option<Profile>,
+    /// The workers' scheduling policy, from --profile (latency may ask for SCHED_FIFO; a
+    /// refusal by the OS leaves SCHED_OTHER, with a warning).
+    #[arg(skip = SchedPolicy::Other)]
+    sched: SchedPolicy,
+    /// Idle strategy of every worker (default: from --profile; balanced: what `ztick info`
+    /// recommends here).
     #[arg(long)]
     idle: Option<IdleStrategy>,
     /// Idle strategy of the publisher only (overrides --idle).
@@ -133,14 +147,15 @@ struct FanoutArgs {
     /// Subscribers keep only the latest message (ZMQ_CONFLATE); ticks travel one per message.
     #[arg(long)]
     conflate: bool,
-    /// Most ticks coalesced into one ZeroMQ message.
-    #[arg(long, default_value_t = 64)]
-    max_batch: usize,
+    /// Most ticks coalesced into one ZeroMQ message (default: from --profile; balanced 64).
+    #[arg(long)]
+    max_batch: Option<usize>,
     /// Coalescing window of a paced feed, in microseconds: the publisher wakes when a tick
     /// is due plus this long and sends everything due in one message per group, so a tick
     /// leaves at most this late (0: wake for every tick; see BENCHMARKS.md for the trade).
-    #[arg(long, default_value_t = 20)]
-    max_delay_us: u64,
+    /// Default: from --profile; balanced 20.
+    #[arg(long)]
+    max_delay_us: Option<u64>,
     /// Busy work per tick in each subscriber, in nanoseconds, to play a slow consumer.
     #[arg(long, default_value_t = 0)]
     consumer_work_ns: u64,
@@ -164,6 +179,10 @@ struct FanoutArgs {
     /// (exit code 4; the report is printed).
     #[arg(long, default_value_t = 60_000)]
     timeout_ms: u64,
+    /// pub role: give up after this many milliseconds without --subscribers connected and
+    /// introduced (exit code 4; the report is printed).
+    #[arg(long, default_value_t = 10_000)]
+    wait_ms: u64,
     /// Subscribers: declare the publisher lost after this many milliseconds without a tick
     /// or heartbeat (outcome publisher_lost, exit code 3, the report is printed).
     #[arg(long, default_value_t = 1000)]
@@ -190,6 +209,20 @@ struct FanoutArgs {
     /// Write the merged latency's percentile distribution (.hgrm, microseconds) to FILE.
     #[arg(long, value_name = "FILE")]
     hgrm: Option<PathBuf>,
+    /// Write HdrHistogram's interval log to FILE: each subscriber's latency histogram of
+    /// every one-second window (tagged with its name, values in ns), for HdrHistogram's
+    /// HistogramLogProcessor and friends.
+    #[arg(long, value_name = "FILE")]
+    hlog: Option<PathBuf>,
+    /// Export the latency windows, message counters and spans over OTLP/HTTP (feature
+    /// `otlp`) to URL's /v1/traces and /v1/metrics, or without URL as the standard
+    /// OTEL_EXPORTER_OTLP_* variables say (default http://localhost:4318).
+    #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = "", require_equals = true)]
+    otlp: Option<String>,
+    /// Read --bind, --connect and --hwm from this TOML file (bind_address, connect_address,
+    /// hwm) when neither the flag nor ZMQ_BIND_ADDRESS, ZMQ_CONNECT_ADDRESS, ZMQ_HWM is set.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// Draw the latency percentile distributions (corrected and raw) to an SVG file.
     #[arg(long, value_name = "FILE.svg")]
     plot: Option<PathBuf>,
@@ -229,6 +262,15 @@ struct Common {
     /// Write HdrHistogram's percentile distribution (microseconds) to FILE.
     #[arg(long, value_name = "FILE")]
     hgrm: Option<PathBuf>,
+    /// Write HdrHistogram's interval log to FILE (lat, remote-lat): the round trips' histogram
+    /// of every second, values in ns.
+    #[arg(long, value_name = "FILE")]
+    hlog: Option<PathBuf>,
+    /// Export over OTLP/HTTP (feature `otlp`): to URL's /v1/traces and /v1/metrics, or
+    /// without URL as the OTEL_EXPORTER_OTLP_* variables say. The latency tools export their
+    /// one-second histograms, every tool its message counts.
+    #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = "", require_equals = true)]
+    otlp: Option<String>,
     /// Give up after this many milliseconds without completion (default: wait forever,
     /// like libzmq's tools; `lat`/`thr` stop after 10 minutes).
     #[arg(long, value_name = "MS")]
@@ -330,17 +372,19 @@ fn exit_code(e: &Error) -> u8 {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        // Colour codes only for a terminal, never in a file or a pipe.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
     let cli = Cli::parse();
-    match run(cli.verb) {
+    let telemetry = match observe::Telemetry::from_flag(otlp_flag(&cli.verb)) {
+        Ok(t) => t,
+        Err(e) => {
+            init_logs(&cli.verb, &observe::Telemetry::default());
+            eprintln!("ztick: {e}");
+            return ExitCode::from(exit_code(&e));
+        }
+    };
+    init_logs(&cli.verb, &telemetry);
+    let result = run(cli.verb, &telemetry);
+    telemetry.shutdown();
+    match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("ztick: {e}");
@@ -349,14 +393,72 @@ fn main() -> ExitCode {
     }
 }
 
+/// The `--otlp` flag of the verbs that take one.
+fn otlp_flag(verb: &Verb) -> &observe::OtlpFlag {
+    static NONE: observe::OtlpFlag = None;
+    match verb {
+        Verb::Lat(a) => &a.common.otlp,
+        Verb::Thr(a) => &a.common.otlp,
+        Verb::LocalLat(a) | Verb::RemoteLat(a) => &a.common.otlp,
+        Verb::LocalThr(a) | Verb::RemoteThr(a) => &a.common.otlp,
+        Verb::Fanout(a) => &a.otlp,
+        _ => &NONE,
+    }
+}
+
+/// Logs on stderr (RUST_LOG, default `warn`; a fan-out publisher also logs its
+/// subscribers' connections and departures), and with `--otlp` ztick's spans to the
+/// exporter too.
+fn init_logs(verb: &Verb, telemetry: &observe::Telemetry) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+    let default = match verb {
+        Verb::Fanout(a) if a.role == Role::Pub => "warn,ztick::monitor=info",
+        _ => "warn",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        // Colour codes only for a terminal, never in a file or a pipe.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_filter(filter);
+    let registry = tracing_subscriber::registry().with(fmt);
+    #[cfg(feature = "otlp")]
+    {
+        // Only ztick's own spans (the interval `latency` spans, monitor events within them).
+        let targets = tracing_subscriber::filter::Targets::new().with_target("ztick", tracing::Level::INFO);
+        let otel = telemetry.exporter.as_ref().map(|e| e.tracing_layer().with_filter(targets));
+        registry.with(otel).init();
+    }
+    #[cfg(not(feature = "otlp"))]
+    {
+        let _ = telemetry;
+        registry.init();
+    }
+}
+
 /// Runs one verb; the exit code on success (the fan-out tells outcomes apart).
-fn run(verb: Verb) -> Result<u8, Error> {
+fn run(verb: Verb, telemetry: &observe::Telemetry) -> Result<u8, Error> {
+    if let Some(path) = hlog_of_verbs_without_latency(&verb) {
+        return Err(Error::config(
+            "--hlog",
+            path.display(),
+            "lat, remote-lat or fanout: the verbs that keep a latency histogram",
+        ));
+    }
     match verb {
         Verb::Info { json } => info(json),
         Verb::Lat(a) => {
             let mut side = lat_side(a.size, a.count, &a.common, Some(a.warmup));
             let (server, client) = security::in_process_roles(a.curve, &a.common.curve)?;
             side.curve = client;
+            let observer = observe::Observer::start(a.common.hlog.as_deref(), telemetry, &command_line())?;
+            let mut attrs = MessagingAttributes::new("request", OperationType::Send, "ztick-lat")
+                .body_size_bytes(a.size as u64);
+            attrs.transport = Some(a.transport);
+            side.intervals = observer.as_ref().map(|o| o.sender("req", attrs));
             let opts = LatOptions {
                 transport: a.transport,
                 side,
@@ -365,8 +467,9 @@ fn run(verb: Verb) -> Result<u8, Error> {
                 io_cores: a.common.io_cores.clone(),
                 echo_curve: server,
             };
-            let report = perf::run_lat(&opts)?;
-            print_lat(&report, &a.common)
+            let report = perf::run_lat(&opts);
+            finish_observer(observer)?;
+            print_lat(&report?, &a.common)
         }
         Verb::Thr(a) => {
             let mut side = thr_side(a.size, a.count, &a.common);
@@ -383,6 +486,17 @@ fn run(verb: Verb) -> Result<u8, Error> {
                 recv_curve: server,
             };
             let report = perf::run_thr(&opts)?;
+            let attrs = |op, ty| {
+                let mut m = MessagingAttributes::new(op, ty, "ztick-thr").body_size_bytes(a.size as u64);
+                m.transport = Some(a.transport);
+                m
+            };
+            telemetry.add_totals(
+                &attrs("send", OperationType::Send),
+                Totals { sent: a.count, ..Totals::default() },
+            );
+            let received = Totals { consumed: report.count, ..Totals::default() };
+            telemetry.add_totals(&attrs("receive", OperationType::Receive), received);
             print_out(&report.to_text(), &report.to_json(), a.common.json);
             Ok(())
         }
@@ -393,6 +507,7 @@ fn run(verb: Verb) -> Result<u8, Error> {
             side.zap_domain = a.common.curve.zap_domain();
             let engine = engine(&a.common)?;
             let zap = a.common.curve.zap(&engine)?;
+            let attrs = two_proc_attrs("reply", OperationType::Receive, &a.endpoint, a.size);
             let r = perf::serve_echo(&engine, a.endpoint, true, &side);
             security::report_zap(zap);
             let refused = r?;
@@ -402,13 +517,21 @@ fn run(verb: Verb) -> Result<u8, Error> {
                     side.size
                 );
             }
+            telemetry.add_totals(
+                &attrs,
+                Totals { consumed: a.roundtrips, sent: a.roundtrips, ..Totals::default() },
+            );
             Ok(())
         }
         Verb::RemoteLat(a) => {
             let mut side = lat_side(a.size, a.roundtrips, &a.common, Some(0));
             side.curve = a.common.curve.config().role()?;
-            let report = perf::measure_round_trips(&engine(&a.common)?, a.endpoint, &side)?;
-            print_lat(&report, &a.common)
+            let observer = observe::Observer::start(a.common.hlog.as_deref(), telemetry, &command_line())?;
+            let attrs = two_proc_attrs("request", OperationType::Send, &a.endpoint, a.size);
+            side.intervals = observer.as_ref().map(|o| o.sender("req", attrs));
+            let report = perf::measure_round_trips(&engine(&a.common)?, a.endpoint, &side);
+            finish_observer(observer)?;
+            print_lat(&report?, &a.common)
         }
         Verb::LocalThr(a) => {
             let mut side = thr_side(a.size, a.count, &a.common);
@@ -416,25 +539,56 @@ fn run(verb: Verb) -> Result<u8, Error> {
             side.zap_domain = a.common.curve.zap_domain();
             let engine = engine(&a.common)?;
             let zap = a.common.curve.zap(&engine)?;
+            let attrs = two_proc_attrs("receive", OperationType::Receive, &a.endpoint, a.size);
             let report = perf::count_incoming(&engine, a.endpoint, true, &side);
             security::report_zap(zap);
             let report = report?;
+            telemetry.add_totals(&attrs, Totals { consumed: report.count, ..Totals::default() });
             print_out(&report.to_text(), &report.to_json(), a.common.json);
             Ok(())
         }
-        Verb::Fanout(a) => return fanout::run(*a),
+        Verb::Fanout(a) => return fanout::run(*a, telemetry),
         Verb::Keygen(a) => security::keygen(&a),
         Verb::Script(v) => verbs::run(v),
         Verb::RemoteThr(a) => {
             let mut side = thr_side(a.size, a.count, &a.common);
             side.curve = a.common.curve.config().role()?;
-            perf::send_burst(&engine(&a.common)?, a.endpoint, false, &side)
+            let attrs = two_proc_attrs("send", OperationType::Send, &a.endpoint, a.size);
+            perf::send_burst(&engine(&a.common)?, a.endpoint, false, &side)?;
+            telemetry.add_totals(&attrs, Totals { sent: a.count, ..Totals::default() });
+            Ok(())
         }
     }
     .map(|()| 0)
 }
 
+/// The verbs without a latency histogram that were given `--hlog`: the path, to refuse.
+fn hlog_of_verbs_without_latency(verb: &Verb) -> Option<&PathBuf> {
+    match verb {
+        Verb::Thr(a) => a.common.hlog.as_ref(),
+        Verb::LocalLat(a) => a.common.hlog.as_ref(),
+        Verb::LocalThr(a) | Verb::RemoteThr(a) => a.common.hlog.as_ref(),
+        _ => None,
+    }
+}
+
+/// The messaging attributes of a two-process perf tool's stream on `endpoint`.
+fn two_proc_attrs(op: &str, ty: OperationType, endpoint: &Endpoint, size: usize) -> MessagingAttributes {
+    MessagingAttributes::new(op, ty, &endpoint.to_string()).endpoint(endpoint).body_size_bytes(size as u64)
+}
+
+/// The command line, for the head of an interval log.
+pub(crate) fn command_line() -> String {
+    std::env::args().collect::<Vec<_>>().join(" ")
+}
+
+/// Ends the metrics thread (the last intervals written), if there is one.
+pub(crate) fn finish_observer(observer: Option<observe::Observer>) -> Result<(), Error> {
+    observer.map_or(Ok(()), observe::Observer::finish)
+}
+
 mod fanout;
+mod observe;
 mod perf;
 mod plot;
 mod schema;
@@ -502,6 +656,7 @@ fn info(json: bool) -> Result<(), Error> {
         }
         None => println!("link mode:        system (shared libzmq through Cargo's links override)"),
     }
+    println!("built with:       {}", i.built_with);
     if !i.vendored_cxxflags.is_empty() {
         println!("vendored flags:   {}", i.vendored_cxxflags);
     }
@@ -509,8 +664,31 @@ fn info(json: bool) -> Result<(), Error> {
     let indices: Vec<usize> = i.cores.iter().map(|c| c.index()).collect();
     println!("cores seen:       {} {indices:?}", i.cores.len());
     println!("recommended idle: {}", i.recommended_idle);
+    println!("fan-out profiles (ztick fanout --profile, a publisher and 2 subscribers over ipc):");
+    for p in Profile::ALL {
+        println!("  {}", p.plan(&i.cores, 3, 1));
+    }
     if !i.curve {
-        println!("note:             no CURVE in this build; use the system libzmq build for encryption");
+        println!(
+            "note:             no CURVE in this libzmq: ztick's own zmq-sys (vendor/zmq-sys, its [patch]) \
+             or the system libzmq has it (README: \"Vendored or system libzmq\")"
+        );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod cli_tests {
+    use clap::Parser;
+
+    use super::Cli;
+
+    #[test]
+    fn a_server_key_that_begins_with_a_hyphen_is_a_value() {
+        // Before: "error: unexpected argument '-}' found" (a key from keygen, 1 in 85).
+        let key = "-}VRi@<%?xInL7PyZt&v32]Y.jpTtuHld:#1N>qW";
+        let args = ["ztick", "req", "--connect", "tcp://127.0.0.1:1", "--curve-server-public", key, "x"];
+        let cli = Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{e}"));
+        assert!(format!("{cli:?}").contains(key), "{cli:?}");
+    }
 }

@@ -19,7 +19,8 @@ pub(crate) struct CurveFlags {
     #[arg(long, value_name = "FILE")]
     pub(crate) curve_client_secret: Option<PathBuf>,
     /// The server's public key: 40 characters of Z85, or a file holding it.
-    #[arg(long, value_name = "KEY")]
+    // A Z85 key may begin with '-' (1 key in 85): it is a value, not a flag.
+    #[arg(long, value_name = "KEY", allow_hyphen_values = true)]
     pub(crate) curve_server_public: Option<String>,
     /// Allow only these clients: a file of Z85 public keys, one per line (# comments), or a
     /// directory of czmq public certificates. Needs --curve-server-secret.

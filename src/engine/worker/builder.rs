@@ -4,7 +4,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -14,19 +14,52 @@ use super::event_loop::{Loop, LoopConfig};
 use super::handler::{self, Closures};
 use super::spec::open_sockets;
 use super::{Handler, Received, SocketSpec, WorkerCtx};
-use crate::config::CoreId;
+use crate::config::{CoreId, SchedPolicy};
 use crate::engine::handle::{Command, Handle, Shared, WorkerStats};
 use crate::engine::idle::IdleStrategy;
+use crate::engine::monitor::SocketMonitor;
 use crate::engine::{budget, Engine, SocketId};
 use crate::error::{Error, Result};
 use crate::message::Inbound;
 use crate::sys::{self, RawContext, Wakeup};
 
 /// Configures and starts a worker; from [`Engine::worker`].
+///
+/// # Examples
+///
+/// A worker that counts what it receives, fed by a second worker through its [`Handle`]:
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use ztick::{Endpoint, Engine, IdleStrategy, SocketKind, SocketSpec};
+///
+/// let engine = Engine::new()?;
+/// let ep = Endpoint::unique_inproc("doc-worker");
+/// let mut b = engine.worker("sink").idle(IdleStrategy::BLOCK);
+/// b.socket(SocketSpec::bind(SocketKind::Pull, ep.clone()));
+/// let sink = b.on_message(|_ctx, _socket, _msg| Ok(())).spawn()?;
+///
+/// let mut b = engine.worker("source");
+/// let push = b.socket(SocketSpec::connect(SocketKind::Push, ep));
+/// let source = b.spawn()?;
+/// for _ in 0..3 {
+///     source.handle().send(push, b"tick".to_vec()).expect("the worker runs");
+/// }
+/// let deadline = Instant::now() + Duration::from_secs(10);
+/// while sink.stats().received < 3 && Instant::now() < deadline {
+///     std::thread::sleep(Duration::from_millis(1));
+/// }
+/// source.stop()?;
+/// assert_eq!(sink.stop()?.stats.received, 3);
+/// # Ok::<(), ztick::Error>(())
+/// ```
+///
+/// [`Handle`]: crate::Handle
 pub struct WorkerBuilder<'e> {
     engine: &'e Engine,
     name: String,
     core: Option<CoreId>,
+    sched: SchedPolicy,
     idle: IdleStrategy,
     batch_max: usize,
     inbox_capacity: usize,
@@ -54,6 +87,7 @@ impl<'e> WorkerBuilder<'e> {
             engine,
             name: name.to_owned(),
             core: None,
+            sched: SchedPolicy::Other,
             idle: IdleStrategy::default(),
             batch_max: 64,
             inbox_capacity: 4096,
@@ -67,6 +101,17 @@ impl<'e> WorkerBuilder<'e> {
     /// Pins the worker thread to `core` (an id from [`Engine::cores`]). Default: not pinned.
     pub fn pin(mut self, core: Option<CoreId>) -> Self {
         self.core = core;
+        self
+    }
+
+    /// The worker thread's scheduling policy. Default [`SchedPolicy::Other`]. A real-time
+    /// policy lets a worker that sleeps (a blocking idle strategy) take its core back as
+    /// soon as it wakes, ahead of time-shared threads. Where the OS refuses it (no
+    /// `CAP_SYS_NICE`, `RLIMIT_RTPRIO` too low) the worker runs under `SCHED_OTHER` with a
+    /// warning, and [`Worker::sched`] says so. Do not combine it with a spinning strategy
+    /// on a core that libzmq's I/O thread needs.
+    pub fn sched(mut self, policy: SchedPolicy) -> Self {
+        self.sched = policy;
         self
     }
 
@@ -132,10 +177,18 @@ impl<'e> WorkerBuilder<'e> {
     /// Starts the worker; returns once its sockets are bound or connected.
     ///
     /// # Errors
-    /// A core that does not exist, a core budget exceeded by a spinning strategy, or any
-    /// socket that could not be created, configured, bound or connected.
+    /// A core that does not exist, a real-time priority the OS does not know, a core
+    /// budget exceeded by a spinning strategy, or any socket that could not be created,
+    /// configured, bound or connected.
     pub fn spawn(self) -> Result<Worker> {
         let engine = self.engine;
+        if let Some(priority) = self.sched.priority() {
+            let range = sys::sched_priority_range(sys::sched_params(self.sched).0);
+            if !range.contains(&i32::from(priority)) {
+                let valid = format!("{}..={} for {:?}", range.start(), range.end(), self.sched);
+                return Err(Error::config("worker scheduling priority", priority, valid));
+            }
+        }
         if let Some(core) = self.core {
             if !engine.cores.contains(&core) {
                 return Err(Error::Core { core, available: engine.cores.clone() });
@@ -158,7 +211,7 @@ impl<'e> WorkerBuilder<'e> {
             .map_err(|e| Error::Io { context: "creating the worker's eventfd".into(), source: e })?;
         let shared = Arc::new(Shared::new(self.name.clone(), wakeup));
         let (tx, rx) = crossbeam_channel::bounded(self.inbox_capacity);
-        let (ready_tx, ready_rx) = crossbeam_channel::bounded::<Result<Vec<String>>>(1);
+        let (ready_tx, ready_rx) = crossbeam_channel::bounded::<Result<Opened>>(1);
         let ctx = Arc::clone(&engine.ctx);
         let shared2 = Arc::clone(&shared);
         let name = self.name.clone();
@@ -166,6 +219,8 @@ impl<'e> WorkerBuilder<'e> {
             LoopConfig { idle: self.idle, batch_max: self.batch_max, drain_timeout: self.drain_timeout };
         let specs = self.sockets;
         let core = self.core;
+        let (asked, sched) = (self.sched, Arc::new(OnceLock::new()));
+        let sched2 = Arc::clone(&sched);
         let mut handler: Box<dyn Handler> = match self.handler {
             Some(h) => h,
             None => Box::new(self.closures),
@@ -177,6 +232,7 @@ impl<'e> WorkerBuilder<'e> {
                 // Timed parks (paced publishers) want microseconds, not Linux's 50 µs slack.
                 sys::set_timer_slack_ns(1_000);
                 let worker_name = shared2.name.clone();
+                let _ = sched2.set(apply_sched(asked, &worker_name));
                 let mut result = catch_unwind(AssertUnwindSafe(|| {
                     run_worker(&ctx, core, &specs, &shared2, &rx, cfg, &ready_tx, handler.as_mut())
                 }));
@@ -203,8 +259,8 @@ impl<'e> WorkerBuilder<'e> {
                 }
             })
             .map_err(|e| Error::Io { context: format!("spawning worker thread {}", self.name), source: e })?;
-        let endpoints = match ready_rx.recv() {
-            Ok(Ok(eps)) => eps,
+        let Opened { endpoints, monitors } = match ready_rx.recv() {
+            Ok(Ok(opened)) => opened,
             Ok(Err(e)) => {
                 let _ = thread.join();
                 return Err(e);
@@ -217,8 +273,43 @@ impl<'e> WorkerBuilder<'e> {
                 });
             }
         };
-        Ok(Worker { name: self.name, handle: Handle { tx, shared }, thread: Some(thread), endpoints })
+        Ok(Worker {
+            name: self.name,
+            handle: Handle { tx, shared },
+            thread: Some(thread),
+            endpoints,
+            monitors,
+            sched,
+        })
     }
+}
+
+/// Puts the calling worker thread under `asked`; returns the policy it runs under (the
+/// default one, with a warning, when the OS refused).
+fn apply_sched(asked: SchedPolicy, worker: &str) -> SchedPolicy {
+    if asked == SchedPolicy::Other {
+        return asked;
+    }
+    match sys::set_current_thread_sched(asked) {
+        Ok(()) => asked,
+        Err(e) => {
+            tracing::warn!(
+                worker,
+                policy = ?asked,
+                error = %e,
+                "real-time scheduling refused: the worker runs under SCHED_OTHER (grant CAP_SYS_NICE, \
+                 or raise RLIMIT_RTPRIO with ulimit -r)"
+            );
+            SchedPolicy::Other
+        }
+    }
+}
+
+/// What a worker thread says once its sockets are open: their endpoints (as resolved) and
+/// their monitors' handles, in socket order.
+struct Opened {
+    endpoints: Vec<String>,
+    monitors: Vec<Option<SocketMonitor>>,
 }
 
 /// Decrements the engine's count of spinning workers when a spinning worker ends.
@@ -246,6 +337,8 @@ pub struct Worker {
     handle: Handle,
     thread: Option<JoinHandle<Result<WorkerReport>>>,
     endpoints: Vec<String>,
+    monitors: Vec<Option<SocketMonitor>>,
+    sched: Arc<OnceLock<SchedPolicy>>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -278,9 +371,22 @@ impl Worker {
         self.endpoints.get(socket.0).map(String::as_str)
     }
 
+    /// The counters of a socket's monitor, readable from any thread while the worker runs
+    /// and after; `None` for a socket whose spec did not turn
+    /// [`monitor`](crate::SocketSpec::monitor) on.
+    pub fn monitor(&self, socket: SocketId) -> Option<SocketMonitor> {
+        self.monitors.get(socket.0).cloned().flatten()
+    }
+
     /// The worker's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The scheduling policy the worker thread runs under: the one asked for with
+    /// [`WorkerBuilder::sched`], or [`SchedPolicy::Other`] where the OS refused it.
+    pub fn sched(&self) -> SchedPolicy {
+        self.sched.get().copied().unwrap_or(SchedPolicy::Other)
     }
 
     /// Live counters.
@@ -341,7 +447,7 @@ fn run_worker(
     shared: &Shared,
     rx: &Receiver<Command>,
     cfg: LoopConfig,
-    ready: &crossbeam_channel::Sender<Result<Vec<String>>>,
+    ready: &crossbeam_channel::Sender<Result<Opened>>,
     handler: &mut dyn Handler,
 ) -> Result<WorkerReport> {
     if let Some(c) = core {
@@ -359,7 +465,10 @@ fn run_worker(
             return Err(Error::Stopped(text));
         }
     };
-    let _ = ready.send(Ok(socks.iter().map(|s| s.endpoint.clone()).collect()));
+    let _ = ready.send(Ok(Opened {
+        endpoints: socks.iter().map(|s| s.endpoint.clone()).collect(),
+        monitors: socks.iter().map(|s| s.monitor.as_ref().map(|m| m.handle())).collect(),
+    }));
     let first_error = Loop::new(&socks, shared, rx, cfg).serve(handler)?;
     Ok(WorkerReport { name: shared.name.clone(), stats: shared.counters.snapshot(), first_error })
 }

@@ -11,6 +11,7 @@ use super::spec::{zmq_err, Sock};
 use crate::config::FullPolicy;
 use crate::endpoint::Endpoint;
 use crate::engine::handle::{Shared, WorkerStats};
+use crate::engine::monitor::MonitorStats;
 use crate::engine::SocketId;
 use crate::error::{Error, Operation, Result, ZmqErrno};
 use crate::message::{FrameRepr, Inbound, Outbound};
@@ -167,14 +168,19 @@ impl WorkerCtx<'_> {
     pub fn monitor_peers(&mut self, socket: SocketId, endpoint: &Endpoint) -> Result<()> {
         let sock = self.sock(socket)?;
         sock.raw
-            .monitor(&endpoint.to_string(), sys::PEER_EVENTS)
+            .monitor(&endpoint.to_string(), sys::monitor_codes::PEER_EVENTS)
             .map_err(|e| zmq_err(Operation::SetOption, sock, e))
     }
 
     /// True when `msg`, received on a monitor PAIR socket, reports a peer disconnection.
     pub fn is_disconnect_event(msg: &Inbound<'_>) -> bool {
-        msg.frame(0).and_then(sys::monitor_event).map(|(event, _)| event)
-            == Some(sys::EVENT_DISCONNECTED as u16)
+        msg.frame(0).and_then(sys::monitor_event) == Some(sys::EVENT_DISCONNECTED as u16)
+    }
+
+    /// The counts of `socket`'s monitor ([`SocketSpec::monitor`](crate::SocketSpec::monitor)),
+    /// including this pass's events; `None` for a socket without one.
+    pub fn monitor_stats(&self, socket: SocketId) -> Option<MonitorStats> {
+        self.socks.get(socket.0)?.monitor.as_ref().map(|m| m.stats())
     }
 
     /// Subscribes a SUB socket to another topic prefix.

@@ -23,6 +23,10 @@ use crate::sys::{self, FdPollSet, Msg, PollItem};
 /// and counted as handler errors.
 const MAX_FRAMES: usize = SocketOptions::MAX_FRAMES;
 
+/// Most monitor events read per socket per pass (a burst of connections is read over a few
+/// passes; the monitor's HWM holds far more).
+const MONITOR_DRAIN: usize = 64;
+
 /// The loop's settings, from the [`WorkerBuilder`](super::WorkerBuilder).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct LoopConfig {
@@ -104,8 +108,8 @@ impl<'a> Loop<'a> {
             wake_at: Cell::new(None),
             first_error: Cell::new(None),
             tally: Tally::default(),
-            poll_items: Vec::with_capacity(socks.len() + 1),
-            poll_fds: FdPollSet::with_capacity(socks.len() + 1),
+            poll_items: Vec::with_capacity(2 * socks.len() + 1),
+            poll_fds: FdPollSet::with_capacity(2 * socks.len() + 1),
         }
     }
 
@@ -155,6 +159,12 @@ impl<'a> Loop<'a> {
             }
             for i in 0..self.socks.len() {
                 did_work |= self.receive(i, handler)?;
+            }
+            // Monitors are read every pass, so libzmq's I/O thread never waits on a full one.
+            for s in self.socks {
+                if let Some(m) = &s.monitor {
+                    did_work |= m.drain(MONITOR_DRAIN) > 0;
+                }
             }
             let mut ctx = self.ctx();
             match handler.on_tick(&mut ctx) {
@@ -322,7 +332,7 @@ impl<'a> Loop<'a> {
         let n = self.shared.counters.handler_errors.load(Ordering::Relaxed) + self.tally.handler_errors.get();
         Tally::add(&self.tally.handler_errors, 1);
         // The first few in full, then one in a thousand, so a hostile peer cannot flood the log.
-        if n < 10 || n % 1000 == 0 {
+        if n < 10 || n.is_multiple_of(1000) {
             tracing::warn!(worker = %self.shared.name, error = %e, count = n + 1, "handler error");
         }
     }
@@ -365,6 +375,9 @@ impl<'a> Loop<'a> {
         for (i, s) in self.socks.iter().enumerate() {
             items.push(s.raw.poll_item(s.raw.kind().can_receive(), blocked == Some(i)));
         }
+        for m in self.socks.iter().filter_map(|s| s.monitor.as_ref()) {
+            items.push(m.raw.poll_item(true, false));
+        }
         let res = sys::poll(
             items,
             i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX).max(if timeout.is_zero() { 0 } else { 1 }),
@@ -396,6 +409,12 @@ impl<'a> Loop<'a> {
                 return Ok(());
             }
             fds.push_readable(s.fd);
+        }
+        for m in self.socks.iter().filter_map(|s| s.monitor.as_ref()) {
+            if m.raw.events().map(|(readable, _)| readable).unwrap_or(false) {
+                return Ok(());
+            }
+            fds.push_readable(m.fd);
         }
         fds.wait(timeout)
             .map_err(|e| Error::Io { context: format!("worker {}: ppoll", self.shared.name), source: e })?;

@@ -121,8 +121,15 @@ pub(crate) fn run(
     let topics = cfg.subscriber_topics.clone().unwrap_or_else(|| pcfg.topics.clone());
     let mut subs = Vec::with_capacity(cfg.subscribers);
     for i in 0..cfg.subscribers {
+        let name = format!("sub{i}");
+        // Each subscriber's windows under its own name (the interval log's tag).
+        let intervals = cfg.subscriber.intervals.clone().map(|tx| {
+            let attrs = tx.attributes().clone();
+            tx.labelled(&name, attrs)
+        });
         let sc = SubscriberConfig {
-            name: format!("sub{i}"),
+            name,
+            intervals,
             groups: groups_of(&topics, &pcfg.topics, pcfg.groups),
             topics: topics.clone(),
             pin: cfg.pins.get(1 + i).copied(),

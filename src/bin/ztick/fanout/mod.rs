@@ -15,7 +15,7 @@ use ztick::fanout::{
     groups_of, Event, Outcome, PublisherConfig, PublisherReport, SubscriberConfig, TickPublisher,
     TickSubscriber,
 };
-use ztick::metrics::LatencyRecorder;
+use ztick::metrics::{LatencyRecorder, MessagingAttributes, OperationType};
 use ztick::zap::{ZapHandler, ZapPolicy};
 use ztick::{Endpoint, Engine, Error, IdleStrategy, Operation};
 
@@ -23,7 +23,9 @@ use self::feed::{FeedSpec, FeedStats, SyntheticFeed};
 use self::harness::{EmbeddedRun, Progress};
 use self::report::{FanoutReport, FeedShape};
 use super::{FanoutArgs, Role};
+use crate::observe::{Observer, Telemetry, Totals};
 use crate::plot::{percentile_svg, PlotSeries};
+use crate::settings::{Key, Settings, Source};
 use crate::signals::Signals;
 
 fn topics(a: &FanoutArgs) -> Vec<String> {
@@ -49,17 +51,18 @@ fn feed(a: &FanoutArgs) -> Result<(FeedSpec, PublisherConfig), Error> {
         duration: Duration::from_secs_f64(a.duration),
         max_ticks: None,
         payload_bytes: a.size,
-        max_batch: a.max_batch,
-        max_delay: Duration::from_micros(a.max_delay_us),
+        max_batch: a.max_batch.unwrap_or(64),
+        max_delay: Duration::from_micros(a.max_delay_us.unwrap_or(20)),
         wait_subscribers: 0,
     };
     let p = PublisherConfig {
         topics: topics(a),
-        max_batch: a.max_batch,
+        max_batch: a.max_batch.unwrap_or(64),
         groups: a.groups,
         hwm_msgs: a.hwm,
         single_frame: a.conflate,
         idle: a.pub_idle.unwrap_or_else(|| idle(a)),
+        sched: a.sched,
         heartbeat: Duration::from_millis(a.heartbeat_ms),
         retransmit_ring_bytes: a.ring_bytes,
         ..PublisherConfig::default()
@@ -79,6 +82,7 @@ fn subscriber_defaults(a: &FanoutArgs) -> Result<SubscriberConfig, Error> {
         keep_last_values: a.conflate,
         snapshot_join: a.snapshot_join,
         idle: a.sub_idle.unwrap_or_else(|| idle(a)),
+        sched: a.sched,
         liveness: Duration::from_millis(a.liveness_ms),
         follow: a.follow,
         repair: !a.no_repair,
@@ -90,28 +94,90 @@ fn idle(a: &FanoutArgs) -> IdleStrategy {
     a.idle.unwrap_or_else(|| IdleStrategy::recommended(ztick::info::BuildInfo::current().cores.len()))
 }
 
-/// Runs the role the flags ask for; the exit code on success (see `exit_code` in main).
-pub(crate) fn run(a: FanoutArgs) -> Result<u8, Error> {
-    match a.role {
-        Role::Embedded => embedded(&a),
-        Role::Pub => publisher(&a),
-        Role::Sub => subscriber(&a),
+/// Fills what `--profile` decides and the flags left open, and says what it chose.
+fn apply_profile(mut a: FanoutArgs) -> FanoutArgs {
+    let Some(profile) = a.profile else { return a };
+    let (workers, io_threads) = match a.role {
+        Role::Embedded => (1 + a.subscribers, usize::from(a.transport != ztick::Transport::Inproc)),
+        Role::Pub | Role::Sub => (1, 1),
+    };
+    let plan = profile.plan(&ztick::info::BuildInfo::current().cores, workers, io_threads);
+    eprintln!("ztick: profile {plan}");
+    a.idle = a.idle.or(Some(plan.idle));
+    a.sched = plan.sched;
+    if a.pin.is_empty() {
+        a.pin = plan.worker_cores;
     }
+    if a.io_cores.is_empty() {
+        a.io_cores = plan.io_cores;
+    }
+    a.max_batch = a.max_batch.or(Some(plan.max_batch));
+    a.max_delay_us = a.max_delay_us.or(Some(u64::try_from(plan.max_delay.as_micros()).unwrap_or(u64::MAX)));
+    a
 }
 
-fn embedded(a: &FanoutArgs) -> Result<u8, Error> {
+/// Runs the role the flags ask for; the exit code on success (see `exit_code` in main).
+pub(crate) fn run(a: FanoutArgs, telemetry: &Telemetry) -> Result<u8, Error> {
+    let a = apply_profile(with_settings(a, Settings::load)?);
+    let observer = Observer::start(a.hlog.as_deref(), telemetry, &crate::command_line())?;
+    let code = match a.role {
+        Role::Embedded => embedded(&a, observer.as_ref(), telemetry),
+        Role::Pub => publisher(&a, telemetry),
+        Role::Sub => subscriber(&a, observer.as_ref(), telemetry),
+    };
+    crate::finish_observer(observer)?;
+    code
+}
+
+/// The flags with `--bind`, `--connect` and `--hwm` filled in, where not given, from the
+/// guide's variables (`ZMQ_BIND_ADDRESS`, `ZMQ_CONNECT_ADDRESS`, `ZMQ_HWM`) and then the
+/// `--config` file: flags > environment > file, through the scripting verbs' settings.
+/// `load` stacks the sources (`Settings::load`; tests give their own environment).
+fn with_settings(
+    mut a: FanoutArgs,
+    load: impl FnOnce(Option<&std::path::Path>, Settings) -> Result<Settings, Error>,
+) -> Result<FanoutArgs, Error> {
+    let mut flags = Settings::default();
+    let given = [
+        (Key::BindAddress, a.bind.as_ref().map(Endpoint::to_string)),
+        (Key::ConnectAddress, a.connect.as_ref().map(Endpoint::to_string)),
+        (Key::Hwm, a.hwm.map(|h| h.to_string())),
+    ];
+    for (key, value) in given {
+        if let Some(v) = value {
+            flags.set(key, &v, Source::Flag(key.flag()))?;
+        }
+    }
+    let s = load(a.config.as_deref(), flags)?;
+    a.bind = s.bind_address.map(|v| v.value);
+    a.connect = s.connect_address.map(|v| v.value);
+    a.hwm = s.hwm_msgs.map(|v| v.value);
+    Ok(a)
+}
+
+/// The messaging attributes of a subscriber's stream: `receive` on its groups.
+fn sub_attributes(a: &FanoutArgs, groups: &[String]) -> MessagingAttributes {
+    MessagingAttributes::new("receive", OperationType::Receive, &groups.join(","))
+        .body_size_bytes(a.size as u64)
+}
+
+fn embedded(a: &FanoutArgs, observer: Option<&Observer>, telemetry: &Telemetry) -> Result<u8, Error> {
     if a.subscribers == 0 || a.subscribers > 256 {
         return Err(Error::config("--subscribers", a.subscribers, "1 to 256"));
     }
     let (feed, mut publisher) = feed(a)?;
     let (server, client) = super::security::in_process_roles(a.curve, &a.curve_keys)?;
     publisher.curve = server;
+    let mut attrs = sub_attributes(a, &groups_of(&publisher.topics, &publisher.topics, publisher.groups));
+    attrs.transport = Some(a.transport);
+    // Each subscriber's windows go to the metrics thread under its own name (harness.rs).
+    let intervals = observer.map(|o| o.sender("sub", attrs.clone()));
     let cfg = EmbeddedRun {
         feed,
         publisher,
         transport: a.transport,
         subscribers: a.subscribers,
-        subscriber: SubscriberConfig { curve: client, ..subscriber_defaults(a)? },
+        subscriber: SubscriberConfig { curve: client, intervals, ..subscriber_defaults(a)? },
         pins: a.pin.clone(),
         consumer_work: Duration::from_nanos(a.consumer_work_ns),
         force: a.force,
@@ -125,6 +191,7 @@ fn embedded(a: &FanoutArgs) -> Result<u8, Error> {
     if live {
         eprintln!();
     }
+    add_totals(telemetry, a, &report, &attrs);
     print_report(a, &report)?;
     Ok(signals.exit_code(0))
 }
@@ -196,7 +263,25 @@ struct PublisherJson<'a> {
     max_lag_ns: u64,
 }
 
-fn publisher(a: &FanoutArgs) -> Result<u8, Error> {
+/// The run's end totals for `--otlp`: the publisher's sends, each subscriber's repairs and
+/// losses (their receipts and gaps went with their windows).
+fn add_totals(telemetry: &Telemetry, a: &FanoutArgs, report: &FanoutReport, sub_attrs: &MessagingAttributes) {
+    if !telemetry.is_on() {
+        return;
+    }
+    if report.authoritative {
+        let mut pub_attrs = MessagingAttributes::new("publish", OperationType::Send, &sub_attrs.destination)
+            .body_size_bytes(a.size as u64);
+        pub_attrs.transport = sub_attrs.transport;
+        telemetry.add_totals(&pub_attrs, Totals { sent: report.publisher.published, ..Totals::default() });
+    }
+    for s in &report.subscribers {
+        let t = Totals { repaired: s.repaired(), unrecoverable: s.missing(), ..Totals::default() };
+        telemetry.add_totals(sub_attrs, t);
+    }
+}
+
+fn publisher(a: &FanoutArgs, telemetry: &Telemetry) -> Result<u8, Error> {
     let bind = a.bind.clone().ok_or_else(|| {
         Error::config("--bind", "(missing)", "an endpoint for --role pub, e.g. tcp://*:5556")
     })?;
@@ -222,7 +307,7 @@ fn publisher(a: &FanoutArgs) -> Result<u8, Error> {
     // Before the sockets: libzmq asks the handler about every CURVE client from the start.
     let zap = zap_policy.map(|policy| ZapHandler::spawn(&engine, policy)).transpose()?;
     let stats = Arc::new(FeedStats::default());
-    let wait = Duration::from_secs(10) + Duration::from_secs(1);
+    let wait = Duration::from_millis(a.wait_ms);
     let linger = pcfg.eos_linger;
     let limit = std::time::Instant::now()
         + spec.duration.max(Duration::from_secs(1)) * 4
@@ -235,6 +320,7 @@ fn publisher(a: &FanoutArgs) -> Result<u8, Error> {
         pcfg,
         SyntheticFeed::new(spec, Arc::clone(&stats)),
     )?;
+    let p_endpoint = p.endpoint().clone();
     let waited = wait_or_signal(&signals, wait, |t| p.wait_subscribers(a.subscribers, t));
     if waited {
         // A line scripts (and the fault tests) can wait for: the stream is under way.
@@ -273,10 +359,16 @@ fn publisher(a: &FanoutArgs) -> Result<u8, Error> {
         let s = z.stop()?;
         tracing::info!(allowed = s.allowed, refused = s.denied, "ZAP decisions of the publisher");
     }
-    outcome?;
+    // The report is printed however the run ended (a wait that timed out included): what
+    // the publisher saw and refused is what the operator needs then.
     let r = report?;
     let stalls = stats.stalls.load(std::sync::atomic::Ordering::Relaxed);
     let max_lag_ns = stats.max_lag_ns.load(std::sync::atomic::Ordering::Relaxed);
+    let groups = groups_of(&topics(a), &topics(a), a.groups);
+    let pub_attrs = MessagingAttributes::new("publish", OperationType::Send, &groups.join(","))
+        .endpoint(&p_endpoint)
+        .body_size_bytes(a.size as u64);
+    telemetry.add_totals(&pub_attrs, Totals { sent: r.published, ..Totals::default() });
     if a.json {
         let publisher = PublisherJson { report: &r, stalls, max_lag_ns };
         println!(
@@ -286,7 +378,8 @@ fn publisher(a: &FanoutArgs) -> Result<u8, Error> {
     } else {
         println!(
             "published {} ticks at {:.0}/s in {} messages; {} stalls; {} subscribers acknowledged, {} left; \
-             {} repair requests, {} ticks sent again, {} gone from the ring",
+             {} repair requests, {} ticks sent again, {} gone from the ring; \
+             {} connections, {} disconnections, {} failed handshakes",
             r.published,
             r.rate_per_s,
             r.batches,
@@ -295,9 +388,13 @@ fn publisher(a: &FanoutArgs) -> Result<u8, Error> {
             r.departures,
             r.naks,
             r.retransmitted,
-            r.gone
+            r.gone,
+            r.connections,
+            r.disconnections,
+            r.handshake_failures
         );
     }
+    outcome?;
     Ok(signals.exit_code(0))
 }
 
@@ -319,16 +416,14 @@ fn wait_or_signal(signals: &Signals, total: Duration, mut wait: impl FnMut(Durat
 /// Writes each lost range as a JSON line, from the subscriber's worker.
 struct GapWriter {
     out: std::io::BufWriter<std::fs::File>,
-    epoch: u64,
     failed: bool,
 }
 
 impl GapWriter {
     fn on_event(&mut self, ev: &Event<'_>) {
         match *ev {
-            Event::Epoch { epoch } => self.epoch = epoch,
-            Event::Gap { topic, first, last, .. } if !self.failed => {
-                let line = serde_json::json!({"epoch": format!("{:016x}", self.epoch), "topic": topic, "first": first, "last": last});
+            Event::Gap { topic, epoch, first, last, .. } if !self.failed => {
+                let line = serde_json::json!({"epoch": format!("{epoch:016x}"), "topic": topic, "first": first, "last": last});
                 if writeln!(self.out, "{line}").is_err() {
                     self.failed = true;
                     tracing::warn!("--gaps-out: write failed; no more ranges are written");
@@ -339,7 +434,7 @@ impl GapWriter {
     }
 }
 
-fn subscriber(a: &FanoutArgs) -> Result<u8, Error> {
+fn subscriber(a: &FanoutArgs, observer: Option<&Observer>, telemetry: &Telemetry) -> Result<u8, Error> {
     let connect = a
         .connect
         .clone()
@@ -352,9 +447,12 @@ fn subscriber(a: &FanoutArgs) -> Result<u8, Error> {
             "the publisher's flags; a subscriber takes --curve-client-secret and --curve-server-public",
         ));
     }
+    let groups = groups_of(&topics, &topics, a.groups);
+    let attrs = sub_attributes(a, &groups).endpoint(&connect);
     let cfg = SubscriberConfig {
         name: "sub".into(),
-        groups: groups_of(&topics, &topics, a.groups),
+        intervals: observer.map(|o| o.sender("sub", attrs.clone())),
+        groups,
         topics: topics.clone(),
         pin: a.pin.first().copied(),
         curve: a.curve_keys.config().client()?,
@@ -366,7 +464,6 @@ fn subscriber(a: &FanoutArgs) -> Result<u8, Error> {
                 context: format!("creating --gaps-out {}", path.display()),
                 source: e,
             })?),
-            epoch: 0,
             failed: false,
         }),
         None => None,
@@ -398,7 +495,7 @@ fn subscriber(a: &FanoutArgs) -> Result<u8, Error> {
         _ => sub.finish(Duration::ZERO)?,
     };
     let publisher = PublisherReport {
-        published: r.epochs.iter().map(|e| e.published()).sum(),
+        published: r.epochs.iter().fold(0, |a, e| a.saturating_add(e.published())),
         last_seq: r
             .latest()
             .map(|e| e.topics.iter().map(|(n, t)| (n.clone(), t.accounted_up_to())).collect())
@@ -413,6 +510,10 @@ fn subscriber(a: &FanoutArgs) -> Result<u8, Error> {
         Outcome::Stopped => 1,
     };
     let outcome = r.outcome;
+    telemetry.add_totals(
+        &attrs,
+        Totals { repaired: r.repaired(), unrecoverable: r.missing(), ..Totals::default() },
+    );
     let report = FanoutReport {
         transport,
         feed: FeedShape { topics: topics.len(), payload_bytes: a.size, rate_per_s: a.rate },

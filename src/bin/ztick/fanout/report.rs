@@ -1,12 +1,14 @@
 //! The fan-out report of `ztick fanout`: per subscriber and merged, as text and as one
 //! JSON object.
 
-use ztick::fanout::{EpochReport, Outcome, PublisherReport, SubscriberReport};
+use ztick::fanout::{ClockSync, EpochReport, Outcome, PublisherReport, SubscriberReport};
 use ztick::metrics::{LatencyRecorder, LatencySummary};
 use ztick::Transport;
 
 use super::feed::STALL_THRESHOLD;
-use crate::schema::fanout::{EpochJson, FanoutJson, GapJson, MergedJson, PublisherJson, SubscriberJson};
+use crate::schema::fanout::{
+    ClockJson, EpochJson, FanoutJson, GapJson, MergedJson, PublisherJson, SubscriberJson,
+};
 use crate::schema::{hex_epoch, to_line};
 
 /// What the feed was asked to publish, for the report's heading.
@@ -72,17 +74,18 @@ impl FanoutReport {
     pub(crate) fn expected_for(&self, s: &SubscriberReport) -> u64 {
         s.epochs
             .iter()
-            .fold(s.unlisted_totals.iter().sum::<u64>(), |a, e| a.saturating_add(self.published_in(e)))
+            .fold(sat_sum(s.unlisted_totals.iter().copied()), |a, e| a.saturating_add(self.published_in(e)))
     }
 
     fn published_in(&self, e: &EpochReport) -> u64 {
         if !self.authoritative || e.epoch != self.publisher.epoch {
             return e.published();
         }
-        e.topics
-            .iter()
-            .filter_map(|(name, _)| self.publisher.last_seq.iter().find(|(n, _)| n == name).map(|(_, q)| *q))
-            .sum()
+        sat_sum(
+            e.topics.iter().filter_map(|(name, _)| {
+                self.publisher.last_seq.iter().find(|(n, _)| n == name).map(|(_, q)| *q)
+            }),
+        )
     }
 
     /// True when, for every subscriber and epoch, received + repaired + missing +
@@ -92,7 +95,8 @@ impl FanoutReport {
         self.subscribers.iter().all(|s| {
             s.epochs.iter().all(|e| {
                 e.closes()
-                    && e.received() + e.repaired() + e.missing() + e.from_snapshot() == self.published_in(e)
+                    && sat_sum([e.received(), e.repaired(), e.missing(), e.from_snapshot()].into_iter())
+                        == self.published_in(e)
             })
         })
     }
@@ -139,11 +143,12 @@ impl FanoutReport {
                         last: g.last,
                     })
                     .collect(),
-                gap_ranges: s.epochs.iter().map(EpochReport::gap_ranges).sum(),
+                gap_ranges: sat_sum(s.epochs.iter().map(EpochReport::gap_ranges)),
                 throughput_per_s: rate(s.received(), s.elapsed_ns),
                 latency_ns: record_summary(&s.latency.summary()),
                 latency_raw_ns: record_summary(&s.latency_raw.summary()),
                 decode_errors: s.decode_errors,
+                implausible: s.implausible,
                 slow: s.slow,
                 complete: s.complete(),
                 outcome: s.outcome.as_str().to_owned(),
@@ -153,6 +158,7 @@ impl FanoutReport {
                 repair_latency_ns: record_summary(&s.repair_latency.summary()),
                 epochs: self.epochs_record(s),
                 epochs_unlisted: s.epochs_unlisted,
+                clock: clock_record(s.clock),
             })
             .collect();
         FanoutJson {
@@ -183,9 +189,9 @@ impl FanoutReport {
             },
             subscribers,
             merged: MergedJson {
-                received: self.subscribers.iter().map(SubscriberReport::received).sum(),
-                repaired: self.subscribers.iter().map(SubscriberReport::repaired).sum(),
-                missing: self.subscribers.iter().map(SubscriberReport::missing).sum(),
+                received: sat_sum(self.subscribers.iter().map(SubscriberReport::received)),
+                repaired: sat_sum(self.subscribers.iter().map(SubscriberReport::repaired)),
+                missing: sat_sum(self.subscribers.iter().map(SubscriberReport::missing)),
                 latency_ns: record_summary(&self.merged_latency().summary()),
                 latency_raw_ns: record_summary(&self.merged_latency_raw().summary()),
             },
@@ -245,7 +251,7 @@ impl FanoutReport {
         for s in &self.subscribers {
             let _ = writeln!(
                 o,
-                "{}: {}; received {} of {}, repaired {}, missing {}{}, {:.0} ticks/s{}{}",
+                "{}: {}; received {} of {}, repaired {}, missing {}{}, {:.0} ticks/s{}{}{}",
                 s.name,
                 outcome_words(s),
                 s.received(),
@@ -264,6 +270,11 @@ impl FanoutReport {
                 } else {
                     String::new()
                 },
+                if s.implausible > 0 {
+                    format!(", {} implausible sequences refused", s.implausible)
+                } else {
+                    String::new()
+                },
             );
             if s.epochs.len() + s.epochs_unlisted as usize > 1 {
                 for e in &s.epochs {
@@ -278,6 +289,9 @@ impl FanoutReport {
                         e.missing()
                     );
                 }
+            }
+            if let Some(words) = clock_words(s.clock) {
+                let _ = writeln!(o, "  {words}");
             }
             if s.repaired() > 0 {
                 let r = s.repair_latency.summary();
@@ -321,6 +335,33 @@ impl FanoutReport {
     }
 }
 
+fn clock_record(c: ClockSync) -> ClockJson {
+    match c {
+        ClockSync::Estimated { offset_ns, uncertainty_ns, samples } => {
+            ClockJson { kind: c.as_str().into(), offset_ns, uncertainty_ns, samples }
+        }
+        _ => ClockJson { kind: c.as_str().into(), ..ClockJson::default() },
+    }
+}
+
+/// What a subscriber's latency figures mean, in words, when they are not exact.
+fn clock_words(c: ClockSync) -> Option<String> {
+    match c {
+        ClockSync::SameHost => None,
+        ClockSync::Unknown => Some(
+            "clock: unknown (no side channel to ask): one-way latency assumes the publisher shares this \
+             host's CLOCK_MONOTONIC"
+                .into(),
+        ),
+        ClockSync::Estimated { offset_ns, uncertainty_ns, samples } => Some(format!(
+            "clock: the publisher runs on another host; one-way latency is corrected by an offset of {:.1} us \
+             estimated over {samples} round trips, so each figure is within +-{:.1} us, not exact",
+            offset_ns as f64 / 1000.0,
+            uncertainty_ns as f64 / 1000.0
+        )),
+    }
+}
+
 /// How a subscriber's run ended, in words.
 fn outcome_words(s: &SubscriberReport) -> &'static str {
     match s.outcome {
@@ -331,6 +372,11 @@ fn outcome_words(s: &SubscriberReport) -> &'static str {
         Outcome::Timeout => "TIMED OUT before the end of the stream",
         Outcome::Stopped => "stopped before the end of the stream",
     }
+}
+
+/// A sum that stops at `u64::MAX` instead of wrapping (counts from peers can be huge).
+fn sat_sum(values: impl Iterator<Item = u64>) -> u64 {
+    values.fold(0, u64::saturating_add)
 }
 
 fn rate(n: u64, ns: u64) -> f64 {

@@ -95,6 +95,10 @@ pub(crate) struct SubscriberJson {
     pub(crate) latency_raw_ns: LatencySummary,
     /// Messages that could not be decoded.
     pub(crate) decode_errors: u64,
+    /// Sequences refused as implausible (far past what the publisher had shown: a peer
+    /// lying, or a corrupt feed).
+    #[serde(default)]
+    pub(crate) implausible: u64,
     /// Whether its gap rate ever passed the slow-consumer threshold.
     pub(crate) slow: bool,
     /// Whether every topic's end marker arrived.
@@ -120,6 +124,23 @@ pub(crate) struct SubscriberJson {
     /// Epochs seen beyond those listed.
     #[serde(default)]
     pub(crate) epochs_unlisted: u64,
+    /// Whose clock the latency is on.
+    #[serde(default)]
+    pub(crate) clock: ClockJson,
+}
+
+/// How the subscriber's clock relates to its publisher's.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub(crate) struct ClockJson {
+    /// `same_host` (latency exact), `estimated` (another host: latency corrected by
+    /// `offset_ns`, within ± `uncertainty_ns`), or `unknown` (latency assumes one host).
+    pub(crate) kind: String,
+    /// The publisher's clock minus the subscriber's, in ns (estimated only).
+    pub(crate) offset_ns: i64,
+    /// Half the shortest clock round trip, in ns (estimated only).
+    pub(crate) uncertainty_ns: u64,
+    /// Clock round trips measured (estimated only).
+    pub(crate) samples: u32,
 }
 
 /// One publisher epoch as a subscriber saw it.

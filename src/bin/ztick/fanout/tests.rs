@@ -180,3 +180,43 @@ fn the_publishers_defaults_are_the_commands() {
     assert_eq!(r.publisher.topics, PublisherConfig::default().topics);
     assert_eq!(SubscriberConfig::default().topics, r.publisher.topics);
 }
+
+/// `ztick fanout ARGS`'s flags, as the command line parses them.
+fn fanout_args(argv: &[&str]) -> crate::FanoutArgs {
+    use clap::Parser;
+    let line = ["ztick", "fanout"].iter().chain(argv).copied();
+    match crate::Cli::try_parse_from(line).expect("the flags parse").verb {
+        crate::Verb::Fanout(a) => *a,
+        other => panic!("not the fanout verb: {other:?}"),
+    }
+}
+
+#[test]
+fn the_roles_take_endpoints_and_hwm_from_flags_then_environment_then_file() {
+    use crate::settings::Settings;
+    let file = "hwm = 1\nbind_address = \"tcp://*:1\"\nconnect_address = \"tcp://file:1\"\n";
+    let env = [("ZMQ_HWM", "2"), ("ZMQ_CONNECT_ADDRESS", "tcp://env:2")];
+    let load = |_: Option<&std::path::Path>, flags: Settings| {
+        let file = Settings::from_toml(file, std::path::Path::new("ztick.toml"))?;
+        let env = Settings::from_env(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).into()))?;
+        Ok(file.overlay(env).overlay(flags))
+    };
+    let a = super::with_settings(fanout_args(&["--role", "sub"]), load).unwrap();
+    assert_eq!(a.hwm, Some(2), "the environment beats the file");
+    assert_eq!(a.connect.map(|e| e.to_string()).as_deref(), Some("tcp://env:2"));
+    assert_eq!(a.bind.map(|e| e.to_string()).as_deref(), Some("tcp://*:1"), "the file fills the rest");
+    let a = super::with_settings(
+        fanout_args(&["--role", "sub", "--hwm", "3", "--connect", "tcp://flag:3"]),
+        load,
+    )
+    .unwrap();
+    assert_eq!(
+        (a.hwm, a.connect.map(|e| e.to_string())),
+        (Some(3), Some("tcp://flag:3".into())),
+        "flags win"
+    );
+    let bad = super::with_settings(fanout_args(&["--role", "sub"]), |_, flags: Settings| {
+        Ok(Settings::from_env(|k| (k == "ZMQ_HWM").then(|| "lots".into()))?.overlay(flags))
+    });
+    assert!(bad.unwrap_err().to_string().contains("ZMQ_HWM"));
+}

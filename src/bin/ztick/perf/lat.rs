@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use ztick::curve::Curve;
-use ztick::metrics::LatencyRecorder;
+use ztick::metrics::{IntervalCounts, IntervalReporter, IntervalSender, LatencyRecorder};
 use ztick::{
     now_ns, CoreId, Endpoint, Engine, Error, Handler, IdleStrategy, Inbound, Operation, Result, SocketId,
     SocketKind, SocketOptions, SocketSpec, Transport, WorkerCtx,
@@ -32,6 +32,8 @@ pub(crate) struct LatSide {
     pub(crate) curve: Option<Curve>,
     /// A CURVE server's ZAP domain, set with an allow-list so that it fails closed.
     pub(crate) zap_domain: Option<&'static str>,
+    /// Where the timing side's one-second round-trip histograms go (`--hlog`, `--otlp`).
+    pub(crate) intervals: Option<IntervalSender>,
 }
 
 impl LatSide {
@@ -46,6 +48,7 @@ impl LatSide {
             timeout: None,
             curve: None,
             zap_domain: None,
+            intervals: None,
         }
     }
 }
@@ -132,8 +135,28 @@ struct Timer {
     sent_at: u64,
     /// When the first timed request left.
     start: u64,
+    /// Every timed round trip of the run; with `intervals`, of the intervals closed so far.
     rec: LatencyRecorder,
+    /// The round trips of the current second, for `--hlog`/`--otlp`. When set, each round
+    /// trip is recorded here only (one histogram record per message, as without export) and
+    /// the interval is merged into `rec` once when it closes.
+    intervals: Option<IntervalReporter>,
     done: crossbeam_channel::Sender<(u64, LatencyRecorder)>,
+}
+
+impl Timer {
+    /// Closes the current interval (handing its histogram over) when a second has passed,
+    /// or at once when `last`.
+    fn roll_interval(&mut self, now: u64, last: bool) {
+        if let Some(r) = self.intervals.as_mut() {
+            if last || r.is_due(now) {
+                // Uncorrected values only, so the histogram's count is the round trips'.
+                let messages = r.current().len();
+                self.rec.merge(r.current());
+                r.report_with(now, IntervalCounts { messages, ..IntervalCounts::default() });
+            }
+        }
+    }
 }
 
 impl Timer {
@@ -167,9 +190,13 @@ impl Handler for Timer {
             });
         }
         if self.done_rounds >= self.warmup {
-            self.rec.record(now - self.sent_at);
+            match self.intervals.as_mut() {
+                Some(r) => r.record(now - self.sent_at),
+                None => self.rec.record(now - self.sent_at),
+            }
         }
         self.done_rounds += 1;
+        self.roll_interval(now, self.done_rounds == self.total);
         if self.done_rounds == self.total {
             let _ = self.done.send((now - self.start, std::mem::take(&mut self.rec)));
             ctx.stop();
@@ -197,6 +224,10 @@ pub(crate) fn measure_round_trips(engine: &Engine, endpoint: Endpoint, side: &La
         sent_at: 0,
         start: 0,
         rec: LatencyRecorder::new(),
+        intervals: side
+            .intervals
+            .clone()
+            .map(|tx| IntervalReporter::new("round trip", Duration::from_secs(1), now_ns()).with_sender(tx)),
         done: done_tx,
     };
     let worker = b.handler(timer).spawn()?;
