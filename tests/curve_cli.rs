@@ -143,3 +143,54 @@ fn a_secret_key_others_can_read_stops_the_verb_with_its_name_and_mode() {
     expect_failure_mentioning(&f, &[key.to_str().unwrap(), "0644", "chmod 600"]);
     assert_eq!(f.status.code(), Some(2), "{}", describe(&f));
 }
+
+/// `fanout --role pub --zap-allow` admits the listed subscriber (its sockets ask the
+/// handler for `zap::DOMAIN`, which makes the publisher fail closed) and the stream
+/// completes with every tick accounted for.
+#[test]
+fn fanout_with_an_allow_list_serves_the_listed_subscriber() {
+    let dir = TempDir::new();
+    let path = |name: &str| dir.0.join(name).to_string_lossy().into_owned();
+    require_curve();
+    let keygen = |name: &str| {
+        let f = run(&["keygen", "--secret-out", &path(name)]);
+        expect_success(&f);
+        f.stdout.trim().to_owned()
+    };
+    let server = keygen("server");
+    let alice = keygen("alice");
+    std::fs::write(path("allow"), format!("{alice}\n")).unwrap();
+    let (feed, side) = (TestEndpoint::new("tcp"), TestEndpoint::new("tcp"));
+    let curve = ["--curve-server-secret", &path("server"), "--zap-allow", &path("allow")];
+    let publisher = fanout_publisher(
+        &feed.url,
+        &side.url,
+        1,
+        &[&["--rate", "20000", "--duration", "1"][..], &curve[..]].concat(),
+    );
+    let sub = Proc::spawn(&[
+        "fanout",
+        "--role",
+        "sub",
+        "--connect",
+        &feed.url,
+        "--snapshot",
+        &side.url,
+        "--json",
+        "--curve-client-secret",
+        &path("alice"),
+        "--curve-server-public",
+        &server,
+    ]);
+    let done = wait_group(vec![publisher, sub], Duration::from_secs(60));
+    expect_success(&done[0]);
+    expect_success(&done[1]);
+    let p = json(&done[0]);
+    let s = json(&done[1]);
+    let s = &s["subscribers"][0];
+    assert_eq!(s["outcome"], "complete", "{s}");
+    assert_eq!(s["missing"], 0, "{s}");
+    assert_eq!(s["received"], p["published"], "{s}");
+    // Two connections, feed and side channel, each asked about.
+    assert!(done[0].stderr.contains("zap: 2 allowed, 0 refused"), "{}", describe(&done[0]));
+}

@@ -74,6 +74,12 @@ pub struct PublisherConfig {
     /// connect is decided by a [`ZapHandler`](crate::zap::ZapHandler) on the same engine,
     /// started before the publisher.
     pub curve: Option<Curve>,
+    /// The ZAP domain the CURVE server sockets ask that handler about (give the handler's
+    /// policy the same [`ZapPolicy::domain`](crate::zap::ZapPolicy::domain)). Set, the
+    /// publisher fails closed: while no handler runs nobody is admitted
+    /// (`ZMQ_ZAP_ENFORCE_DOMAIN`). Default none (libzmq's: a publisher whose handler has
+    /// stopped admits any client that knows its key).
+    pub zap_domain: Option<String>,
     /// Bytes of the retransmit ring that answers subscribers' repair requests (NAKs) with
     /// the ticks it still holds: each takes 28 B plus its payload (and 8 B of index beside
     /// the ring), so the default 64 MiB holds the last 729,444 ticks of 64 B. 0 turns repair
@@ -105,6 +111,7 @@ impl Default for PublisherConfig {
             pin: None,
             sched: SchedPolicy::Other,
             curve: None,
+            zap_domain: None,
             retransmit_ring_bytes: 64 << 20,
             dead_peer_timeout: Some(Duration::from_secs(3)),
         }

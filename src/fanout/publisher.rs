@@ -287,6 +287,10 @@ impl TickPublisher {
         let mut b =
             engine.worker("tick-publisher").idle(cfg.idle).pin(cfg.pin).sched(cfg.sched).batch_max(256);
         let base = connection_options(cfg.curve.clone(), cfg.dead_peer_timeout);
+        let base = match &cfg.zap_domain {
+            Some(domain) if cfg.curve.is_some() => base.zap_domain(domain),
+            _ => base,
+        };
         let mut feed_opts = base.clone();
         if let Some(h) = cfg.hwm_msgs {
             feed_opts = feed_opts.hwm_msgs(h);

@@ -438,7 +438,7 @@ impl SinkState {
                     self.workers.remove(&key);
                 }
                 self.evicted += 1;
-                if self.evicted <= 10 || self.evicted % 1000 == 0 {
+                if self.evicted <= 10 || self.evicted.is_multiple_of(1000) {
                     tracing::warn!(evicted = self.evicted, max = self.max_workers, new = %name, "sink: worker names at their cap; the oldest forgotten");
                 }
             }
@@ -664,13 +664,13 @@ where
                 Recorded::New => {}
                 Recorded::Duplicate => {
                     st.duplicates += 1;
-                    if st.duplicates <= 10 || st.duplicates % 1000 == 0 {
+                    if st.duplicates <= 10 || st.duplicates.is_multiple_of(1000) {
                         tracing::warn!(peer = %peer(), id, %worker, duplicates = st.duplicates, "duplicate result");
                     }
                 }
                 Recorded::Full => {
                     st.unrecorded += 1;
-                    if st.unrecorded <= 10 || st.unrecorded % 1000 == 0 {
+                    if st.unrecorded <= 10 || st.unrecorded.is_multiple_of(1000) {
                         tracing::warn!(peer = %peer(), id, %worker, unrecorded = st.unrecorded, "sink ledger at its cap of id ranges; result not recorded");
                     }
                 }

@@ -328,7 +328,7 @@ impl Socket {
                 frames.clear();
                 self.refused += 1;
                 // The first few in full, then one in a thousand: a peer cannot flood the log.
-                if self.refused <= 10 || self.refused % 1000 == 0 {
+                if self.refused <= 10 || self.refused.is_multiple_of(1000) {
                     tracing::warn!(
                         kind = %self.raw.kind(), endpoint = %self.endpoint, refused = self.refused,
                         "message of more than {} frames discarded", SocketOptions::MAX_FRAMES

@@ -285,7 +285,7 @@ impl Queue {
     fn worker_ready(&mut self, id: &[u8]) {
         if let Some(gone) = self.workers.heard(id, Instant::now()) {
             let n = self.counters.evicted_workers.fetch_add(1, Ordering::Relaxed) + 1;
-            if n <= 10 || n % 1000 == 0 {
+            if n <= 10 || n.is_multiple_of(1000) {
                 tracing::warn!(worker = %super::envelope::PeerId(&gone), evicted = n, endpoint = %self.endpoints[1], "ready workers at their cap; the least recently used forgotten");
             }
         }
@@ -348,7 +348,7 @@ impl Handler for Queue {
                 let held = frames.iter().map(|f| f.to_vec()).collect();
                 if self.waiting.push(held, Instant::now()) == Pushed::Full {
                     let n = self.counters.overflowed.fetch_add(1, Ordering::Relaxed) + 1;
-                    if n <= 10 || n % 1000 == 0 {
+                    if n <= 10 || n.is_multiple_of(1000) {
                         tracing::warn!(waiting = self.waiting.len(), bytes = self.waiting.bytes(), overflowed = n, "no worker ready and the waiting list is full; request dropped (the client will retry)");
                     }
                 }

@@ -16,7 +16,6 @@ use ztick::fanout::{
     TickSubscriber,
 };
 use ztick::metrics::{LatencyRecorder, MessagingAttributes, OperationType};
-use ztick::zap::{ZapHandler, ZapPolicy};
 use ztick::{Endpoint, Engine, Error, IdleStrategy, Operation};
 
 use self::feed::{FeedSpec, FeedStats, SyntheticFeed};
@@ -301,11 +300,12 @@ fn publisher(a: &FanoutArgs, telemetry: &Telemetry) -> Result<u8, Error> {
         ));
     }
     pcfg.curve = keys.server()?;
-    let zap_policy = keys.allowed_keys()?.map(|k| ZapPolicy::default().allow_keys(k));
+    // With an allow-list the publisher fails closed: no handler, nobody admitted.
+    pcfg.zap_domain = a.curve_keys.zap_domain().map(str::to_owned);
     let signals = Signals::register()?;
     let engine = Engine::new()?;
     // Before the sockets: libzmq asks the handler about every CURVE client from the start.
-    let zap = zap_policy.map(|policy| ZapHandler::spawn(&engine, policy)).transpose()?;
+    let zap = a.curve_keys.zap(&engine)?;
     let stats = Arc::new(FeedStats::default());
     let wait = Duration::from_millis(a.wait_ms);
     let linger = pcfg.eos_linger;
@@ -355,10 +355,7 @@ fn publisher(a: &FanoutArgs, telemetry: &Telemetry) -> Result<u8, Error> {
     // After the end markers the publisher stops once every subscriber has acknowledged
     // (or the linger has passed). A signal ends the stream where it is.
     let report = p.finish(linger + Duration::from_secs(2));
-    if let Some(z) = zap {
-        let s = z.stop()?;
-        tracing::info!(allowed = s.allowed, refused = s.denied, "ZAP decisions of the publisher");
-    }
+    crate::security::report_zap(zap);
     // The report is printed however the run ended (a wait that timed out included): what
     // the publisher saw and refused is what the operator needs then.
     let r = report?;

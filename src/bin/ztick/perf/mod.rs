@@ -23,7 +23,7 @@ pub(crate) fn frame_limit(size: usize) -> u64 {
 /// Traces a message a perf tool refused (the first ten, then one in a thousand, so a
 /// hostile peer cannot flood the log).
 fn trace_refused(tool: &str, refused: u64, detail: &dyn std::fmt::Display) {
-    if refused <= 10 || refused % 1000 == 0 {
+    if refused <= 10 || refused.is_multiple_of(1000) {
         tracing::warn!(tool, refused, %detail, "message refused: not counted, not answered");
     }
 }
