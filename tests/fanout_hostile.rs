@@ -399,3 +399,27 @@ fn with_curve_an_allowed_client_cannot_speak_for_another_clients_hello() {
     let decided = zap.stop().unwrap();
     assert_eq!((decided.allowed, decided.denied), (5, 0), "five CURVE connections, all allowed");
 }
+
+/// A "publisher" that announces a 1 GiB frame is dropped when libzmq reads the frame's
+/// size (the SUB's `ZMQ_MAXMSGSIZE`, 16 MiB by default), before the subscriber buffers it:
+/// the subscriber stays small and ends with its report when its wait is over. (libzmq
+/// takes an oversized frame for a protocol error and does not reconnect to that endpoint.)
+#[test]
+fn a_publisher_announcing_a_huge_frame_is_dropped_before_the_subscriber_buffers_it() {
+    use common::zmtp::{rss_kib, RawPeer};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("tcp://{}", listener.local_addr().unwrap());
+    let sub = subscriber(&url, None, 2, &["--timeout-ms", "3000"]);
+    let pid = sub.child.id();
+    let mut rogue = RawPeer::accept(&listener, "PUB").unwrap();
+    let before = rss_kib(pid);
+    let (sent, hung_up) = rogue.zeros(1 << 30, false);
+    assert!(hung_up, "the subscriber took all of a 1 GiB frame");
+    let grew_mb = rss_kib(pid).saturating_sub(before) as f64 / 1024.0;
+    assert!(sent < 64 << 20, "{sent} bytes went in before the subscriber hung up");
+    assert!(grew_mb < 32.0, "the subscriber grew {grew_mb:.1} MB");
+    let f = finish(sub);
+    assert_eq!(f.status.code(), Some(4), "a timeout, reported: {}", describe(&f));
+    let s = &json(&f)["subscribers"][0];
+    assert_eq!((n(s, "received"), s["outcome"].as_str()), (0, Some("timeout")), "{s}");
+}

@@ -15,7 +15,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use common::process::*;
-use common::zmtp::{rss_kib, RawPeer};
+use common::zmtp::{reset, rss_kib, RawPeer};
 use common::{connect, engine, free_port, WAIT};
 use ztick::{Endpoint, SocketKind};
 
@@ -133,7 +133,9 @@ fn connection_churn_leaves_a_rep_flat() {
     let started = Instant::now();
     let mut cycles = 0u64;
     while cycles < CYCLES && started.elapsed() < LIMIT {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        // Reset, not closed: the client side keeps no TIME_WAIT, so ports never run out.
+        if let Ok(s) = TcpStream::connect(("127.0.0.1", port)) {
+            reset(s);
             cycles += 1;
         }
     }

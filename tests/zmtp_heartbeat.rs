@@ -8,11 +8,11 @@
 
 mod common;
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
+use common::zmtp::{reset, RawPeer};
 use common::{with_timeout, WAIT};
 use ztick::patterns::Socket;
 use ztick::{Endpoint, Engine, SocketKind, SocketOptions};
@@ -22,38 +22,6 @@ const CHILD: &str = "child_a_stalled_sub_with_heartbeats_meets_a_reset";
 
 /// How long writes to the victim must be refused before it counts as stalled.
 const STALLED: Duration = Duration::from_millis(300);
-
-/// A raw ZMTP 3.0 peer: NULL mechanism, `socket_type`, handshake done on `s`.
-fn zmtp_handshake(s: &mut TcpStream, socket_type: &str) {
-    let mut greeting = vec![0xFF, 0, 0, 0, 0, 0, 0, 0, 0, 0x7F, 3, 0];
-    greeting.extend_from_slice(b"NULL");
-    greeting.resize(64, 0);
-    s.write_all(&greeting).unwrap();
-    let mut theirs = [0u8; 64];
-    s.read_exact(&mut theirs).unwrap();
-    let mut ready = b"\x05READY\x0bSocket-Type".to_vec();
-    ready.extend_from_slice(&u32::try_from(socket_type.len()).unwrap().to_be_bytes());
-    ready.extend_from_slice(socket_type.as_bytes());
-    s.write_all(&[0x04, u8::try_from(ready.len()).unwrap()]).unwrap();
-    s.write_all(&ready).unwrap();
-}
-
-/// Resets `s` (RST, not FIN): SO_LINGER on with a zero timeout, then close.
-fn reset(s: TcpStream) {
-    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
-    // SAFETY: `s` is an open socket; the option value is a valid `linger` of its size.
-    let rc = unsafe {
-        libc::setsockopt(
-            s.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&linger as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0, "SO_LINGER");
-    drop(s);
-}
 
 /// Sends `next()`'s bytes to `s` until the peer has refused more for [`STALLED`] (its
 /// reader stopped and the kernel's buffers are full), at most [`WAIT`]; the bytes sent.
@@ -99,8 +67,7 @@ fn stalled_sub_meets_a_reset(opts: SocketOptions) -> bool {
     let opts = opts.recv_hwm_msgs(10).reconnect(Duration::from_millis(50), Duration::from_millis(50));
     let mut sub = Socket::connect(&engine, SocketKind::Sub, &url, &opts).unwrap();
     sub.subscribe(b"").unwrap();
-    let (mut s, _) = listener.accept().unwrap();
-    zmtp_handshake(&mut s, "PUB");
+    let mut s = RawPeer::accept(&listener, "PUB").unwrap().stream;
     let mut frame = vec![0x00, 200];
     frame.resize(202, b'x');
     let sent = flood_until_stalled(&mut s, |c| {

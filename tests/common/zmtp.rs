@@ -3,7 +3,7 @@
 //! would, streamed from a small buffer so the test itself holds no big message.
 
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
+use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
 /// A raw connection that has completed the NULL handshake as a socket of some kind.
@@ -28,7 +28,16 @@ impl RawPeer {
 
     /// Connects to `127.0.0.1:port` and handshakes as a `socket_type` (e.g. `PUSH`).
     pub fn connect(port: u16, socket_type: &str) -> io::Result<RawPeer> {
-        let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+        RawPeer::handshake(TcpStream::connect(("127.0.0.1", port))?, socket_type)
+    }
+
+    /// Takes the next connection on `listener` (a libzmq socket connecting to us) and
+    /// handshakes on it as a `socket_type` (e.g. `PUB`).
+    pub fn accept(listener: &TcpListener, socket_type: &str) -> io::Result<RawPeer> {
+        RawPeer::handshake(listener.accept()?.0, socket_type)
+    }
+
+    fn handshake(mut stream: TcpStream, socket_type: &str) -> io::Result<RawPeer> {
         stream.set_read_timeout(Some(Duration::from_secs(10)))?;
         stream.set_write_timeout(Some(Duration::from_secs(10)))?;
         // Greeting: signature, version 3.0, mechanism NULL, as-server 0, filler.
@@ -119,4 +128,24 @@ pub fn rss_kib(pid: u32) -> u64 {
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no VmRSS in /proc/{pid}/status"))
+}
+
+/// Closes `s` with a reset (RST, not FIN): SO_LINGER on with a zero timeout, then close.
+/// The closing side keeps no TIME_WAIT, so a loop of connect-and-reset never runs out of
+/// ephemeral ports.
+pub fn reset(s: TcpStream) {
+    use std::os::fd::AsRawFd;
+    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+    // SAFETY: `s` is an open socket; the option value is a valid `linger` of its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "SO_LINGER: {}", io::Error::last_os_error());
+    drop(s);
 }
