@@ -158,6 +158,13 @@ pub struct SocketOptions {
     pub(crate) heartbeat_timeout: Option<Duration>,
     /// How long the peer should wait for our traffic (`ZMQ_HEARTBEAT_TTL`, 100 ms resolution).
     pub(crate) heartbeat_ttl: Option<Duration>,
+    /// TCP keepalive: idle time before the first probe, time between probes, probes
+    /// unanswered before the kernel drops the connection (`ZMQ_TCP_KEEPALIVE*`; whole
+    /// seconds).
+    pub(crate) tcp_keepalive: Option<(Duration, Duration, u32)>,
+    /// How long sent data may go unacknowledged before the kernel drops the connection
+    /// (`ZMQ_TCP_MAXRT`, Linux's `TCP_USER_TIMEOUT`).
+    pub(crate) tcp_max_retransmit: Option<Duration>,
     /// Largest inbound message in bytes; bigger ones drop the connection (`ZMQ_MAXMSGSIZE`).
     pub(crate) max_msg_bytes: Option<u64>,
     /// This socket's identity as seen by a ROUTER peer (`ZMQ_ROUTING_ID`, 1-255 bytes).
@@ -224,10 +231,37 @@ impl SocketOptions {
 
     /// Turns on ZMTP heartbeats: PING every `interval`, drop the peer after `timeout`
     /// without a reply, and ask the peer to drop us after `ttl` of silence.
+    ///
+    /// **A peer can abort the process** of a socket with heartbeats in libzmq 4.3.4 and
+    /// 4.3.5: when a connection's input is stopped (its receive queue is full because the
+    /// application reads slower than the peer sends) and the peer resets it, libzmq marks
+    /// the connection broken but keeps its heartbeat timer, whose next PING fails the
+    /// assertion `!_io_error` in `stream_engine_base.cpp` (tests/zmtp_heartbeat.rs does it
+    /// with one raw TCP connection). Where peers may be hostile or the reader slow, notice
+    /// dead peers with [`SocketOptions::tcp_keepalive`] and
+    /// [`SocketOptions::tcp_max_retransmit`] instead, as the fan-out does.
     pub fn heartbeat(mut self, interval: Duration, timeout: Duration, ttl: Duration) -> Self {
         self.heartbeat_interval = Some(interval);
         self.heartbeat_timeout = Some(timeout);
         self.heartbeat_ttl = Some(ttl);
+        self
+    }
+
+    /// Turns on TCP keepalive (`ZMQ_TCP_KEEPALIVE`, `_IDLE`, `_INTVL`, `_CNT`): after `idle`
+    /// without traffic the kernel probes the peer every `interval` and drops the connection
+    /// after `probes` unanswered ones, so a peer whose host died or whose network went away
+    /// is noticed by an idle connection. Whole seconds (at least 1); tcp only.
+    pub fn tcp_keepalive(mut self, idle: Duration, interval: Duration, probes: u32) -> Self {
+        self.tcp_keepalive = Some((idle, interval, probes));
+        self
+    }
+
+    /// Sets how long sent data may go unacknowledged before the kernel drops the
+    /// connection (`ZMQ_TCP_MAXRT`, Linux's `TCP_USER_TIMEOUT`): the dead-peer check of a
+    /// connection that is sending, where keepalive (which probes only idle ones) says
+    /// nothing. Milliseconds; tcp only.
+    pub fn tcp_max_retransmit(mut self, timeout: Duration) -> Self {
+        self.tcp_max_retransmit = Some(timeout);
         self
     }
 

@@ -79,10 +79,13 @@ pub struct PublisherConfig {
     /// the ring), so the default 64 MiB holds the last 729,444 ticks of 64 B. 0 turns repair
     /// off (requests are answered "gone"). Needs the side channel.
     pub retransmit_ring_bytes: usize,
-    /// ZMTP heartbeats on the feed and side-channel connections (`ZMQ_HEARTBEAT_IVL`, with
-    /// `_TIMEOUT` and `_TTL` three intervals), so a dead TCP peer is noticed and its queue
-    /// freed. Default 1 s; `None`: off.
-    pub connection_heartbeat: Option<Duration>,
+    /// How soon the kernel drops a feed or side-channel tcp connection whose peer is gone
+    /// (host dead, network away), freeing its queue: TCP keepalive probes an idle one and
+    /// `TCP_USER_TIMEOUT` ends one whose sent data goes unacknowledged for this long.
+    /// Default 3 s; `None`: off. Not ZMTP heartbeats, with which a peer that resets the
+    /// connection of a reader that fell behind aborts libzmq 4.3.4 and 4.3.5
+    /// ([`SocketOptions::heartbeat`](crate::SocketOptions::heartbeat)).
+    pub dead_peer_timeout: Option<Duration>,
 }
 
 impl Default for PublisherConfig {
@@ -103,7 +106,7 @@ impl Default for PublisherConfig {
             sched: SchedPolicy::Other,
             curve: None,
             retransmit_ring_bytes: 64 << 20,
-            connection_heartbeat: Some(Duration::from_secs(1)),
+            dead_peer_timeout: Some(Duration::from_secs(3)),
         }
     }
 }
@@ -198,9 +201,9 @@ pub struct SubscriberConfig {
     pub repair_timeout: Duration,
     /// How many times to ask for a missing range before it is lost for good. Default 5.
     pub repair_attempts: u32,
-    /// ZMTP heartbeats on the feed and side-channel connections, as
-    /// [`PublisherConfig::connection_heartbeat`]. Default 1 s; `None`: off.
-    pub connection_heartbeat: Option<Duration>,
+    /// How soon a dead publisher's tcp connection is dropped (and reconnected), as
+    /// [`PublisherConfig::dead_peer_timeout`]. Default 3 s; `None`: off.
+    pub dead_peer_timeout: Option<Duration>,
     /// How far past what a topic has shown its next sequence may jump before it is
     /// refused as implausible (counted, not believed): this many, plus four times the
     /// topic's own rate over the time since it last moved, so a publisher that went on
@@ -232,7 +235,7 @@ impl Default for SubscriberConfig {
             repair: true,
             repair_timeout: Duration::from_millis(50),
             repair_attempts: 5,
-            connection_heartbeat: Some(Duration::from_secs(1)),
+            dead_peer_timeout: Some(Duration::from_secs(3)),
             max_seq_jump: 1 << 20,
             intervals: None,
         }

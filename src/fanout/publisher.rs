@@ -73,16 +73,21 @@ impl std::fmt::Display for PublishError {
 
 impl std::error::Error for PublishError {}
 
-/// The options every fan-out connection shares: its CURVE role and ZMTP heartbeats (PING
-/// every `heartbeat`, the peer dropped after three silent intervals), so a dead TCP peer
-/// is noticed and its queue freed.
+/// The options every fan-out connection shares: its CURVE role, and the kernel's check for
+/// a dead tcp peer (keepalive probes a third of `dead_peer` apart after a third of it idle,
+/// two unanswered end it; unacknowledged data ends it after `dead_peer`), so its queue is
+/// freed and a subscriber reconnects. No ZMTP heartbeats: with them a peer that resets the
+/// connection of a reader that fell behind aborts libzmq (see `SocketOptions::heartbeat`).
 pub(crate) fn connection_options(
     curve: Option<crate::curve::Curve>,
-    heartbeat: Option<Duration>,
+    dead_peer: Option<Duration>,
 ) -> SocketOptions {
     let o = SocketOptions::default().curve(curve);
-    match heartbeat {
-        Some(ivl) if !ivl.is_zero() => o.heartbeat(ivl, ivl * 3, ivl * 3),
+    match dead_peer {
+        Some(t) if !t.is_zero() => {
+            let step = (t / 3).max(Duration::from_secs(1));
+            o.tcp_keepalive(step, step, 2).tcp_max_retransmit(t)
+        }
         _ => o,
     }
 }
@@ -281,7 +286,7 @@ impl TickPublisher {
         let live = Arc::new(PublisherLive::default());
         let mut b =
             engine.worker("tick-publisher").idle(cfg.idle).pin(cfg.pin).sched(cfg.sched).batch_max(256);
-        let base = connection_options(cfg.curve.clone(), cfg.connection_heartbeat);
+        let base = connection_options(cfg.curve.clone(), cfg.dead_peer_timeout);
         let mut feed_opts = base.clone();
         if let Some(h) = cfg.hwm_msgs {
             feed_opts = feed_opts.hwm_msgs(h);

@@ -140,7 +140,7 @@ impl TickSubscriber {
         let hello =
             format!("{}-{:016x}{:016x}", cfg.name, crate::sys::random_u64(), crate::sys::random_u64())
                 .into_bytes();
-        let base = connection_options(cfg.curve.clone(), cfg.connection_heartbeat);
+        let base = connection_options(cfg.curve.clone(), cfg.dead_peer_timeout);
         // Nothing a SUB queues is worth waiting for at close (after a lost publisher, libzmq
         // holds its subscriptions for a reconnection that will not come, and closing would
         // wait out the whole linger for them).

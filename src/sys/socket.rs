@@ -144,6 +144,14 @@ impl RawSocket {
         int("heartbeat_timeout", zmq_sys::ZMQ_HEARTBEAT_TIMEOUT, opts.heartbeat_timeout.map(ms))?;
         // ZMQ_HEARTBEAT_TTL is in milliseconds but libzmq stores it in deciseconds.
         int("heartbeat_ttl", zmq_sys::ZMQ_HEARTBEAT_TTL, opts.heartbeat_ttl.map(ms))?;
+        if let Some((idle, interval, probes)) = opts.tcp_keepalive {
+            let secs = |d: std::time::Duration| i32::try_from(d.as_secs().max(1)).unwrap_or(i32::MAX);
+            int("tcp_keepalive", zmq_sys::ZMQ_TCP_KEEPALIVE, Some(1))?;
+            int("tcp_keepalive_idle", zmq_sys::ZMQ_TCP_KEEPALIVE_IDLE, Some(secs(idle)))?;
+            int("tcp_keepalive_intvl", zmq_sys::ZMQ_TCP_KEEPALIVE_INTVL, Some(secs(interval)))?;
+            int("tcp_keepalive_cnt", zmq_sys::ZMQ_TCP_KEEPALIVE_CNT, Some(clamp_i32(probes.max(1))))?;
+        }
+        int("tcp_max_retransmit", zmq_sys::ZMQ_TCP_MAXRT, opts.tcp_max_retransmit.map(ms))?;
         if let Some(max) = opts.max_msg_bytes {
             let v = i64::try_from(max).unwrap_or(i64::MAX);
             self.set_i64(zmq_sys::ZMQ_MAXMSGSIZE, v).map_err(|e| ("max_msg_bytes", e))?;
