@@ -18,6 +18,13 @@ fn require_curve() {
     assert!(info.curve, "this build of libzmq has no CURVE: {} ({})", info.libzmq_version, info.built_with);
 }
 
+/// `ztick keygen` writing the secret key to `dir/name`; the public key it printed.
+fn keygen_into(dir: &TempDir, name: &str) -> String {
+    let f = run(&["keygen", "--secret-out", &dir.0.join(name).to_string_lossy()]);
+    expect_success(&f);
+    f.stdout.trim().to_owned()
+}
+
 fn mode(path: &std::path::Path) -> u32 {
     std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).permissions().mode() & 0o777
 }
@@ -65,11 +72,7 @@ fn verbs_talk_curve_and_the_allow_list_refuses_strangers() {
     let dir = TempDir::new();
     let path = |name: &str| dir.0.join(name).to_string_lossy().into_owned();
     require_curve();
-    let keygen = |name: &str| {
-        let f = run(&["keygen", "--secret-out", &path(name)]);
-        expect_success(&f);
-        f.stdout.trim().to_owned()
-    };
+    let keygen = |name: &str| keygen_into(&dir, name);
     let server = keygen("server");
     let alice = keygen("alice");
     keygen("mallory");
@@ -152,11 +155,7 @@ fn fanout_with_an_allow_list_serves_the_listed_subscriber() {
     let dir = TempDir::new();
     let path = |name: &str| dir.0.join(name).to_string_lossy().into_owned();
     require_curve();
-    let keygen = |name: &str| {
-        let f = run(&["keygen", "--secret-out", &path(name)]);
-        expect_success(&f);
-        f.stdout.trim().to_owned()
-    };
+    let keygen = |name: &str| keygen_into(&dir, name);
     let server = keygen("server");
     let alice = keygen("alice");
     std::fs::write(path("allow"), format!("{alice}\n")).unwrap();
