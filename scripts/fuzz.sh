@@ -5,8 +5,9 @@
 #   FUZZ_RUNS=2000 scripts/fuzz.sh        # what CI runs (.ci/run)
 #   FUZZ_TIME=600 scripts/fuzz.sh fanout_wire   # a long run: 10 minutes, no run bound
 #
-# Needs the nightly toolchain (cargo-fuzz builds with sanitizer flags only nightly takes);
-# without it this says so and exits 0. Installs cargo-fuzz from crates.io when nightly is
+# Needs the nightly toolchain (cargo-fuzz builds with sanitizer flags only nightly takes)
+# and the system's libzmq and libsodium (linked instead of compiled: fuzz/.cargo/config.toml);
+# without them this says so and exits 0. Installs cargo-fuzz from crates.io when nightly is
 # there and cargo-fuzz is not (and skips, saying why, if that fails). Builds with debug
 # assertions and overflow checks on (-a), so arithmetic on peer input that could wrap fails.
 # New inputs go to a temporary directory, never into fuzz/corpus (which
@@ -15,6 +16,7 @@
 #   flock /work/coord/measure.lock nice -n 19 scripts/fuzz.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$PWD
 
 runs=${FUZZ_RUNS:-20000}
 time_s=${FUZZ_TIME:-}
@@ -31,14 +33,28 @@ if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
     fi
 fi
 
+# The targets link the system's libzmq and libsodium (fuzz/.cargo/config.toml, which
+# cargo reads only when it runs in fuzz/): they test ztick's parsers, not libzmq, and
+# compiling both from source with sanitizer flags took three of the build's four minutes.
+if ! pkg-config --exists libzmq libsodium 2>/dev/null; then
+    echo "fuzz: skipped: no system libzmq/libsodium to link (scripts/system-libzmq.sh install)"
+    exit 0
+fi
+# cargo fuzz, run in fuzz/ so that its .cargo/config.toml applies.
+fz() {
+    local sub=$1
+    shift
+    (cd "$root/fuzz" && cargo +nightly fuzz "$sub" --fuzz-dir . "$@")
+}
+
 if [ $# -gt 0 ]; then
     targets=("$@")
 else
-    mapfile -t targets < <(cargo +nightly fuzz list)
+    mapfile -t targets < <(fz list)
 fi
 
 echo "== cargo +nightly fuzz build -O -a (${#targets[@]} targets)"
-cargo +nightly fuzz build -O -a
+fz build -O -a
 
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
@@ -51,13 +67,13 @@ for t in "${targets[@]}"; do
     echo "== fuzz $t (${bound[*]})"
     start=$(date +%s)
     # The first corpus directory is written to; the committed one is only read.
-    if ! cargo +nightly fuzz run -O -a "$t" "$scratch/$t" "fuzz/corpus/$t" -- \
+    if ! fz run -O -a "$t" "$scratch/$t" "$root/fuzz/corpus/$t" -- \
         "${bound[@]}" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
         >"$scratch/$t.log" 2>&1; then
         tail -n 60 "$scratch/$t.log"
         echo "fuzz: $t FAILED; the input is under fuzz/artifacts/$t/ (see above)." >&2
-        echo "      reproduce: cargo +nightly fuzz run -O -a $t fuzz/artifacts/$t/<crash-file>" >&2
-        echo "      show it:   cargo +nightly fuzz fmt $t fuzz/artifacts/$t/<crash-file>" >&2
+        echo "      reproduce: (cd fuzz && cargo +nightly fuzz run --fuzz-dir . -O -a $t artifacts/$t/<crash-file>)" >&2
+        echo "      show it:   (cd fuzz && cargo +nightly fuzz fmt --fuzz-dir . $t artifacts/$t/<crash-file>)" >&2
         exit 1
     fi
     # libFuzzer's last status line (cov, ft, corpus, exec/s) and its final stats.
