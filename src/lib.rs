@@ -137,6 +137,25 @@
 //! order (GNU ld; Rust before 1.90 used it by default) then leave `zmq`'s calls
 //! unresolved, and crates.io's zmq-sys would still build and link its own 4.3.4. In
 //! zmq-sys's place, the library sits exactly where the `zmq` crate expects it.
+//!
+//! # libzmq faults, and what ztick does about them
+//!
+//! Each was found here and is pinned down by a test:
+//!
+//! - **ZMTP heartbeats can abort the process** (4.3.4 and 4.3.5): a connection whose input
+//!   is stopped (its reader fell behind) and whose peer resets it is marked broken but keeps
+//!   its heartbeat timer, and the next PING fails `assert (!_io_error)`. One raw TCP
+//!   connection does it (`tests/zmtp_heartbeat.rs`, which also notices a libzmq that fixes
+//!   it). The fan-out notices dead peers with TCP keepalive and `TCP_USER_TIMEOUT` instead
+//!   ([`fanout::PublisherConfig::dead_peer_timeout`]); [`SocketOptions::heartbeat`] says so.
+//! - **A monitor event can leak** when a monitored socket closes while its context
+//!   terminates: the closed socket's listener is reported later, from the I/O thread, and a
+//!   send that fails then loses the event's frame. Every monitored socket stops its monitor
+//!   before it closes (valgrind, `scripts/capi.sh valgrind`, found 82 bytes per run).
+//! - **No reconnection after a protocol error**: a peer that sends an oversized frame
+//!   (`ZMQ_MAXMSGSIZE`) or breaks ZMTP ends that connect endpoint for good: a subscriber
+//!   attacked so reports the publisher lost at its liveness deadline (or, having never
+//!   heard from it, times out) with the accounting it has (`tests/fanout_hostile.rs`).
 #![deny(missing_docs, missing_debug_implementations, unsafe_op_in_unsafe_fn)]
 #![deny(unsafe_code)] // allowed again on `mod sys` and `mod ffi` only
 #![warn(unreachable_pub, clippy::undocumented_unsafe_blocks)]
