@@ -399,6 +399,11 @@ impl MonitorState {
     /// libzmq names), counts and traces it; `None` for a message that is not an event.
     pub(crate) fn on_message(&mut self, frame: &[u8], address: &[u8]) -> Option<SocketEvent> {
         let (event, value) = MonitorEvent::decode(frame)?;
+        Some(self.on_event(event, value, address))
+    }
+
+    /// [`on_message`](Self::on_message) for an event already decoded, with its value.
+    pub(crate) fn on_event(&mut self, event: MonitorEvent, value: u32, address: &[u8]) -> SocketEvent {
         let endpoint = String::from_utf8_lossy(address).into_owned();
         let peer = match event {
             MonitorEvent::Connected | MonitorEvent::Accepted => {
@@ -418,7 +423,7 @@ impl MonitorState {
         };
         let ev = SocketEvent { event, endpoint, peer, kind: self.kind };
         self.count_and_trace(&ev);
-        Some(ev)
+        ev
     }
 
     fn count_and_trace(&mut self, ev: &SocketEvent) {

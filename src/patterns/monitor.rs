@@ -140,13 +140,11 @@ impl PeerMonitor {
             return Ok(false);
         }
         let Some(first) = self.frames.first() else { return Ok(true) };
+        // Not an event: libzmq sends only events, but a stray message is skipped.
+        let Some((event, fd)) = MonitorEvent::decode(first) else { return Ok(true) };
         let address = self.frames.get(1).map_or(&[][..], Vec::as_slice);
-        self.state.on_message(first, address);
-        // Not an event we asked for: libzmq sends only those, but a stray one is skipped.
-        let Some(event) = MonitorEvent::decode(first).and_then(|(e, fd)| self.peers.apply_event(e, fd))
-        else {
-            return Ok(true);
-        };
+        self.state.on_event(event, fd, address);
+        let Some(event) = self.peers.apply_event(event, fd) else { return Ok(true) };
         if self.queue.len() == Self::QUEUE_EVENTS {
             self.queue.pop_front();
             self.dropped += 1;

@@ -32,9 +32,6 @@ pub(crate) const EAGAIN: i32 = libc::EAGAIN;
 /// libzmq's EFSM: out of order for the socket's state machine (ZMQ_HAUSNUMERO + 51).
 pub(crate) const EFSM: i32 = 156_384_712 + 51;
 
-/// libzmq's monitor event for a peer connection closing (`ZMQ_EVENT_DISCONNECTED`).
-pub(crate) const EVENT_DISCONNECTED: u32 = zmq_sys::ZMQ_EVENT_DISCONNECTED;
-
 /// Decodes a monitor message's first frame: the event (u16) and its value (u32), native order.
 pub(crate) fn monitor_event(frame: &[u8]) -> Option<u16> {
     frame.get(..2).map(|b| u16::from_ne_bytes([b[0], b[1]]))

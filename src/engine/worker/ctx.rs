@@ -158,7 +158,7 @@ impl WorkerCtx<'_> {
     pub fn monitor_disconnects(&mut self, socket: SocketId, endpoint: &Endpoint) -> Result<()> {
         let sock = self.sock(socket)?;
         sock.raw
-            .monitor(&endpoint.to_string(), sys::EVENT_DISCONNECTED)
+            .monitor(&endpoint.to_string(), sys::monitor_codes::DISCONNECTED)
             .map_err(|e| zmq_err(Operation::SetOption, sock, e))
     }
 
@@ -174,7 +174,7 @@ impl WorkerCtx<'_> {
 
     /// True when `msg`, received on a monitor PAIR socket, reports a peer disconnection.
     pub fn is_disconnect_event(msg: &Inbound<'_>) -> bool {
-        msg.frame(0).and_then(sys::monitor_event) == Some(sys::EVENT_DISCONNECTED as u16)
+        msg.frame(0).and_then(sys::monitor_event) == Some(sys::monitor_codes::DISCONNECTED as u16)
     }
 
     /// The counts of `socket`'s monitor ([`SocketSpec::monitor`](crate::SocketSpec::monitor)),
