@@ -36,7 +36,8 @@
 #   TOPICS [8]  SIZE [64] (payload bytes; each stack adds its own header)  COALESCE_US [20]
 #   RUN_TIMEOUT [45] (s; every process of a run is killed after it)
 #   IDLE_GAPS_US ["100,1000,10000,100000,1000000"]  IDLE_SAMPLES [5]
-#   IDLE_STACKS ["c-x zmqrs-x zmqrs-in", plus ztick-x ztick-in when ztick has --idle-gaps-us]
+#   IDLE_STACKS ["c-x zmqrs-x ztick-x zmqrs-in ztick-in"; without the ztick rows for a ztick
+#   older than its --idle-gaps-us]
 #   IDLE_SUBS ["1"]
 #   ZTICK_ARGS / ZTICK_PUB_ARGS / ZTICK_SUB_ARGS: extra flags for ztick (every role /
 #   the publisher or embedded run / each subscriber); ZMQRS_ARGS (every zmqrs-fanout

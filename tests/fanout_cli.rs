@@ -128,6 +128,57 @@ fn publisher_and_subscriber_processes_over_tcp() {
     two_process("tcp");
 }
 
+/// The rows of one subscriber's `idle_gaps`: (gap in ns, ticks), and its unmatched ticks.
+fn idle_rows(s: &Value) -> (Vec<(u64, u64)>, u64) {
+    let rows = s["idle_gaps"].as_array().unwrap_or_else(|| panic!("idle_gaps missing in {s}"));
+    for r in rows {
+        let l = &r["latency_ns"];
+        assert!(u(l, "p50") > 0 && u(l, "p50") <= u(l, "max"), "{r}");
+        assert!(u(&r["latency_raw_ns"], "max") <= u(l, "max") + 1_000, "raw is from the later send: {r}");
+    }
+    (rows.iter().map(|r| (u(r, "gap_ns"), u(r, "count"))).collect(), u(s, "idle_unmatched"))
+}
+
+#[test]
+fn the_idle_feed_groups_latency_by_the_gap_before_each_tick() {
+    // One lead-in tick, then 3 ticks after each gap: 7 in all, each gap's 3 grouped.
+    let f = run(&argv("fanout --idle-gaps-us 200,3000 --idle-samples 3 --subscribers 1 --json"));
+    expect_success(&f);
+    let v = json(&f);
+    assert_eq!((u(&v, "published"), u(&v, "rate")), (7, 0));
+    check_accounting(&v, 7);
+    let (rows, unmatched) = idle_rows(&v["subscribers"][0]);
+    assert_eq!(rows, [(200_000, 3), (3_000_000, 3)]);
+    assert_eq!(unmatched, 1, "the lead-in tick follows no gap");
+    let text = run(&argv("fanout --idle-gaps-us 200,3000 --idle-samples 3 --subscribers 1"));
+    expect_success(&text);
+    assert!(text.stdout.contains("ticks after idle gaps of 200us, 3ms"), "{}", text.stdout);
+    assert!(text.stdout.contains("after 3ms"), "{}", text.stdout);
+}
+
+#[test]
+fn the_idle_feed_across_processes() {
+    let data = TestEndpoint::new("ipc");
+    let snap = TestEndpoint::new("ipc");
+    let gaps = ["--idle-gaps-us", "500,2000"];
+    let mut pub_args = vec!["fanout", "--role", "pub", "--bind", &data.url, "--snapshot-bind", &snap.url];
+    pub_args.extend(["--subscribers", "1", "--idle-samples", "4", "--json"]);
+    pub_args.extend(gaps);
+    let mut sub_args = vec!["fanout", "--role", "sub", "--connect", &data.url, "--snapshot", &snap.url];
+    sub_args.extend(["--timeout-ms", "20000", "--json"]);
+    // The subscriber needs the gaps only, not how many ticks follow each.
+    sub_args.extend(gaps);
+    let mut done = wait_group(vec![Proc::spawn(&pub_args), Proc::spawn(&sub_args)], DEADLINE);
+    let sub = done.pop().unwrap();
+    let publ = done.pop().unwrap();
+    expect_success(&publ);
+    expect_success(&sub);
+    assert_eq!(u(&json(&publ), "published"), 9);
+    let s = json(&sub);
+    check_accounting(&s, 9);
+    assert_eq!(idle_rows(&s["subscribers"][0]), (vec![(500_000, 4), (2_000_000, 4)], 1));
+}
+
 #[test]
 fn bad_flags_say_what_to_fix() {
     let cases: &[(&str, &[&str])] = &[
@@ -143,6 +194,9 @@ fn bad_flags_say_what_to_fix() {
         ("fanout --role sub", &["--connect"]),
         ("fanout --role sub --connect tcp://127.0.0.1 ", &["port"]),
         ("fanout --rate=-5", &["rate"]),
+        ("fanout --idle-gaps-us 0", &["--idle-gaps-us", "1 to 60000000"]),
+        ("fanout --idle-gaps-us 100 --idle-samples 0", &["--idle-samples"]),
+        ("fanout --idle-gaps-us 100 --rate 10", &["--rate", "cannot be used"]),
     ];
     for (line, needles) in cases {
         let f = run(&argv(line));

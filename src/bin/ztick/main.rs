@@ -108,6 +108,16 @@ struct FanoutArgs {
     /// Seconds to publish (fractions allowed).
     #[arg(long, default_value_t = 5.0)]
     duration: f64,
+    /// Latency after idle instead of a paced feed: one lead-in tick, then for each gap
+    /// (microseconds, comma-separated, e.g. 100,1000,10000,100000,1000000) --idle-samples
+    /// ticks, each that long after the one before. Every subscriber reports its latency per
+    /// gap; one in another process needs the same list. libzmq's first message after an
+    /// idle spell is slow (libzmq #4673): this measures by how much.
+    #[arg(long, value_delimiter = ',', value_name = "US,...", conflicts_with_all = ["rate", "duration"])]
+    idle_gaps_us: Vec<u64>,
+    /// With --idle-gaps-us: ticks after each gap.
+    #[arg(long, default_value_t = 5)]
+    idle_samples: u64,
     /// Payload bytes per tick.
     #[arg(long, default_value_t = 64)]
     size: usize,

@@ -1,6 +1,7 @@
 //! The synthetic feed of `ztick fanout`: a paced (or as-fast-as-possible) round-robin
 //! generator, run as a [`TickSource`] on the publisher's own worker, so a tick leaves with
-//! no hand-off between threads. It counts how far behind its schedule it falls.
+//! no hand-off between threads. It counts how far behind its schedule it falls. The idle
+//! feed (`--idle-gaps-us`) is the same generator on an explicit schedule of gaps.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -22,6 +23,9 @@ const WAIT_POLL_NS: u64 = 1_000_000;
 pub(crate) struct FeedSpec {
     /// Ticks per second over all topics (round-robin); 0 = as fast as possible.
     pub(crate) rate_per_s: u64,
+    /// The idle feed instead: tick `i` is due `schedule[i]` ns after the start, and the
+    /// feed ends after the last one (rate, duration and `max_ticks` are then unused).
+    pub(crate) schedule: Option<Arc<[u64]>>,
     /// How long to publish.
     pub(crate) duration: Duration,
     /// Publish exactly this many ticks instead.
@@ -83,17 +87,36 @@ impl SyntheticFeed {
         let dur = u64::try_from(self.spec.duration.as_nanos()).unwrap_or(u64::MAX);
         self.end_ns = now.saturating_add(dur);
         self.total = match (self.spec.max_ticks, self.spec.rate_per_s) {
+            _ if self.spec.schedule.is_some() => self.spec.schedule.as_ref().map(|s| s.len() as u64),
             (Some(n), _) => Some(n),
             (None, 0) => None,
             (None, r) => Some((u128::from(r) * u128::from(dur) / 1_000_000_000) as u64),
         };
     }
 
+    /// Whether ticks have times to leave at (a rate or a schedule).
+    fn paced(&self) -> bool {
+        self.spec.rate_per_s > 0 || self.spec.schedule.is_some()
+    }
+
     /// When tick `i` should leave under the schedule; 0 when unpaced.
     fn intended_ns(&self, i: u64) -> u64 {
+        if let Some(s) = &self.spec.schedule {
+            let at = usize::try_from(i).ok().and_then(|i| s.get(i)).or(s.last()).copied().unwrap_or(0);
+            return self.start_ns.saturating_add(at);
+        }
         match self.spec.rate_per_s {
             0 => 0,
             r => self.start_ns + (u128::from(i) * 1_000_000_000 / u128::from(r)) as u64,
+        }
+    }
+
+    /// Ticks due by `now` under the pacing (counting from the first).
+    fn due_by(&self, now: u64) -> u64 {
+        let elapsed = now.saturating_sub(self.start_ns);
+        match &self.spec.schedule {
+            Some(s) => s.partition_point(|&at| at <= elapsed) as u64,
+            None => (u128::from(elapsed) * u128::from(self.spec.rate_per_s) / 1_000_000_000) as u64 + 1,
         }
     }
 
@@ -104,8 +127,8 @@ impl SyntheticFeed {
     /// Generates the ticks due by `now`.
     fn publish_due(&mut self, now: u64, out: &mut SourceOut<'_>) -> ztick::Result<()> {
         let ntopics = out.topics() as u64;
-        let due = match (self.spec.rate_per_s, self.total) {
-            (0, total) => {
+        let due = match (self.paced(), self.total) {
+            (false, total) => {
                 let burst = self.generated + self.spec.max_batch as u64 * ntopics;
                 total.map_or(burst, |t| t.min(burst))
             }
@@ -114,14 +137,13 @@ impl SyntheticFeed {
             (_, _) if now < self.intended_ns(self.generated).saturating_add(self.window_ns()) => {
                 return Ok(())
             }
-            (r, total) => {
-                let elapsed = now.saturating_sub(self.start_ns);
-                let by_clock = (u128::from(elapsed) * u128::from(r) / 1_000_000_000) as u64 + 1;
+            (true, total) => {
+                let by_clock = self.due_by(now);
                 total.map_or(by_clock, |t| t.min(by_clock))
             }
         };
         let due = due.min(self.generated + MAX_TICKS_PER_PASS);
-        if self.spec.rate_per_s > 0 && due > self.generated {
+        if self.paced() && due > self.generated {
             let lag = now.saturating_sub(self.intended_ns(self.generated));
             self.stats.max_lag_ns.fetch_max(lag, Ordering::Relaxed);
             if lag > STALL_THRESHOLD.as_nanos() as u64 {
@@ -157,9 +179,9 @@ impl TickSource for SyntheticFeed {
         // next tick is due plus the coalescing window: the ticks that fall due meanwhile
         // leave together, each at most `max_delay` late (which the latency from intended
         // send times shows). An unpaced one comes straight back.
-        Ok(SourcePoll::WakeAt(match self.spec.rate_per_s {
-            0 => now,
-            _ => self.intended_ns(self.generated).saturating_add(self.window_ns()),
+        Ok(SourcePoll::WakeAt(match self.paced() {
+            false => now,
+            true => self.intended_ns(self.generated).saturating_add(self.window_ns()),
         }))
     }
 }

@@ -11,6 +11,7 @@ use ztick::fanout::{
 use ztick::{now_ns, CoreId, Endpoint, Engine, Error, Operation, Transport};
 
 use super::feed::{FeedSpec, FeedStats, SyntheticFeed};
+use super::idle::IdleGaps;
 use super::report::{FanoutReport, FeedShape};
 use crate::signals::Signals;
 
@@ -41,6 +42,9 @@ pub(crate) struct EmbeddedRun {
     pub(crate) io_cores: Vec<CoreId>,
     /// How long to wait for the subscribers to connect.
     pub(crate) wait_timeout: Duration,
+    /// The idle feed's gaps (ns), by which each subscriber groups its latency; empty for a
+    /// paced or unpaced feed. The feed's own schedule is `feed.schedule`.
+    pub(crate) idle_gaps_ns: Vec<u64>,
 }
 
 impl Default for EmbeddedRun {
@@ -48,6 +52,7 @@ impl Default for EmbeddedRun {
         EmbeddedRun {
             feed: FeedSpec {
                 rate_per_s: 100_000,
+                schedule: None,
                 duration: Duration::from_secs(5),
                 max_ticks: None,
                 payload_bytes: 64,
@@ -65,6 +70,7 @@ impl Default for EmbeddedRun {
             force: false,
             io_cores: Vec::new(),
             wait_timeout: Duration::from_secs(10),
+            idle_gaps_ns: Vec::new(),
         }
     }
 }
@@ -120,6 +126,7 @@ pub(crate) fn run(
     )?;
     let topics = cfg.subscriber_topics.clone().unwrap_or_else(|| pcfg.topics.clone());
     let mut subs = Vec::with_capacity(cfg.subscribers);
+    let mut idle = Vec::with_capacity(cfg.subscribers);
     for i in 0..cfg.subscribers {
         let name = format!("sub{i}");
         // Each subscriber's windows under its own name (the interval log's tag).
@@ -137,14 +144,21 @@ pub(crate) fn run(
         };
         let connect = publisher.endpoint().clone();
         let side = publisher.side_endpoint().cloned();
-        subs.push(match cfg.consumer_work.as_nanos() as u64 {
-            0 => TickSubscriber::start(&engine, connect, side, sc)?,
-            ns => TickSubscriber::with_callback(&engine, connect, side, sc, move |ev| {
-                if let Event::Tick(_) = ev {
-                    busy_work(ns);
+        let gaps = (!cfg.idle_gaps_ns.is_empty()).then(|| IdleGaps::shared(&cfg.idle_gaps_ns));
+        subs.push(match (cfg.consumer_work.as_nanos() as u64, gaps.clone()) {
+            (0, None) => TickSubscriber::start(&engine, connect, side, sc)?,
+            (ns, gaps) => TickSubscriber::with_callback(&engine, connect, side, sc, move |ev| {
+                if let Event::Tick(t) = ev {
+                    if let Some(g) = &gaps {
+                        IdleGaps::record(g, t);
+                    }
+                    if ns > 0 {
+                        busy_work(ns);
+                    }
                 }
             })?,
         });
+        idle.extend(gaps);
     }
     let outcome = drive(&publisher, &subs, cfg, &mut progress, signals);
     if signals.caught().is_some() {
@@ -177,6 +191,7 @@ pub(crate) fn run(
         stalls: stats.stalls.load(Ordering::Relaxed),
         max_lag_ns: stats.max_lag_ns.load(Ordering::Relaxed),
         subscribers: reports,
+        idle: idle.iter().map(IdleGaps::snapshot).collect(),
     })
 }
 

@@ -3,6 +3,7 @@
 
 mod feed;
 mod harness;
+mod idle;
 mod report;
 #[cfg(test)]
 mod tests;
@@ -20,6 +21,7 @@ use ztick::{Endpoint, Engine, Error, IdleStrategy, Operation};
 
 use self::feed::{FeedSpec, FeedStats, SyntheticFeed};
 use self::harness::{EmbeddedRun, Progress};
+use self::idle::IdleGaps;
 use self::report::{FanoutReport, FeedShape};
 use super::{FanoutArgs, Role};
 use crate::observe::{Observer, Telemetry, Totals};
@@ -45,8 +47,10 @@ fn feed(a: &FanoutArgs) -> Result<(FeedSpec, PublisherConfig), Error> {
     if a.heartbeat_ms == 0 {
         return Err(Error::config("--heartbeat-ms", 0, "a positive interval, e.g. 100"));
     }
+    let gaps = idle::gaps_ns(&a.idle_gaps_us, a.idle_samples)?;
     let spec = FeedSpec {
         rate_per_s: a.rate,
+        schedule: (!gaps.is_empty()).then(|| idle::schedule(&gaps, a.idle_samples)),
         duration: Duration::from_secs_f64(a.duration),
         max_ticks: None,
         payload_bytes: a.size,
@@ -117,7 +121,12 @@ fn apply_profile(mut a: FanoutArgs) -> FanoutArgs {
 
 /// Runs the role the flags ask for; the exit code on success (see `exit_code` in main).
 pub(crate) fn run(a: FanoutArgs, telemetry: &Telemetry) -> Result<u8, Error> {
-    let a = apply_profile(with_settings(a, Settings::load)?);
+    let mut a = apply_profile(with_settings(a, Settings::load)?);
+    if !a.idle_gaps_us.is_empty() {
+        // The idle feed keeps its own time: no rate (the record says 0, as for the other
+        // stacks' idle runs).
+        a.rate = 0;
+    }
     let observer = Observer::start(a.hlog.as_deref(), telemetry, &crate::command_line())?;
     let code = match a.role {
         Role::Embedded => embedded(&a, observer.as_ref(), telemetry),
@@ -181,6 +190,7 @@ fn embedded(a: &FanoutArgs, observer: Option<&Observer>, telemetry: &Telemetry) 
         consumer_work: Duration::from_nanos(a.consumer_work_ns),
         force: a.force,
         io_cores: a.io_cores.clone(),
+        idle_gaps_ns: idle::gaps_ns(&a.idle_gaps_us, a.idle_samples)?,
         ..EmbeddedRun::default()
     };
     let signals = Signals::register()?;
@@ -238,7 +248,7 @@ fn write_outputs(a: &FanoutArgs, corrected: &LatencyRecorder, raw: &LatencyRecor
         corrected.write_hgrm(&mut f, 1000.0).map_err(io(path))?;
     }
     if let Some(path) = &a.plot {
-        let paced = a.rate > 0;
+        let paced = a.rate > 0 || !a.idle_gaps_us.is_empty();
         let series = [
             PlotSeries {
                 name: if paced { "corrected (from intended send)" } else { "latency" },
@@ -470,17 +480,25 @@ fn subscriber(a: &FanoutArgs, observer: Option<&Observer>, telemetry: &Telemetry
     let transport = connect.transport();
     let work_ns = a.consumer_work_ns;
     let side = a.snapshot.clone();
+    let gaps_ns = idle::gaps_ns(&a.idle_gaps_us, a.idle_samples)?;
+    let idle_gaps = (!gaps_ns.is_empty()).then(|| IdleGaps::shared(&gaps_ns));
+    let recorder = idle_gaps.clone();
     let mut sub = TickSubscriber::with_callback(&engine, connect.clone(), side, cfg, move |ev| {
         if let Some(g) = gaps.as_mut() {
             g.on_event(ev);
         }
-        match *ev {
+        match ev {
             // A line scripts (and the fault tests) can wait for; a restart shows as a new one.
             Event::Epoch { epoch } => eprintln!("ztick: publisher epoch {epoch:016x} begins"),
-            Event::Tick(_) if work_ns > 0 => {
-                let until = ztick::now_ns() + work_ns;
-                while ztick::now_ns() < until {
-                    std::hint::spin_loop();
+            Event::Tick(t) => {
+                if let Some(g) = &recorder {
+                    IdleGaps::record(g, t);
+                }
+                if work_ns > 0 {
+                    let until = ztick::now_ns() + work_ns;
+                    while ztick::now_ns() < until {
+                        std::hint::spin_loop();
+                    }
                 }
             }
             _ => {}
@@ -519,6 +537,7 @@ fn subscriber(a: &FanoutArgs, observer: Option<&Observer>, telemetry: &Telemetry
         stalls: 0,
         max_lag_ns: 0,
         subscribers: vec![r],
+        idle: idle_gaps.iter().map(IdleGaps::snapshot).collect(),
     };
     print_report(a, &report)?;
     if outcome == Outcome::Timeout {

@@ -7,7 +7,7 @@ use ztick::Transport;
 
 use super::feed::STALL_THRESHOLD;
 use crate::schema::fanout::{
-    ClockJson, EpochJson, FanoutJson, GapJson, MergedJson, PublisherJson, SubscriberJson,
+    ClockJson, EpochJson, FanoutJson, GapJson, IdleGapJson, MergedJson, PublisherJson, SubscriberJson,
 };
 use crate::schema::{hex_epoch, to_line};
 
@@ -40,6 +40,18 @@ pub(crate) struct FanoutReport {
     pub(crate) max_lag_ns: u64,
     /// Each subscriber's side, accounting closed with the publisher's final sequences.
     pub(crate) subscribers: Vec<SubscriberReport>,
+    /// With `--idle-gaps-us`: per subscriber (in order), its latency per gap and its
+    /// unmatched ticks; empty otherwise.
+    pub(crate) idle: Vec<(Vec<IdleGapJson>, u64)>,
+}
+
+/// An idle gap as the text report labels it: `100us`, `10ms`, `1s`.
+fn gap_words(ns: u64) -> String {
+    match ns {
+        n if n >= 1_000_000_000 && n % 1_000_000_000 == 0 => format!("{}s", n / 1_000_000_000),
+        n if n >= 1_000_000 && n % 1_000_000 == 0 => format!("{}ms", n / 1_000_000),
+        n => format!("{}us", n / 1_000),
+    }
 }
 
 /// Gap ranges listed per subscriber in reports (all are counted).
@@ -126,7 +138,8 @@ impl FanoutReport {
         let subscribers = self
             .subscribers
             .iter()
-            .map(|s| SubscriberJson {
+            .enumerate()
+            .map(|(i, s)| SubscriberJson {
                 name: s.name.clone(),
                 expected: self.expected_for(s),
                 received: s.received(),
@@ -159,6 +172,8 @@ impl FanoutReport {
                 epochs: self.epochs_record(s),
                 epochs_unlisted: s.epochs_unlisted,
                 clock: clock_record(s.clock),
+                idle_gaps: self.idle.get(i).map(|(g, _)| g.clone()).unwrap_or_default(),
+                idle_unmatched: self.idle.get(i).map_or(0, |(_, u)| *u),
             })
             .collect();
         FanoutJson {
@@ -209,14 +224,21 @@ impl FanoutReport {
         use std::fmt::Write;
         let mut o = String::new();
         let p = &self.publisher;
-        let paced = self.feed.rate_per_s > 0;
+        let paced = self.feed.rate_per_s > 0 || !self.idle.is_empty();
         let _ = writeln!(
             o,
             "fan-out over {}: {} topics, {} B payloads, target {}",
             self.transport,
             self.feed.topics,
             self.feed.payload_bytes,
-            if paced { format!("{} ticks/s", self.feed.rate_per_s) } else { "as fast as possible".into() }
+            match self.idle.first() {
+                Some((gaps, _)) => format!(
+                    "ticks after idle gaps of {}",
+                    gaps.iter().map(|g| gap_words(g.gap_ns)).collect::<Vec<_>>().join(", ")
+                ),
+                None if paced => format!("{} ticks/s", self.feed.rate_per_s),
+                None => "as fast as possible".into(),
+            }
         );
         if self.authoritative {
             let _ = writeln!(
@@ -243,12 +265,12 @@ impl FanoutReport {
         let line = |o: &mut String, label: &str, s: &LatencySummary| {
             let _ = writeln!(
                 o,
-                "  {label:<10} p50 {:>9.1}  p90 {:>9.1}  p99 {:>9.1}  p99.9 {:>9.1}  p99.99 {:>9.1}  max {:>9.1}  mean {:>9.1}  [us]",
+                "  {label:<11} p50 {:>9.1}  p90 {:>9.1}  p99 {:>9.1}  p99.9 {:>9.1}  p99.99 {:>9.1}  max {:>9.1}  mean {:>9.1}  [us]",
                 us(s.p50), us(s.p90), us(s.p99), us(s.p99_9), us(s.p99_99), us(s.max), s.mean / 1000.0
             );
         };
         let corrected = if paced { "corrected" } else { "latency" };
-        for s in &self.subscribers {
+        for (i, s) in self.subscribers.iter().enumerate() {
             let _ = writeln!(
                 o,
                 "{}: {}; received {} of {}, repaired {}, missing {}{}, {:.0} ticks/s{}{}{}",
@@ -318,6 +340,9 @@ impl FanoutReport {
             line(&mut o, corrected, &s.latency.summary());
             if paced {
                 line(&mut o, "raw", &s.latency_raw.summary());
+            }
+            for g in self.idle.get(i).map_or(&[][..], |(g, _)| g) {
+                line(&mut o, &format!("after {}", gap_words(g.gap_ns)), &g.latency_ns);
             }
         }
         let _ = writeln!(o, "all subscribers:");

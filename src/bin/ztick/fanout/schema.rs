@@ -127,6 +127,31 @@ pub(crate) struct SubscriberJson {
     /// Whose clock the latency is on.
     #[serde(default)]
     pub(crate) clock: ClockJson,
+    /// With `--idle-gaps-us`: latency per gap before the tick, in the order given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) idle_gaps: Vec<IdleGapJson>,
+    /// With `--idle-gaps-us`: in-order ticks whose gap matched none listed (the lead-in
+    /// tick, and the first after a loss).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub(crate) idle_unmatched: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+/// The ticks that followed one idle gap, as every stack of the fair benchmark records them:
+/// the gap is the intended-time difference to the previous in-order tick.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct IdleGapJson {
+    /// The gap before each of these ticks, in nanoseconds.
+    pub(crate) gap_ns: u64,
+    /// Ticks after this gap.
+    pub(crate) count: u64,
+    /// From each tick's intended send time.
+    pub(crate) latency_ns: LatencySummary,
+    /// From each tick's send time.
+    pub(crate) latency_raw_ns: LatencySummary,
 }
 
 /// How the subscriber's clock relates to its publisher's.
