@@ -205,6 +205,17 @@ fn bad_flags_say_what_to_fix() {
 }
 
 #[test]
+fn the_roles_take_the_engine_flags() {
+    // --io-cores reaches a --role process's engine: a core that does not exist is refused.
+    let ep = TestEndpoint::new("ipc");
+    for role in [&["--role", "sub", "--connect", &ep.url][..], &["--role", "pub", "--bind", &ep.url]] {
+        let mut argv = vec!["fanout", "--io-cores", "4095", "--timeout-ms", "200", "--wait-ms", "200"];
+        argv.extend(role);
+        expect_failure_mentioning(&run(&argv), &["4095"]);
+    }
+}
+
+#[test]
 fn a_subscriber_without_a_publisher_times_out_clearly() {
     // The report is printed whatever the outcome; the exit code says it timed out.
     let ep = TestEndpoint::new("ipc");

@@ -290,6 +290,12 @@ fn add_totals(telemetry: &Telemetry, a: &FanoutArgs, report: &FanoutReport, sub_
     }
 }
 
+/// The engine of a `--role pub|sub` process: one I/O thread, on `--io-cores` when given,
+/// and `--force` lets a spinning worker past the core budget, as in the embedded run.
+fn role_engine(a: &FanoutArgs) -> Result<Engine, Error> {
+    Engine::builder().force_core_budget(a.force).io_cores(&a.io_cores).build()
+}
+
 fn publisher(a: &FanoutArgs, telemetry: &Telemetry) -> Result<u8, Error> {
     let bind = a.bind.clone().ok_or_else(|| {
         Error::config("--bind", "(missing)", "an endpoint for --role pub, e.g. tcp://*:5556")
@@ -313,7 +319,7 @@ fn publisher(a: &FanoutArgs, telemetry: &Telemetry) -> Result<u8, Error> {
     // With an allow-list the publisher fails closed: no handler, nobody admitted.
     pcfg.zap_domain = a.curve_keys.zap_domain().map(str::to_owned);
     let signals = Signals::register()?;
-    let engine = Engine::new()?;
+    let engine = role_engine(a)?;
     // Before the sockets: libzmq asks the handler about every CURVE client from the start.
     let zap = a.curve_keys.zap(&engine)?;
     let stats = Arc::new(FeedStats::default());
@@ -476,7 +482,7 @@ fn subscriber(a: &FanoutArgs, observer: Option<&Observer>, telemetry: &Telemetry
         None => None,
     };
     let signals = Signals::register()?;
-    let engine = Engine::new()?;
+    let engine = role_engine(a)?;
     let transport = connect.transport();
     let work_ns = a.consumer_work_ns;
     let side = a.snapshot.clone();
