@@ -10,28 +10,31 @@
 # switches out of the idle task on this 6.18 kernel, which hides exactly the wake-ups that
 # matter; stall_trace.py reads `perf script` output too.
 #
-# Usage: scripts/stall-trace.sh [--out DIR] [--no-build] [-- FANOUT-ARGS...]
+# Usage: scripts/stall-trace.sh [--out DIR] [--no-build] [--cross N] [-- FANOUT-ARGS...]
 #   --out DIR     where fanout.json, trace.txt.gz, report.txt and report.json go
 #                 (default target/stall-trace)
+#   --cross N     across processes: one `--role pub` process and N `--role sub` ones over
+#                 ipc (CROSS_TRANSPORT=tcp: loopback), each given FANOUT-ARGS
 #   --no-build    use target/release/ztick as it is
 #   FANOUT-ARGS   flags of `ztick fanout` (default: its defaults, 3 s: one process, ipc,
 #                 2 subscribers, 100,000 ticks/s); --json is added
 # Environment: ZTICK (the binary), THRESHOLD_US [1000], THREADS [^(ztick|ZMQbg)],
 # BUFFER_KB [65536] (trace buffer per CPU; the report says if it overflowed).
-# Needs root (tracefs). The trace is system-wide: a cross-process run traced by hand
-# (enable the same events, run every process) goes to stall_trace.py just the same.
+# Needs root (tracefs). The trace is system-wide: every process's threads are in it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 OUT=target/stall-trace
 BUILD=1
+CROSS=0
 ARGS=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --out) OUT=$2; shift ;;
         --no-build) BUILD=0 ;;
+        --cross) CROSS=$2; shift ;;
         --) shift; ARGS=("$@"); break ;;
-        -h|--help) sed -n "2,22p" "$0"; exit 0 ;;
+        -h|--help) sed -n "2,23p" "$0"; exit 0 ;;
         *) echo "stall-trace: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -65,17 +68,48 @@ steal() { awk '/^cpu / { print $9 }' /proc/stat; }   # USER_HZ ticks the hypervi
 steal0=$(steal)
 echo 1 > "$T/tracing_on"
 status=0
-"$ZTICK" fanout "${ARGS[@]}" --json > "$OUT/fanout.json" 2> "$OUT/fanout.err" || status=$?
+if [ "$CROSS" -gt 0 ]; then
+    run_dir=$(mktemp -d)
+    if [ "${CROSS_TRANSPORT:-ipc}" = tcp ]; then
+        port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+        feed="tcp://127.0.0.1:$(port)" side="tcp://127.0.0.1:$(port)"
+    else
+        feed="ipc://$run_dir/feed" side="ipc://$run_dir/side"
+    fi
+    pids=()
+    "$ZTICK" fanout --role pub --bind "$feed" --snapshot-bind "$side" --subscribers "$CROSS" "${ARGS[@]}" --json \
+        > "$OUT/pub.json" 2> "$OUT/pub.err" & pids+=($!)
+    for i in $(seq "$CROSS"); do
+        "$ZTICK" fanout --role sub --connect "$feed" --snapshot "$side" --timeout-ms 60000 "${ARGS[@]}" --json \
+            > "$OUT/sub$i.json" 2> "$OUT/sub$i.err" & pids+=($!)
+    done
+    for p in "${pids[@]}"; do wait "$p" || status=$?; done
+    rm -rf "$run_dir"
+    # One record as the embedded run prints it: the publisher's figures, every subscriber.
+    python3 - "$OUT" "$CROSS" > "$OUT/fanout.json" <<'EOF' || status=1
+import json, sys
+out, n = sys.argv[1], int(sys.argv[2])
+p = json.load(open(f"{out}/pub.json"))
+subs = []
+for i in range(1, n + 1):
+    s = json.load(open(f"{out}/sub{i}.json"))["subscribers"][0]
+    s["name"] = f"sub{i}"
+    subs.append(s)
+print(json.dumps({"published": p["published"], "publisher": p["publisher"], "subscribers": subs}))
+EOF
+else
+    "$ZTICK" fanout "${ARGS[@]}" --json > "$OUT/fanout.json" 2> "$OUT/fanout.err" || status=$?
+fi
 echo 0 > "$T/tracing_on"
 steal1=$(steal)
-[ "$status" = 0 ] || { echo "stall-trace: the run failed (exit $status):" >&2; cat "$OUT/fanout.err" >&2; exit 1; }
+[ "$status" = 0 ] || { echo "stall-trace: the run failed (exit $status):" >&2; cat "$OUT"/*.err >&2; exit 1; }
 overrun=$(cat "$T"/per_cpu/cpu*/stats | awk '/^overrun:/ { n += $2 } END { print n + 0 }')
 cp "$T/trace" "$OUT/trace.txt"
 restore
 trap - EXIT
 py=(python3 scripts/stall_trace.py --threads "${THREADS:-^(ztick|ZMQbg)}" --threshold-us "${THRESHOLD_US:-1000}")
 {
-    echo "ztick fanout ${ARGS[*]} (commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(date -u +%FT%TZ))"
+    echo "ztick fanout ${ARGS[*]}$([ "$CROSS" -gt 0 ] && echo " across processes: a publisher and $CROSS subscribers over ${CROSS_TRANSPORT:-ipc}") (commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(date -u +%FT%TZ))"
     python3 - "$OUT/fanout.json" <<'EOF'
 import json, sys
 v = json.load(open(sys.argv[1]))

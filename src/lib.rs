@@ -200,4 +200,4 @@ pub use engine::{
 pub use error::{Error, Operation, Result, ZmqErrno};
 pub use message::codec;
 pub use message::{BufferPool, Frame, Inbound, Outbound, PoolStats, PooledBuf, Subscription};
-pub use sys::now_ns;
+pub use sys::{now_ns, sleep_until_ns};

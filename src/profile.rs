@@ -12,6 +12,12 @@
 //!   message cut p99 from 1.2 ms to 0.3 ms at 100,000 ticks/s.
 //! - A sleeping worker under a real-time policy takes its core back when it wakes, ahead
 //!   of time-shared threads; the OS may refuse it, and the worker then says so and runs on.
+//!   libzmq's I/O threads then need the same policy: left time-shared beside real-time
+//!   workers on 2 cores they starved, and the cross-process p99 at 100,000 ticks/s went to
+//!   42-63 ms; with them under SCHED_FIFO too it was 0.9-1.0 ms, 0.2-0.5x raw libzmq's.
+//!   At 1 M ticks/s the real-time threads are busy most of the time and hold their cores
+//!   in turn: p99 27-63 ms against the balanced profile's 8-9 ms, so `latency` is the
+//!   profile for moderate rates on a small machine (BENCHMARKS.md, section 17.3).
 //!
 //! [`Profile::plan`] applies them and returns a [`Plan`] that says what it chose and why.
 
@@ -49,6 +55,7 @@ impl Profile {
             profile: self,
             idle: IdleStrategy::recommended(cores.len()),
             sched: SchedPolicy::Other,
+            io_sched: None,
             worker_cores: Vec::new(),
             io_cores: Vec::new(),
             max_delay: Duration::from_micros(20),
@@ -93,9 +100,10 @@ impl Profile {
                     Plan {
                         idle: IdleStrategy::BLOCK,
                         sched: SchedPolicy::Fifo { priority: 1 },
+                        io_sched: (io_threads > 0).then_some(SchedPolicy::Fifo { priority: 1 }),
                         why: format!(
                             "{} cores cannot spin {workers} workers beside {io_threads} I/O thread(s) and a spare \
-                             ({needed} needed): sleeping workers under SCHED_FIFO, 20 µs coalescing",
+                             ({needed} needed): sleeping workers and I/O threads under SCHED_FIFO, 20 µs coalescing",
                             cores.len()
                         ),
                         ..coalesced
@@ -137,6 +145,10 @@ pub struct Plan {
     pub idle: IdleStrategy,
     /// Every worker's scheduling policy.
     pub sched: SchedPolicy,
+    /// libzmq's I/O threads' policy (`None`: the OS's default). Real-time workers take a
+    /// core from time-shared threads whenever they wake, so beside them the I/O threads
+    /// need the same policy or they starve (measured: BENCHMARKS.md, section 17).
+    pub io_sched: Option<SchedPolicy>,
     /// One core per worker, in order (the publisher's first); empty: not pinned.
     pub worker_cores: Vec<CoreId>,
     /// Cores for libzmq's I/O threads; empty: not pinned.
@@ -160,10 +172,11 @@ impl fmt::Display for Plan {
         };
         write!(
             f,
-            "{}: idle {}, sched {:?}, worker cores {}, I/O cores {}, coalescing {} µs, batch {} ({})",
+            "{}: idle {}, sched {:?}, I/O sched {}, worker cores {}, I/O cores {}, coalescing {} µs, batch {} ({})",
             self.profile,
             self.idle,
             self.sched,
+            self.io_sched.map_or("default".to_string(), |p| format!("{p:?}")),
             cores(&self.worker_cores),
             cores(&self.io_cores),
             self.max_delay.as_micros(),
@@ -190,6 +203,9 @@ mod tests {
         }
         let latency = Profile::Latency.plan(&cores(2), 3, 1);
         assert_eq!(latency.sched, SchedPolicy::Fifo { priority: 1 });
+        assert_eq!(latency.io_sched, Some(latency.sched), "the I/O thread is not left to starve");
+        assert_eq!(Profile::Latency.plan(&cores(2), 3, 0).io_sched, None, "inproc: no I/O thread");
+        assert_eq!(Profile::Balanced.plan(&cores(2), 3, 1).io_sched, None);
         assert!(latency.why.contains("5 needed"), "{}", latency.why);
     }
 

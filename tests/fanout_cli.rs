@@ -40,6 +40,33 @@ fn embedded_fanout_json_closes_its_accounting() {
 }
 
 #[test]
+fn the_feed_handed_off_from_the_main_thread_loses_nothing() {
+    // The same feed on the main thread, each tick handed to the publisher's worker.
+    let f = run(&argv("fanout --feed handoff --duration 0.3 --rate 20000 --json"));
+    expect_success(&f);
+    let v = json(&f);
+    assert_eq!(u(&v, "published"), 6000, "20,000/s for 0.3 s");
+    check_accounting(&v, 6000);
+    for s in v["subscribers"].as_array().unwrap() {
+        assert_eq!(u(s, "missing"), 0, "{s}");
+        assert!(u(&s["latency_ns"], "p50") > 0, "latency from the intended times: {s}");
+    }
+}
+
+#[test]
+fn every_profile_runs_and_says_what_it_chose() {
+    for profile in ["latency", "balanced", "throughput"] {
+        let f = run(&argv(&format!("fanout --profile {profile} --duration 0.2 --rate 10000 --json")));
+        expect_success(&f);
+        assert!(f.stderr.contains(&format!("ztick: profile {profile}: idle")), "{}", f.stderr);
+        assert!(f.stderr.contains("I/O sched"), "the I/O threads' policy is named: {}", f.stderr);
+        let v = json(&f);
+        check_accounting(&v, 2000);
+        assert_eq!(u(&v["merged"], "missing"), 0, "{profile}: {v}");
+    }
+}
+
+#[test]
 fn embedded_fanout_text_and_outputs() {
     let dir = TempDir::new();
     let hgrm = dir.0.join("f.hgrm");
@@ -67,7 +94,7 @@ fn embedded_fanout_text_and_outputs() {
     assert!(svg.starts_with("<svg") && svg.contains("<polyline"));
 }
 
-fn two_process(transport: &str) {
+fn two_process(transport: &str, feed: &str) {
     for attempt in 0..2 {
         let data = TestEndpoint::new(transport);
         let snap = TestEndpoint::new(transport);
@@ -85,6 +112,8 @@ fn two_process(transport: &str) {
             "0.5",
             "--rate",
             "20000",
+            "--feed",
+            feed,
             "--json",
         ]);
         let subscriber = Proc::spawn(&[
@@ -120,12 +149,17 @@ fn two_process(transport: &str) {
 
 #[test]
 fn publisher_and_subscriber_processes_over_ipc() {
-    two_process("ipc");
+    two_process("ipc", "source");
+}
+
+#[test]
+fn a_publisher_process_with_the_feed_handed_off() {
+    two_process("ipc", "handoff");
 }
 
 #[test]
 fn publisher_and_subscriber_processes_over_tcp() {
-    two_process("tcp");
+    two_process("tcp", "source");
 }
 
 /// The rows of one subscriber's `idle_gaps`: (gap in ns, ticks), and its unmatched ticks.

@@ -106,8 +106,9 @@ impl EngineBuilder {
     /// policies `ZMQ_THREAD_PRIORITY`), e.g. `SchedPolicy::Fifo { priority: 50 }` so that
     /// tcp and ipc traffic is not delayed by other threads. Default: the OS's (`Other`).
     ///
-    /// The real-time policies need privileges, and libzmq aborts the process when an I/O
-    /// thread starts (with the first socket) and the OS refuses: see [`SchedPolicy`].
+    /// The real-time policies need privileges: [`build`](Self::build) tries the policy on a
+    /// thread of its own first and fails with [`Error::Io`] when the OS refuses it, where
+    /// libzmq would abort the process as its I/O thread starts.
     pub fn io_sched(mut self, policy: SchedPolicy) -> Self {
         self.io_sched = Some(policy);
         self
@@ -134,6 +135,16 @@ impl EngineBuilder {
                 let expected = format!("a priority from {} to {}", range.start(), range.end());
                 return Err(Error::config("io_sched priority", format!("{policy:?}"), expected));
             }
+        }
+        if let (Some(policy), Some((_, Some(_)))) = (self.io_sched, sched) {
+            // libzmq aborts the process when the OS refuses its I/O threads' policy: ask first.
+            sys::sched_permitted(policy).map_err(|source| Error::Io {
+                context: format!(
+                    "the OS refuses {policy:?} for libzmq's I/O threads (grant CAP_SYS_NICE, or raise \
+                     RLIMIT_RTPRIO with ulimit -r; or leave io_sched unset)"
+                ),
+                source,
+            })?;
         }
         for &c in &self.io_cores {
             if !cores.contains(&c) {
@@ -278,6 +289,20 @@ mod tests {
                 }
                 other => panic!("{policy:?}: {other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn a_real_time_policy_the_os_refuses_is_an_error_not_an_abort() {
+        // Root (CAP_SYS_NICE) gets the policy and a working engine; anyone else gets the
+        // error the probe found, before libzmq's I/O thread would abort the process.
+        let policy = SchedPolicy::Fifo { priority: 1 };
+        match (sys::sched_permitted(policy), Engine::builder().io_sched(policy).build()) {
+            (Ok(()), Ok(engine)) => assert_eq!(engine.io_threads(), 1),
+            (Err(_), Err(Error::Io { context, .. })) => {
+                assert!(context.contains("RLIMIT_RTPRIO"), "{context}")
+            }
+            (probe, built) => panic!("probe {probe:?} but build {:?}", built.map(|_| "an engine")),
         }
     }
 

@@ -171,7 +171,7 @@ impl SourceOut<'_> {
 enum Cmd {
     Tick {
         topic: u16,
-        handed_ns: u64,
+        intended_ns: u64,
         payload: Vec<u8>,
     },
     /// Send the end markers: the stream ends after every tick handed over before it.
@@ -395,7 +395,7 @@ impl TickPublisher {
         self.live.wait_ended(timeout)
     }
 
-    fn tick(&self, topic: usize, payload: &[u8]) -> std::result::Result<Cmd, PublishError> {
+    fn tick(&self, topic: usize, intended_ns: u64, payload: &[u8]) -> std::result::Result<Cmd, PublishError> {
         if self.end_requested.load(Ordering::Acquire) {
             // The stream has ended: a tick now would never be sent.
             return Err(PublishError::Stopped);
@@ -404,7 +404,7 @@ impl TickPublisher {
         let mut buf = self.free.try_recv().unwrap_or_default();
         buf.clear();
         buf.extend_from_slice(payload);
-        Ok(Cmd::Tick { topic, handed_ns: now_ns(), payload: buf })
+        Ok(Cmd::Tick { topic, intended_ns, payload: buf })
     }
 
     /// Wakes the worker unless a wake-up is already on its way.
@@ -422,7 +422,23 @@ impl TickPublisher {
     /// [`PublishError::Stopped`] after [`finish`](Self::finish) or when the worker ended;
     /// [`PublishError::NoSuchTopic`], [`PublishError::TooLarge`] for bad arguments.
     pub fn publish(&self, topic: usize, payload: &[u8]) -> std::result::Result<(), PublishError> {
-        let cmd = self.tick(topic, payload)?;
+        self.publish_at(topic, now_ns(), payload)
+    }
+
+    /// As [`publish`](Self::publish), for a tick meant to leave at `intended_ns`
+    /// (CLOCK_MONOTONIC; a schedule's or a recorded feed's time): subscribers measure its
+    /// latency from then, so a caller that wakes late, or a hand-off that waits, shows in
+    /// the figures instead of hiding in them (coordinated omission). 0: unknown.
+    ///
+    /// # Errors
+    /// As `publish`.
+    pub fn publish_at(
+        &self,
+        topic: usize,
+        intended_ns: u64,
+        payload: &[u8],
+    ) -> std::result::Result<(), PublishError> {
+        let cmd = self.tick(topic, intended_ns, payload)?;
         self.inbox.send(cmd).map_err(|_| PublishError::Stopped)?;
         self.wake()
     }
@@ -433,7 +449,7 @@ impl TickPublisher {
     /// # Errors
     /// As `publish`, and `Full`.
     pub fn try_publish(&self, topic: usize, payload: &[u8]) -> std::result::Result<(), PublishError> {
-        let cmd = self.tick(topic, payload)?;
+        let cmd = self.tick(topic, now_ns(), payload)?;
         self.inbox.try_send(cmd).map_err(|e| match e {
             TrySendError::Full(_) => PublishError::Full,
             TrySendError::Disconnected(_) => PublishError::Stopped,
@@ -552,8 +568,8 @@ impl PublisherHandler {
             let Ok(cmd) = self.inbox.try_recv() else { break };
             n += 1;
             match cmd {
-                Cmd::Tick { topic, handed_ns, payload } => {
-                    let res = self.stream.push(out, usize::from(topic), handed_ns, &payload, now);
+                Cmd::Tick { topic, intended_ns, payload } => {
+                    let res = self.stream.push(out, usize::from(topic), intended_ns, &payload, now);
                     // Back to the application for its next tick; when its pool is full, freed.
                     let _ = self.free.try_send(payload);
                     res?;
@@ -661,10 +677,10 @@ impl Handler for PublisherHandler {
             let mut end = false;
             while let Ok(cmd) = self.inbox.try_recv() {
                 match cmd {
-                    Cmd::Tick { topic, handed_ns, payload } => {
+                    Cmd::Tick { topic, intended_ns, payload } => {
                         if self
                             .stream
-                            .push(&mut out, usize::from(topic), handed_ns, &payload, now_ns())
+                            .push(&mut out, usize::from(topic), intended_ns, &payload, now_ns())
                             .is_err()
                         {
                             break;

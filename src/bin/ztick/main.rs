@@ -91,6 +91,16 @@ enum Role {
     Sub,
 }
 
+/// Where `ztick fanout`'s synthetic feed runs.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum FeedPath {
+    /// On the publisher's worker, the thread that owns its socket: no hand-off.
+    Source,
+    /// On the main thread, pacing with absolute sleeps and handing every tick to the
+    /// worker, as an application thread publishes: the difference is the hop.
+    Handoff,
+}
+
 #[derive(Args, Debug)]
 struct FanoutArgs {
     /// Which side(s) to run.
@@ -121,6 +131,11 @@ struct FanoutArgs {
     /// Payload bytes per tick.
     #[arg(long, default_value_t = 64)]
     size: usize,
+    /// Where the feed runs: `source` (default) on the publisher's worker, which owns the
+    /// socket; `handoff` on the main thread, handing each tick over
+    /// (`TickPublisher::publish_at`). Measures the hop between threads.
+    #[arg(long, value_enum, default_value = "source")]
+    feed: FeedPath,
     /// Number of topics (t0, t1, ...), published round-robin.
     #[arg(long, default_value_t = 8)]
     topics: usize,
@@ -137,6 +152,10 @@ struct FanoutArgs {
     /// refusal by the OS leaves SCHED_OTHER, with a warning).
     #[arg(skip = SchedPolicy::Other)]
     sched: SchedPolicy,
+    /// libzmq's I/O threads' policy, from --profile (latency gives them the workers'
+    /// SCHED_FIFO, so real-time workers cannot starve them; refused: the OS's default).
+    #[arg(skip)]
+    io_sched: Option<SchedPolicy>,
     /// Idle strategy of every worker (default: from --profile; balanced: what `ztick info`
     /// recommends here).
     #[arg(long)]

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ztick::fanout::{SourceOut, SourcePoll, TickSource};
+use ztick::fanout::{PublishError, SourceOut, SourcePoll, TickPublisher, TickSource};
 
 /// How far behind its schedule the feed may fall before a pass counts as a stall.
 pub(crate) const STALL_THRESHOLD: Duration = Duration::from_millis(1);
@@ -51,6 +51,47 @@ pub(crate) struct FeedStats {
     pub(crate) stalls: AtomicU64,
     /// The furthest behind schedule it fell, in nanoseconds.
     pub(crate) max_lag_ns: AtomicU64,
+}
+
+/// Where the feed's ticks go: the publisher's own worker ([`SourceOut`], no hand-off) or a
+/// [`TickPublisher`] from the application's thread ([`HandOff`], one hand-off per tick).
+pub(crate) trait FeedOut {
+    /// Publishes tick `topic` meant to leave at `intended_ns`.
+    fn publish(&mut self, topic: usize, intended_ns: u64, payload: &[u8]) -> ztick::Result<()>;
+    /// Subscribers connected now.
+    fn subscribers(&self) -> usize;
+    /// Topics.
+    fn topics(&self) -> usize;
+}
+
+impl FeedOut for SourceOut<'_> {
+    fn publish(&mut self, topic: usize, intended_ns: u64, payload: &[u8]) -> ztick::Result<()> {
+        SourceOut::publish(self, topic, intended_ns, payload)
+    }
+    fn subscribers(&self) -> usize {
+        SourceOut::subscribers(self)
+    }
+    fn topics(&self) -> usize {
+        SourceOut::topics(self)
+    }
+}
+
+/// The feed on the application's thread, handing each tick to the publisher's worker.
+pub(crate) struct HandOff<'a>(pub(crate) &'a TickPublisher);
+
+impl FeedOut for HandOff<'_> {
+    fn publish(&mut self, topic: usize, intended_ns: u64, payload: &[u8]) -> ztick::Result<()> {
+        self.0.publish_at(topic, intended_ns, payload).map_err(|e| match e {
+            PublishError::Stopped => ztick::Error::Stopped("the publisher's worker ended".into()),
+            other => ztick::Error::config("tick", topic, other.to_string()),
+        })
+    }
+    fn subscribers(&self) -> usize {
+        self.0.subscribers()
+    }
+    fn topics(&self) -> usize {
+        self.0.topics().len()
+    }
 }
 
 /// The generator's state, owned by the publisher's worker.
@@ -125,7 +166,7 @@ impl SyntheticFeed {
     }
 
     /// Generates the ticks due by `now`.
-    fn publish_due(&mut self, now: u64, out: &mut SourceOut<'_>) -> ztick::Result<()> {
+    fn publish_due(&mut self, now: u64, out: &mut dyn FeedOut) -> ztick::Result<()> {
         let ntopics = out.topics() as u64;
         let due = match (self.paced(), self.total) {
             (false, total) => {
@@ -159,8 +200,9 @@ impl SyntheticFeed {
     }
 }
 
-impl TickSource for SyntheticFeed {
-    fn poll(&mut self, now: u64, out: &mut SourceOut<'_>) -> ztick::Result<SourcePoll> {
+impl SyntheticFeed {
+    /// Publishes what is due at `now` through `out` and says when to come back.
+    pub(crate) fn step(&mut self, now: u64, out: &mut dyn FeedOut) -> ztick::Result<SourcePoll> {
         if !self.started {
             if out.subscribers() < self.spec.wait_subscribers {
                 return Ok(SourcePoll::WakeAt(now + WAIT_POLL_NS));
@@ -184,4 +226,27 @@ impl TickSource for SyntheticFeed {
             true => self.intended_ns(self.generated).saturating_add(self.window_ns()),
         }))
     }
+}
+
+impl TickSource for SyntheticFeed {
+    fn poll(&mut self, now: u64, out: &mut SourceOut<'_>) -> ztick::Result<SourcePoll> {
+        self.step(now, out)
+    }
+}
+
+/// Runs `feed` on this thread, pacing with absolute sleeps and handing every tick to
+/// `publisher`'s worker, until the feed is done or `stop` says so; then ends the stream.
+pub(crate) fn run_handed_off(
+    mut feed: SyntheticFeed,
+    publisher: &TickPublisher,
+    stop: impl Fn() -> bool,
+) -> ztick::Result<()> {
+    let mut out = HandOff(publisher);
+    while !stop() {
+        match feed.step(ztick::now_ns(), &mut out)? {
+            SourcePoll::WakeAt(at) => ztick::sleep_until_ns(at),
+            SourcePoll::Done => break,
+        }
+    }
+    publisher.end_stream().map_err(|_| ztick::Error::Stopped("the publisher's worker ended".into()))
 }

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use ztick::fanout::{
     groups_of, Event, PublisherConfig, SubscriberConfig, SubscriberReport, TickPublisher, TickSubscriber,
 };
-use ztick::{now_ns, CoreId, Endpoint, Engine, Error, Operation, Transport};
+use ztick::{now_ns, CoreId, Endpoint, Engine, EngineBuilder, Error, Operation, SchedPolicy, Transport};
 
-use super::feed::{FeedSpec, FeedStats, SyntheticFeed};
+use super::feed::{self, FeedSpec, FeedStats, SyntheticFeed};
 use super::idle::IdleGaps;
 use super::report::{FanoutReport, FeedShape};
 use crate::signals::Signals;
@@ -45,6 +45,11 @@ pub(crate) struct EmbeddedRun {
     /// The idle feed's gaps (ns), by which each subscriber groups its latency; empty for a
     /// paced or unpaced feed. The feed's own schedule is `feed.schedule`.
     pub(crate) idle_gaps_ns: Vec<u64>,
+    /// Run the feed on the calling thread and hand each tick to the publisher's worker,
+    /// instead of on the worker itself.
+    pub(crate) hand_off: bool,
+    /// libzmq's I/O threads' policy (`None`: the OS's default).
+    pub(crate) io_sched: Option<SchedPolicy>,
 }
 
 impl Default for EmbeddedRun {
@@ -71,6 +76,8 @@ impl Default for EmbeddedRun {
             io_cores: Vec::new(),
             wait_timeout: Duration::from_secs(10),
             idle_gaps_ns: Vec::new(),
+            hand_off: false,
+            io_sched: None,
         }
     }
 }
@@ -111,19 +118,23 @@ pub(crate) fn run(
     pcfg.single_frame |= cfg.subscriber.conflate;
     pcfg.pin = cfg.pins.first().copied();
     pcfg.validate()?;
-    let engine = Engine::builder()
-        .io_threads(if cfg.transport == Transport::Inproc { 0 } else { 1 })
-        .force_core_budget(cfg.force)
-        .io_cores(&cfg.io_cores)
-        .build()?;
+    let engine = build_engine(
+        Engine::builder()
+            .io_threads(if cfg.transport == Transport::Inproc { 0 } else { 1 })
+            .force_core_budget(cfg.force)
+            .io_cores(&cfg.io_cores),
+        cfg.io_sched,
+    )?;
     let stats = Arc::new(FeedStats::default());
-    let publisher = TickPublisher::start_with_source(
-        &engine,
+    let synthetic = SyntheticFeed::new(spec, Arc::clone(&stats));
+    let (bind, side) = (
         Endpoint::local(cfg.transport, "ztick-fanout"),
         Some(Endpoint::local(cfg.transport, "ztick-fanout-snap")),
-        pcfg.clone(),
-        SyntheticFeed::new(spec, Arc::clone(&stats)),
-    )?;
+    );
+    let (publisher, handed) = match cfg.hand_off {
+        true => (TickPublisher::start(&engine, bind, side, pcfg.clone())?, Some(synthetic)),
+        false => (TickPublisher::start_with_source(&engine, bind, side, pcfg.clone(), synthetic)?, None),
+    };
     let topics = cfg.subscriber_topics.clone().unwrap_or_else(|| pcfg.topics.clone());
     let mut subs = Vec::with_capacity(cfg.subscribers);
     let mut idle = Vec::with_capacity(cfg.subscribers);
@@ -160,7 +171,12 @@ pub(crate) fn run(
         });
         idle.extend(gaps);
     }
-    let outcome = drive(&publisher, &subs, cfg, &mut progress, signals);
+    let outcome = match handed {
+        // The feed on this thread: it waits for the subscribers itself, then paces.
+        Some(f) => wait_connected(&publisher, cfg)
+            .and_then(|()| feed::run_handed_off(f, &publisher, || signals.caught().is_some())),
+        None => drive(&publisher, &subs, cfg, &mut progress, signals),
+    };
     if signals.caught().is_some() {
         // End the stream now: the subscribers get their end markers and report.
         let _ = publisher.end_stream();
@@ -195,6 +211,20 @@ pub(crate) fn run(
     })
 }
 
+/// Builds the engine with its I/O threads under `io_sched` when the OS allows it, else
+/// (with a warning) under the OS's default policy.
+pub(crate) fn build_engine(b: EngineBuilder, io_sched: Option<SchedPolicy>) -> Result<Engine, Error> {
+    let Some(policy) = io_sched else { return b.build() };
+    match b.clone().io_sched(policy).build() {
+        Ok(engine) => Ok(engine),
+        Err(e @ Error::Io { .. }) => {
+            eprintln!("ztick: warning: {e}; libzmq's I/O threads stay time-shared");
+            b.build()
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Closes a subscriber's accounting with the publisher's final sequences, for topics whose
 /// end marker never arrived (in one process, the publisher's report is the authority).
 fn close_with(r: &mut SubscriberReport, epoch: u64, last_seq: &[(String, u64)]) {
@@ -210,6 +240,24 @@ fn close_with(r: &mut SubscriberReport, epoch: u64, last_seq: &[(String, u64)]) 
     }
 }
 
+/// Waits for every subscriber to connect, or says how many did.
+fn wait_connected(publisher: &TickPublisher, cfg: &EmbeddedRun) -> Result<(), Error> {
+    let wait = cfg.wait_timeout + Duration::from_secs(1);
+    if publisher.wait_subscribers(cfg.subscribers, wait) {
+        return Ok(());
+    }
+    Err(Error::Timeout {
+        op: Operation::Recv,
+        endpoint: format!(
+            "{} ({} of {} subscribers connected)",
+            publisher.endpoint(),
+            publisher.subscribers(),
+            cfg.subscribers
+        ),
+        ms: wait.as_millis() as u64,
+    })
+}
+
 /// Waits for the feed to start and end, calling `progress` once a second.
 pub(crate) fn drive(
     publisher: &TickPublisher,
@@ -218,19 +266,7 @@ pub(crate) fn drive(
     progress: &mut Option<&mut dyn FnMut(&Progress)>,
     signals: &Signals,
 ) -> Result<(), Error> {
-    let wait = cfg.wait_timeout + Duration::from_secs(1);
-    if !publisher.wait_subscribers(cfg.subscribers, wait) {
-        return Err(Error::Timeout {
-            op: Operation::Recv,
-            endpoint: format!(
-                "{} ({} of {} subscribers connected)",
-                publisher.endpoint(),
-                publisher.subscribers(),
-                cfg.subscribers
-            ),
-            ms: wait.as_millis() as u64,
-        });
-    }
+    wait_connected(publisher, cfg)?;
     let t0 = Instant::now();
     // Publishing ends by the duration or tick count; bound the wait well past it.
     let limit = t0 + cfg.feed.duration.max(Duration::from_secs(1)) * 4 + Duration::from_secs(30);

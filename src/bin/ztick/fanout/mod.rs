@@ -23,7 +23,7 @@ use self::feed::{FeedSpec, FeedStats, SyntheticFeed};
 use self::harness::{EmbeddedRun, Progress};
 use self::idle::IdleGaps;
 use self::report::{FanoutReport, FeedShape};
-use super::{FanoutArgs, Role};
+use super::{FanoutArgs, FeedPath, Role};
 use crate::observe::{Observer, Telemetry, Totals};
 use crate::plot::{percentile_svg, PlotSeries};
 use crate::settings::{Key, Settings, Source};
@@ -108,6 +108,7 @@ fn apply_profile(mut a: FanoutArgs) -> FanoutArgs {
     eprintln!("ztick: profile {plan}");
     a.idle = a.idle.or(Some(plan.idle));
     a.sched = plan.sched;
+    a.io_sched = plan.io_sched;
     if a.pin.is_empty() {
         a.pin = plan.worker_cores;
     }
@@ -191,6 +192,8 @@ fn embedded(a: &FanoutArgs, observer: Option<&Observer>, telemetry: &Telemetry) 
         force: a.force,
         io_cores: a.io_cores.clone(),
         idle_gaps_ns: idle::gaps_ns(&a.idle_gaps_us, a.idle_samples)?,
+        hand_off: a.feed == FeedPath::Handoff,
+        io_sched: a.io_sched,
         ..EmbeddedRun::default()
     };
     let signals = Signals::register()?;
@@ -290,10 +293,11 @@ fn add_totals(telemetry: &Telemetry, a: &FanoutArgs, report: &FanoutReport, sub_
     }
 }
 
-/// The engine of a `--role pub|sub` process: one I/O thread, on `--io-cores` when given,
-/// and `--force` lets a spinning worker past the core budget, as in the embedded run.
+/// The engine of a `--role pub|sub` process: one I/O thread, on `--io-cores` when given and
+/// under the profile's policy, and `--force` lets a spinning worker past the core budget,
+/// as in the embedded run.
 fn role_engine(a: &FanoutArgs) -> Result<Engine, Error> {
-    Engine::builder().force_core_budget(a.force).io_cores(&a.io_cores).build()
+    harness::build_engine(Engine::builder().force_core_budget(a.force).io_cores(&a.io_cores), a.io_sched)
 }
 
 fn publisher(a: &FanoutArgs, telemetry: &Telemetry) -> Result<u8, Error> {
@@ -329,13 +333,13 @@ fn publisher(a: &FanoutArgs, telemetry: &Telemetry) -> Result<u8, Error> {
         + spec.duration.max(Duration::from_secs(1)) * 4
         + wait
         + Duration::from_secs(30);
-    let p = TickPublisher::start_with_source(
-        &engine,
-        bind,
-        Some(side),
-        pcfg,
-        SyntheticFeed::new(spec, Arc::clone(&stats)),
-    )?;
+    let synthetic = SyntheticFeed::new(spec, Arc::clone(&stats));
+    let (p, handed) = match a.feed {
+        FeedPath::Handoff => (TickPublisher::start(&engine, bind, Some(side), pcfg)?, Some(synthetic)),
+        FeedPath::Source => {
+            (TickPublisher::start_with_source(&engine, bind, Some(side), pcfg, synthetic)?, None)
+        }
+    };
     let p_endpoint = p.endpoint().clone();
     let waited = wait_or_signal(&signals, wait, |t| p.wait_subscribers(a.subscribers, t));
     if waited {
@@ -347,8 +351,14 @@ fn publisher(a: &FanoutArgs, telemetry: &Telemetry) -> Result<u8, Error> {
             p.endpoint()
         );
     }
+    let handed_off = match handed {
+        Some(f) if waited => feed::run_handed_off(f, &p, || signals.caught().is_some()),
+        _ => Ok(()),
+    };
     let outcome = if signals.caught().is_some() {
         Ok(())
+    } else if let Err(e) = handed_off {
+        Err(e)
     } else if !waited {
         Err(Error::Timeout {
             op: Operation::Recv,
