@@ -200,36 +200,44 @@ def holders(runs, cpu, start, end, own_tid):
 
 
 OWN = re.compile(r"^(ztick|ZMQbg)")
+GROUPS = (("publisher", "ztick-tick"), ("subscribers", "ztick-sub"), ("I/O thread(s)", "ZMQbg"))
+RENAMED = {"tokio-rt-worker": "agent", "kdamond.N": "kdamond"}
 
 
 def table(dirs):
-    """One markdown row per stall-trace.sh output directory: the run's figures, and where
-    the delays over the threshold of its publisher and subscribers went."""
-    print("| run | stalls | worst sub p99 / p99.9 (µs) | steal (ms) | thread | delays > thr | timer late | vCPU absent "
-          "| CPU held by ztick's threads | by others (idle: wake-up not served) |")
-    print("|---|---:|---|---:|---|---:|---:|---:|---:|---|")
+    """One markdown block per scripts/stall-trace.sh output directory: the run's steal,
+    stalls and worst subscriber, then for its publisher, subscribers and I/O threads the
+    delays over the threshold and where their milliseconds went (BENCHMARKS.md, 17.1)."""
+    print("| run | steal ms | stalls | worst p99 / p99.9 µs | thread(s) | delays > thr | timer late ms "
+          "| vCPU absent ms | ztick's threads ms | idle CPU ms | others ms |")
+    print("|---|---:|---:|---|---|---:|---:|---:|---:|---:|---|")
     for d in dirs:
         try:
             rep = json.load(open(f"{d}/report.json"))
             run = json.load(open(f"{d}/fanout.json"))
-            steal = re.search(r"took, all vCPUs\): (\d+) ms", open(f"{d}/report.txt").read())
+            steal = re.search(r"all vCPUs\): (\d+) ms", open(f"{d}/report.txt").read())
         except (OSError, ValueError) as e:
             print(f"| {d} | (unreadable: {e}) |")
             continue
         subs = run["subscribers"]
         p99 = max(x["latency_ns"]["p99"] for x in subs) / 1e3
         p999 = max(x["latency_ns"]["p99_9"] for x in subs) / 1e3
-        head = f"| {d.rstrip('/').split('/')[-1]} | {run['publisher']['stalls']} | {p99:,.0f} / {p999:,.0f} | " \
-               f"{steal.group(1) if steal else '?'} |"
-        for t in rep["threads"]:
-            if not OWN.search(t["thread"]) or t["thread"] == "ztick":
+        head = f"| {d.rstrip('/').split('/')[-1]} | {steal.group(1) if steal else '?'} | " \
+               f"{run['publisher']['stalls']} | {p99:,.0f} / {p999:,.0f} |"
+        for group, prefix in GROUPS:
+            ts = [t for t in rep["threads"] if t["thread"].startswith(prefix)]
+            if not ts:
                 continue
-            c = t["over_threshold_ms"]
-            held = t["cpu_held_by_ms"]
+            cause = lambda k: sum(t["over_threshold_ms"].get(k, 0) for t in ts)
+            held = defaultdict(float)
+            for t in ts:
+                for k, v in t["cpu_held_by_ms"].items():
+                    held[RENAMED.get(k, k)] += v
             own = sum(v for k, v in held.items() if OWN.search(k))
-            others = ", ".join(f"{k} {v}" for k, v in held.items() if not OWN.search(k)) or "-"
-            print(f"{head} {t['thread']} | {t['over_threshold']} | {c.get('timer late', 0)} | "
-                  f"{c.get('vCPU absent', 0)} | {own:.2f} | {others} |")
+            others = ", ".join(f"{k} {v:.1f}" for k, v in sorted(held.items(), key=lambda kv: -kv[1])
+                               if not OWN.search(k) and k != "idle" and v >= 0.1) or "-"
+            print(f"{head} {group} | {sum(t['over_threshold'] for t in ts)} | {cause('timer late'):.1f} | "
+                  f"{cause('vCPU absent'):.1f} | {own:.1f} | {held.get('idle', 0):.1f} | {others} |")
             head = "| | | | |"
 
 
