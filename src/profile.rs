@@ -13,11 +13,12 @@
 //! - A sleeping worker under a real-time policy takes its core back when it wakes, ahead
 //!   of time-shared threads; the OS may refuse it, and the worker then says so and runs on.
 //!   libzmq's I/O threads then need the same policy: left time-shared beside real-time
-//!   workers on 2 cores they starved, and the cross-process p99 at 100,000 ticks/s went to
-//!   42-63 ms; with them under SCHED_FIFO too it was 0.9-1.0 ms, 0.2-0.5x raw libzmq's.
-//!   At 1 M ticks/s the real-time threads are busy most of the time and hold their cores
-//!   in turn: p99 27-63 ms against the balanced profile's 8-9 ms, so `latency` is the
-//!   profile for moderate rates on a small machine (BENCHMARKS.md, section 17.3).
+//!   workers on 2 cores they starved, and the cross-process p99 at 100,000 ticks/s with 2
+//!   subscribers went to 42-63 ms; with them under SCHED_FIFO too it was 0.8-1.5 ms, 0.2-1.4x
+//!   raw libzmq's. With 1 subscriber it was 2.9-3.0 ms, above the balanced
+//!   profile's, and at 1 M ticks/s the real-time threads are busy most of the time and
+//!   hold their cores in turn: p99 27-63 ms against 8-9 ms. So `latency` is for moderate
+//!   rates and several processes on a small machine (BENCHMARKS.md, sections 17.3, 17.5).
 //!
 //! [`Profile::plan`] applies them and returns a [`Plan`] that says what it chose and why.
 

@@ -17,6 +17,8 @@ const MAX_TICKS_PER_PASS: u64 = 4096;
 /// How often a feed waiting for its subscribers looks again (their subscriptions also wake
 /// the worker).
 const WAIT_POLL_NS: u64 = 1_000_000;
+/// The longest sleep of a handed-off feed between looks at its stop condition.
+const STOP_CHECK_NS: u64 = 100_000_000;
 
 /// What the feed publishes.
 #[derive(Debug, Clone)]
@@ -243,8 +245,10 @@ pub(crate) fn run_handed_off(
 ) -> ztick::Result<()> {
     let mut out = HandOff(publisher);
     while !stop() {
-        match feed.step(ztick::now_ns(), &mut out)? {
-            SourcePoll::WakeAt(at) => ztick::sleep_until_ns(at),
+        let now = ztick::now_ns();
+        match feed.step(now, &mut out)? {
+            // At most STOP_CHECK_NS at a time, so a signal ends even a long idle gap soon.
+            SourcePoll::WakeAt(at) => ztick::sleep_until_ns(at.min(now.saturating_add(STOP_CHECK_NS))),
             SourcePoll::Done => break,
         }
     }
