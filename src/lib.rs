@@ -156,6 +156,19 @@
 //!   (`ZMQ_MAXMSGSIZE`) or breaks ZMTP ends that connect endpoint for good: a subscriber
 //!   attacked so reports the publisher lost at its liveness deadline (or, having never
 //!   heard from it, times out) with the accounting it has (`tests/fanout_hostile.rs`).
+//! - **A refused real-time policy aborts the process**: libzmq applies
+//!   `ZMQ_THREAD_SCHED_POLICY` as its I/O thread starts and asserts when the OS says no.
+//!   [`EngineBuilder::build`] tries the policy on a thread of its own first and returns an
+//!   error instead (its unit test).
+//! - **Real-time workers starve a time-shared I/O thread**: every tcp or ipc message
+//!   crosses libzmq's I/O thread, so workers under SCHED_FIFO beside it took the
+//!   cross-process p99 from 3.8-5.3 ms to 42-63 ms on 2 cores.
+//!   [`profile::Profile::Latency`] gives both the same policy ([`profile::Plan::io_sched`],
+//!   held by the profile's unit test; measured in BENCHMARKS.md 17.3).
+//!
+//! Where the fan-out's milliseconds go on a small virtual machine (the hypervisor's late
+//! timers, an idle vCPU not woken, threads queueing for cores) is traced, delay by delay,
+//! by `scripts/stall-trace.sh` (BENCHMARKS.md 17.1).
 #![deny(missing_docs, missing_debug_implementations, unsafe_op_in_unsafe_fn)]
 #![deny(unsafe_code)] // allowed again on `mod sys` and `mod ffi` only
 #![warn(unreachable_pub, clippy::undocumented_unsafe_blocks)]

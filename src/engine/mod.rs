@@ -124,8 +124,9 @@ impl EngineBuilder {
     /// libzmq requires).
     ///
     /// # Errors
-    /// An I/O core that does not exist, a real-time priority outside the OS's range, or an
-    /// option libzmq refuses.
+    /// An I/O core that does not exist, a real-time priority outside the OS's range, a
+    /// real-time `io_sched` the OS refuses this process ([`Error::Io`]), or an option
+    /// libzmq refuses.
     pub fn build(self) -> Result<Engine> {
         let cores = sys::available_cores();
         let sched = self.io_sched.map(sys::sched_params);
