@@ -64,7 +64,6 @@ class Thread:
         self.delays = []  # (want, ran, timer_late, rq, kind, cpu)
         self.timer_late = []
         self.long_runs = []  # (start, length)
-        self.switches = 0
 
 
 def switch_in(th, t, cpu):
@@ -127,7 +126,6 @@ def parse(stream, pattern):
             if pattern.search(pcomm):
                 th = threads.setdefault(ppid, Thread(ppid, pcomm))
                 th.comm = pcomm  # a thread is named after it starts: keep the latest
-                th.switches += 1
                 if th.on_since is not None and t - th.on_since > 0:
                     th.long_runs.append((th.on_since, t - th.on_since))
                 th.out_at = (t, pstate)

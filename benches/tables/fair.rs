@@ -95,18 +95,9 @@ impl CpuCost {
     }
 }
 
-/// The ticks that followed one idle gap, the worst subscriber's.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct IdleGapRow {
-    /// The gap before each tick, in nanoseconds.
-    pub(crate) gap_ns: u64,
-    /// Ticks after this gap (the fewest any subscriber saw).
-    pub(crate) count: u64,
-    /// From each tick's intended send time.
-    pub(crate) latency_ns: LatencySummary,
-    /// From each tick's send time.
-    pub(crate) latency_raw_ns: LatencySummary,
-}
+/// The ticks that followed one idle gap (the worst subscriber's in a [`FairRun`]): the
+/// record `ztick fanout --idle-gaps-us` prints, which every stack's rows take.
+pub(crate) use crate::schema::fanout::IdleGapJson as IdleGapRow;
 
 /// One run of `scripts/fair-fanout.sh`: one line of its `results.jsonl`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

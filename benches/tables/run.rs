@@ -451,16 +451,7 @@ fn ztick_subs(j: &FanoutJson) -> Vec<SubOut> {
             missing: s.missing,
             latency: seen(s.latency_ns),
             raw: seen(s.latency_raw_ns),
-            idle: s
-                .idle_gaps
-                .iter()
-                .map(|g| IdleGapRow {
-                    gap_ns: g.gap_ns,
-                    count: g.count,
-                    latency_ns: g.latency_ns,
-                    latency_raw_ns: g.latency_raw_ns,
-                })
-                .collect(),
+            idle: s.idle_gaps.clone(),
         })
         .collect()
 }
