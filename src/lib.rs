@@ -73,6 +73,12 @@
 //! # Ok::<(), ztick::Error>(())
 //! ```
 //!
+//! A thread that would rather own its sockets than hand off to a worker builds the same
+//! worker [`inline`](WorkerBuilder::inline): an [`InlineWorker`] runs the worker's loop a
+//! pass at a time when its caller asks, so a send from that thread goes straight onto the
+//! socket. The fan-out's [`fanout::InlineTickPublisher`] is built on it. The loop owns its
+//! sockets for this; a spawned worker runs the same loop to the end on its own thread.
+//!
 //! **From C** (feature `capi`): the engine, the tick publisher and subscriber, the latency
 //! recorder, behind opaque handles and a committed header, `include/ztick.h`; see the
 //! README's "Using ztick from C" for the link line and a 20-line publisher.
@@ -84,8 +90,9 @@
 //! - [`fanout`] (tick publisher and subscriber on sans-IO cores: the stream, its timers,
 //!   the retransmit ring, the subscriber's ledger; the versioned wire format), [`patterns`],
 //!   and security ([`curve`]: keys and certificates; [`zap`]: who may connect);
-//! - the engine: [`Engine`], workers ([`WorkerBuilder`], [`WorkerCtx`], [`Handler`]), idle
-//!   strategies and the core budget, [`Handle`];
+//! - the engine: [`Engine`], workers ([`WorkerBuilder`], [`WorkerCtx`], [`Handler`], spawned
+//!   [`Worker`] or caller-driven [`InlineWorker`]), idle strategies and the core budget,
+//!   [`Handle`];
 //! - messages ([`Frame`], [`Outbound`], [`BufferPool`], [`codec`]), [`Batcher`] (pure: the
 //!   clock is a parameter), [`metrics`] (HDR recorders, `.hgrm`, `tracing` spans), [`info`]
 //!   (what this build of libzmq is);
@@ -205,12 +212,12 @@ pub use batch::{Batcher, FlushReason};
 pub use config::{CoreId, FullPolicy, SchedPolicy, SocketKind, SocketOptions};
 pub use endpoint::{Endpoint, Transport};
 pub use engine::{
-    ConnectedPeers, Engine, EngineBuilder, Handle, Handler, HandshakeFailure, IdleStrategy, MessageHandler,
-    MonitorEvent, MonitorStats, PeerEvent, Received, SendError, SendTimeoutError, SocketEvent, SocketId,
-    SocketMonitor, SocketSpec, TickHandler, TrySendError, Worker, WorkerBuilder, WorkerCtx, WorkerReport,
-    WorkerStats,
+    ConnectedPeers, Engine, EngineBuilder, Handle, Handler, HandshakeFailure, IdleStrategy, InlineWorker,
+    MessageHandler, MonitorEvent, MonitorStats, PeerEvent, Received, SendError, SendTimeoutError,
+    SocketEvent, SocketId, SocketMonitor, SocketSpec, TickHandler, TrySendError, Worker, WorkerBuilder,
+    WorkerCtx, WorkerReport, WorkerStats,
 };
 pub use error::{Error, Operation, Result, ZmqErrno};
 pub use message::codec;
 pub use message::{BufferPool, Frame, Inbound, Outbound, PoolStats, PooledBuf, Subscription};
-pub use sys::{now_ns, sleep_until_ns};
+pub use sys::{now_ns, set_timer_slack_ns, sleep_until_ns};

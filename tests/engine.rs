@@ -152,6 +152,55 @@ fn spinning_past_the_core_budget_is_refused_unless_forced() {
     }
 }
 
+#[test]
+fn a_worker_spinning_to_its_deadline_serves_its_timers_and_hand_offs_and_counts_as_spinning() {
+    with_timeout(WAIT, || {
+        let engine = engine();
+        // One spin-to-deadline worker per core, beside the I/O thread, is one too many.
+        let cores = engine.cores().len();
+        let fill: Vec<_> = (0..cores - 1)
+            .map(|i| engine.worker(&format!("fill{i}")).idle(IdleStrategy::SPIN_TO_DEADLINE).spawn().unwrap())
+            .collect();
+        let err = engine.worker("over").idle(IdleStrategy::SPIN_TO_DEADLINE).spawn().unwrap_err();
+        assert!(err.to_string().contains("core budget"), "{err}");
+        drop(fill);
+
+        let pull_spec = SocketSpec::bind(SocketKind::Pull, Endpoint::unique_inproc("engine-spin-deadline"));
+        let puller = collector(engine.worker("pull"), pull_spec, count_only);
+        // A 10 ms window, and a timer always 5 ms away: the worker spins all the time, so
+        // hand-offs must end its spins, and the timers must still come round.
+        let spin = IdleStrategy::SpinToDeadline {
+            timeout: Duration::from_millis(100),
+            spin: Duration::from_millis(10),
+        };
+        let fired = Arc::new(AtomicU64::new(0));
+        let fired2 = Arc::clone(&fired);
+        let mut next = std::time::Instant::now();
+        let mut b = engine.worker("spin-deadline").idle(spin);
+        let push = b.socket(SocketSpec::connect(SocketKind::Push, puller.endpoint()));
+        let w = b
+            .on_tick(move |ctx| {
+                let now = std::time::Instant::now();
+                if now >= next {
+                    fired2.fetch_add(1, Ordering::SeqCst);
+                    next = now + Duration::from_millis(5);
+                }
+                ctx.wake_at(next);
+                Ok(false)
+            })
+            .spawn()
+            .unwrap();
+        for i in 0u32..100 {
+            w.handle().send(push, i.to_le_bytes().to_vec()).unwrap();
+        }
+        wait_until(
+            || puller.received() == 100 && fired.load(Ordering::SeqCst) >= 5,
+            || format!("{} of 100 hand-offs, {} timers", puller.received(), fired.load(Ordering::SeqCst)),
+        );
+        assert_eq!(w.stop().unwrap().stats.sent, 100);
+    });
+}
+
 /// A PULL worker whose handler stalls on its first message until released, so the pusher's
 /// HWM fills up behind it.
 fn stalled_puller(
@@ -519,5 +568,81 @@ fn hand_offs_raced_against_stop_are_sent_counted_or_refused_never_lost() {
         assert_eq!(carried + refused, attempted);
         assert_eq!(refused, 10_000, "every sender ended on a refusal");
         assert!(accepted > 0);
+    });
+}
+
+/// A handler for inline workers that only counts what it receives.
+struct Counting(u64);
+
+impl ztick::Handler for Counting {
+    fn on_message(
+        &mut self,
+        _: &mut ztick::WorkerCtx<'_>,
+        _: ztick::SocketId,
+        _: &ztick::Inbound<'_>,
+    ) -> ztick::Result<()> {
+        self.0 += 1;
+        Ok(())
+    }
+}
+
+#[test]
+fn an_inline_worker_sends_its_callers_messages_and_other_threads_hand_offs_on_its_passes() {
+    for t in TRANSPORTS {
+        with_timeout(WAIT, move || {
+            let engine = engine();
+            let pull_spec = SocketSpec::bind(SocketKind::Pull, Endpoint::local(t, "engine-inline"));
+            let puller = collector(engine.worker("pull"), pull_spec, count_only);
+            let mut b = engine.worker("inline-push");
+            let push = b.socket(SocketSpec::connect(SocketKind::Push, puller.endpoint()));
+            let mut inline = b.inline(Counting(0)).unwrap();
+            // The caller's own sends leave at once, on this thread.
+            for i in 0u32..100 {
+                inline.with(|_, ctx| ctx.send(push, &i.to_le_bytes())).unwrap();
+            }
+            // Another thread's hand-offs wait in the inbox for the caller's next pass.
+            let h = inline.handle();
+            std::thread::spawn(move || {
+                for i in 0u32..100 {
+                    h.send(push, i.to_le_bytes().to_vec()).unwrap();
+                }
+            })
+            .join()
+            .unwrap();
+            let deadline = std::time::Instant::now() + WAIT;
+            while puller.received() < 200 && std::time::Instant::now() < deadline {
+                inline.run_until(std::time::Instant::now() + Duration::from_millis(5)).unwrap();
+            }
+            assert_eq!(puller.received(), 200, "{t:?}: every send and hand-off arrived");
+            let r = inline.stop().unwrap();
+            assert_eq!((r.stats.sent, r.stats.dropped), (200, 0), "{t:?}");
+        });
+    }
+}
+
+#[test]
+fn a_stopped_inline_worker_sends_what_was_handed_over_and_a_received_message_reaches_its_handler() {
+    with_timeout(WAIT, || {
+        let engine = engine();
+        let ep = Endpoint::unique_inproc("engine-inline-drain");
+        let mut b = engine.worker("inline-pull");
+        let pull = b.socket(SocketSpec::bind(SocketKind::Pull, ep.clone()));
+        let mut sink = b.inline(Counting(0)).unwrap();
+        let mut b = engine.worker("inline-push");
+        let push = b.socket(SocketSpec::connect(SocketKind::Push, ep));
+        let source = b.inline(Counting(0)).unwrap();
+        for i in 0u32..50 {
+            source.handle().send(push, i.to_le_bytes().to_vec()).unwrap();
+        }
+        // Never passed: the stop itself drains the inbox.
+        let r = source.stop().unwrap();
+        assert_eq!((r.stats.sent, r.stats.dropped), (50, 0));
+        let deadline = std::time::Instant::now() + WAIT;
+        while sink.handler().0 < 50 && std::time::Instant::now() < deadline {
+            sink.run_until(std::time::Instant::now() + Duration::from_millis(5)).unwrap();
+        }
+        assert_eq!(sink.handler().0, 50);
+        assert_eq!(sink.endpoint(pull).map(|e| e.starts_with("inproc://")), Some(true));
+        assert_eq!(sink.stop().unwrap().stats.received, 50);
     });
 }

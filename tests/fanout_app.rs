@@ -290,3 +290,72 @@ fn a_ztick_subscriber_process_receives_the_applications_ticks() {
     assert_eq!(v["published"].as_u64(), Some(8_000), "learnt from the end markers");
     assert_eq!((s["received"].as_u64(), s["missing"].as_u64()), (Some(8_000), Some(0)), "{v}");
 }
+
+#[test]
+fn an_inline_publisher_delivers_every_tick_and_serves_the_end_acknowledgements() {
+    with_timeout(WAIT, || {
+        let engine = Engine::new().unwrap();
+        let mut publisher = ztick::fanout::InlineTickPublisher::bind(
+            &engine,
+            Endpoint::unique_inproc("app-inline"),
+            Some(Endpoint::unique_inproc("app-inline-side")),
+            topics(&["a", "b", "c"]),
+        )
+        .unwrap();
+        let subs: Vec<_> = (0..2)
+            .map(|i| {
+                let cfg = SubscriberConfig {
+                    name: format!("s{i}"),
+                    ..SubscriberConfig::for_topics(&["a", "b", "c"])
+                };
+                let side = publisher.side_endpoint().cloned();
+                TickSubscriber::start(&engine, publisher.endpoint().clone(), side, cfg).unwrap()
+            })
+            .collect();
+        // Nothing serves the stream but this thread: the hellos are read while it waits.
+        assert!(publisher.wait_subscribers(2, WAIT).unwrap(), "both hellos arrive");
+        for i in 0..900u32 {
+            publisher.publish_at((i % 3) as usize, ztick::now_ns(), format!("v{i}").as_bytes()).unwrap();
+            if i % 10 == 9 {
+                publisher.serve().unwrap();
+            }
+        }
+        // The end markers go out, and finish serves the side channel until both acknowledge.
+        let p = publisher.finish(WAIT).unwrap();
+        assert_eq!(p.published, 900);
+        assert_eq!(p.last_seq, vec![("a".into(), 300), ("b".into(), 300), ("c".into(), 300)]);
+        assert_eq!(p.acks, 2, "both subscribers acknowledged the end to the inline publisher");
+        for s in subs {
+            let r = s.finish(WAIT).unwrap();
+            assert!(r.complete(), "every end marker arrived");
+            assert_eq!((r.received(), r.missing()), (900, 0));
+        }
+    });
+}
+
+#[test]
+fn an_inline_publisher_refuses_bad_ticks_and_ticks_after_its_end() {
+    fn assert_send<T: Send>() {}
+    assert_send::<ztick::fanout::InlineTickPublisher>();
+    let engine = Engine::new().unwrap();
+    let mut publisher = ztick::fanout::InlineTickPublisher::bind(
+        &engine,
+        Endpoint::unique_inproc("app-inline-bad"),
+        None,
+        topics(&["a"]),
+    )
+    .unwrap();
+    assert_eq!(publisher.topic_index("a"), Some(0));
+    let bad_topic = publisher.publish_at(1, 0, b"x").unwrap_err();
+    assert!(matches!(bad_topic, ztick::Error::Config { .. }), "{bad_topic}");
+    assert!(bad_topic.to_string().contains("no topic 1"), "{bad_topic}");
+    let big = vec![0u8; ztick::fanout::MAX_PAYLOAD + 1];
+    let too_big = publisher.publish_at(0, 0, &big).unwrap_err();
+    assert!(too_big.to_string().contains("larger than"), "{too_big}");
+    publisher.publish_at(0, 0, b"ok").unwrap();
+    publisher.end_stream().unwrap();
+    let after = publisher.publish_at(0, 0, b"late").unwrap_err();
+    assert!(matches!(after, ztick::Error::Stopped(_)), "{after}");
+    let p = publisher.finish(Duration::from_millis(100)).unwrap();
+    assert_eq!(p.published, 1, "the tick before the end, not the refused ones");
+}

@@ -40,16 +40,19 @@ fn embedded_fanout_json_closes_its_accounting() {
 }
 
 #[test]
-fn the_feed_handed_off_from_the_main_thread_loses_nothing() {
-    // The same feed on the main thread, each tick handed to the publisher's worker.
-    let f = run(&argv("fanout --feed handoff --duration 0.3 --rate 20000 --json"));
-    expect_success(&f);
-    let v = json(&f);
-    assert_eq!(u(&v, "published"), 6000, "20,000/s for 0.3 s");
-    check_accounting(&v, 6000);
-    for s in v["subscribers"].as_array().unwrap() {
-        assert_eq!(u(s, "missing"), 0, "{s}");
-        assert!(u(&s["latency_ns"], "p50") > 0, "latency from the intended times: {s}");
+fn the_feed_on_the_main_thread_loses_nothing_handed_off_or_owning_the_socket() {
+    // The same feed on the main thread: each tick handed to the publisher's worker
+    // (`handoff`), or sent on the XPUB that thread owns, with no worker (`caller`).
+    for feed in ["handoff", "caller"] {
+        let f = run(&argv(&format!("fanout --feed {feed} --duration 0.3 --rate 20000 --json")));
+        expect_success(&f);
+        let v = json(&f);
+        assert_eq!(u(&v, "published"), 6000, "{feed}: 20,000/s for 0.3 s");
+        check_accounting(&v, 6000);
+        for s in v["subscribers"].as_array().unwrap() {
+            assert_eq!(u(s, "missing"), 0, "{feed}: {s}");
+            assert!(u(&s["latency_ns"], "p50") > 0, "{feed}: latency from the intended times: {s}");
+        }
     }
 }
 
@@ -155,6 +158,11 @@ fn publisher_and_subscriber_processes_over_ipc() {
 #[test]
 fn a_publisher_process_with_the_feed_handed_off() {
     two_process("ipc", "handoff");
+}
+
+#[test]
+fn a_publisher_process_that_owns_its_socket_on_the_main_thread() {
+    two_process("tcp", "caller");
 }
 
 #[test]

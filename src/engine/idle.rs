@@ -33,6 +33,20 @@ pub enum IdleStrategy {
         /// The longest single wait.
         timeout: Duration,
     },
+    /// `Block`, except for the handler's own timers ([`WorkerCtx::wake_at`]): it sleeps until
+    /// `spin` before the time asked for, then spins to it, so a paced publisher's tick leaves
+    /// on time instead of a wake-up late (40 µs at p50 on the 2-core VM of BENCHMARKS.md).
+    /// While it spins, hand-offs are seen at once and sockets are read on the next pass.
+    /// At a tick rate whose interval is under `spin` it spins all the time, so the engine
+    /// counts it against the core budget like the spinning strategies.
+    ///
+    /// [`WorkerCtx::wake_at`]: crate::WorkerCtx::wake_at
+    SpinToDeadline {
+        /// The longest single wait, as `Block`'s.
+        timeout: Duration,
+        /// How long before a timer the worker stops sleeping and spins.
+        spin: Duration,
+    },
 }
 
 impl IdleStrategy {
@@ -41,10 +55,14 @@ impl IdleStrategy {
         IdleStrategy::Backoff { spins: 100, yields: 10, max_park: Duration::from_millis(1) };
     /// `Block` with a 100 ms bound per wait.
     pub const BLOCK: IdleStrategy = IdleStrategy::Block { timeout: Duration::from_millis(100) };
+    /// `SpinToDeadline` with `Block`'s bound and a 50 µs spin: this VM's timers fire up to
+    /// 41 µs late at p50 (BENCHMARKS.md 17.1).
+    pub const SPIN_TO_DEADLINE: IdleStrategy =
+        IdleStrategy::SpinToDeadline { timeout: Duration::from_millis(100), spin: Duration::from_micros(50) };
 
-    /// True for strategies that keep a core busy while idle.
+    /// True for strategies that may keep a core busy (counted against the core budget).
     pub fn spins(&self) -> bool {
-        matches!(self, IdleStrategy::BusySpin | IdleStrategy::Yield)
+        matches!(self, IdleStrategy::BusySpin | IdleStrategy::Yield | IdleStrategy::SpinToDeadline { .. })
     }
 
     /// The strategy to use when nothing was asked for: spinning only pays where a core is
@@ -71,6 +89,10 @@ impl fmt::Display for IdleStrategy {
             IdleStrategy::Yield => "yield",
             IdleStrategy::Backoff { .. } => "backoff",
             IdleStrategy::Block { .. } => "block",
+            // As it parses back.
+            IdleStrategy::SpinToDeadline { spin, .. } => {
+                return write!(f, "spin-to-deadline:{}", spin.as_micros());
+            }
         })
     }
 }
@@ -83,7 +105,18 @@ impl FromStr for IdleStrategy {
             "yield" => Ok(IdleStrategy::Yield),
             "backoff" => Ok(IdleStrategy::BACKOFF),
             "block" => Ok(IdleStrategy::BLOCK),
-            _ => Err(Error::config("idle strategy", s, "one of busy-spin, yield, backoff, block")),
+            "spin-to-deadline" => Ok(IdleStrategy::SPIN_TO_DEADLINE),
+            _ => match s.strip_prefix("spin-to-deadline:").map(str::parse::<u64>) {
+                Some(Ok(us)) if (1..=10_000).contains(&us) => Ok(IdleStrategy::SpinToDeadline {
+                    timeout: Duration::from_millis(100),
+                    spin: Duration::from_micros(us),
+                }),
+                _ => Err(Error::config(
+                    "idle strategy",
+                    s,
+                    "one of busy-spin, yield, backoff, block, spin-to-deadline[:MICROSECONDS 1-10000]",
+                )),
+            },
         }
     }
 }
@@ -122,7 +155,9 @@ impl Idler {
         match self.strategy {
             IdleStrategy::BusySpin => IdleAction::Spin,
             IdleStrategy::Yield => IdleAction::Yield,
-            IdleStrategy::Block { timeout } => IdleAction::Park(timeout),
+            IdleStrategy::Block { timeout } | IdleStrategy::SpinToDeadline { timeout, .. } => {
+                IdleAction::Park(timeout)
+            }
             IdleStrategy::Backoff { spins, yields, max_park } => {
                 if self.idle_passes <= spins {
                     IdleAction::Spin
@@ -158,5 +193,17 @@ mod tests {
         assert!(!IdleStrategy::recommended(2).spins());
         assert!(IdleStrategy::BusySpin.spins() && IdleStrategy::Yield.spins());
         assert!(!IdleStrategy::BACKOFF.spins());
+        assert!(IdleStrategy::SPIN_TO_DEADLINE.spins(), "counted against the core budget");
+        assert_eq!(
+            "spin-to-deadline:20".parse::<IdleStrategy>().unwrap(),
+            IdleStrategy::SpinToDeadline {
+                timeout: Duration::from_millis(100),
+                spin: Duration::from_micros(20)
+            }
+        );
+        assert_eq!(IdleStrategy::SPIN_TO_DEADLINE.to_string(), "spin-to-deadline:50");
+        for bad in ["spin-to-deadline:0", "spin-to-deadline:x", "spin-to-deadline:20000"] {
+            assert!(bad.parse::<IdleStrategy>().unwrap_err().to_string().contains("MICROSECONDS"), "{bad}");
+        }
     }
 }

@@ -62,6 +62,10 @@ pub struct PublisherConfig {
     /// Default 4096.
     pub capacity: usize,
     /// The worker's idle strategy. Default [`IdleStrategy::BLOCK`].
+    /// [`IdleStrategy::SpinToDeadline`] spins the last stretch to each time a paced
+    /// [`TickSource`](super::TickSource) asks for (or, inline, to each
+    /// [`serve_until_ns`](super::InlineTickPublisher::serve_until_ns) deadline) instead of
+    /// waking a timer late.
     pub idle: IdleStrategy,
     /// The worker's core. Default: not pinned.
     pub pin: Option<CoreId>,

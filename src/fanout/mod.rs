@@ -14,8 +14,10 @@
 //! only answered once the asker's subscription is in, so no update can fall between
 //! snapshot and stream.
 //!
-//! One publisher type, [`TickPublisher`], fed from any thread or by a [`TickSource`] on
-//! its worker; one subscriber type, [`TickSubscriber`], delivering by callback, by
+//! One publisher stream in two shells: [`TickPublisher`], on its own worker, fed from any
+//! thread or by a [`TickSource`] on that worker; and [`InlineTickPublisher`], its sockets on
+//! the application's thread, which saves the hand-off between threads when the application
+//! can serve the stream itself. One subscriber type, [`TickSubscriber`], delivering by callback, by
 //! channel, or keeping only its report. Both sides are thin shells around sans-IO cores
 //! (the publisher's stream and timers, the subscriber's ledger) that take the time as a
 //! parameter and are unit-tested without sockets.
@@ -50,6 +52,7 @@
 
 mod config;
 mod event;
+mod inline;
 mod ledger;
 mod peers;
 mod publisher;
@@ -63,6 +66,7 @@ pub mod wire;
 
 pub use config::{PublisherConfig, SubscriberConfig, MAX_PAYLOAD};
 pub use event::{Delivered, Event, OwnedEvent, OwnedTick};
+pub use inline::InlineTickPublisher;
 pub use ledger::{MAX_EPOCHS, SLOW_GAP_RATE};
 pub use publisher::{PublishError, SourceOut, SourcePoll, TickPublisher, TickSource};
 pub use report::{

@@ -23,7 +23,7 @@ use super::stream::{Outlet, PublisherLive, Stream};
 use super::wire::Kind;
 use crate::config::{SocketKind, SocketOptions};
 use crate::endpoint::Endpoint;
-use crate::engine::{Engine, Handle, Handler, SocketId, SocketSpec, Worker, WorkerCtx};
+use crate::engine::{Engine, Handle, Handler, SocketId, SocketSpec, Worker, WorkerBuilder, WorkerCtx};
 use crate::error::{Error, Result};
 use crate::message::Inbound;
 use crate::sys::now_ns;
@@ -102,6 +102,13 @@ fn check_tick(topic: usize, topics: usize, payload: &[u8]) -> std::result::Resul
     Ok(k)
 }
 
+/// [`check_tick`] for a tick published on the worker's own thread, as an [`Error`].
+fn check_tick_here(topic: usize, topics: usize, payload: &[u8]) -> Result<()> {
+    check_tick(topic, topics, payload)
+        .map(|_| ())
+        .map_err(|e| Error::config("tick", format!("topic {topic}, {} bytes", payload.len()), e.to_string()))
+}
+
 /// What a [`TickSource`] asks for after a poll.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SourcePoll {
@@ -147,9 +154,7 @@ impl SourceOut<'_> {
     /// # Errors
     /// [`Error::Config`] for a topic or payload out of range; a send that failed.
     pub fn publish(&mut self, topic: usize, intended_ns: u64, payload: &[u8]) -> Result<()> {
-        check_tick(topic, self.stream.topic_count(), payload).map_err(|e| {
-            Error::config("tick", format!("topic {topic}, {} bytes", payload.len()), e.to_string())
-        })?;
+        check_tick_here(topic, self.stream.topic_count(), payload)?;
         self.stream.push(self.outlet, topic, intended_ns, payload, self.now)?;
         self.published += 1;
         Ok(())
@@ -277,55 +282,10 @@ impl TickPublisher {
         cfg: PublisherConfig,
         source: Option<Box<dyn TickSource>>,
     ) -> Result<Self> {
-        cfg.validate()?;
-        let (inbox, inbox_rx) = crossbeam_channel::bounded(cfg.capacity);
-        let (free_tx, free) = crossbeam_channel::bounded(cfg.capacity.min(1024));
-        let (report_tx, report) = crossbeam_channel::bounded(1);
-        let wake_pending = Arc::new(AtomicBool::new(false));
-        let end_requested = Arc::new(AtomicBool::new(false));
-        let live = Arc::new(PublisherLive::default());
-        let mut b =
-            engine.worker("tick-publisher").idle(cfg.idle).pin(cfg.pin).sched(cfg.sched).batch_max(256);
-        let base = connection_options(cfg.curve.clone(), cfg.dead_peer_timeout);
-        let base = match &cfg.zap_domain {
-            Some(domain) if cfg.curve.is_some() => base.zap_domain(domain),
-            _ => base,
-        };
-        let mut feed_opts = base.clone();
-        if let Some(h) = cfg.hwm_msgs {
-            feed_opts = feed_opts.hwm_msgs(h);
-        }
-        // Conflating subscribers can hold one subscription only, so they send no hello: a
-        // single-frame feed counts group subscriptions instead, which needs every one
-        // passed on (verbose).
-        let feed = b.socket(
-            SocketSpec::bind(SocketKind::XPub, bind)
-                .options(feed_opts)
-                .xpub_verbose(cfg.single_frame)
-                // Subscribers' connections and departures are logged and counted in the report.
-                .monitor(true),
-        );
-        let side_sock = side.map(|ep| b.socket(SocketSpec::bind(SocketKind::Router, ep).options(base)));
-        let coalesce = !cfg.max_delay.is_zero();
-        let stream = Stream::new(&cfg, side_sock.is_some(), Arc::clone(&live));
-        let epoch = stream.epoch();
-        let handler = PublisherHandler {
-            stream,
-            schedule: Schedule::new(cfg.heartbeat, cfg.eos_repeat, cfg.eos_linger, now_ns()),
-            feed,
-            side: side_sock,
-            inbox: inbox_rx,
-            free: free_tx,
-            wake_pending: Arc::clone(&wake_pending),
-            end_requested: Arc::clone(&end_requested),
-            coalesce,
-            source,
-            live: Arc::clone(&live),
-            reports: report_tx,
-        };
-        let worker = b.handler(handler).spawn()?;
-        let endpoint = worker.endpoint(feed).unwrap_or_default().parse()?;
-        let side_endpoint = match side_sock {
+        let Prepared { builder, handler, parts } = prepare(engine, bind, side, &cfg, source)?;
+        let worker = builder.handler(handler).spawn()?;
+        let endpoint = worker.endpoint(parts.feed).unwrap_or_default().parse()?;
+        let side_endpoint = match parts.side {
             Some(r) => Some(worker.endpoint(r).unwrap_or_default().parse()?),
             None => None,
         };
@@ -335,13 +295,13 @@ impl TickPublisher {
             endpoint,
             side_endpoint,
             topics: cfg.topics,
-            inbox,
-            free,
-            wake_pending,
-            end_requested,
-            live,
-            report,
-            epoch,
+            inbox: parts.inbox,
+            free: parts.free,
+            wake_pending: parts.wake_pending,
+            end_requested: parts.end_requested,
+            live: parts.live,
+            report: parts.report,
+            epoch: parts.epoch,
         })
     }
 
@@ -497,6 +457,88 @@ impl TickPublisher {
     }
 }
 
+/// A publisher's worker, configured but not started, with its handler and what the
+/// application side keeps.
+pub(super) struct Prepared<'e> {
+    pub(super) builder: WorkerBuilder<'e>,
+    pub(super) handler: PublisherHandler,
+    pub(super) parts: Parts,
+}
+
+/// What the application side of a publisher keeps of its worker.
+pub(super) struct Parts {
+    pub(super) feed: SocketId,
+    pub(super) side: Option<SocketId>,
+    inbox: Sender<Cmd>,
+    free: Receiver<Vec<u8>>,
+    wake_pending: Arc<AtomicBool>,
+    end_requested: Arc<AtomicBool>,
+    pub(super) live: Arc<PublisherLive>,
+    pub(super) report: Receiver<PublisherReport>,
+    pub(super) epoch: u64,
+}
+
+/// Configures a publisher's worker: an XPUB bound at `bind` and, when given, the side
+/// channel's ROUTER at `side`, under `cfg`, with `source` polled on every pass.
+///
+/// # Errors
+/// A field of `cfg` out of range ([`PublisherConfig::validate`]).
+pub(super) fn prepare<'e>(
+    engine: &'e Engine,
+    bind: Endpoint,
+    side: Option<Endpoint>,
+    cfg: &PublisherConfig,
+    source: Option<Box<dyn TickSource>>,
+) -> Result<Prepared<'e>> {
+    cfg.validate()?;
+    let (inbox, inbox_rx) = crossbeam_channel::bounded(cfg.capacity);
+    let (free_tx, free) = crossbeam_channel::bounded(cfg.capacity.min(1024));
+    let (report_tx, report) = crossbeam_channel::bounded(1);
+    let wake_pending = Arc::new(AtomicBool::new(false));
+    let end_requested = Arc::new(AtomicBool::new(false));
+    let live = Arc::new(PublisherLive::default());
+    let mut b = engine.worker("tick-publisher").idle(cfg.idle).pin(cfg.pin).sched(cfg.sched).batch_max(256);
+    let base = connection_options(cfg.curve.clone(), cfg.dead_peer_timeout);
+    let base = match &cfg.zap_domain {
+        Some(domain) if cfg.curve.is_some() => base.zap_domain(domain),
+        _ => base,
+    };
+    let mut feed_opts = base.clone();
+    if let Some(h) = cfg.hwm_msgs {
+        feed_opts = feed_opts.hwm_msgs(h);
+    }
+    // Conflating subscribers can hold one subscription only, so they send no hello: a
+    // single-frame feed counts group subscriptions instead, which needs every one passed
+    // on (verbose).
+    let feed = b.socket(
+        SocketSpec::bind(SocketKind::XPub, bind)
+            .options(feed_opts)
+            .xpub_verbose(cfg.single_frame)
+            // Subscribers' connections and departures are logged and counted in the report.
+            .monitor(true),
+    );
+    let side_sock = side.map(|ep| b.socket(SocketSpec::bind(SocketKind::Router, ep).options(base)));
+    let stream = Stream::new(cfg, side_sock.is_some(), Arc::clone(&live));
+    let epoch = stream.epoch();
+    let handler = PublisherHandler {
+        stream,
+        schedule: Schedule::new(cfg.heartbeat, cfg.eos_repeat, cfg.eos_linger, now_ns()),
+        feed,
+        side: side_sock,
+        inbox: inbox_rx,
+        free: free_tx,
+        wake_pending: Arc::clone(&wake_pending),
+        end_requested: Arc::clone(&end_requested),
+        coalesce: !cfg.max_delay.is_zero(),
+        source,
+        live: Arc::clone(&live),
+        reports: report_tx,
+    };
+    let parts =
+        Parts { feed, side: side_sock, inbox, free, wake_pending, end_requested, live, report, epoch };
+    Ok(Prepared { builder: b, handler, parts })
+}
+
 /// The worker's sockets as the stream's [`Outlet`].
 struct WorkerOutlet<'c, 'w> {
     ctx: &'c mut WorkerCtx<'w>,
@@ -522,7 +564,7 @@ impl Outlet for WorkerOutlet<'_, '_> {
 }
 
 /// The publisher's handler, on its worker.
-struct PublisherHandler {
+pub(super) struct PublisherHandler {
     stream: Stream,
     schedule: Schedule,
     feed: SocketId,
@@ -546,6 +588,41 @@ fn wake_at_ns(ctx: &mut WorkerCtx<'_>, at_ns: u64) {
 }
 
 impl PublisherHandler {
+    /// Adds a tick published on the worker's own thread (the inline publisher's path): it
+    /// leaves with its batch, at the latest on the next pass.
+    ///
+    /// # Errors
+    /// [`Error::Stopped`] once the stream has ended; [`Error::Config`] for a topic or a
+    /// payload out of range; a send that failed.
+    pub(super) fn push_here(
+        &mut self,
+        ctx: &mut WorkerCtx<'_>,
+        topic: usize,
+        intended_ns: u64,
+        payload: &[u8],
+    ) -> Result<()> {
+        if self.schedule.is_ending() {
+            return Err(Error::Stopped("the tick stream has ended: a tick now would never be sent".into()));
+        }
+        check_tick_here(topic, self.stream.topic_count(), payload)?;
+        let mut out = self.outlet(ctx);
+        self.stream.push(&mut out, topic, intended_ns, payload, now_ns())
+    }
+
+    /// Ends the stream from the worker's own thread (once): what is open, then the first
+    /// end markers.
+    ///
+    /// # Errors
+    /// A send that failed.
+    pub(super) fn end_here(&mut self, ctx: &mut WorkerCtx<'_>) -> Result<()> {
+        self.end_requested.store(true, Ordering::Release);
+        if self.schedule.is_ending() {
+            return Ok(());
+        }
+        let mut out = self.outlet(ctx);
+        self.end(&mut out, now_ns())
+    }
+
     fn outlet<'c, 'w>(&self, ctx: &'c mut WorkerCtx<'w>) -> WorkerOutlet<'c, 'w> {
         WorkerOutlet { ctx, feed: self.feed, side: self.side }
     }

@@ -290,9 +290,12 @@ pub(crate) fn monotonic_clock_id() -> Vec<u8> {
         .unwrap_or_default()
 }
 
-/// Sets how late the kernel may wake this thread from a timed sleep (`PR_SET_TIMERSLACK`).
-/// Linux's default, 50 µs, would swamp the microsecond timers of a paced publisher.
-pub(crate) fn set_timer_slack_ns(ns: u64) {
+/// Sets how late the kernel may wake the calling thread from a timed sleep
+/// (`PR_SET_TIMERSLACK`; 0 restores the thread's default). Linux's default, 50 µs, would
+/// swamp the microsecond timers of a paced publisher: ztick's workers run with 1 µs, and an
+/// application thread that paces ticks itself ([`sleep_until_ns`], or an
+/// [`InlineTickPublisher`](crate::fanout::InlineTickPublisher)) wants the same.
+pub fn set_timer_slack_ns(ns: u64) {
     // SAFETY: PR_SET_TIMERSLACK takes one unsigned long and affects only the calling thread.
     unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, ns as libc::c_ulong, 0, 0, 0) };
 }

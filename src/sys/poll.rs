@@ -19,6 +19,12 @@ impl std::fmt::Debug for PollItem {
     }
 }
 
+// SAFETY: the pointer is a libzmq socket handle that only `zmq_poll` reads, and only while
+// its owner holds the socket (a worker's poll set is cleared and refilled before every
+// poll); moving the set to another thread with its sockets is what libzmq allows for a
+// socket itself (a full barrier, which a thread hand-off is).
+unsafe impl Send for PollItem {}
+
 impl PollItem {
     pub(super) fn new(socket: *mut c_void, fd: RawFd, readable: bool, writable: bool) -> Self {
         let mut events = 0;

@@ -99,6 +99,9 @@ enum FeedPath {
     /// On the main thread, pacing with absolute sleeps and handing every tick to the
     /// worker, as an application thread publishes: the difference is the hop.
     Handoff,
+    /// On the main thread, which owns the publisher's sockets (`InlineTickPublisher`): no
+    /// worker and no hand-off; it serves the stream while it waits for the next tick.
+    Caller,
 }
 
 #[derive(Args, Debug)]
@@ -133,7 +136,8 @@ struct FanoutArgs {
     size: usize,
     /// Where the feed runs: `source` (default) on the publisher's worker, which owns the
     /// socket; `handoff` on the main thread, handing each tick over
-    /// (`TickPublisher::publish_at`). Measures the hop between threads.
+    /// (`TickPublisher::publish_at`); `caller` on the main thread owning the socket itself
+    /// (`InlineTickPublisher`, no worker). Measures the hop between threads.
     #[arg(long, value_enum, default_value = "source")]
     feed: FeedPath,
     /// Number of topics (t0, t1, ...), published round-robin.
@@ -156,8 +160,10 @@ struct FanoutArgs {
     /// SCHED_FIFO, so real-time workers cannot starve them; refused: the OS's default).
     #[arg(skip)]
     io_sched: Option<SchedPolicy>,
-    /// Idle strategy of every worker (default: from --profile; balanced: what `ztick info`
-    /// recommends here).
+    /// Idle strategy of every worker: busy-spin, yield, backoff, block, or
+    /// spin-to-deadline[:US] (block, but sleep only until US µs, default 50, before a timer
+    /// and spin the rest; counted against the core budget). Default: from --profile
+    /// (balanced: what `ztick info` recommends here).
     #[arg(long)]
     idle: Option<IdleStrategy>,
     /// Idle strategy of the publisher only (overrides --idle).

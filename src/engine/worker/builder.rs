@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use crossbeam_channel::Receiver;
 
-use super::event_loop::{Loop, LoopConfig};
+use super::event_loop::{close_inbox, Loop, LoopConfig};
 use super::handler::{self, Closures};
+use super::inline::InlineWorker;
 use super::spec::open_sockets;
 use super::{Handler, Received, SocketSpec, WorkerCtx};
 use crate::config::{CoreId, SchedPolicy};
@@ -174,6 +175,32 @@ impl<'e> WorkerBuilder<'e> {
         self
     }
 
+    /// Opens the worker's sockets on the calling thread and returns them, with `handler`, as
+    /// an [`InlineWorker`]: the same loop, run a pass at a time by the caller, so what the
+    /// caller sends leaves with no hand-off to another thread. The thread is the caller's:
+    /// [`pin`](Self::pin) and [`sched`](Self::sched) do not apply, nor does the core budget;
+    /// of the [`idle`](Self::idle) strategies only
+    /// [`SpinToDeadline`](IdleStrategy::SpinToDeadline) changes anything (the caller decides
+    /// when to wait, and with it [`InlineWorker::run_until`] spins to its deadline). Handlers
+    /// set with `on_message`/`on_tick` are not used.
+    ///
+    /// # Errors
+    /// Any socket that could not be created, configured, bound or connected.
+    pub fn inline<H: Handler>(self, handler: H) -> Result<InlineWorker<H>> {
+        let wakeup = Wakeup::new().map_err(|e| Error::Io {
+            context: format!("creating the eventfd of inline worker {}", self.name),
+            source: e,
+        })?;
+        let shared = Arc::new(Shared::new(self.name, wakeup));
+        let (tx, rx) = crossbeam_channel::bounded(self.inbox_capacity);
+        let ctx = Arc::clone(&self.engine.ctx);
+        let socks = open_sockets(&ctx, &self.sockets)?;
+        let cfg =
+            LoopConfig { idle: self.idle, batch_max: self.batch_max, drain_timeout: self.drain_timeout };
+        let lp = Loop::new(socks, Arc::clone(&shared), rx, cfg);
+        Ok(InlineWorker::new(lp, handler, Handle { tx, shared }, ctx))
+    }
+
     /// Starts the worker; returns once its sockets are bound or connected.
     ///
     /// # Errors
@@ -239,21 +266,19 @@ impl<'e> WorkerBuilder<'e> {
                 // Whatever is still in the channel was handed over and never sent: count it,
                 // with what senders in the middle of a hand-off queue before they see the
                 // worker closed (every later one is refused).
-                let mut left = 0u64;
-                shared2.close(&rx, |cmd| left += u64::from(matches!(cmd, Command::Send(..))));
-                if left > 0 {
-                    shared2.counters.dropped.fetch_add(left, Ordering::Relaxed);
-                    if let Ok(Ok(report)) = &mut result {
-                        report.stats.dropped += left;
-                    }
-                    tracing::warn!(worker = %worker_name, left, "messages still queued at exit counted as dropped");
+                let left = close_inbox(&shared2, &rx);
+                if let Ok(Ok(report)) = &mut result {
+                    report.stats.dropped += left;
                 }
                 drop(rx);
                 match result {
                     Ok(r) => r,
                     Err(payload) => {
                         let message = panic_message(&payload);
-                        let _ = ready_tx.try_send(Err(Error::WorkerPanicked { worker: worker_name.clone(), message: message.clone() }));
+                        let _ = ready_tx.try_send(Err(Error::WorkerPanicked {
+                            worker: worker_name.clone(),
+                            message: message.clone(),
+                        }));
                         Err(Error::WorkerPanicked { worker: worker_name, message })
                     }
                 }
@@ -444,7 +469,7 @@ fn run_worker(
     ctx: &RawContext,
     core: Option<CoreId>,
     specs: &[SocketSpec],
-    shared: &Shared,
+    shared: &Arc<Shared>,
     rx: &Receiver<Command>,
     cfg: LoopConfig,
     ready: &crossbeam_channel::Sender<Result<Opened>>,
@@ -469,6 +494,6 @@ fn run_worker(
         endpoints: socks.iter().map(|s| s.endpoint.clone()).collect(),
         monitors: socks.iter().map(|s| s.monitor.as_ref().map(|m| m.handle())).collect(),
     }));
-    let first_error = Loop::new(&socks, shared, rx, cfg).serve(handler)?;
+    let first_error = Loop::new(socks, Arc::clone(shared), rx.clone(), cfg).serve(handler)?;
     Ok(WorkerReport { name: shared.name.clone(), stats: shared.counters.snapshot(), first_error })
 }

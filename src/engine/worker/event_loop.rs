@@ -1,9 +1,12 @@
-//! The event loop a worker thread runs: drain the inbox (hand-offs, closures, stop), receive
-//! from every socket into reused frames, tick the handler, and park by the idle strategy;
-//! plus the [`Tally`] of counts it keeps between flushes to the shared counters.
+//! The event loop a worker runs: drain the inbox (hand-offs, closures, stop), receive from
+//! every socket into reused frames, tick the handler, and park by the idle strategy; plus the
+//! [`Tally`] of counts it keeps between flushes to the shared counters. A spawned worker runs
+//! it to the end on its own thread; an [`InlineWorker`](super::InlineWorker) runs it a pass
+//! at a time on its caller's.
 
 use std::cell::Cell;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, TryRecvError};
@@ -69,11 +72,24 @@ impl Tally {
     }
 }
 
-/// A worker's event loop over its sockets and inbox, on the worker thread.
-pub(super) struct Loop<'a> {
-    socks: &'a [Sock],
-    shared: &'a Shared,
-    rx: &'a Receiver<Command>,
+/// Closes a worker's inbox for good ([`Shared::close`]) once its loop has ended, and counts
+/// the hand-offs still in it as dropped; returns how many.
+pub(super) fn close_inbox(shared: &Shared, rx: &Receiver<Command>) -> u64 {
+    let mut left = 0u64;
+    shared.close(rx, |cmd| left += u64::from(matches!(cmd, Command::Send(..))));
+    if left > 0 {
+        shared.counters.dropped.fetch_add(left, Ordering::Relaxed);
+        tracing::warn!(worker = %shared.name, left, "messages still queued at exit counted as dropped");
+    }
+    left
+}
+
+/// A worker's event loop over its sockets and inbox; it owns the sockets, so they close
+/// when it drops, on the thread that ran it.
+pub(super) struct Loop {
+    socks: Vec<Sock>,
+    shared: Arc<Shared>,
+    rx: Receiver<Command>,
     cfg: LoopConfig,
     /// Reusable receive slots, one list per socket; grows to the largest frame count seen.
     frames: Vec<Vec<Msg>>,
@@ -88,51 +104,80 @@ pub(super) struct Loop<'a> {
     poll_items: Vec<PollItem>,
     /// The same for sub-millisecond parks (`ppoll` on raw fds).
     poll_fds: FdPollSet,
+    /// While stopping: when the drain gives up if it makes no more progress.
+    stop_deadline: Option<Instant>,
 }
 
-impl<'a> Loop<'a> {
-    pub(super) fn new(
-        socks: &'a [Sock],
-        shared: &'a Shared,
-        rx: &'a Receiver<Command>,
-        cfg: LoopConfig,
-    ) -> Self {
+impl Loop {
+    pub(super) fn new(socks: Vec<Sock>, shared: Arc<Shared>, rx: Receiver<Command>, cfg: LoopConfig) -> Self {
         Loop {
+            frames: (0..socks.len()).map(|_| vec![Msg::new()]).collect(),
+            poll_items: Vec::with_capacity(2 * socks.len() + 1),
+            poll_fds: FdPollSet::with_capacity(2 * socks.len() + 1),
             socks,
             shared,
             rx,
             cfg,
-            frames: (0..socks.len()).map(|_| vec![Msg::new()]).collect(),
             pending: None,
             stop: Cell::new(false),
             wake_at: Cell::new(None),
             first_error: Cell::new(None),
             tally: Tally::default(),
-            poll_items: Vec::with_capacity(2 * socks.len() + 1),
-            poll_fds: FdPollSet::with_capacity(2 * socks.len() + 1),
+            stop_deadline: None,
         }
+    }
+
+    /// The sockets, in the order of their ids.
+    pub(super) fn socks(&self) -> &[Sock] {
+        &self.socks
+    }
+
+    /// The state shared with the worker's handles.
+    pub(super) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// The inbox the handles send to.
+    pub(super) fn rx(&self) -> &Receiver<Command> {
+        &self.rx
     }
 
     /// Runs `handler` from `on_start` through the loop to `on_stop`, then moves the last
     /// counts into the shared counters; returns the first send refused under
     /// `FullPolicy::Error`, if any.
     pub(super) fn serve(mut self, handler: &mut dyn Handler) -> Result<Option<String>> {
-        let mut ctx = self.ctx();
-        if let Err(e) = handler.on_start(&mut ctx) {
-            self.handler_error(&e);
-        }
+        self.start(handler);
         let res = self.run(handler);
-        let mut ctx = self.ctx();
-        handler.on_stop(&mut ctx);
-        self.tally.flush(&self.shared.counters);
+        self.end(handler);
         res?;
         Ok(self.first_error.take())
     }
 
-    fn ctx(&self) -> WorkerCtx<'_> {
+    /// Runs the handler's `on_start`; an error is counted and traced.
+    pub(super) fn start(&mut self, handler: &mut dyn Handler) {
+        let mut ctx = self.ctx();
+        if let Err(e) = handler.on_start(&mut ctx) {
+            self.handler_error(&e);
+        }
+    }
+
+    /// Runs the handler's `on_stop` and moves the last counts into the shared counters.
+    pub(super) fn end(&mut self, handler: &mut dyn Handler) {
+        let mut ctx = self.ctx();
+        handler.on_stop(&mut ctx);
+        self.tally.flush(&self.shared.counters);
+    }
+
+    /// The first send refused under `FullPolicy::Error`, if any, taken.
+    pub(super) fn take_first_error(&self) -> Option<String> {
+        self.first_error.take()
+    }
+
+    /// Lends the worker's context (its sockets, counters and flags) for one call.
+    pub(super) fn ctx(&self) -> WorkerCtx<'_> {
         WorkerCtx {
-            socks: self.socks,
-            shared: self.shared,
+            socks: &self.socks,
+            shared: &self.shared,
             tally: &self.tally,
             stop: &self.stop,
             wake_at: &self.wake_at,
@@ -142,59 +187,79 @@ impl<'a> Loop<'a> {
 
     fn run(&mut self, handler: &mut dyn Handler) -> Result<()> {
         let mut idler = Idler::new(self.cfg.idle);
-        let mut stop_deadline: Option<Instant> = None;
         loop {
-            // A stop request must be seen even while a blocked send keeps the inbox (and the
-            // Stop command in it) unread.
-            if !self.stop.get() && self.shared.stop_requested.load(Ordering::Acquire) {
-                self.stop.set(true);
+            let did_work = self.pass(handler)?;
+            if self.finished(did_work) {
+                return Ok(());
             }
-            if self.stop.get() && !self.shared.closed.load(Ordering::Relaxed) {
-                // Stopping: later hand-offs are refused; the ones already made are drained.
-                self.shared.closed.store(true, Ordering::SeqCst);
-            }
-            let mut did_work = self.flush_pending()?;
-            if self.pending.is_none() {
-                did_work |= self.drain_inbox()?;
-            }
-            for i in 0..self.socks.len() {
-                did_work |= self.receive(i, handler)?;
-            }
-            // Monitors are read every pass, so libzmq's I/O thread never waits on a full one.
-            for s in self.socks {
-                if let Some(m) = &s.monitor {
-                    did_work |= m.drain(MONITOR_DRAIN) > 0;
-                }
-            }
-            let mut ctx = self.ctx();
-            match handler.on_tick(&mut ctx) {
-                Ok(w) => did_work |= w,
-                Err(e) => self.handler_error(&e),
-            }
-            if self.stop.get() {
-                // The drain may take as long as it keeps making progress; it is cut off only
-                // after `drain_timeout` without any (a peer that stopped reading).
-                if did_work || stop_deadline.is_none() {
-                    stop_deadline = Some(Instant::now() + self.cfg.drain_timeout);
-                }
-                let deadline = stop_deadline.unwrap_or_else(Instant::now);
-                if self.pending.is_none() && self.rx.is_empty() && !self.shared.hand_off_in_flight() {
-                    return Ok(());
-                }
-                if Instant::now() >= deadline {
-                    let left = u64::from(self.pending.take().is_some());
-                    Tally::add(&self.tally.dropped, left);
-                    tracing::warn!(worker = %self.shared.name, left, "drain timeout: unsent messages counted as dropped");
-                    return Ok(());
-                }
-            }
-            self.tally.flush(&self.shared.counters);
             match idler.next(did_work) {
                 IdleAction::Spin => std::hint::spin_loop(),
                 IdleAction::Yield => std::thread::yield_now(),
                 IdleAction::Park(max) => self.park(max)?,
             }
         }
+    }
+
+    /// One pass: the blocked send, the inbox, every socket and monitor, the handler's
+    /// `on_tick`; returns whether any of it did work.
+    pub(super) fn pass(&mut self, handler: &mut dyn Handler) -> Result<bool> {
+        // A stop request must be seen even while a blocked send keeps the inbox (and the
+        // Stop command in it) unread.
+        if !self.stop.get() && self.shared.stop_requested.load(Ordering::Acquire) {
+            self.stop.set(true);
+        }
+        if self.stop.get() && !self.shared.closed.load(Ordering::Relaxed) {
+            // Stopping: later hand-offs are refused; the ones already made are drained.
+            self.shared.closed.store(true, Ordering::SeqCst);
+        }
+        let mut did_work = self.flush_pending()?;
+        if self.pending.is_none() {
+            did_work |= self.drain_inbox()?;
+        }
+        for i in 0..self.socks.len() {
+            did_work |= self.receive(i, handler)?;
+        }
+        // Monitors are read every pass, so libzmq's I/O thread never waits on a full one.
+        for s in &self.socks {
+            if let Some(m) = &s.monitor {
+                did_work |= m.drain(MONITOR_DRAIN) > 0;
+            }
+        }
+        let mut ctx = self.ctx();
+        match handler.on_tick(&mut ctx) {
+            Ok(w) => did_work |= w,
+            Err(e) => self.handler_error(&e),
+        }
+        self.tally.flush(&self.shared.counters);
+        Ok(did_work)
+    }
+
+    /// True once the loop should end: it is stopping, and what was handed over has been
+    /// sent, or `drain_timeout` passed without progress (a peer that stopped reading: what
+    /// is left is counted dropped).
+    pub(super) fn finished(&mut self, did_work: bool) -> bool {
+        if !self.stop.get() {
+            return false;
+        }
+        // The drain may take as long as it keeps making progress.
+        if did_work || self.stop_deadline.is_none() {
+            self.stop_deadline = Some(Instant::now() + self.cfg.drain_timeout);
+        }
+        if self.pending.is_none() && self.rx.is_empty() && !self.shared.hand_off_in_flight() {
+            return true;
+        }
+        if self.stop_deadline.is_some_and(|d| Instant::now() >= d) {
+            let left = u64::from(self.pending.take().is_some());
+            Tally::add(&self.tally.dropped, left);
+            tracing::warn!(worker = %self.shared.name, left, "drain timeout: unsent messages counted as dropped");
+            return true;
+        }
+        false
+    }
+
+    /// True once the loop is stopping (a handler or a handle asked).
+    pub(super) fn stopping(&self) -> bool {
+        self.stop.get() || self.shared.stop_requested.load(Ordering::Acquire)
     }
 
     /// Sends up to `batch_max` hand-offs; true if any.
@@ -337,9 +402,10 @@ impl<'a> Loop<'a> {
         }
     }
 
-    /// Parks in `zmq_poll` on every socket and the wake-up eventfd for at most `max`.
-    fn park(&mut self, max: Duration) -> Result<()> {
-        let shared = self.shared;
+    /// Parks in `zmq_poll` on every socket and the wake-up eventfd for at most `max` (less
+    /// when a handler asked to be woken sooner).
+    pub(super) fn park(&mut self, max: Duration) -> Result<()> {
+        let shared = &*self.shared;
         shared.parked.store(true, Ordering::Relaxed);
         std::sync::atomic::fence(Ordering::SeqCst);
         // With a send blocked at the HWM the inbox is left unread on purpose: then wait for
@@ -350,8 +416,19 @@ impl<'a> Loop<'a> {
             return Ok(());
         }
         let mut timeout = max;
-        if let Some(at) = self.wake_at.take() {
-            timeout = timeout.min(at.saturating_duration_since(Instant::now()));
+        let wake = self.wake_at.take();
+        if let Some(at) = wake {
+            let left = at.saturating_duration_since(Instant::now());
+            timeout = timeout.min(left);
+            if let (IdleStrategy::SpinToDeadline { spin, .. }, None) = (self.cfg.idle, &self.pending) {
+                if left <= spin {
+                    shared.parked.store(false, Ordering::Relaxed);
+                    self.spin_until(at);
+                    return Ok(());
+                }
+                // Sleep until the spin window opens; the next pass asks for the timer again.
+                timeout = timeout.min(left - spin);
+            }
         }
         let mut blocked = self.pending.as_ref().map(|(id, _)| id.0);
         if let Some(i) = blocked {
@@ -366,9 +443,10 @@ impl<'a> Loop<'a> {
         }
         if timeout < Duration::from_millis(1) && !timeout.is_zero() {
             let res = self.park_fine(timeout, blocked);
-            shared.parked.store(false, Ordering::Relaxed);
+            self.shared.parked.store(false, Ordering::Relaxed);
             return res;
         }
+        let shared = &*self.shared;
         let items = &mut self.poll_items;
         items.clear();
         items.push(shared.wakeup.poll_item());
@@ -393,6 +471,15 @@ impl<'a> Loop<'a> {
                 Ok(())
             }
             Err(e) => Err(Error::Zmq { op: Operation::Poll, kind: "worker", endpoint: None, source: e }),
+        }
+    }
+
+    /// Spins until `at`, a hand-off or a stop request (bounded by the strategy's spin window:
+    /// `at` is at most that far away).
+    fn spin_until(&self, at: Instant) {
+        while Instant::now() < at && self.rx.is_empty() && !self.shared.stop_requested.load(Ordering::Relaxed)
+        {
+            std::hint::spin_loop();
         }
     }
 

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ztick::fanout::{PublishError, SourceOut, SourcePoll, TickPublisher, TickSource};
+use ztick::fanout::{InlineTickPublisher, PublishError, SourceOut, SourcePoll, TickPublisher, TickSource};
 
 /// How far behind its schedule the feed may fall before a pass counts as a stall.
 pub(crate) const STALL_THRESHOLD: Duration = Duration::from_millis(1);
@@ -93,6 +93,19 @@ impl FeedOut for HandOff<'_> {
     }
     fn topics(&self) -> usize {
         self.0.topics().len()
+    }
+}
+
+/// The feed on the application's thread, which owns the publisher's sockets.
+impl FeedOut for InlineTickPublisher {
+    fn publish(&mut self, topic: usize, intended_ns: u64, payload: &[u8]) -> ztick::Result<()> {
+        self.publish_at(topic, intended_ns, payload)
+    }
+    fn subscribers(&self) -> usize {
+        InlineTickPublisher::subscribers(self)
+    }
+    fn topics(&self) -> usize {
+        InlineTickPublisher::topics(self).len()
     }
 }
 
@@ -243,6 +256,8 @@ pub(crate) fn run_handed_off(
     publisher: &TickPublisher,
     stop: impl Fn() -> bool,
 ) -> ztick::Result<()> {
+    // The worker's timer slack, so the hop is all that differs from the worker's feed.
+    ztick::set_timer_slack_ns(1_000);
     let mut out = HandOff(publisher);
     while !stop() {
         let now = ztick::now_ns();
@@ -253,4 +268,25 @@ pub(crate) fn run_handed_off(
         }
     }
     publisher.end_stream().map_err(|_| ztick::Error::Stopped("the publisher's worker ended".into()))
+}
+
+/// Runs `feed` on this thread, which owns `publisher`'s sockets: each pass publishes what is
+/// due, sends it and serves the stream, then serves it until the next tick is due, until the
+/// feed is done or `stop` says so; then ends the stream.
+pub(crate) fn run_inline(
+    mut feed: SyntheticFeed,
+    publisher: &mut InlineTickPublisher,
+    stop: impl Fn() -> bool,
+) -> ztick::Result<()> {
+    ztick::set_timer_slack_ns(1_000);
+    while !stop() {
+        let now = ztick::now_ns();
+        let poll = feed.step(now, publisher)?;
+        publisher.serve()?;
+        match poll {
+            SourcePoll::WakeAt(at) => publisher.serve_until_ns(at.min(now.saturating_add(STOP_CHECK_NS)))?,
+            SourcePoll::Done => break,
+        }
+    }
+    publisher.end_stream()
 }

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ztick::fanout::{
-    groups_of, Event, PublisherConfig, SubscriberConfig, SubscriberReport, TickPublisher, TickSubscriber,
+    groups_of, Event, InlineTickPublisher, PublisherConfig, PublisherReport, SubscriberConfig,
+    SubscriberReport, TickPublisher, TickSubscriber,
 };
 use ztick::{now_ns, CoreId, Endpoint, Engine, EngineBuilder, Error, Operation, SchedPolicy, Transport};
 
@@ -14,6 +15,7 @@ use super::feed::{self, FeedSpec, FeedStats, SyntheticFeed};
 use super::idle::IdleGaps;
 use super::report::{FanoutReport, FeedShape};
 use crate::signals::Signals;
+use crate::FeedPath;
 
 /// One in-process fan-out run: the feed and `subscribers` subscribers on their own workers.
 #[derive(Debug, Clone)]
@@ -45,9 +47,9 @@ pub(crate) struct EmbeddedRun {
     /// The idle feed's gaps (ns), by which each subscriber groups its latency; empty for a
     /// paced or unpaced feed. The feed's own schedule is `feed.schedule`.
     pub(crate) idle_gaps_ns: Vec<u64>,
-    /// Run the feed on the calling thread and hand each tick to the publisher's worker,
-    /// instead of on the worker itself.
-    pub(crate) hand_off: bool,
+    /// Where the feed runs: on the publisher's worker, on the calling thread handing each
+    /// tick to that worker, or on the calling thread owning the publisher's sockets.
+    pub(crate) feed_path: FeedPath,
     /// libzmq's I/O threads' policy (`None`: the OS's default).
     pub(crate) io_sched: Option<SchedPolicy>,
 }
@@ -76,7 +78,7 @@ impl Default for EmbeddedRun {
             io_cores: Vec::new(),
             wait_timeout: Duration::from_secs(10),
             idle_gaps_ns: Vec::new(),
-            hand_off: false,
+            feed_path: FeedPath::Source,
             io_sched: None,
         }
     }
@@ -131,9 +133,17 @@ pub(crate) fn run(
         Endpoint::local(cfg.transport, "ztick-fanout"),
         Some(Endpoint::local(cfg.transport, "ztick-fanout-snap")),
     );
-    let (publisher, handed) = match cfg.hand_off {
-        true => (TickPublisher::start(&engine, bind, side, pcfg.clone())?, Some(synthetic)),
-        false => (TickPublisher::start_with_source(&engine, bind, side, pcfg.clone(), synthetic)?, None),
+    let publisher = match cfg.feed_path {
+        FeedPath::Source => {
+            Publisher::Worker(TickPublisher::start_with_source(&engine, bind, side, pcfg.clone(), synthetic)?)
+        }
+        FeedPath::Handoff => {
+            Publisher::HandOff(TickPublisher::start(&engine, bind, side, pcfg.clone())?, synthetic)
+        }
+        FeedPath::Caller => Publisher::Inline(
+            Box::new(InlineTickPublisher::bind(&engine, bind, side, pcfg.clone())?),
+            synthetic,
+        ),
     };
     let topics = cfg.subscriber_topics.clone().unwrap_or_else(|| pcfg.topics.clone());
     let mut subs = Vec::with_capacity(cfg.subscribers);
@@ -153,8 +163,7 @@ pub(crate) fn run(
             pin: cfg.pins.get(1 + i).copied(),
             ..cfg.subscriber.clone()
         };
-        let connect = publisher.endpoint().clone();
-        let side = publisher.side_endpoint().cloned();
+        let (connect, side) = publisher.endpoints();
         let gaps = (!cfg.idle_gaps_ns.is_empty()).then(|| IdleGaps::shared(&cfg.idle_gaps_ns));
         subs.push(match (cfg.consumer_work.as_nanos() as u64, gaps.clone()) {
             (0, None) => TickSubscriber::start(&engine, connect, side, sc)?,
@@ -171,27 +180,39 @@ pub(crate) fn run(
         });
         idle.extend(gaps);
     }
-    let outcome = match handed {
+    let grace = pcfg.eos_linger + Duration::from_secs(2);
+    let stop = || signals.caught().is_some();
+    let (outcome, pub_report, reports) = match publisher {
+        Publisher::Worker(p) => {
+            let outcome = drive(&p, &subs, cfg, &mut progress, signals);
+            finish_worker(p, subs, outcome, signals, grace)?
+        }
         // The feed on this thread: it waits for the subscribers itself, then paces.
-        Some(f) => wait_connected(&publisher, cfg)
-            .and_then(|()| feed::run_handed_off(f, &publisher, || signals.caught().is_some())),
-        None => drive(&publisher, &subs, cfg, &mut progress, signals),
+        Publisher::HandOff(p, f) => {
+            let outcome = wait_connected(&p, cfg).and_then(|()| feed::run_handed_off(f, &p, stop));
+            finish_worker(p, subs, outcome, signals, grace)?
+        }
+        Publisher::Inline(mut p, f) => {
+            let waited = p.wait_subscribers(cfg.subscribers, cfg.wait_timeout + Duration::from_secs(1));
+            let outcome = match waited {
+                Ok(true) => feed::run_inline(f, &mut p, stop),
+                Ok(false) => Err(not_connected(p.endpoint(), p.subscribers(), cfg)),
+                Err(e) => Err(e),
+            };
+            // Nobody else serves the stream: it is served until every subscriber has
+            // acknowledged its end (or the linger has passed), then the subscribers report.
+            let pub_report = p.finish(grace);
+            let deadline = Instant::now() + Duration::from_secs(2);
+            let mut reports = Vec::with_capacity(subs.len());
+            for s in subs {
+                reports.push(s.finish(deadline.saturating_duration_since(Instant::now()))?);
+            }
+            (outcome, pub_report, reports)
+        }
     };
-    if signals.caught().is_some() {
-        // End the stream now: the subscribers get their end markers and report.
-        let _ = publisher.end_stream();
-    }
-    // Subscribers end by themselves at the end markers; stragglers are stopped, and every
-    // one reports as its worker stops.
-    let grace = Instant::now() + pcfg.eos_linger + Duration::from_secs(2);
-    let mut reports = Vec::with_capacity(subs.len());
-    for s in subs {
-        reports.push(s.finish(grace.saturating_duration_since(Instant::now()))?);
-    }
-    // Every subscriber has acknowledged (or been stopped): the publisher need not linger.
-    let pub_report = publisher.finish(Duration::ZERO);
     outcome?;
     let pub_report = pub_report?;
+    let mut reports = reports;
     for r in &mut reports {
         close_with(r, pub_report.epoch, &pub_report.last_seq);
     }
@@ -209,6 +230,53 @@ pub(crate) fn run(
         subscribers: reports,
         idle: idle.iter().map(IdleGaps::snapshot).collect(),
     })
+}
+
+/// The run's publisher, by where its feed runs.
+enum Publisher {
+    /// The feed is a source on the publisher's worker.
+    Worker(TickPublisher),
+    /// The feed runs on this thread and hands every tick to the worker.
+    HandOff(TickPublisher, SyntheticFeed),
+    /// The feed runs on this thread, which owns the publisher's sockets.
+    Inline(Box<InlineTickPublisher>, SyntheticFeed),
+}
+
+/// How a run ended: the feed's outcome, the publisher's report, the subscribers'.
+type Ended = (Result<(), Error>, Result<PublisherReport, Error>, Vec<SubscriberReport>);
+
+impl Publisher {
+    /// Where subscribers connect: the feed, and the side channel.
+    fn endpoints(&self) -> (Endpoint, Option<Endpoint>) {
+        match self {
+            Publisher::Worker(p) | Publisher::HandOff(p, _) => {
+                (p.endpoint().clone(), p.side_endpoint().cloned())
+            }
+            Publisher::Inline(p, _) => (p.endpoint().clone(), p.side_endpoint().cloned()),
+        }
+    }
+}
+
+/// Ends a run whose publisher has its own worker: a signal ends the stream where it is; the
+/// subscribers end by themselves at the end markers (stragglers are stopped within `grace`),
+/// then the publisher, which need not linger for acknowledgements any more.
+fn finish_worker(
+    publisher: TickPublisher,
+    subs: Vec<TickSubscriber>,
+    outcome: Result<(), Error>,
+    signals: &Signals,
+    grace: Duration,
+) -> Result<Ended, Error> {
+    if signals.caught().is_some() {
+        // The subscribers get their end markers and report.
+        let _ = publisher.end_stream();
+    }
+    let deadline = Instant::now() + grace;
+    let mut reports = Vec::with_capacity(subs.len());
+    for s in subs {
+        reports.push(s.finish(deadline.saturating_duration_since(Instant::now()))?);
+    }
+    Ok((outcome, publisher.finish(Duration::ZERO), reports))
 }
 
 /// Builds the engine with its I/O threads under `io_sched` when the OS allows it, else
@@ -242,20 +310,20 @@ fn close_with(r: &mut SubscriberReport, epoch: u64, last_seq: &[(String, u64)]) 
 
 /// Waits for every subscriber to connect, or says how many did.
 fn wait_connected(publisher: &TickPublisher, cfg: &EmbeddedRun) -> Result<(), Error> {
-    let wait = cfg.wait_timeout + Duration::from_secs(1);
-    if publisher.wait_subscribers(cfg.subscribers, wait) {
+    if publisher.wait_subscribers(cfg.subscribers, cfg.wait_timeout + Duration::from_secs(1)) {
         return Ok(());
     }
-    Err(Error::Timeout {
+    Err(not_connected(publisher.endpoint(), publisher.subscribers(), cfg))
+}
+
+/// The error of a run whose subscribers did not all connect in time.
+fn not_connected(endpoint: &Endpoint, connected: usize, cfg: &EmbeddedRun) -> Error {
+    let wait = cfg.wait_timeout + Duration::from_secs(1);
+    Error::Timeout {
         op: Operation::Recv,
-        endpoint: format!(
-            "{} ({} of {} subscribers connected)",
-            publisher.endpoint(),
-            publisher.subscribers(),
-            cfg.subscribers
-        ),
+        endpoint: format!("{endpoint} ({connected} of {} subscribers connected)", cfg.subscribers),
         ms: wait.as_millis() as u64,
-    })
+    }
 }
 
 /// Waits for the feed to start and end, calling `progress` once a second.

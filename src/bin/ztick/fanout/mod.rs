@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ztick::fanout::{
-    groups_of, Event, Outcome, PublisherConfig, PublisherReport, SubscriberConfig, TickPublisher,
-    TickSubscriber,
+    groups_of, Event, InlineTickPublisher, Outcome, PublisherConfig, PublisherReport, SubscriberConfig,
+    TickPublisher, TickSubscriber,
 };
 use ztick::metrics::{LatencyRecorder, MessagingAttributes, OperationType};
 use ztick::{Endpoint, Engine, Error, IdleStrategy, Operation};
@@ -192,7 +192,7 @@ fn embedded(a: &FanoutArgs, observer: Option<&Observer>, telemetry: &Telemetry) 
         force: a.force,
         io_cores: a.io_cores.clone(),
         idle_gaps_ns: idle::gaps_ns(&a.idle_gaps_us, a.idle_samples)?,
-        hand_off: a.feed == FeedPath::Handoff,
+        feed_path: a.feed,
         io_sched: a.io_sched,
         ..EmbeddedRun::default()
     };
@@ -334,56 +334,25 @@ fn publisher(a: &FanoutArgs, telemetry: &Telemetry) -> Result<u8, Error> {
         + wait
         + Duration::from_secs(30);
     let synthetic = SyntheticFeed::new(spec, Arc::clone(&stats));
-    let (p, handed) = match a.feed {
-        FeedPath::Handoff => (TickPublisher::start(&engine, bind, Some(side), pcfg)?, Some(synthetic)),
-        FeedPath::Source => {
-            (TickPublisher::start_with_source(&engine, bind, Some(side), pcfg, synthetic)?, None)
+    let run = PubRun { subscribers: a.subscribers, wait, limit, signals: &signals };
+    let served = match a.feed {
+        FeedPath::Caller => {
+            let p = InlineTickPublisher::bind(&engine, bind, Some(side), pcfg)?;
+            run.inline(p, synthetic, linger)
         }
+        FeedPath::Handoff => {
+            run.worker(TickPublisher::start(&engine, bind, Some(side), pcfg)?, Some(synthetic), linger)
+        }
+        FeedPath::Source => run.worker(
+            TickPublisher::start_with_source(&engine, bind, Some(side), pcfg, synthetic)?,
+            None,
+            linger,
+        ),
     };
-    let p_endpoint = p.endpoint().clone();
-    let waited = wait_or_signal(&signals, wait, |t| p.wait_subscribers(a.subscribers, t));
-    if waited {
-        // A line scripts (and the fault tests) can wait for: the stream is under way.
-        eprintln!(
-            "ztick: {} subscribers connected; publishing epoch {:016x} on {}",
-            p.subscribers(),
-            p.epoch(),
-            p.endpoint()
-        );
-    }
-    let handed_off = match handed {
-        Some(f) if waited => feed::run_handed_off(f, &p, || signals.caught().is_some()),
-        _ => Ok(()),
-    };
-    let outcome = if signals.caught().is_some() {
-        Ok(())
-    } else if let Err(e) = handed_off {
-        Err(e)
-    } else if !waited {
-        Err(Error::Timeout {
-            op: Operation::Recv,
-            endpoint: format!(
-                "{} ({} of {} subscribers connected)",
-                p.endpoint(),
-                p.subscribers(),
-                a.subscribers
-            ),
-            ms: wait.as_millis() as u64,
-        })
-    } else if !wait_or_signal(&signals, limit.saturating_duration_since(std::time::Instant::now()), |t| {
-        p.wait_ended(t)
-    }) && signals.caught().is_none()
-    {
-        Err(Error::Stopped("the publisher did not finish in time".into()))
-    } else {
-        Ok(())
-    };
-    // After the end markers the publisher stops once every subscriber has acknowledged
-    // (or the linger has passed). A signal ends the stream where it is.
-    let report = p.finish(linger + Duration::from_secs(2));
     crate::security::report_zap(zap);
     // The report is printed however the run ended (a wait that timed out included): what
     // the publisher saw and refused is what the operator needs then.
+    let (report, p_endpoint, outcome) = served;
     let r = report?;
     let stalls = stats.stalls.load(std::sync::atomic::Ordering::Relaxed);
     let max_lag_ns = stats.max_lag_ns.load(std::sync::atomic::Ordering::Relaxed);
@@ -433,6 +402,87 @@ fn wait_or_signal(signals: &Signals, total: Duration, mut wait: impl FnMut(Durat
         if left.is_zero() || signals.caught().is_some() {
             return false;
         }
+    }
+}
+
+/// A `--role pub` process's run of its publisher: wait for the subscribers, feed, end.
+struct PubRun<'a> {
+    subscribers: usize,
+    /// How long to wait for them.
+    wait: Duration,
+    /// When a publisher that has not finished its feed by then gives up.
+    limit: std::time::Instant,
+    signals: &'a Signals,
+}
+
+/// What a publisher's run hands back: its report, its endpoint, and how the run went.
+type Served = (Result<PublisherReport, Error>, Endpoint, Result<(), Error>);
+
+impl PubRun<'_> {
+    /// The line scripts (and the fault tests) wait for: the stream is under way.
+    fn announce(&self, subscribers: usize, epoch: u64, endpoint: &Endpoint) {
+        eprintln!("ztick: {subscribers} subscribers connected; publishing epoch {epoch:016x} on {endpoint}");
+    }
+
+    fn not_connected(&self, endpoint: &Endpoint, connected: usize) -> Error {
+        Error::Timeout {
+            op: Operation::Recv,
+            endpoint: format!("{endpoint} ({connected} of {} subscribers connected)", self.subscribers),
+            ms: self.wait.as_millis() as u64,
+        }
+    }
+
+    /// A publisher on its worker; `handed` is the feed when it runs on this thread.
+    fn worker(&self, p: TickPublisher, handed: Option<SyntheticFeed>, linger: Duration) -> Served {
+        let signals = self.signals;
+        let limit = self.limit;
+        let p_endpoint = p.endpoint().clone();
+        let waited = wait_or_signal(signals, self.wait, |t| p.wait_subscribers(self.subscribers, t));
+        if waited {
+            self.announce(p.subscribers(), p.epoch(), p.endpoint());
+        }
+        let handed_off = match handed {
+            Some(f) if waited => feed::run_handed_off(f, &p, || signals.caught().is_some()),
+            _ => Ok(()),
+        };
+        let outcome = if signals.caught().is_some() {
+            Ok(())
+        } else if let Err(e) = handed_off {
+            Err(e)
+        } else if !waited {
+            Err(self.not_connected(p.endpoint(), p.subscribers()))
+        } else if !wait_or_signal(signals, limit.saturating_duration_since(std::time::Instant::now()), |t| {
+            p.wait_ended(t)
+        }) && signals.caught().is_none()
+        {
+            Err(Error::Stopped("the publisher did not finish in time".into()))
+        } else {
+            Ok(())
+        };
+        // After the end markers the publisher stops once every subscriber has acknowledged
+        // (or the linger has passed). A signal ends the stream where it is.
+        (p.finish(linger + Duration::from_secs(2)), p_endpoint, outcome)
+    }
+
+    /// A publisher on this thread, which runs the feed and serves the stream.
+    fn inline(&self, mut p: InlineTickPublisher, feed: SyntheticFeed, linger: Duration) -> Served {
+        let signals = self.signals;
+        let p_endpoint = p.endpoint().clone();
+        let mut failed = None;
+        let waited = wait_or_signal(signals, self.wait, |t| {
+            p.wait_subscribers(self.subscribers, t).unwrap_or_else(|e| failed.replace(e).is_none())
+        });
+        let outcome = match failed {
+            Some(e) => Err(e),
+            None if signals.caught().is_some() => Ok(()),
+            None if !waited => Err(self.not_connected(p.endpoint(), p.subscribers())),
+            None => {
+                self.announce(p.subscribers(), p.epoch(), p.endpoint());
+                feed::run_inline(feed, &mut p, || signals.caught().is_some())
+            }
+        };
+        // Served until every subscriber has acknowledged the end (or the linger passed).
+        (p.finish(linger + Duration::from_secs(2)), p_endpoint, outcome)
     }
 }
 
