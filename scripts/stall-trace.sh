@@ -42,6 +42,10 @@ done
 [ ${#ARGS[@]} -gt 0 ] || ARGS=(--duration 3)
 ZTICK=${ZTICK:-target/release/ztick}
 T=/sys/kernel/tracing
+# A fresh machine may not have tracefs mounted yet: root can mount it.
+if [ ! -e "$T/tracing_on" ] && [ "$(id -u)" = 0 ]; then
+    mount -t tracefs nodev "$T" 2>/dev/null || true
+fi
 [ -w "$T/tracing_on" ] || { echo "stall-trace: $T is not writable: run as root (mount -t tracefs nodev $T)" >&2; exit 2; }
 if [ "$BUILD" = 1 ]; then
     ${LOCK_BUILD:-} cargo build --release --quiet --bin ztick
@@ -50,7 +54,8 @@ mkdir -p "$OUT"
 
 EVENTS="sched/sched_switch sched/sched_wakeup timer/hrtimer_start timer/hrtimer_expire_entry"
 old_clock=$(sed 's/.*\[\(.*\)\].*/\1/' "$T/trace_clock")
-old_kb=$(cat "$T/buffer_size_kb")
+# "7 (expanded: 1408)" on a tracefs never resized: the number is what it takes back.
+old_kb=$(awk '{ print $1 }' "$T/buffer_size_kb")
 restore() {
     echo 0 > "$T/tracing_on"
     for e in $EVENTS; do echo 0 > "$T/events/$e/enable"; done

@@ -198,7 +198,9 @@ def holders(runs, cpu, start, end, own_tid):
 
 
 OWN = re.compile(r"^(ztick|ZMQbg)")
-GROUPS = (("publisher", "ztick-tick"), ("subscribers", "ztick-sub"), ("I/O thread(s)", "ZMQbg"))
+# The process's main thread is named after it: with --feed handoff or caller it runs the feed.
+GROUPS = (("publisher", r"^ztick-tick"), ("main thread", r"^ztick$"), ("subscribers", r"^ztick-sub"),
+          ("I/O thread(s)", r"^ZMQbg"))
 RENAMED = {"tokio-rt-worker": "agent", "kdamond.N": "kdamond"}
 
 
@@ -223,7 +225,7 @@ def table(dirs):
         head = f"| {d.rstrip('/').split('/')[-1]} | {steal.group(1) if steal else '?'} | " \
                f"{run['publisher']['stalls']} | {p99:,.0f} / {p999:,.0f} |"
         for group, prefix in GROUPS:
-            ts = [t for t in rep["threads"] if t["thread"].startswith(prefix)]
+            ts = [t for t in rep["threads"] if re.search(prefix, t["thread"])]
             if not ts:
                 continue
             cause = lambda k: sum(t["over_threshold_ms"].get(k, 0) for t in ts)
