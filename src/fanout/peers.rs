@@ -7,7 +7,9 @@
 //! that can say it on the side channel is the one that subscribed with it. Once both have
 //! arrived the hello is *bound* to that side-channel connection (its routing id), one hello
 //! per connection; end acknowledgements and repair requests count only from the bound
-//! connection. A connection that says the id later (a side channel reconnected, with a new
+//! connection. A subscriber acknowledges the end and then closes, and its unsubscription can
+//! reach the publisher first, so an acknowledgement still counts from the connection that was
+//! bound to a hello when it left (the last [`MAX_DEPARTED`] departures are kept for this). A connection that says the id later (a side channel reconnected, with a new
 //! routing id) takes the binding over: saying the id is the proof. With a side channel, only bound hellos count as subscribers, so a rogue SUB
 //! subscribing to hello prefixes alone cannot fill `wait_subscribers`. (Without
 //! authentication a peer can still open one connection per fake subscriber: CURVE and a ZAP
@@ -28,6 +30,8 @@ const MAX_INTROS: usize = 1024;
 const INTRO_TTL_NS: u64 = 10_000_000_000;
 /// Longest hello id or routing id kept, in bytes (ZMTP routing ids are at most 255).
 pub(crate) const MAX_ID_BYTES: usize = 256;
+/// Most departed hellos kept for a late end acknowledgement.
+const MAX_DEPARTED: usize = 1024;
 
 /// What an introduction on the side channel led to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +53,14 @@ struct Pending {
     key: Option<Box<str>>,
     at: u64,
     wants_snapshot: bool,
+}
+
+/// A bound hello that left: who may still acknowledge for it.
+#[derive(Debug, Clone)]
+struct Departed {
+    id: Vec<u8>,
+    rid: Vec<u8>,
+    key: Option<Box<str>>,
 }
 
 /// A hello seen on the XPUB.
@@ -75,6 +87,10 @@ pub(crate) struct Peers {
     waiting: VecDeque<Pending>,
     /// Hellos that acknowledged the end (kept after they leave, at most [`MAX_HELLOS`]).
     acked: HashSet<Vec<u8>>,
+    /// Bound hellos whose subscription was withdrawn, newest last, at most
+    /// [`MAX_DEPARTED`]: a subscriber acknowledges the end and then closes, and its
+    /// unsubscription (on the XPUB) can overtake the acknowledgement (on the side channel).
+    departed: VecDeque<Departed>,
     /// Peer state refused or dropped at a cap, or expired: counted, traced.
     pub(crate) evicted: u64,
 }
@@ -114,6 +130,8 @@ impl Peers {
             }
             Some(_) => {}
             None => {
+                // Back (its SUB reconnected): it speaks through a binding again.
+                self.departed.retain(|d| d.id != id);
                 self.hellos.insert(id.to_vec(), Hello { rid: None, key });
             }
         }
@@ -132,6 +150,11 @@ impl Peers {
             Some(h) => {
                 if let Some(rid) = h.rid {
                     self.bound.remove(&rid);
+                    if self.departed.len() >= MAX_DEPARTED {
+                        self.departed.pop_front();
+                        self.evict("oldest departed hello forgotten (too many)");
+                    }
+                    self.departed.push_back(Departed { id: id.to_vec(), rid, key: h.key });
                 }
                 true
             }
@@ -209,15 +232,22 @@ impl Peers {
         rid.len() <= MAX_ID_BYTES && self.bind(rid, id, key) == Intro::Bound
     }
 
-    /// Takes an end acknowledgement; false when `rid` does not speak for `id`.
+    /// Takes an end acknowledgement; false when `rid` does not speak for `id`, now or (for
+    /// a hello that just left) when its subscription was withdrawn.
     pub(crate) fn ack(&mut self, rid: &[u8], id: &[u8], key: Option<&str>) -> bool {
-        if !self.speaks_for(rid, id, key) {
+        if !self.speaks_for(rid, id, key) && !self.spoke_for(rid, id, key) {
             return false;
         }
         if self.acked.len() < MAX_HELLOS || self.acked.contains(id) {
             self.acked.insert(id.to_vec());
         }
         true
+    }
+
+    /// Whether connection `rid` with key `key` was bound to hello `id` when it left.
+    fn spoke_for(&self, rid: &[u8], id: &[u8], key: Option<&str>) -> bool {
+        let key = key_of(key);
+        self.departed.iter().any(|d| d.id == id && d.rid == rid && d.key == key)
     }
 
     /// Subscribers that acknowledged the end.
@@ -241,14 +271,16 @@ impl Peers {
 #[cfg(fuzzing)]
 impl Peers {
     /// Everything a peer can make this hold, as (what, length now, cap).
-    pub(crate) fn holdings(&self) -> [(&'static str, usize, usize); 5] {
+    pub(crate) fn holdings(&self) -> [(&'static str, usize, usize); 6] {
         let ids = self.hellos.iter().flat_map(|(id, h)| [Some(id), h.rid.as_ref()]).flatten();
         let ids = ids.chain(self.waiting.iter().flat_map(|p| [&p.rid, &p.id])).chain(&self.acked);
+        let ids = ids.chain(self.departed.iter().flat_map(|d| [&d.rid, &d.id]));
         [
             ("hellos", self.hellos.len(), MAX_HELLOS),
             ("bound connections", self.bound.len(), MAX_HELLOS),
             ("introductions waiting", self.waiting.len(), MAX_INTROS),
             ("acknowledged hellos", self.acked.len(), MAX_HELLOS),
+            ("departed hellos", self.departed.len(), MAX_DEPARTED),
             ("longest id kept, in bytes", ids.map(Vec::len).max().unwrap_or(0), MAX_ID_BYTES),
         ]
     }
@@ -292,6 +324,40 @@ mod tests {
         assert!(p.ack(b"r1", b"h1", None));
         assert!(p.all_acknowledged(true), "h2 never introduced itself: it is not counted");
         assert!(!p.all_acknowledged(false), "without a side channel every hello counts");
+    }
+
+    #[test]
+    fn an_acknowledgement_overtaken_by_its_unsubscription_still_counts() {
+        let mut p = Peers::default();
+        p.subscribed(b"h1", Some("KEY-A"), 0);
+        assert_eq!(p.introduce(b"r1", b"h1", Some("KEY-A"), false, 0), Intro::Bound);
+        assert!(p.unsubscribed(b"h1"), "the subscriber closed; its SUB's goodbye came first");
+        assert!(!p.ack(b"r2", b"h1", Some("KEY-A")), "another connection never spoke for it");
+        assert!(!p.ack(b"r1", b"h1", Some("KEY-B")), "nor another key");
+        assert!(!p.ack(b"r1", b"h2", Some("KEY-A")), "nor for another hello");
+        assert_eq!(p.acks(), 0);
+        assert!(p.ack(b"r1", b"h1", Some("KEY-A")), "the connection bound to it when it left");
+        assert!(p.all_acknowledged(true) && p.acks() == 1);
+        // A hello that never bound leaves nothing to acknowledge with.
+        p.subscribed(b"h3", None, 0);
+        assert!(p.unsubscribed(b"h3") && !p.ack(b"r3", b"h3", None));
+        // A hello that comes back (its SUB reconnected) speaks through a binding again.
+        p.subscribed(b"h1", Some("KEY-A"), 1);
+        assert!(p.departed.is_empty());
+    }
+
+    #[test]
+    fn departed_hellos_are_capped() {
+        let mut p = Peers::default();
+        for i in 0..(MAX_DEPARTED + 3) {
+            let (id, rid) = (format!("h{i}"), format!("r{i}"));
+            p.subscribed(id.as_bytes(), None, 0);
+            p.introduce(rid.as_bytes(), id.as_bytes(), None, false, 0);
+            assert!(p.unsubscribed(id.as_bytes()));
+        }
+        assert_eq!((p.departed.len(), p.evicted), (MAX_DEPARTED, 3));
+        assert!(!p.ack(b"r0", b"h0", None), "the oldest was forgotten");
+        assert!(p.ack(b"r3", b"h3", None));
     }
 
     #[test]

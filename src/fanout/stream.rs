@@ -723,6 +723,21 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn an_acknowledgement_that_arrives_after_its_subscribers_goodbye_ends_the_linger() {
+        // The subscriber acknowledges on its DEALER, then closes its SUB: the two travel on
+        // different connections, and the XPUB's unsubscription can be handled first.
+        let mut s = stream(PublisherConfig::default());
+        let mut out = Recorder::default();
+        join(&mut s, &mut out, b"r1", b"h1");
+        s.on_subscription(&mut out, &hello(b"h1", false), None, 1).unwrap();
+        assert_eq!(s.subscribers(), 0);
+        s.on_side_request(&mut out, &[b"r1", wire::DONE_ACK, b"h1"], None, 2).unwrap();
+        assert!(s.all_acknowledged(), "the end markers need not repeat for the whole linger");
+        let r = s.take_report();
+        assert_eq!((r.acks, r.departures), (1, 1));
+    }
+
+    #[test]
     fn bare_hello_subscriptions_do_not_count_as_subscribers() {
         // One rogue SUB subscribing to three hello prefixes is not three subscribers.
         let mut s = stream(PublisherConfig::default());
