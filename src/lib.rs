@@ -78,6 +78,9 @@
 //! pass at a time when its caller asks, so a send from that thread goes straight onto the
 //! socket. The fan-out's [`fanout::InlineTickPublisher`] is built on it. The loop owns its
 //! sockets for this; a spawned worker runs the same loop to the end on its own thread.
+//! The other way round, one worker can run several handlers: a [`HandlerGroup`] gives each
+//! member its own sockets and its own stop, so several subscribers share one thread
+//! ([`fanout::TickSubscriber::start_shared`]) where cores are few.
 //!
 //! **From C** (feature `capi`): the engine, the tick publisher and subscriber, the latency
 //! recorder, behind opaque handles and a committed header, `include/ztick.h`; see the
@@ -91,7 +94,8 @@
 //!   the retransmit ring, the subscriber's ledger; the versioned wire format), [`patterns`],
 //!   and security ([`curve`]: keys and certificates; [`zap`]: who may connect);
 //! - the engine: [`Engine`], workers ([`WorkerBuilder`], [`WorkerCtx`], [`Handler`], spawned
-//!   [`Worker`] or caller-driven [`InlineWorker`]), idle strategies and the core budget,
+//!   [`Worker`] or caller-driven [`InlineWorker`], several handlers on one worker with
+//!   [`HandlerGroup`]), idle strategies and the core budget,
 //!   [`Handle`];
 //! - messages ([`Frame`], [`Outbound`], [`BufferPool`], [`codec`]), [`Batcher`] (pure: the
 //!   clock is a parameter), [`metrics`] (HDR recorders, `.hgrm`, `tracing` spans), [`info`]
@@ -212,10 +216,10 @@ pub use batch::{Batcher, FlushReason};
 pub use config::{CoreId, FullPolicy, SchedPolicy, SocketKind, SocketOptions};
 pub use endpoint::{Endpoint, Transport};
 pub use engine::{
-    ConnectedPeers, Engine, EngineBuilder, Handle, Handler, HandshakeFailure, IdleStrategy, InlineWorker,
-    MessageHandler, MonitorEvent, MonitorStats, PeerEvent, Received, SendError, SendTimeoutError,
-    SocketEvent, SocketId, SocketMonitor, SocketSpec, TickHandler, TrySendError, Worker, WorkerBuilder,
-    WorkerCtx, WorkerReport, WorkerStats,
+    ConnectedPeers, Engine, EngineBuilder, Handle, Handler, HandlerGroup, HandshakeFailure, IdleStrategy,
+    InlineWorker, MessageHandler, MonitorEvent, MonitorStats, PeerEvent, Received, SendError,
+    SendTimeoutError, SocketEvent, SocketId, SocketMonitor, SocketSpec, TickHandler, TrySendError, Worker,
+    WorkerBuilder, WorkerCtx, WorkerReport, WorkerStats,
 };
 pub use error::{Error, Operation, Result, ZmqErrno};
 pub use message::codec;

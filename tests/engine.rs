@@ -646,3 +646,105 @@ fn a_stopped_inline_worker_sends_what_was_handed_over_and_a_received_message_rea
         assert_eq!(sink.stop().unwrap().stats.received, 50);
     });
 }
+
+/// A member of a handler group that reports what it sees and stops itself after `stop_after`
+/// messages.
+struct Member {
+    name: &'static str,
+    stop_after: usize,
+    seen: usize,
+    tx: crossbeam_channel::Sender<(&'static str, Option<ztick::SocketId>)>,
+}
+
+impl ztick::Handler for Member {
+    fn on_message(
+        &mut self,
+        ctx: &mut ztick::WorkerCtx<'_>,
+        socket: ztick::SocketId,
+        _: &ztick::Inbound<'_>,
+    ) -> ztick::Result<()> {
+        self.seen += 1;
+        let _ = self.tx.send((self.name, Some(socket)));
+        if self.seen == self.stop_after {
+            ctx.stop();
+        }
+        Ok(())
+    }
+
+    fn on_stop(&mut self, _: &mut ztick::WorkerCtx<'_>) {
+        // `None`: stopped.
+        let _ = self.tx.send((self.name, None));
+    }
+}
+
+#[test]
+fn a_handler_group_gives_each_member_its_sockets_and_its_own_stop_and_ends_with_the_last() {
+    for t in TRANSPORTS {
+        with_timeout(WAIT, move || {
+            let engine = engine();
+            let mut b = engine.worker("group");
+            let a = b.socket(SocketSpec::bind(SocketKind::Pull, Endpoint::local(t, "engine-group-a")));
+            let bb = b.socket(SocketSpec::bind(SocketKind::Pull, Endpoint::local(t, "engine-group-b")));
+            let (tx, rx) = crossbeam_channel::unbounded();
+            let member = |name, stop_after| Member { name, stop_after, seen: 0, tx: tx.clone() };
+            let group = ztick::HandlerGroup::new()
+                .member(&[a], member("A", 10))
+                .unwrap()
+                .member(&[bb], member("B", 20))
+                .unwrap();
+            let worker = b.handler(group).spawn().unwrap();
+            let ep = |s| worker.endpoint(s).unwrap().parse::<Endpoint>().unwrap();
+            let mut pb = engine.worker("group-push");
+            let (pa, pbb) = (
+                pb.socket(SocketSpec::connect(SocketKind::Push, ep(a))),
+                pb.socket(SocketSpec::connect(SocketKind::Push, ep(bb))),
+            );
+            let pusher = pb.spawn().unwrap();
+            let h = pusher.handle();
+            for i in 0u32..15 {
+                h.send(pa, i.to_le_bytes().to_vec()).unwrap();
+            }
+            for _ in 0..10 {
+                assert_eq!(recv(&rx, "A's messages"), ("A", Some(a)), "{t}: A sees its own socket");
+            }
+            assert_eq!(recv(&rx, "A's stop"), ("A", None), "{t}: A stopped alone, at once");
+            // The five after A's stop reach the worker, and nobody.
+            wait_until(|| worker.stats().received >= 15, || format!("{t}: {:?}", worker.stats()));
+            assert!(rx.try_recv().is_err(), "{t}: a stopped member gets nothing more");
+            for i in 0u32..20 {
+                h.send(pbb, i.to_le_bytes().to_vec()).unwrap();
+            }
+            for _ in 0..20 {
+                assert_eq!(recv(&rx, "B's messages"), ("B", Some(bb)), "{t}");
+            }
+            assert_eq!(recv(&rx, "B's stop"), ("B", None));
+            // The last member's stop ends the worker by itself.
+            let r = worker.join().unwrap();
+            assert_eq!(r.stats.received, 35, "{t}");
+            assert!(rx.try_recv().is_err(), "{t}: each on_stop ran once");
+            pusher.stop().unwrap();
+        });
+    }
+}
+
+#[test]
+fn a_handler_group_stopped_from_outside_stops_every_running_member_and_refuses_a_shared_socket() {
+    with_timeout(WAIT, || {
+        let engine = engine();
+        let mut b = engine.worker("group-stop");
+        let a = b.socket(SocketSpec::bind(SocketKind::Pull, Endpoint::unique_inproc("engine-group-stop")));
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let member = |name| Member { name, stop_after: usize::MAX, seen: 0, tx: tx.clone() };
+        let group =
+            ztick::HandlerGroup::new().member(&[a], member("A")).unwrap().member(&[], member("B")).unwrap();
+        let worker = b.handler(group).spawn().unwrap();
+        worker.stop().unwrap();
+        let mut stopped = [recv(&rx, "a stop"), recv(&rx, "a stop")];
+        stopped.sort_by_key(|(name, _)| *name);
+        assert_eq!(stopped, [("A", None), ("B", None)], "each running member's on_stop ran");
+
+        let group = ztick::HandlerGroup::new().member(&[a], member("A")).unwrap();
+        let err = group.member(&[a], member("B")).unwrap_err().to_string();
+        assert!(err.contains("socket id") && err.contains("no other member"), "{err}");
+    });
+}

@@ -359,3 +359,71 @@ fn an_inline_publisher_refuses_bad_ticks_and_ticks_after_its_end() {
     let p = publisher.finish(Duration::from_millis(100)).unwrap();
     assert_eq!(p.published, 1, "the tick before the end, not the refused ones");
 }
+
+#[test]
+fn subscribers_sharing_one_worker_each_keep_their_accounting_and_end_alone() {
+    with_timeout(WAIT, || {
+        use ztick::fanout::SubscriberSpec;
+        let engine = Engine::new().unwrap();
+        let (feed, side) =
+            (Endpoint::unique_inproc("app-shared"), Endpoint::unique_inproc("app-shared-side"));
+        let names = ["a", "b", "c"];
+        let publisher =
+            TickPublisher::start(&engine, feed.clone(), Some(side.clone()), topics(&names)).unwrap();
+        let spec = |name: &str| {
+            let cfg = SubscriberConfig { name: name.into(), ..SubscriberConfig::for_topics(&names) };
+            SubscriberSpec::new(feed.clone(), Some(side.clone()), cfg)
+        };
+        let ticks = Arc::new(Mutex::new(0u64));
+        let counted = Arc::clone(&ticks);
+        let members = vec![
+            spec("kept"),
+            spec("queued").channel(4096),
+            spec("called").callback(move |ev| {
+                if let Event::Tick(_) = ev {
+                    *counted.lock().unwrap() += 1;
+                }
+            }),
+            spec("stopped"),
+            spec("dropped"),
+        ];
+        let mut subs = TickSubscriber::start_shared(&engine, "shared", members).unwrap();
+        assert!(publisher.wait_subscribers(5, WAIT), "five hellos from one worker");
+        for i in 0..300u32 {
+            publisher.publish((i % 3) as usize, format!("v{i}").as_bytes()).unwrap();
+        }
+        // One ends early, one is dropped: the others go on, on the same worker.
+        let dropped = subs.pop().unwrap();
+        drop(dropped);
+        let early = subs.pop().unwrap().stop().unwrap();
+        assert_eq!(early.outcome, ztick::fanout::Outcome::Stopped);
+        assert!(early.received() + early.missing() <= 300, "{early:?}");
+        for i in 300..600u32 {
+            publisher.publish((i % 3) as usize, format!("v{i}").as_bytes()).unwrap();
+        }
+        let p = publisher.finish(WAIT).unwrap();
+        assert_eq!(p.published, 600);
+        assert_eq!(p.acks, 3, "the three still running acknowledged the end");
+        // The channel closes when its subscriber ends, although the worker serves others.
+        let queued = &subs[1];
+        let mut events = 0;
+        loop {
+            match queued.recv_timeout(WAIT) {
+                Ok(ev) => {
+                    events += u64::from(matches!(ev, ztick::fanout::OwnedEvent::Tick(_)));
+                    queued.recycle(ev);
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => panic!("the queued subscriber's channel never closed"),
+            }
+        }
+        assert_eq!(events, 600);
+        for s in subs {
+            let r = s.finish(WAIT).unwrap();
+            assert!(r.complete(), "{r:?}");
+            assert_eq!((r.received(), r.missing()), (600, 0), "{}", r.name);
+        }
+        assert_eq!(*ticks.lock().unwrap(), 600, "the callback saw every tick");
+        assert!(TickSubscriber::start_shared(&engine, "none", Vec::new()).is_err(), "no member");
+    });
+}

@@ -57,6 +57,22 @@ fn the_feed_on_the_main_thread_loses_nothing_handed_off_or_owning_the_socket() {
 }
 
 #[test]
+fn subscribers_sharing_one_worker_lose_nothing() {
+    for transport in ["inproc", "ipc"] {
+        let line = format!("fanout --share-worker --subscribers 3 --transport {transport} --duration 0.3 --rate 20000 --json");
+        let f = run(&argv(&line));
+        expect_success(&f);
+        let v = json(&f);
+        check_accounting(&v, 6000);
+        let subs = v["subscribers"].as_array().unwrap();
+        assert_eq!(subs.len(), 3, "{transport}");
+        for s in subs {
+            assert_eq!((u(s, "received"), u(s, "missing")), (6000, 0), "{transport}: {s}");
+        }
+    }
+}
+
+#[test]
 fn every_profile_runs_and_says_what_it_chose() {
     for profile in ["latency", "balanced", "throughput"] {
         let f = run(&argv(&format!("fanout --profile {profile} --duration 0.2 --rate 10000 --json")));
@@ -239,6 +255,10 @@ fn bad_flags_say_what_to_fix() {
         ("fanout --idle-gaps-us 0", &["--idle-gaps-us", "1 to 60000000"]),
         ("fanout --idle-gaps-us 100 --idle-samples 0", &["--idle-samples"]),
         ("fanout --idle-gaps-us 100 --rate 10", &["--rate", "cannot be used"]),
+        (
+            "fanout --share-worker --role sub --connect ipc:///tmp/ztick-never",
+            &["--share-worker", "embedded"],
+        ),
     ];
     for (line, needles) in cases {
         let f = run(&argv(line));

@@ -23,8 +23,8 @@ pub use peer::{ConnectedPeers, PeerEvent};
 pub(crate) use watch::Watch;
 pub(crate) use worker::open_socket;
 pub use worker::{
-    Handler, InlineWorker, MessageHandler, Received, SocketSpec, TickHandler, Worker, WorkerBuilder,
-    WorkerCtx, WorkerReport,
+    Handler, HandlerGroup, InlineWorker, MessageHandler, Received, SocketSpec, TickHandler, Worker,
+    WorkerBuilder, WorkerCtx, WorkerReport,
 };
 
 use crate::config::{CoreId, SchedPolicy};

@@ -18,7 +18,8 @@
 //! thread or by a [`TickSource`] on that worker; and [`InlineTickPublisher`], its sockets on
 //! the application's thread, which saves the hand-off between threads when the application
 //! can serve the stream itself. One subscriber type, [`TickSubscriber`], delivering by callback, by
-//! channel, or keeping only its report. Both sides are thin shells around sans-IO cores
+//! channel, or keeping only its report, on a worker of its own or several on one worker
+//! ([`TickSubscriber::start_shared`] with a [`SubscriberSpec`] each). Both sides are thin shells around sans-IO cores
 //! (the publisher's stream and timers, the subscriber's ledger) that take the time as a
 //! parameter and are unit-tested without sockets.
 //!
@@ -73,7 +74,7 @@ pub use report::{
     ClockSync, EpochOutcome, EpochReport, Outcome, PublisherReport, SubscriberReport, TopicGap,
 };
 pub use seq::{Gap, SeqOutcome, SeqTracker, MAX_GAPS_KEPT, MAX_PENDING};
-pub use subscriber::TickSubscriber;
+pub use subscriber::{SubscriberSpec, TickSubscriber};
 // The sans-IO cores, for the fuzz targets (`crate::fuzz_hooks`) and the property test
 // (`crate::accounting_props`).
 #[cfg(any(test, fuzzing))]

@@ -16,7 +16,9 @@ use super::report::{Outcome, SubscriberReport};
 use super::wire;
 use crate::config::SocketKind;
 use crate::endpoint::Endpoint;
-use crate::engine::{Engine, Handler, Outbox, SocketId, SocketSpec, Worker, WorkerCtx};
+use crate::engine::{
+    Engine, Handler, HandlerGroup, Outbox, SocketId, SocketSpec, Worker, WorkerBuilder, WorkerCtx,
+};
 use crate::error::{Error, Result};
 use crate::message::Inbound;
 use crate::sys::now_ns;
@@ -40,19 +42,96 @@ pub struct TickSubscriber {
     /// channel is released.
     events: Option<Receiver<OwnedEvent>>,
     free: Option<Sender<Vec<u8>>>,
-    worker: Option<Worker>,
+    worker: Option<Seat>,
     live: Arc<SubscriberLive>,
     report: Receiver<SubscriberReport>,
     /// The report, once the worker ended by itself and [`wait_ended`](Self::wait_ended) saw it.
     ended: Option<SubscriberReport>,
     /// Set when the application stops: a worker waiting for room in the channel gives up.
     stopping: Arc<AtomicBool>,
+    /// Set to end this subscriber alone on a worker it shares (its handler stops itself).
+    cancel: Arc<AtomicBool>,
+}
+
+/// Where a subscriber runs.
+enum Seat {
+    /// On a worker of its own.
+    Alone(Worker),
+    /// On a worker shared with others ([`TickSubscriber::start_shared`]); the last one to
+    /// end stops it.
+    Shared(Arc<Worker>),
+}
+
+impl Seat {
+    fn worker(&self) -> &Worker {
+        match self {
+            Seat::Alone(w) => w,
+            Seat::Shared(w) => w,
+        }
+    }
+}
+
+/// How long ending one subscriber of a shared worker waits for its handler to stop and
+/// report (a pass of the worker: it is woken for it).
+const MEMBER_STOP_WAIT: Duration = Duration::from_secs(2);
+
+/// How a subscriber's events reach the application.
+enum Consumer {
+    /// They do not: only the report.
+    Report,
+    /// A function on the worker thread.
+    Callback(Sink),
+    /// A channel of this capacity.
+    Channel(usize),
+}
+
+/// One subscriber of a worker shared by several ([`TickSubscriber::start_shared`]): where
+/// it connects, its configuration, and how its events reach the application (by default
+/// they do not: only the report, as [`TickSubscriber::start`]).
+pub struct SubscriberSpec {
+    connect: Endpoint,
+    side: Option<Endpoint>,
+    cfg: SubscriberConfig,
+    consumer: Consumer,
+}
+
+impl std::fmt::Debug for SubscriberSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SubscriberSpec")
+            .field("name", &self.cfg.name)
+            .field("connect", &self.connect.to_string())
+            .finish()
+    }
+}
+
+impl SubscriberSpec {
+    /// A subscriber of the publisher at `connect` (side channel `side`) that keeps only
+    /// its report.
+    pub fn new(connect: Endpoint, side: Option<Endpoint>, cfg: SubscriberConfig) -> Self {
+        SubscriberSpec { connect, side, cfg, consumer: Consumer::Report }
+    }
+
+    /// Calls `f` with every event on the worker thread, as
+    /// [`TickSubscriber::with_callback`] (a slow callback delays every subscriber of the
+    /// worker).
+    pub fn callback(mut self, f: impl FnMut(&Event<'_>) + Send + 'static) -> Self {
+        self.consumer = Consumer::Callback(Box::new(f));
+        self
+    }
+
+    /// Queues events in a channel of `capacity`, as [`TickSubscriber::with_channel`] (a
+    /// full channel makes the shared worker wait: every subscriber of it waits).
+    pub fn channel(mut self, capacity: usize) -> Self {
+        self.consumer = Consumer::Channel(capacity);
+        self
+    }
 }
 
 impl std::fmt::Debug for TickSubscriber {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TickSubscriber")
-            .field("worker", &self.worker.as_ref().map(Worker::name))
+            .field("worker", &self.worker.as_ref().map(|s| s.worker().name()))
+            .field("shared", &matches!(self.worker, Some(Seat::Shared(_))))
             .field("channel", &self.events.is_some())
             .finish()
     }
@@ -71,7 +150,7 @@ impl TickSubscriber {
         side: Option<Endpoint>,
         cfg: SubscriberConfig,
     ) -> Result<Self> {
-        Self::spawn(engine, connect, side, cfg, None, None, None)
+        Self::start_with(engine, SubscriberSpec::new(connect, side, cfg))
     }
 
     /// Starts a subscriber that calls `f` with every event, on the worker thread (no hop:
@@ -87,7 +166,7 @@ impl TickSubscriber {
         cfg: SubscriberConfig,
         f: impl FnMut(&Event<'_>) + Send + 'static,
     ) -> Result<Self> {
-        Self::spawn(engine, connect, side, cfg, Some(Box::new(f)), None, None)
+        Self::start_with(engine, SubscriberSpec::new(connect, side, cfg).callback(f))
     }
 
     /// Starts a subscriber whose events wait in a channel of `capacity` for
@@ -104,38 +183,104 @@ impl TickSubscriber {
         cfg: SubscriberConfig,
         capacity: usize,
     ) -> Result<Self> {
-        if capacity == 0 {
-            return Err(Error::config("capacity", 0, "at least 1 event"));
+        Self::start_with(engine, SubscriberSpec::new(connect, side, cfg).channel(capacity))
+    }
+
+    /// Starts several subscribers on one worker thread named `name`, in the order given:
+    /// each keeps its own sockets, accounting and report, and ends by itself as it would
+    /// alone, but one thread serves them all (a [`HandlerGroup`](crate::HandlerGroup)), so
+    /// fewer threads queue for the cores. The worker's idle strategy, pin and scheduling
+    /// policy are the first member's; [`finish`](Self::finish) or [`stop`](Self::stop) of
+    /// one ends only that one, and the last to end stops the worker.
+    ///
+    /// ```
+    /// use ztick::fanout::{PublisherConfig, SubscriberConfig, SubscriberSpec, TickPublisher, TickSubscriber};
+    /// use ztick::{Endpoint, Engine};
+    /// use std::time::Duration;
+    ///
+    /// let engine = Engine::builder().io_threads(0).build()?; // inproc only
+    /// let (feed, side) = (Endpoint::unique_inproc("shared-doc"), Endpoint::unique_inproc("shared-doc-side"));
+    /// let publisher = TickPublisher::start(&engine, feed.clone(), Some(side.clone()), PublisherConfig::default())?;
+    /// let specs = ["a", "b", "c"].map(|name| {
+    ///     let cfg = SubscriberConfig { name: name.into(), ..SubscriberConfig::default() };
+    ///     SubscriberSpec::new(feed.clone(), Some(side.clone()), cfg)
+    /// });
+    /// let subs = TickSubscriber::start_shared(&engine, "subs", specs.into())?;
+    /// assert!(publisher.wait_subscribers(3, Duration::from_secs(10)));
+    /// for i in 0..300 {
+    ///     publisher.publish(i % 8, b"px").unwrap();
+    /// }
+    /// let published = publisher.finish(Duration::from_secs(10))?.published;
+    /// for s in subs {
+    ///     let r = s.finish(Duration::from_secs(10))?;
+    ///     assert_eq!((r.received(), r.missing()), (published, 0));
+    /// }
+    /// # Ok::<(), ztick::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// No member; a configuration [`SubscriberConfig::validate`] refuses (a channel's
+    /// `capacity` of 0), or a socket that could not connect.
+    pub fn start_shared(engine: &Engine, name: &str, members: Vec<SubscriberSpec>) -> Result<Vec<Self>> {
+        let first = members.first().ok_or_else(|| Error::config("members", 0, "at least one subscriber"))?;
+        let c = &first.cfg;
+        let mut b = engine.worker(name).idle(c.idle).pin(c.pin).sched(c.sched).batch_max(256);
+        let mut group = HandlerGroup::new();
+        let mut seated = Vec::with_capacity(members.len());
+        for spec in members {
+            let (sockets, handler, sub) = Self::prepare(&mut b, spec)?;
+            group = group.member(&sockets, handler)?;
+            seated.push(sub);
         }
-        let (tx, rx) = crossbeam_channel::bounded(capacity);
-        let (free_tx, free_rx) = crossbeam_channel::bounded::<Vec<u8>>(capacity.min(1024));
-        let topics: Vec<Arc<str>> = cfg.topics.iter().map(|t| Arc::from(t.as_str())).collect();
-        let stopping = Arc::new(AtomicBool::new(false));
-        let outbox = Outbox::new(tx, Arc::clone(&stopping));
-        let sink: Sink = Box::new(move |ev: &Event<'_>| {
-            let payload = match ev {
-                Event::Tick(_) => free_rx.try_recv().unwrap_or_default(),
-                _ => Vec::new(),
-            };
-            // Fails only once the application has let go of the channel or stops: the
-            // accounting goes on without it.
-            outbox.send(OwnedEvent::from_event(ev, &topics, payload));
-        });
-        let mut sub = Self::spawn(engine, connect, side, cfg, Some(sink), Some(rx), Some(free_tx))?;
-        sub.stopping = stopping;
+        let worker = Arc::new(b.handler(group).spawn()?);
+        for sub in &mut seated {
+            sub.worker = Some(Seat::Shared(Arc::clone(&worker)));
+        }
+        Ok(seated)
+    }
+
+    /// Starts the subscriber `spec` describes, on a worker of its own named after it.
+    ///
+    /// # Errors
+    /// As [`start`](Self::start); a channel's `capacity` of 0.
+    pub fn start_with(engine: &Engine, spec: SubscriberSpec) -> Result<Self> {
+        let c = &spec.cfg;
+        let mut b = engine.worker(&c.name).idle(c.idle).pin(c.pin).sched(c.sched).batch_max(256);
+        let (_, handler, mut sub) = Self::prepare(&mut b, spec)?;
+        sub.worker = Some(Seat::Alone(b.handler(handler).spawn()?));
         Ok(sub)
     }
 
-    fn spawn(
-        engine: &Engine,
-        connect: Endpoint,
-        side: Option<Endpoint>,
-        cfg: SubscriberConfig,
-        sink: Option<Sink>,
-        events: Option<Receiver<OwnedEvent>>,
-        free: Option<Sender<Vec<u8>>>,
-    ) -> Result<Self> {
+    /// Adds the subscriber's sockets to `b`: returns them, its handler, and the subscriber
+    /// without its worker.
+    fn prepare(
+        b: &mut WorkerBuilder<'_>,
+        spec: SubscriberSpec,
+    ) -> Result<(Vec<SocketId>, SubscriberHandler, Self)> {
+        let SubscriberSpec { connect, side, cfg, consumer } = spec;
         cfg.validate(side.is_some())?;
+        let stopping = Arc::new(AtomicBool::new(false));
+        let (sink, events, free) = match consumer {
+            Consumer::Report => (None, None, None),
+            Consumer::Callback(f) => (Some(f), None, None),
+            Consumer::Channel(0) => return Err(Error::config("capacity", 0, "at least 1 event")),
+            Consumer::Channel(capacity) => {
+                let (tx, rx) = crossbeam_channel::bounded(capacity);
+                let (free_tx, free_rx) = crossbeam_channel::bounded::<Vec<u8>>(capacity.min(1024));
+                let topics: Vec<Arc<str>> = cfg.topics.iter().map(|t| Arc::from(t.as_str())).collect();
+                let outbox = Outbox::new(tx, Arc::clone(&stopping));
+                let sink: Sink = Box::new(move |ev: &Event<'_>| {
+                    let payload = match ev {
+                        Event::Tick(_) => free_rx.try_recv().unwrap_or_default(),
+                        _ => Vec::new(),
+                    };
+                    // Fails only once the application has let go of the channel or stops:
+                    // the accounting goes on without it.
+                    outbox.send(OwnedEvent::from_event(ev, &topics, payload));
+                });
+                (Some(sink), Some(rx), Some(free_tx))
+            }
+        };
         // Random, so no other peer can guess it and acknowledge in this subscriber's name.
         let hello =
             format!("{}-{:016x}{:016x}", cfg.name, crate::sys::random_u64(), crate::sys::random_u64())
@@ -161,8 +306,7 @@ impl TickSubscriber {
         }
         let live = Arc::new(SubscriberLive::default());
         let (report_tx, report) = crossbeam_channel::bounded(1);
-        let mut b = engine.worker(&cfg.name).idle(cfg.idle).pin(cfg.pin).sched(cfg.sched).batch_max(256);
-        b.socket(spec);
+        let sub_socket = b.socket(spec);
         // A conflating subscriber sends no hello, so the publisher could not tell its
         // acknowledgement from a stray one: it neither asks nor acknowledges.
         let dealer = side
@@ -171,22 +315,17 @@ impl TickSubscriber {
             .map(|ep| {
                 b.socket(SocketSpec::connect(SocketKind::Dealer, ep).options(base.linger(Some(SIDE_LINGER))))
             });
+        let cancel = Arc::new(AtomicBool::new(false));
         let handler = SubscriberHandler {
             ledger: Ledger::new(&cfg, dealer.is_some(), Arc::clone(&live), sink),
             dealer,
             hello,
             reports: report_tx,
+            cancel: Arc::clone(&cancel),
         };
-        let worker = b.handler(handler).spawn()?;
-        Ok(TickSubscriber {
-            events,
-            free,
-            worker: Some(worker),
-            live,
-            report,
-            ended: None,
-            stopping: Arc::new(AtomicBool::new(false)),
-        })
+        let sockets = [Some(sub_socket), dealer].into_iter().flatten().collect();
+        let sub = TickSubscriber { events, free, worker: None, live, report, ended: None, stopping, cancel };
+        Ok((sockets, handler, sub))
     }
 
     /// The next event, waiting at most `timeout`.
@@ -270,13 +409,23 @@ impl TickSubscriber {
         self.stopping.store(true, Ordering::Release);
         drop(self.events.take());
         let early = self.ended.take().or_else(|| self.report.recv_timeout(timeout).ok());
+        let mut late = None;
         let stopped = match self.worker.take() {
-            Some(w) => w.stop(),
+            Some(Seat::Alone(w)) => w.stop().map(drop),
+            Some(Seat::Shared(w)) => {
+                if early.is_none() {
+                    // Only this member stops: it is woken to see that, and reports.
+                    self.cancel.store(true, Ordering::Release);
+                    w.handle().run(|_| {});
+                    late = self.report.recv_timeout(MEMBER_STOP_WAIT).ok();
+                }
+                Arc::into_inner(w).map_or(Ok(()), |w| w.stop().map(drop))
+            }
             None => return Err(Error::Stopped("the tick subscriber already finished".into())),
         };
         let report = match early {
             Some(r) => Some(r),
-            None => self.report.try_recv().ok().map(|mut r| {
+            None => late.or_else(|| self.report.try_recv().ok()).map(|mut r| {
                 if r.outcome == Outcome::Stopped {
                     r.outcome = cut_short;
                 }
@@ -293,6 +442,11 @@ impl Drop for TickSubscriber {
         // The channel first: a worker blocked on a full channel then sees its stop.
         self.stopping.store(true, Ordering::Release);
         drop(self.events.take());
+        if let Some(Seat::Shared(w)) = &self.worker {
+            // The others go on; this one stops at the worker's next pass.
+            self.cancel.store(true, Ordering::Release);
+            w.handle().run(|_| {});
+        }
         drop(self.worker.take());
     }
 }
@@ -304,6 +458,8 @@ struct SubscriberHandler {
     dealer: Option<SocketId>,
     hello: Vec<u8>,
     reports: Sender<SubscriberReport>,
+    /// Set by the application to end this subscriber alone (on a shared worker).
+    cancel: Arc<AtomicBool>,
 }
 
 impl SubscriberHandler {
@@ -380,6 +536,10 @@ impl Handler for SubscriberHandler {
     }
 
     fn on_tick(&mut self, ctx: &mut WorkerCtx<'_>) -> Result<bool> {
+        if self.cancel.load(Ordering::Acquire) {
+            ctx.stop();
+            return Ok(false);
+        }
         let now = now_ns();
         self.ledger.on_timer(now);
         self.follow_up(ctx, now);

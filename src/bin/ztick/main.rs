@@ -194,6 +194,10 @@ struct FanoutArgs {
     /// Busy work per tick in each subscriber, in nanoseconds, to play a slow consumer.
     #[arg(long, default_value_t = 0)]
     consumer_work_ns: u64,
+    /// Embedded role: every subscriber on one worker thread (a `HandlerGroup`) instead of
+    /// one thread each, so fewer threads queue for the cores; pinned to the second --pin.
+    #[arg(long)]
+    share_worker: bool,
     /// Subscribers join through the snapshot service (late joiners without gaps).
     #[arg(long)]
     snapshot_join: bool,

@@ -195,7 +195,21 @@ impl WorkerCtx<'_> {
         sock.raw.unsubscribe(prefix).map_err(|e| zmq_err(Operation::SetOption, sock, e))
     }
 
-    /// Asks the loop to end after this pass (queued hand-offs are still drained).
+    /// The same context with its own stop flag: what a [`HandlerGroup`](super::HandlerGroup)
+    /// lends a member, whose `stop` ends only that member.
+    pub(super) fn member<'b>(&'b self, stop: &'b Cell<bool>) -> WorkerCtx<'b> {
+        WorkerCtx {
+            socks: self.socks,
+            shared: self.shared,
+            tally: self.tally,
+            stop,
+            wake_at: self.wake_at,
+            first_error: self.first_error,
+        }
+    }
+
+    /// Asks the loop to end after this pass (queued hand-offs are still drained). In a
+    /// [`HandlerGroup`](super::HandlerGroup) it ends only the member that asked.
     pub fn stop(&mut self) {
         self.stop.set(true);
     }

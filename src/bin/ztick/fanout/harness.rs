@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use ztick::fanout::{
     groups_of, Event, InlineTickPublisher, PublisherConfig, PublisherReport, SubscriberConfig,
-    SubscriberReport, TickPublisher, TickSubscriber,
+    SubscriberReport, SubscriberSpec, TickPublisher, TickSubscriber,
 };
 use ztick::{now_ns, CoreId, Endpoint, Engine, EngineBuilder, Error, Operation, SchedPolicy, Transport};
 
@@ -52,6 +52,9 @@ pub(crate) struct EmbeddedRun {
     pub(crate) feed_path: FeedPath,
     /// libzmq's I/O threads' policy (`None`: the OS's default).
     pub(crate) io_sched: Option<SchedPolicy>,
+    /// Every subscriber on one worker thread (`TickSubscriber::start_shared`) instead of
+    /// one each.
+    pub(crate) share_worker: bool,
 }
 
 impl Default for EmbeddedRun {
@@ -80,6 +83,7 @@ impl Default for EmbeddedRun {
             idle_gaps_ns: Vec::new(),
             feed_path: FeedPath::Source,
             io_sched: None,
+            share_worker: false,
         }
     }
 }
@@ -146,7 +150,7 @@ pub(crate) fn run(
         ),
     };
     let topics = cfg.subscriber_topics.clone().unwrap_or_else(|| pcfg.topics.clone());
-    let mut subs = Vec::with_capacity(cfg.subscribers);
+    let mut specs = Vec::with_capacity(cfg.subscribers);
     let mut idle = Vec::with_capacity(cfg.subscribers);
     for i in 0..cfg.subscribers {
         let name = format!("sub{i}");
@@ -165,9 +169,10 @@ pub(crate) fn run(
         };
         let (connect, side) = publisher.endpoints();
         let gaps = (!cfg.idle_gaps_ns.is_empty()).then(|| IdleGaps::shared(&cfg.idle_gaps_ns));
-        subs.push(match (cfg.consumer_work.as_nanos() as u64, gaps.clone()) {
-            (0, None) => TickSubscriber::start(&engine, connect, side, sc)?,
-            (ns, gaps) => TickSubscriber::with_callback(&engine, connect, side, sc, move |ev| {
+        let spec = SubscriberSpec::new(connect, side, sc);
+        specs.push(match (cfg.consumer_work.as_nanos() as u64, gaps.clone()) {
+            (0, None) => spec,
+            (ns, gaps) => spec.callback(move |ev| {
                 if let Event::Tick(t) = ev {
                     if let Some(g) = &gaps {
                         IdleGaps::record(g, t);
@@ -176,10 +181,16 @@ pub(crate) fn run(
                         busy_work(ns);
                     }
                 }
-            })?,
+            }),
         });
         idle.extend(gaps);
     }
+    let subs = match cfg.share_worker {
+        true => TickSubscriber::start_shared(&engine, "subs", specs)?,
+        false => {
+            specs.into_iter().map(|s| TickSubscriber::start_with(&engine, s)).collect::<Result<_, _>>()?
+        }
+    };
     let grace = pcfg.eos_linger + Duration::from_secs(2);
     let stop = || signals.caught().is_some();
     let (outcome, pub_report, reports) = match publisher {

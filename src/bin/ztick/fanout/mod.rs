@@ -101,7 +101,10 @@ fn idle(a: &FanoutArgs) -> IdleStrategy {
 fn apply_profile(mut a: FanoutArgs) -> FanoutArgs {
     let Some(profile) = a.profile else { return a };
     let (workers, io_threads) = match a.role {
-        Role::Embedded => (1 + a.subscribers, usize::from(a.transport != ztick::Transport::Inproc)),
+        Role::Embedded => {
+            let subscriber_workers = if a.share_worker { 1 } else { a.subscribers };
+            (1 + subscriber_workers, usize::from(a.transport != ztick::Transport::Inproc))
+        }
         Role::Pub | Role::Sub => (1, 1),
     };
     let plan = profile.plan(&ztick::info::BuildInfo::current().cores, workers, io_threads);
@@ -122,6 +125,13 @@ fn apply_profile(mut a: FanoutArgs) -> FanoutArgs {
 
 /// Runs the role the flags ask for; the exit code on success (see `exit_code` in main).
 pub(crate) fn run(a: FanoutArgs, telemetry: &Telemetry) -> Result<u8, Error> {
+    if a.share_worker && a.role != Role::Embedded {
+        return Err(Error::config(
+            "--share-worker",
+            "with --role pub or sub",
+            "the embedded role (a --role sub process runs one subscriber)",
+        ));
+    }
     let mut a = apply_profile(with_settings(a, Settings::load)?);
     if !a.idle_gaps_us.is_empty() {
         // The idle feed keeps its own time: no rate (the record says 0, as for the other
@@ -194,6 +204,7 @@ fn embedded(a: &FanoutArgs, observer: Option<&Observer>, telemetry: &Telemetry) 
         idle_gaps_ns: idle::gaps_ns(&a.idle_gaps_us, a.idle_samples)?,
         feed_path: a.feed,
         io_sched: a.io_sched,
+        share_worker: a.share_worker,
         ..EmbeddedRun::default()
     };
     let signals = Signals::register()?;
