@@ -219,6 +219,13 @@ read -r LOAD1 LOAD5 _ < /proc/loadavg
     echo "Machine: $(nproc) cores, $(uname -r), load average at the start $LOAD1 / $LOAD5 (1 / 5 min)."
     echo "Binaries: $ZTICK (commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')), $ZMQRS, $C_DIR ($("$C_DIR/fanout_pub" --version 2>/dev/null || echo 'libzmq ?'), $(cat "$C_DIR/LIBZMQ" 2>/dev/null || echo '?'))."
     echo "Flags: ZTICK_ARGS='$ZTICK_ARGS' ZTICK_PUB_ARGS='$ZTICK_PUB_ARGS' ZTICK_SUB_ARGS='$ZTICK_SUB_ARGS' ZMQRS_ARGS='$ZMQRS_ARGS' C_PUB_ARGS='$C_PUB_ARGS' COALESCE_US=$COALESCE_US."
+    # Each labelled variant's own flags, so its row says what it ran with.
+    for item in $STACKS ${IDLE_STACKS:-}; do
+        case "$item" in
+            *@*) label=${item#*@}
+                 echo "Variant \`$item\`: ZTICK_ARGS_$label='$(labelled ZTICK_ARGS "$label")' ZTICK_PUB_ARGS_$label='$(labelled ZTICK_PUB_ARGS "$label")' ZTICK_SUB_ARGS_$label='$(labelled ZTICK_SUB_ARGS "$label")'." ;;
+        esac
+    done
 } > "$META"
 if awk -v l="$LOAD1" 'BEGIN { exit !(l > 0.8) }'; then
     log "warning: load average is $LOAD1: something else is running; figures will be noisy"
