@@ -10,7 +10,7 @@ use crate::curve::{CurveKey, KeyPair, Zcert};
 use crate::error::{Error, Result};
 use crate::fanout::wire::Kind;
 use crate::fanout::{
-    Event, Ledger, Outcome, Outlet, PublisherConfig, PublisherReport, SeqTracker, Stream, SubscriberConfig,
+    Event, Ledger, Outcome, PublisherConfig, PublisherReport, SeqTracker, Stream, SubscriberConfig,
     SubscriberReport,
 };
 use crate::patterns::Malformed;
@@ -147,32 +147,7 @@ impl Subscriber {
     }
 }
 
-/// What a publisher's stream sent, and the clock it stamps with.
-#[derive(Debug, Default)]
-pub struct Sent {
-    /// Messages on the feed (the XPUB), frame by frame.
-    pub feed: Vec<Vec<Vec<u8>>>,
-    /// Messages on the side channel (the ROUTER), routing id first.
-    pub side: Vec<Vec<Vec<u8>>>,
-    /// What `now_ns` answers.
-    pub now_ns: u64,
-}
-
-impl Outlet for Sent {
-    fn feed(&mut self, parts: &[&[u8]]) -> Result<()> {
-        self.feed.push(parts.iter().map(|p| p.to_vec()).collect());
-        Ok(())
-    }
-
-    fn side(&mut self, parts: &[&[u8]]) -> Result<()> {
-        self.side.push(parts.iter().map(|p| p.to_vec()).collect());
-        Ok(())
-    }
-
-    fn now_ns(&self) -> u64 {
-        self.now_ns
-    }
-}
+pub use crate::fanout::Sent;
 
 /// A publisher's stream (`fanout::stream`), its messages recorded in [`Sent`].
 pub struct Publisher(Stream);

@@ -80,7 +80,10 @@ pub use subscriber::{SubscriberSpec, TickSubscriber};
 #[cfg(any(test, fuzzing))]
 pub(crate) use ledger::Ledger;
 #[cfg(fuzzing)]
-pub(crate) use stream::{Outlet, Stream};
+#[doc(hidden)]
+pub use stream::Sent;
+#[cfg(fuzzing)]
+pub(crate) use stream::Stream;
 
 /// The name of group `g`: the ZeroMQ topic frame its messages carry. The trailing dot
 /// keeps names prefix-free (SUB filters match prefixes: `g1` would also match `g10`).

@@ -608,31 +608,41 @@ fn send_body(
     }
 }
 
+/// What a stream sent, and the clock it stamps with: the [`Outlet`] of the unit tests and
+/// the fuzz targets (`fuzz_hooks`).
+#[cfg(any(test, fuzzing))]
+#[derive(Debug, Default)]
+// Public to the fuzz targets (through `fuzz_hooks`); the unit tests see it in the crate.
+#[cfg_attr(not(fuzzing), allow(unreachable_pub))]
+pub struct Sent {
+    /// Messages on the feed (the XPUB), frame by frame.
+    pub feed: Vec<Vec<Vec<u8>>>,
+    /// Messages on the side channel (the ROUTER), routing id first.
+    pub side: Vec<Vec<Vec<u8>>>,
+    /// What `now_ns` answers.
+    pub now_ns: u64,
+}
+
+#[cfg(any(test, fuzzing))]
+impl Outlet for Sent {
+    fn feed(&mut self, parts: &[&[u8]]) -> Result<()> {
+        self.feed.push(parts.iter().map(|p| p.to_vec()).collect());
+        Ok(())
+    }
+
+    fn side(&mut self, parts: &[&[u8]]) -> Result<()> {
+        self.side.push(parts.iter().map(|p| p.to_vec()).collect());
+        Ok(())
+    }
+
+    fn now_ns(&self) -> u64 {
+        self.now_ns
+    }
+}
+
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-
-    /// Records what the stream sends, with a fake clock.
-    #[derive(Default)]
-    pub(crate) struct Recorder {
-        pub(crate) feed: Vec<Vec<Vec<u8>>>,
-        pub(crate) side: Vec<Vec<Vec<u8>>>,
-        pub(crate) now: u64,
-    }
-
-    impl Outlet for Recorder {
-        fn feed(&mut self, parts: &[&[u8]]) -> Result<()> {
-            self.feed.push(parts.iter().map(|p| p.to_vec()).collect());
-            Ok(())
-        }
-        fn side(&mut self, parts: &[&[u8]]) -> Result<()> {
-            self.side.push(parts.iter().map(|p| p.to_vec()).collect());
-            Ok(())
-        }
-        fn now_ns(&self) -> u64 {
-            self.now
-        }
-    }
 
     fn hello(id: &[u8], on: bool) -> Vec<u8> {
         let mut f = vec![u8::from(on)];
@@ -650,7 +660,7 @@ pub(crate) mod tests {
         let cfg =
             PublisherConfig { topics: vec!["a".into(), "b".into()], max_batch: 3, ..Default::default() };
         let mut s = stream(cfg);
-        let mut out = Recorder { now: 77, ..Default::default() };
+        let mut out = Sent { now_ns: 77, ..Default::default() };
         s.push(&mut out, 0, 1, b"x", 10).unwrap();
         s.push(&mut out, 1, 2, b"y", 11).unwrap();
         assert!(out.feed.is_empty(), "batch still open");
@@ -674,7 +684,7 @@ pub(crate) mod tests {
     fn the_coalescing_window_is_kept_on_the_callers_clock() {
         let cfg = PublisherConfig { max_delay: Duration::from_nanos(100), ..Default::default() };
         let mut s = stream(cfg);
-        let mut out = Recorder::default();
+        let mut out = Sent::default();
         s.push(&mut out, 0, 0, b"x", 1_000).unwrap();
         assert_eq!(s.flush_due(&mut out, 1_050).unwrap(), Some(1_100));
         assert!(out.feed.is_empty());
@@ -683,7 +693,7 @@ pub(crate) mod tests {
     }
 
     /// A subscriber that subscribed with hello `id` and introduced itself from `rid`.
-    fn join(s: &mut Stream, out: &mut Recorder, rid: &[u8], id: &[u8]) {
+    fn join(s: &mut Stream, out: &mut Sent, rid: &[u8], id: &[u8]) {
         s.on_subscription(out, &hello(id, true), None, 0).unwrap();
         s.on_side_request(out, &[rid, wire::HELLO_REQUEST, id], None, 0).unwrap();
     }
@@ -691,7 +701,7 @@ pub(crate) mod tests {
     #[test]
     fn snapshots_wait_for_the_askers_subscription_and_acks_need_the_bound_connection() {
         let mut s = stream(PublisherConfig::default());
-        let mut out = Recorder::default();
+        let mut out = Sent::default();
         s.push(&mut out, 0, 0, b"v1", 1).unwrap();
         s.on_side_request(&mut out, &[b"rid", wire::SNAPSHOT_REQUEST, b"h1"], None, 0).unwrap();
         assert!(out.side.is_empty(), "deferred until its hello arrives");
@@ -727,7 +737,7 @@ pub(crate) mod tests {
         // The subscriber acknowledges on its DEALER, then closes its SUB: the two travel on
         // different connections, and the XPUB's unsubscription can be handled first.
         let mut s = stream(PublisherConfig::default());
-        let mut out = Recorder::default();
+        let mut out = Sent::default();
         join(&mut s, &mut out, b"r1", b"h1");
         s.on_subscription(&mut out, &hello(b"h1", false), None, 1).unwrap();
         assert_eq!(s.subscribers(), 0);
@@ -741,7 +751,7 @@ pub(crate) mod tests {
     fn bare_hello_subscriptions_do_not_count_as_subscribers() {
         // One rogue SUB subscribing to three hello prefixes is not three subscribers.
         let mut s = stream(PublisherConfig::default());
-        let mut out = Recorder::default();
+        let mut out = Sent::default();
         for id in [&b"x1"[..], b"x2", b"x3"] {
             s.on_subscription(&mut out, &hello(id, true), None, 0).unwrap();
         }
@@ -774,13 +784,13 @@ pub(crate) mod tests {
             ..Default::default()
         };
         let mut s = stream(cfg);
-        let mut out = Recorder { now: 5, ..Default::default() };
+        let mut out = Sent { now_ns: 5, ..Default::default() };
         for i in 1..=100u64 {
             s.push(&mut out, 0, i, &i.to_le_bytes(), i).unwrap();
         }
         join(&mut s, &mut out, b"rid", b"h");
         let epoch = s.epoch();
-        let req = |s: &mut Stream, out: &mut Recorder, rid: &[u8], body: Vec<u8>| {
+        let req = |s: &mut Stream, out: &mut Sent, rid: &[u8], body: Vec<u8>| {
             s.on_side_request(out, &[rid, wire::NAK_REQUEST, b"h", &body], None, 1)
         };
         assert!(
@@ -826,7 +836,7 @@ pub(crate) mod tests {
         let cfg =
             PublisherConfig { topics: vec!["a".into(), "b".into()], max_batch: 1, ..Default::default() };
         let mut s = stream(cfg);
-        let mut out = Recorder::default();
+        let mut out = Sent::default();
         for i in 0..2_000u64 {
             s.push(&mut out, (i % 2) as usize, i, b"p", i).unwrap();
         }
@@ -860,7 +870,7 @@ pub(crate) mod tests {
     fn the_repair_queue_never_passes_its_total_cap() {
         let cfg = PublisherConfig { topics: vec!["a".into()], max_batch: 1, ..Default::default() };
         let mut s = stream(cfg);
-        let mut out = Recorder::default();
+        let mut out = Sent::default();
         for i in 0..200u64 {
             s.push(&mut out, 0, i, b"p", i).unwrap();
         }
@@ -883,7 +893,7 @@ pub(crate) mod tests {
     fn a_publisher_without_a_ring_answers_gone() {
         let cfg = PublisherConfig { retransmit_ring_bytes: 0, max_batch: 1, ..Default::default() };
         let mut s = stream(cfg);
-        let mut out = Recorder::default();
+        let mut out = Sent::default();
         s.push(&mut out, 0, 1, b"x", 1).unwrap();
         join(&mut s, &mut out, b"r", b"h");
         s.on_side_request(
