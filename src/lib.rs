@@ -176,10 +176,18 @@
 //!   cross-process p99 from 3.8-5.3 ms to 42-63 ms on 2 cores.
 //!   [`profile::Profile::Latency`] gives both the same policy ([`profile::Plan::io_sched`],
 //!   held by the profile's unit test; measured in BENCHMARKS.md 17.3).
+//! - **Two connections keep no order between them**: a subscriber acknowledges the end on
+//!   its side-channel DEALER and then closes its SUB, and the XPUB's unsubscription can
+//!   reach the publisher's worker first (CI saw it: a publisher that counted no
+//!   acknowledgement and lingered its full second). The publisher keeps the last bindings of
+//!   departed subscribers, bounded, so the late acknowledgement still counts (the stream's
+//!   unit test plays that order).
 //!
 //! Where the fan-out's milliseconds go on a small virtual machine (the hypervisor's late
 //! timers, an idle vCPU not woken, threads queueing for cores) is traced, delay by delay,
-//! by `scripts/stall-trace.sh` (BENCHMARKS.md 17.1).
+//! by `scripts/stall-trace.sh` (BENCHMARKS.md 17.1). The queueing that is ztick's own,
+//! subscriber workers waiting for each other, goes when they share one worker
+//! ([`fanout::TickSubscriber::start_shared`], BENCHMARKS.md 17.7).
 #![deny(missing_docs, missing_debug_implementations, unsafe_op_in_unsafe_fn)]
 #![deny(unsafe_code)] // allowed again on `mod sys` and `mod ffi` only
 #![warn(unreachable_pub, clippy::undocumented_unsafe_blocks)]
