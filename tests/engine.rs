@@ -653,10 +653,30 @@ struct Member {
     name: &'static str,
     stop_after: usize,
     seen: usize,
+    /// What its `on_start` does: nothing, stop, or fail.
+    start: Start,
     tx: crossbeam_channel::Sender<(&'static str, Option<ztick::SocketId>)>,
 }
 
+#[derive(Clone, Copy)]
+enum Start {
+    Run,
+    Stop,
+    Fail,
+}
+
 impl ztick::Handler for Member {
+    fn on_start(&mut self, ctx: &mut ztick::WorkerCtx<'_>) -> ztick::Result<()> {
+        match self.start {
+            Start::Run => Ok(()),
+            Start::Stop => {
+                ctx.stop();
+                Ok(())
+            }
+            Start::Fail => Err(ztick::Error::Stopped(format!("{} refused to start", self.name))),
+        }
+    }
+
     fn on_message(
         &mut self,
         ctx: &mut ztick::WorkerCtx<'_>,
@@ -686,7 +706,8 @@ fn a_handler_group_gives_each_member_its_sockets_and_its_own_stop_and_ends_with_
             let a = b.socket(SocketSpec::bind(SocketKind::Pull, Endpoint::local(t, "engine-group-a")));
             let bb = b.socket(SocketSpec::bind(SocketKind::Pull, Endpoint::local(t, "engine-group-b")));
             let (tx, rx) = crossbeam_channel::unbounded();
-            let member = |name, stop_after| Member { name, stop_after, seen: 0, tx: tx.clone() };
+            let member =
+                |name, stop_after| Member { name, stop_after, seen: 0, start: Start::Run, tx: tx.clone() };
             let group = ztick::HandlerGroup::new()
                 .member(&[a], member("A", 10))
                 .unwrap()
@@ -728,23 +749,34 @@ fn a_handler_group_gives_each_member_its_sockets_and_its_own_stop_and_ends_with_
 }
 
 #[test]
-fn a_handler_group_stopped_from_outside_stops_every_running_member_and_refuses_a_shared_socket() {
+fn a_handler_group_starts_every_member_stops_the_running_ones_from_outside_and_refuses_a_shared_socket() {
     with_timeout(WAIT, || {
         let engine = engine();
         let mut b = engine.worker("group-stop");
         let a = b.socket(SocketSpec::bind(SocketKind::Pull, Endpoint::unique_inproc("engine-group-stop")));
         let (tx, rx) = crossbeam_channel::unbounded();
-        let member = |name| Member { name, stop_after: usize::MAX, seen: 0, tx: tx.clone() };
-        let group =
-            ztick::HandlerGroup::new().member(&[a], member("A")).unwrap().member(&[], member("B")).unwrap();
+        let member = |name, start| Member { name, stop_after: usize::MAX, seen: 0, start, tx: tx.clone() };
+        // C fails to start (counted; it still runs), B after it still starts, and stops there.
+        let group = ztick::HandlerGroup::new()
+            .member(&[], member("C", Start::Fail))
+            .unwrap()
+            .member(&[], member("B", Start::Stop))
+            .unwrap()
+            .member(&[a], member("A", Start::Run))
+            .unwrap();
         let worker = b.handler(group).spawn().unwrap();
-        worker.stop().unwrap();
+        assert_eq!(recv(&rx, "B's stop at start"), ("B", None));
+        let r = worker.stop().unwrap();
+        assert_eq!(r.stats.handler_errors, 1, "C's failed start");
         let mut stopped = [recv(&rx, "a stop"), recv(&rx, "a stop")];
         stopped.sort_by_key(|(name, _)| *name);
-        assert_eq!(stopped, [("A", None), ("B", None)], "each running member's on_stop ran");
+        assert_eq!(stopped, [("A", None), ("C", None)], "the outside stop ends the members still running");
+        assert!(rx.try_recv().is_err(), "B's on_stop ran once");
 
-        let group = ztick::HandlerGroup::new().member(&[a], member("A")).unwrap();
-        let err = group.member(&[a], member("B")).unwrap_err().to_string();
+        let mut b = engine.worker("group-conflict");
+        let a = b.socket(SocketSpec::bind(SocketKind::Pull, Endpoint::unique_inproc("engine-group-twice")));
+        let group = ztick::HandlerGroup::new().member(&[a], member("A", Start::Run)).unwrap();
+        let err = group.member(&[a], member("B", Start::Run)).unwrap_err().to_string();
         assert!(err.contains("socket id") && err.contains("no other member"), "{err}");
     });
 }

@@ -398,12 +398,18 @@ fn subscribers_sharing_one_worker_each_keep_their_accounting_and_end_alone() {
         let early = subs.pop().unwrap().stop().unwrap();
         assert_eq!(early.outcome, ztick::fanout::Outcome::Stopped);
         assert!(early.received() + early.missing() <= 300, "{early:?}");
+        // Their SUBs stay open on the shared worker, unsubscribed: the publisher sees both go.
+        common::wait_until(
+            || publisher.subscribers() == 3,
+            || format!("{} subscribers", publisher.subscribers()),
+        );
         for i in 300..600u32 {
             publisher.publish((i % 3) as usize, format!("v{i}").as_bytes()).unwrap();
         }
         let p = publisher.finish(WAIT).unwrap();
         assert_eq!(p.published, 600);
         assert_eq!(p.acks, 3, "the three still running acknowledged the end");
+        assert!(p.departures >= 2, "the stopped and the dropped one left: {p:?}");
         // The channel closes when its subscriber ends, although the worker serves others.
         let queued = &subs[1];
         let mut events = 0;

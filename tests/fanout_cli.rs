@@ -59,8 +59,26 @@ fn the_feed_on_the_main_thread_loses_nothing_handed_off_or_owning_the_socket() {
 #[test]
 fn subscribers_sharing_one_worker_lose_nothing() {
     for transport in ["inproc", "ipc"] {
-        let line = format!("fanout --share-worker --subscribers 3 --transport {transport} --duration 0.3 --rate 20000 --json");
-        let f = run(&argv(&line));
+        let line = format!(
+            "fanout --share-worker --subscribers 3 --transport {transport} --duration 1 --rate 6000 --json"
+        );
+        let mut p = Proc::spawn(&argv(&line));
+        // The subscribers' workers start before the feed: one thread serves all three.
+        let deadline = std::time::Instant::now() + DEADLINE;
+        let mut names = p.thread_names();
+        while !names.iter().any(|n| n == "ztick-subs")
+            && p.poll().is_none()
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            names = p.thread_names();
+        }
+        assert!(names.iter().any(|n| n == "ztick-subs"), "{transport}: no shared worker among {names:?}");
+        assert!(
+            !names.iter().any(|n| n.starts_with("ztick-sub") && n != "ztick-subs"),
+            "{transport}: {names:?}"
+        );
+        let f = wait_group(vec![p], DEADLINE).pop().unwrap();
         expect_success(&f);
         let v = json(&f);
         check_accounting(&v, 6000);

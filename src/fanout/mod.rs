@@ -17,11 +17,12 @@
 //! One publisher stream in two shells: [`TickPublisher`], on its own worker, fed from any
 //! thread or by a [`TickSource`] on that worker; and [`InlineTickPublisher`], its sockets on
 //! the application's thread, which saves the hand-off between threads when the application
-//! can serve the stream itself. One subscriber type, [`TickSubscriber`], delivering by callback, by
-//! channel, or keeping only its report, on a worker of its own or several on one worker
-//! ([`TickSubscriber::start_shared`] with a [`SubscriberSpec`] each). Both sides are thin shells around sans-IO cores
-//! (the publisher's stream and timers, the subscriber's ledger) that take the time as a
-//! parameter and are unit-tested without sockets.
+//! can serve the stream itself. One subscriber type, [`TickSubscriber`], delivering by
+//! callback, by channel, or keeping only its report, on a worker of its own or several on
+//! one worker ([`TickSubscriber::start_shared`] with a [`SubscriberSpec`] each). Both sides
+//! are thin shells around sans-IO cores (the publisher's stream and timers, the
+//! subscriber's ledger) that take the time as a parameter and are unit-tested without
+//! sockets.
 //!
 //! ```
 //! use std::time::Duration;

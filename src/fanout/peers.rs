@@ -7,13 +7,17 @@
 //! that can say it on the side channel is the one that subscribed with it. Once both have
 //! arrived the hello is *bound* to that side-channel connection (its routing id), one hello
 //! per connection; end acknowledgements and repair requests count only from the bound
-//! connection. A subscriber acknowledges the end and then closes, and its unsubscription can
-//! reach the publisher first, so an acknowledgement still counts from the connection that was
-//! bound to a hello when it left (the last [`MAX_DEPARTED`] departures are kept for this). A connection that says the id later (a side channel reconnected, with a new
-//! routing id) takes the binding over: saying the id is the proof. With a side channel, only bound hellos count as subscribers, so a rogue SUB
-//! subscribing to hello prefixes alone cannot fill `wait_subscribers`. (Without
-//! authentication a peer can still open one connection per fake subscriber: CURVE and a ZAP
-//! allow-list decide who may connect at all.)
+//! connection. A connection that says the id later (a side channel reconnected, with a new
+//! routing id) takes the binding over: saying the id is the proof. With a side channel,
+//! only bound hellos count as subscribers, so a rogue SUB subscribing to hello prefixes
+//! alone cannot fill `wait_subscribers`. (Without authentication a peer can still open one
+//! connection per fake subscriber: CURVE and a ZAP allow-list decide who may connect at
+//! all.)
+//!
+//! A subscriber acknowledges the end and then closes, and its unsubscription can reach the
+//! publisher first: an acknowledgement still counts from the connection, with the key, that
+//! was bound to the hello when it left (the last [`MAX_DEPARTED`] departures, for
+//! [`DEPARTED_TTL_NS`]).
 //!
 //! With CURVE each message carries the client's public key (the ZAP handler's user id,
 //! libzmq's `User-Id` property): a hello is then bound to the key that subscribed with it
@@ -32,6 +36,9 @@ const INTRO_TTL_NS: u64 = 10_000_000_000;
 pub(crate) const MAX_ID_BYTES: usize = 256;
 /// Most departed hellos kept for a late end acknowledgement.
 const MAX_DEPARTED: usize = 1024;
+/// How long a departed hello may still acknowledge, in ns (an acknowledgement overtaken by
+/// its unsubscription is microseconds behind it; the end's linger is a second by default).
+const DEPARTED_TTL_NS: u64 = INTRO_TTL_NS;
 
 /// What an introduction on the side channel led to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +68,7 @@ struct Departed {
     id: Vec<u8>,
     rid: Vec<u8>,
     key: Option<Box<str>>,
+    at: u64,
 }
 
 /// A hello seen on the XPUB.
@@ -130,8 +138,9 @@ impl Peers {
             }
             Some(_) => {}
             None => {
-                // Back (its SUB reconnected): it speaks through a binding again.
-                self.departed.retain(|d| d.id != id);
+                // Back (its SUB reconnected): it speaks through a binding again. Only the
+                // same key's entry goes: a peer that merely learned the id cannot clear it.
+                self.departed.retain(|d| d.id != id || d.key != key);
                 self.hellos.insert(id.to_vec(), Hello { rid: None, key });
             }
         }
@@ -145,7 +154,8 @@ impl Peers {
 
     /// A hello subscription was withdrawn (the subscriber closed, crashed, or its
     /// connection died); true if it was a subscriber.
-    pub(crate) fn unsubscribed(&mut self, id: &[u8]) -> bool {
+    pub(crate) fn unsubscribed(&mut self, id: &[u8], now: u64) -> bool {
+        self.expire(now);
         match self.hellos.remove(id) {
             Some(h) => {
                 if let Some(rid) = h.rid {
@@ -154,7 +164,7 @@ impl Peers {
                         self.departed.pop_front();
                         self.evict("oldest departed hello forgotten (too many)");
                     }
-                    self.departed.push_back(Departed { id: id.to_vec(), rid, key: h.key });
+                    self.departed.push_back(Departed { id: id.to_vec(), rid, key: h.key, at: now });
                 }
                 true
             }
@@ -218,11 +228,16 @@ impl Peers {
         Intro::Waiting
     }
 
-    /// Drops introductions that waited longer than [`INTRO_TTL_NS`].
+    /// Drops introductions that waited longer than [`INTRO_TTL_NS`] (counted: a peer may
+    /// be behind them), and departures older than [`DEPARTED_TTL_NS`] (not counted).
     fn expire(&mut self, now: u64) {
         while self.waiting.front().is_some_and(|p| now.saturating_sub(p.at) > INTRO_TTL_NS) {
             self.waiting.pop_front();
             self.evict("introduction expired: its subscription never arrived");
+        }
+        // Routine: a departure's acknowledgement is late by microseconds, not seconds.
+        while self.departed.front().is_some_and(|d| now.saturating_sub(d.at) > DEPARTED_TTL_NS) {
+            self.departed.pop_front();
         }
     }
 
@@ -232,9 +247,10 @@ impl Peers {
         rid.len() <= MAX_ID_BYTES && self.bind(rid, id, key) == Intro::Bound
     }
 
-    /// Takes an end acknowledgement; false when `rid` does not speak for `id`, now or (for
-    /// a hello that just left) when its subscription was withdrawn.
-    pub(crate) fn ack(&mut self, rid: &[u8], id: &[u8], key: Option<&str>) -> bool {
+    /// Takes an end acknowledgement at `now`; false when `rid` does not speak for `id`, now
+    /// or (for a hello that just left) when its subscription was withdrawn.
+    pub(crate) fn ack(&mut self, rid: &[u8], id: &[u8], key: Option<&str>, now: u64) -> bool {
+        self.expire(now);
         if !self.speaks_for(rid, id, key) && !self.spoke_for(rid, id, key) {
             return false;
         }
@@ -306,7 +322,7 @@ mod tests {
         assert_eq!((p.count(true), p.count(false)), (1, 2), "a bare subscription is not a subscriber");
         assert_eq!(p.introduce(b"r2", b"h2", None, false, 3), Intro::Bound);
         assert_eq!(p.count(true), 2);
-        assert!(p.unsubscribed(b"h1") && !p.unsubscribed(b"h1"));
+        assert!(p.unsubscribed(b"h1", 0) && !p.unsubscribed(b"h1", 0));
         assert_eq!(p.count(true), 1);
     }
 
@@ -320,8 +336,8 @@ mod tests {
             matches!(p.introduce(b"r1", b"h2", None, false, 0), Intro::Refused(_)),
             "one hello per connection"
         );
-        assert!(!p.ack(b"stranger", b"h9", None) && !p.all_acknowledged(true), "an unknown hello");
-        assert!(p.ack(b"r1", b"h1", None));
+        assert!(!p.ack(b"stranger", b"h9", None, 0) && !p.all_acknowledged(true), "an unknown hello");
+        assert!(p.ack(b"r1", b"h1", None, 0));
         assert!(p.all_acknowledged(true), "h2 never introduced itself: it is not counted");
         assert!(!p.all_acknowledged(false), "without a side channel every hello counts");
     }
@@ -331,19 +347,28 @@ mod tests {
         let mut p = Peers::default();
         p.subscribed(b"h1", Some("KEY-A"), 0);
         assert_eq!(p.introduce(b"r1", b"h1", Some("KEY-A"), false, 0), Intro::Bound);
-        assert!(p.unsubscribed(b"h1"), "the subscriber closed; its SUB's goodbye came first");
-        assert!(!p.ack(b"r2", b"h1", Some("KEY-A")), "another connection never spoke for it");
-        assert!(!p.ack(b"r1", b"h1", Some("KEY-B")), "nor another key");
-        assert!(!p.ack(b"r1", b"h2", Some("KEY-A")), "nor for another hello");
+        assert!(p.unsubscribed(b"h1", 0), "the subscriber closed; its SUB's goodbye came first");
+        assert!(!p.ack(b"r2", b"h1", Some("KEY-A"), 0), "another connection never spoke for it");
+        assert!(!p.ack(b"r1", b"h1", Some("KEY-B"), 0), "nor another key");
+        assert!(!p.ack(b"r1", b"h2", Some("KEY-A"), 0), "nor for another hello");
         assert_eq!(p.acks(), 0);
-        assert!(p.ack(b"r1", b"h1", Some("KEY-A")), "the connection bound to it when it left");
+        assert!(p.ack(b"r1", b"h1", Some("KEY-A"), 0), "the connection bound to it when it left");
         assert!(p.all_acknowledged(true) && p.acks() == 1);
         // A hello that never bound leaves nothing to acknowledge with.
         p.subscribed(b"h3", None, 0);
-        assert!(p.unsubscribed(b"h3") && !p.ack(b"r3", b"h3", None));
+        assert!(p.unsubscribed(b"h3", 0) && !p.ack(b"r3", b"h3", None, 0));
         // A hello that comes back (its SUB reconnected) speaks through a binding again.
         p.subscribed(b"h1", Some("KEY-A"), 1);
         assert!(p.departed.is_empty());
+        // Another key subscribing with a learned id does not clear a departure.
+        assert_eq!(p.introduce(b"r4", b"h1", Some("KEY-A"), false, 1), Intro::Bound);
+        assert!(p.unsubscribed(b"h1", 1));
+        assert_eq!(p.subscribed(b"h1", Some("KEY-B"), 2), None);
+        assert_eq!(p.departed.len(), 1, "the rogue's subscription left it in place");
+        // Departures age out without counting as evictions.
+        let evicted = p.evicted;
+        assert!(!p.ack(b"r4", b"h1", Some("KEY-A"), 1 + DEPARTED_TTL_NS + 1), "too late");
+        assert!(p.departed.is_empty() && p.evicted == evicted);
     }
 
     #[test]
@@ -353,11 +378,11 @@ mod tests {
             let (id, rid) = (format!("h{i}"), format!("r{i}"));
             p.subscribed(id.as_bytes(), None, 0);
             p.introduce(rid.as_bytes(), id.as_bytes(), None, false, 0);
-            assert!(p.unsubscribed(id.as_bytes()));
+            assert!(p.unsubscribed(id.as_bytes(), 0));
         }
         assert_eq!((p.departed.len(), p.evicted), (MAX_DEPARTED, 3));
-        assert!(!p.ack(b"r0", b"h0", None), "the oldest was forgotten");
-        assert!(p.ack(b"r3", b"h3", None));
+        assert!(!p.ack(b"r0", b"h0", None, 0), "the oldest was forgotten");
+        assert!(p.ack(b"r3", b"h3", None, 0));
     }
 
     #[test]
@@ -406,10 +431,10 @@ mod tests {
         // Another allowed client that learned the id cannot speak for it.
         assert!(matches!(p.introduce(b"rogue", b"h1", Some("KEY-B"), false, 0), Intro::Refused(_)));
         assert!(matches!(p.introduce(b"anon", b"h1", None, false, 0), Intro::Refused(_)));
-        assert!(!p.ack(b"rogue", b"h1", Some("KEY-B")) && p.acks() == 0);
+        assert!(!p.ack(b"rogue", b"h1", Some("KEY-B"), 0) && p.acks() == 0);
         assert_eq!(p.count(true), 0, "no connection speaks for h1 yet");
         assert_eq!(p.introduce(b"real", b"h1", Some("KEY-A"), false, 0), Intro::Bound);
-        assert!(p.ack(b"real", b"h1", Some("KEY-A")));
+        assert!(p.ack(b"real", b"h1", Some("KEY-A"), 0));
         // Nor can it subscribe with the same id from its own key, nor take the binding over.
         assert_eq!(p.subscribed(b"h1", Some("KEY-B"), 1), None);
         assert!(!p.speaks_for(b"rogue2", b"h1", Some("KEY-B")));

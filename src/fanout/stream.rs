@@ -360,7 +360,7 @@ impl Stream {
                 if let Some((rid, true)) = self.peers.subscribed(id, key, now) {
                     self.answer_snapshot(out, &rid)?;
                 }
-            } else if self.peers.unsubscribed(id) {
+            } else if self.peers.unsubscribed(id, now) {
                 self.report.departures += 1;
                 tracing::info!(subscribers = self.subscribers(), "a fan-out subscriber left");
             }
@@ -409,7 +409,7 @@ impl Stream {
             }
             // Only the subscriber itself can acknowledge: a stray peer must not end the end
             // markers' repetition early.
-            (wire::DONE_ACK, _) if self.peers.ack(rid, hello, key) => Ok(()),
+            (wire::DONE_ACK, _) if self.peers.ack(rid, hello, key, now) => Ok(()),
             (wire::DONE_ACK, _) => Err(refused("from a connection that does not speak for that hello")),
             (wire::NAK_REQUEST, Some(body)) if self.peers.speaks_for(rid, hello, key) => {
                 self.on_nak(out, rid, body)

@@ -72,8 +72,9 @@ impl Seat {
 }
 
 /// How long ending one subscriber of a shared worker waits for its handler to stop and
-/// report (a pass of the worker: it is woken for it).
-const MEMBER_STOP_WAIT: Duration = Duration::from_secs(2);
+/// report: a pass of the worker, which is woken for it (a pass that another member's full
+/// channel holds up takes longer).
+const MEMBER_STOP_WAIT: Duration = Duration::from_secs(5);
 
 /// How a subscriber's events reach the application.
 enum Consumer {
@@ -120,7 +121,8 @@ impl SubscriberSpec {
     }
 
     /// Queues events in a channel of `capacity`, as [`TickSubscriber::with_channel`] (a
-    /// full channel makes the shared worker wait: every subscriber of it waits).
+    /// full channel makes the shared worker wait: every subscriber of it waits, and one
+    /// stopped meanwhile fails with [`Error::Stopped`] after its wait, its report lost).
     pub fn channel(mut self, capacity: usize) -> Self {
         self.consumer = Consumer::Channel(capacity);
         self
@@ -199,8 +201,10 @@ impl TickSubscriber {
     /// use std::time::Duration;
     ///
     /// let engine = Engine::builder().io_threads(0).build()?; // inproc only
-    /// let (feed, side) = (Endpoint::unique_inproc("shared-doc"), Endpoint::unique_inproc("shared-doc-side"));
-    /// let publisher = TickPublisher::start(&engine, feed.clone(), Some(side.clone()), PublisherConfig::default())?;
+    /// let feed = Endpoint::unique_inproc("shared-doc");
+    /// let side = Endpoint::unique_inproc("shared-doc-side");
+    /// let cfg = PublisherConfig::default();
+    /// let publisher = TickPublisher::start(&engine, feed.clone(), Some(side.clone()), cfg)?;
     /// let specs = ["a", "b", "c"].map(|name| {
     ///     let cfg = SubscriberConfig { name: name.into(), ..SubscriberConfig::default() };
     ///     SubscriberSpec::new(feed.clone(), Some(side.clone()), cfg)
@@ -294,15 +298,16 @@ impl TickSubscriber {
             opts = opts.hwm_msgs(h);
         }
         // Monitored: connections are logged, and a refused CURVE handshake says so.
-        let mut spec = SocketSpec::connect(SocketKind::Sub, connect).options(opts).monitor(true);
-        for g in &cfg.groups {
-            spec = spec.subscribe(g.as_bytes());
-        }
+        let mut subscriptions: Vec<Vec<u8>> = cfg.groups.iter().map(|g| g.as_bytes().to_vec()).collect();
         if !cfg.conflate {
             // Last: when the publisher sees this, the subscriptions before it are in too.
             let mut hello_sub = wire::HELLO_PREFIX.to_vec();
             hello_sub.extend_from_slice(&hello);
-            spec = spec.subscribe(hello_sub);
+            subscriptions.push(hello_sub);
+        }
+        let mut spec = SocketSpec::connect(SocketKind::Sub, connect).options(opts).monitor(true);
+        for prefix in &subscriptions {
+            spec = spec.subscribe(prefix.clone());
         }
         let live = Arc::new(SubscriberLive::default());
         let (report_tx, report) = crossbeam_channel::bounded(1);
@@ -318,6 +323,8 @@ impl TickSubscriber {
         let cancel = Arc::new(AtomicBool::new(false));
         let handler = SubscriberHandler {
             ledger: Ledger::new(&cfg, dealer.is_some(), Arc::clone(&live), sink),
+            feed: sub_socket,
+            subscriptions,
             dealer,
             hello,
             reports: report_tx,
@@ -410,14 +417,20 @@ impl TickSubscriber {
         drop(self.events.take());
         let early = self.ended.take().or_else(|| self.report.recv_timeout(timeout).ok());
         let mut late = None;
+        let mut shared_timeout = None;
         let stopped = match self.worker.take() {
             Some(Seat::Alone(w)) => w.stop().map(drop),
             Some(Seat::Shared(w)) => {
                 if early.is_none() {
-                    // Only this member stops: it is woken to see that, and reports.
+                    // Only this member stops: it is woken to see that, and reports. A worker
+                    // that has ended already sent every member's report.
                     self.cancel.store(true, Ordering::Release);
-                    w.handle().run(|_| {});
-                    late = self.report.recv_timeout(MEMBER_STOP_WAIT).ok();
+                    if w.handle().run(|_| {}) {
+                        late = self.report.recv_timeout(MEMBER_STOP_WAIT).ok();
+                        if late.is_none() {
+                            shared_timeout = Some(w.name().to_owned());
+                        }
+                    }
                 }
                 Arc::into_inner(w).map_or(Ok(()), |w| w.stop().map(drop))
             }
@@ -433,7 +446,14 @@ impl TickSubscriber {
             }),
         };
         stopped?;
-        report.ok_or_else(|| Error::Stopped("the subscriber ended without its report".into()))
+        report.ok_or_else(|| match shared_timeout {
+            Some(worker) => Error::Stopped(format!(
+                "a subscriber on shared worker {worker} did not stop in time: another subscriber of \
+                 that worker holds it (a full channel nobody reads, or a slow callback); read or \
+                 stop that one first"
+            )),
+            None => Error::Stopped("the subscriber ended without its report".into()),
+        })
     }
 }
 
@@ -454,6 +474,9 @@ impl Drop for TickSubscriber {
 /// The subscriber's handler, on its worker: sockets around the [`Ledger`].
 struct SubscriberHandler {
     ledger: Ledger,
+    /// The SUB, and what it subscribed to (the hello prefix last).
+    feed: SocketId,
+    subscriptions: Vec<Vec<u8>>,
     /// DEALER to the publisher's side channel (snapshot requests, end acknowledgements).
     dealer: Option<SocketId>,
     hello: Vec<u8>,
@@ -546,7 +569,14 @@ impl Handler for SubscriberHandler {
         Ok(false)
     }
 
-    fn on_stop(&mut self, _ctx: &mut WorkerCtx<'_>) {
+    fn on_stop(&mut self, ctx: &mut WorkerCtx<'_>) {
+        // On a shared worker the SUB stays open after this member ends: unsubscribed, the
+        // publisher sees the subscriber leave (its hello, last) and stops sending to it.
+        for prefix in &self.subscriptions {
+            if let Err(e) = ctx.unsubscribe(self.feed, prefix) {
+                tracing::debug!(error = %e, "unsubscribe at stop failed");
+            }
+        }
         let _ = self.reports.send(self.ledger.finish(now_ns(), Outcome::Stopped));
     }
 }

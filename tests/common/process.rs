@@ -131,6 +131,17 @@ impl Proc {
         }
     }
 
+    /// The names of the child's threads now (Linux: `/proc/PID/task/*/comm`).
+    pub fn thread_names(&self) -> Vec<String> {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.child.id())) else {
+            return Vec::new();
+        };
+        tasks
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .map(|n| n.trim_end().to_owned())
+            .collect()
+    }
+
     /// The exit status if the child has exited, without blocking.
     pub fn poll(&mut self) -> Option<ExitStatus> {
         if self.status.is_none() {

@@ -17,7 +17,8 @@ use crate::message::Inbound;
 /// pass, and a `stop` of its own: [`WorkerCtx::stop`] from a member ends that member (its
 /// `on_stop` runs at once, while the sockets are still open, and the member is dropped;
 /// later messages on its sockets are discarded), and the worker stops once every member
-/// has. Timers are shared: the
+/// has. A member's sockets stay open until the worker ends, so a member whose peers must
+/// see it leave says so in its `on_stop` (the fan-out's subscribers unsubscribe there). Timers are shared: the
 /// worker wakes for the earliest any member asked for. A stop of the whole worker runs the
 /// `on_stop` of every member still running.
 ///
@@ -55,7 +56,6 @@ pub struct HandlerGroup {
     members: Vec<Member>,
     /// The member that owns each socket, by socket index.
     owner: Vec<Option<usize>>,
-    running: usize,
 }
 
 /// One handler of a group; `None` once it stopped (and was dropped).
@@ -63,9 +63,10 @@ type Member = Option<Box<dyn Handler>>;
 
 impl std::fmt::Debug for HandlerGroup {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let running = self.members.iter().filter(|m| m.is_some()).count();
         f.debug_struct("HandlerGroup")
             .field("members", &self.members.len())
-            .field("running", &self.running)
+            .field("running", &running)
             .finish()
     }
 }
@@ -117,8 +118,7 @@ impl HandlerGroup {
             handler.on_stop(&mut mine);
             // Dropped now: what it holds (a channel to the application, say) is let go.
             *slot = None;
-            self.running -= 1;
-            if self.running == 0 {
+            if self.members.iter().all(Option::is_none) {
                 ctx.stop();
             }
         }
@@ -128,14 +128,18 @@ impl HandlerGroup {
 
 impl Handler for HandlerGroup {
     fn on_start(&mut self, ctx: &mut WorkerCtx<'_>) -> Result<()> {
-        self.running = self.members.len();
-        if self.running == 0 {
+        if self.members.iter().all(Option::is_none) {
             ctx.stop();
         }
+        // Every member starts, even after another's error (which the loop counts and goes
+        // on from, as it does for a lone handler).
+        let mut first_error = None;
         for i in 0..self.members.len() {
-            self.on_member(ctx, i, |h, c| h.on_start(c)).unwrap_or(Ok(()))?;
+            if let Some(Err(e)) = self.on_member(ctx, i, |h, c| h.on_start(c)) {
+                first_error.get_or_insert(e);
+            }
         }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
 
     fn on_message(&mut self, ctx: &mut WorkerCtx<'_>, socket: SocketId, msg: &Inbound<'_>) -> Result<()> {
@@ -166,6 +170,5 @@ impl Handler for HandlerGroup {
         for mut h in self.members.iter_mut().filter_map(Option::take) {
             h.on_stop(ctx);
         }
-        self.running = 0;
     }
 }
